@@ -1,0 +1,111 @@
+# qtpm top-level Makefile. Objects and binaries go to $(BUILD) (out of tree).
+# Sources are found by directory, so a new file in a listed folder is built
+# without touching this file.
+
+BUILD ?= build
+SRC_PATH := $(CURDIR)
+
+.PHONY: all check check-unit check-qtest check-interop check-sanitizers demo install clean deps bench
+
+all:
+
+-include $(BUILD)/config-host.mak
+
+ifeq ($(wildcard $(BUILD)/config-host.mak),)
+$(BUILD)/config-host.mak:
+	./configure --builddir=$(BUILD)
+endif
+
+CFLAGS_ALL = $(QEMU_CFLAGS) -I$(SRC_PATH)/include -I$(BUILD) -MMD -MP
+
+LIB_DIRS := util crypto block hw/tpm backends migration monitor system
+LIB_SRCS := $(filter-out system/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+LIBQTPM := $(BUILD)/libqtpm.a
+
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+QTPM := $(BUILD)/qtpm
+
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+QTEST_SRCS := $(wildcard tests/qtest/test-*.c)
+QTEST_TESTS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%,$(QTEST_SRCS))
+LIBQTEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(QTEST_SRCS),$(wildcard tests/qtest/*.c)))
+TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
+
+ALL_BINS := $(QTPM) $(TOOLS) $(UNIT_TESTS) $(QTEST_TESTS)
+
+all: $(BUILD)/config-host.mak
+	@$(MAKE) --no-print-directory build-all
+
+.PHONY: build-all
+build-all: $(ALL_BINS)
+
+$(BUILD)/%.o: %.c $(BUILD)/config-host.mak
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(LIBQTPM): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(QTPM): $(BUILD)/system/main.o $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/qtpm-%: $(BUILD)/tools/qtpm-%.o $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/unit/test-%: $(BUILD)/tests/unit/test-%.o $(TESTLIB_OBJS) $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/qtest/test-%: $(BUILD)/tests/qtest/test-%.o $(LIBQTEST_OBJS) $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------
+# Tests. Every test speaks TAP; tests/run.sh counts and prints the last line
+# "N passed, N failed".
+
+deps:
+	@scripts/install-deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build-san all-san
+	@tests/run.sh --build $(BUILD) --san-build build-san all
+
+check-unit: deps all
+	@tests/run.sh --build $(BUILD) unit
+
+check-qtest: deps all
+	@tests/run.sh --build $(BUILD) qtest
+
+check-interop: deps all
+	@tests/run.sh --build $(BUILD) interop
+
+check-sanitizers: deps
+	@$(MAKE) --no-print-directory BUILD=build-san all-san
+	@tests/run.sh --build $(BUILD) --san-build build-san sanitizers
+
+# The sanitizer build lives in its own folder and runs the hostile-input tests.
+.PHONY: all-san
+all-san:
+	@test -f build-san/config-host.mak || ./configure --builddir=build-san --enable-sanitizers --enable-debug >/dev/null
+	@$(MAKE) --no-print-directory BUILD=build-san build-all
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(BUILD)
+
+bench: deps all
+	@bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(prefix)/bin
+	install -m 0755 $(QTPM) $(TOOLS) $(DESTDIR)$(prefix)/bin/
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,98 @@
+/*
+ * qtpm block layer: the public API. See docs/block-layer.md.
+ *
+ * A BlockDriverState is a stack of drivers: a format driver (qcow2, raw) over
+ * an optional blkdebug layer over the protocol driver (file). Requests are
+ * checked once in block.c (bounds, read-only, alignment) before any driver
+ * sees them. Every function reports failure through a GError sentence that
+ * names the file.
+ */
+#ifndef BLOCK_BLOCK_H
+#define BLOCK_BLOCK_H
+
+#include "qemu/osdep.h"
+
+typedef struct BlockDriverState BlockDriverState;
+typedef struct BlkdebugState BlkdebugState;
+
+typedef struct BlockOpenOptions {
+    const char *format;   /* "qcow2", "raw" or NULL/"auto" to probe */
+    bool read_only;
+    bool no_locking;      /* locking=off: no QEMU lock bytes, bdrv_lock is a no-op */
+    bool blkdebug;        /* insert a blkdebug layer between format and file */
+} BlockOpenOptions;
+
+BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *opts,
+                            GError **errp);
+void bdrv_close(BlockDriverState *bs);
+
+/* Any offset and length inside the virtual disk; 0 on success, -errno on failure. */
+int bdrv_pread(BlockDriverState *bs, int64_t offset, int64_t bytes, void *buf,
+               GError **errp);
+int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                const void *buf, GError **errp);
+/* Writes zeros; drivers may deallocate or mark zero clusters. */
+int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       GError **errp);
+int bdrv_flush(BlockDriverState *bs, GError **errp);
+int64_t bdrv_getlength(BlockDriverState *bs, GError **errp);
+/* Grows the virtual disk to @size bytes (shrinking is refused). */
+int bdrv_truncate(BlockDriverState *bs, int64_t size, GError **errp);
+
+const char *bdrv_get_filename(BlockDriverState *bs);
+const char *bdrv_get_format_name(BlockDriverState *bs);
+bool bdrv_is_read_only(BlockDriverState *bs);
+
+/* Number of flushes that reached the protocol driver since open (for tests). */
+uint64_t bdrv_get_flush_count(BlockDriverState *bs);
+
+/*
+ * Image information for tools. @info is a GString appended with "key: value"
+ * lines (human) describing format-specific details.
+ */
+void bdrv_get_info(BlockDriverState *bs, GString *info);
+
+/*
+ * File locks (docs/block-layer.md "Locks"). Advisory, between processes and
+ * between two opens in one process; released when the process dies.
+ *
+ * A lock id selects one byte of a range reserved for qtpm; each id has its own
+ * nesting counter. bdrv_lock() is bdrv_lock_id() with id 0.
+ * @timeout_ms: 0 tries once; > 0 waits up to that long; < 0 waits forever.
+ * Taking a lock already held by this BlockDriverState increments the
+ * counter; asking for EXCLUSIVE while holding SHARED converts the lock.
+ */
+typedef enum {
+    BDRV_LOCK_SHARED = 1,
+    BDRV_LOCK_EXCLUSIVE = 2,
+} BdrvLockMode;
+
+#define BDRV_LOCK_ID_MAX 8
+
+int bdrv_lock(BlockDriverState *bs, BdrvLockMode mode, int timeout_ms,
+              GError **errp);
+void bdrv_unlock(BlockDriverState *bs);
+int bdrv_lock_id(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
+                 int timeout_ms, GError **errp);
+void bdrv_unlock_id(BlockDriverState *bs, unsigned id);
+
+/* The blkdebug layer of @bs, or NULL when it was opened without one. */
+BlkdebugState *bdrv_get_blkdebug(BlockDriverState *bs);
+
+/* Parses "512", "4k", "1M", "2G" into bytes; false on bad input. */
+bool qemu_strtosz(const char *str, uint64_t *result);
+
+/*
+ * Creates an empty qcow2 v3 image of @size virtual bytes.
+ * @cluster_size 0 picks the default (docs/qcow2.md "Create").
+ */
+typedef struct Qcow2CreateOptions {
+    uint32_t cluster_size;
+    int refcount_bits;   /* 0: default 16 */
+    mode_t mode;         /* file mode for a new file; 0: 0644 */
+} Qcow2CreateOptions;
+
+int qcow2_create(const char *filename, uint64_t size,
+                 const Qcow2CreateOptions *opts, GError **errp);
+
+#endif

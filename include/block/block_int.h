@@ -1,0 +1,82 @@
+/*
+ * qtpm block layer: the driver interface. Only block/ includes this.
+ */
+#ifndef BLOCK_BLOCK_INT_H
+#define BLOCK_BLOCK_INT_H
+
+#include "block/block.h"
+
+typedef struct BlockDriver BlockDriver;
+
+struct BlockDriver {
+    const char *format_name;
+    size_t instance_size;
+    bool is_protocol;     /* opens a file name itself (file) */
+    bool is_filter;       /* sits over another node and passes it through (blkdebug) */
+
+    /* Scores how likely @buf (the first bytes of the file) is this format. */
+    int (*bdrv_probe)(const uint8_t *buf, int buf_size, const char *filename);
+
+    /* Protocol drivers: open @filename. Others: bs->file is already open. */
+    int (*bdrv_open)(BlockDriverState *bs, const char *filename,
+                     const BlockOpenOptions *opts, GError **errp);
+    void (*bdrv_close)(BlockDriverState *bs);
+
+    /* Requests arrive checked: inside the disk, aligned to bs->request_alignment. */
+    int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                      void *buf, GError **errp);
+    int (*bdrv_pwrite)(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                       const void *buf, GError **errp);
+    int (*bdrv_pwrite_zeroes)(BlockDriverState *bs, int64_t offset,
+                              int64_t bytes, GError **errp);
+    int (*bdrv_flush)(BlockDriverState *bs, GError **errp);
+    int64_t (*bdrv_getlength)(BlockDriverState *bs, GError **errp);
+    int (*bdrv_truncate)(BlockDriverState *bs, int64_t size, GError **errp);
+    void (*bdrv_get_info)(BlockDriverState *bs, GString *info);
+
+    /* Protocol drivers only; format drivers pass locks down to bs->file. */
+    int (*bdrv_lock)(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
+                     int timeout_ms, GError **errp);
+    void (*bdrv_unlock)(BlockDriverState *bs, unsigned id);
+};
+
+struct BlockDriverState {
+    const BlockDriver *drv;
+    void *opaque;                 /* driver state, drv->instance_size bytes */
+    BlockDriverState *file;       /* the node below, NULL for protocol drivers */
+    char *filename;
+    bool read_only;
+    bool no_locking;
+    uint32_t request_alignment;   /* set by the driver in bdrv_open; default 1 */
+    int64_t total_sectors_cache;  /* unused by the generic layer */
+    uint64_t flush_count;
+
+    /* lock nesting, per lock id (generic layer) */
+    unsigned lock_depth[BDRV_LOCK_ID_MAX];
+    BdrvLockMode lock_mode[BDRV_LOCK_ID_MAX];
+};
+
+extern const BlockDriver bdrv_file;
+extern const BlockDriver bdrv_raw;
+extern const BlockDriver bdrv_qcow2;
+extern const BlockDriver bdrv_blkdebug;
+
+/*
+ * Calls on the node below (bs->file), skipping the public request checks:
+ * format drivers use these for their metadata and data I/O.
+ */
+int bdrv_file_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    void *buf, GError **errp);
+int bdrv_file_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                     const void *buf, GError **errp);
+int bdrv_file_flush(BlockDriverState *bs, GError **errp);
+int64_t bdrv_file_getlength(BlockDriverState *bs, GError **errp);
+int bdrv_file_truncate(BlockDriverState *bs, int64_t size, GError **errp);
+
+/* Formats a GError from an errno value: "'FILE': WHAT: strerror". */
+void bdrv_set_error_errno(GError **errp, BlockDriverState *bs, int err,
+                          const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+void bdrv_set_error(GError **errp, BlockDriverState *bs, int code,
+                    const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+#endif

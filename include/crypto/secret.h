@@ -1,0 +1,24 @@
+/*
+ * Secrets given on the command line, QEMU style:
+ *   -object secret,id=ID,file=PATH[,format=raw|base64|hex]
+ *   -object secret,id=ID,data=STRING[,format=raw|base64|hex]
+ * The bytes are wiped when the secret is freed and never logged.
+ */
+#ifndef CRYPTO_SECRET_H
+#define CRYPTO_SECRET_H
+
+#include "qemu/osdep.h"
+
+typedef struct QCryptoSecret QCryptoSecret;
+
+/* @opts: the object's properties ("id", "file"/"data", "format"). */
+QCryptoSecret *qcrypto_secret_new(GHashTable *opts, GError **errp);
+QCryptoSecret *qcrypto_secret_lookup(const char *id);
+const uint8_t *qcrypto_secret_data(QCryptoSecret *s, size_t *len);
+void qcrypto_secret_free(QCryptoSecret *s);
+void qcrypto_secret_free_all(void);
+
+/* Overwrites @len bytes at @p in a way the compiler keeps. */
+void qcrypto_memwipe(void *p, size_t len);
+
+#endif

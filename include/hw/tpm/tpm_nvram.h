@@ -1,0 +1,115 @@
+/*
+ * NVRAM store: the TPM's state blobs in a block device, behind a two-slot
+ * CRC32 directory, optionally sealed with AES-256-GCM.
+ * On-disk format: docs/nvram-format.md.
+ */
+#ifndef HW_TPM_TPM_NVRAM_H
+#define HW_TPM_TPM_NVRAM_H
+
+#include "block/block.h"
+
+typedef enum NvramBlobType {
+    NVRAM_BLOB_PERMANENT = 1,   /* libtpms "permall" */
+    NVRAM_BLOB_VOLATILE = 2,    /* libtpms "volatilestate" */
+    NVRAM_BLOB_SAVESTATE = 3,   /* libtpms "savestate" */
+} NvramBlobType;
+#define NVRAM_BLOB_TYPE_MAX 3
+
+typedef struct NvramStore NvramStore;
+
+typedef enum NvramKeyKind {
+    NVRAM_KEY_NONE = 0,
+    NVRAM_KEY_RAW,          /* 32 bytes */
+    NVRAM_KEY_PASSPHRASE,   /* PBKDF2-HMAC-SHA256 with the header's salt */
+} NvramKeyKind;
+
+typedef struct NvramKey {
+    NvramKeyKind kind;
+    const uint8_t *data;
+    size_t len;
+} NvramKey;
+
+typedef struct NvramOpenOptions {
+    NvramKey key;
+    /*
+     * true: take the owner lock (exclusive, held until close) so this
+     * process may commit. false: a reader (migration target before
+     * switchover, qtpm-img info/check) that takes only the shared access lock
+     * around each consistent read and never writes.
+     */
+    bool owner;
+    /* Blank image: format it (owner only); false refuses a blank image. */
+    bool format_blank;
+    /* TPM family recorded when formatting: 1 = TPM 1.2, 2 = TPM 2.0. */
+    int tpm_version;
+    /* PBKDF2 iterations when formatting with a passphrase; 0 = default. */
+    uint32_t kdf_iterations;
+    /* How long to wait for the owner / access locks (ms; 0 = try once). */
+    int lock_timeout_ms;
+} NvramOpenOptions;
+
+typedef struct NvramBlobInfo {
+    NvramBlobType type;
+    uint64_t offset;        /* in the virtual disk */
+    uint32_t length;        /* stored bytes (ciphertext when encrypted) */
+    uint32_t crc32;         /* of the stored bytes */
+    uint64_t generation;    /* directory generation that wrote it */
+} NvramBlobInfo;
+
+typedef struct NvramInfo {
+    uint32_t format_version;
+    bool encrypted;
+    bool passphrase;        /* key derived with PBKDF2 */
+    uint32_t kdf_iterations;
+    int tpm_version;
+    uint8_t uuid[16];
+    uint64_t generation;    /* of the directory in use */
+    int slot;               /* 0 = A, 1 = B */
+    unsigned n_blobs;
+    NvramBlobInfo blobs[NVRAM_BLOB_TYPE_MAX];
+} NvramInfo;
+
+typedef struct NvramBlobUpdate {
+    NvramBlobType type;
+    const uint8_t *data;    /* NULL with len 0 deletes the blob */
+    size_t len;
+} NvramBlobUpdate;
+
+const char *nvram_blob_type_name(NvramBlobType type);
+
+/*
+ * Opens the store on @bs: checks the header, picks the newest directory slot
+ * whose CRCs and tags verify, and checks the key, before anything is
+ * written. A blank image is formatted when opts->format_blank allows it.
+ * Errors: QTPM_ERROR_WRONG_KEY, _NO_KEY, _LOCKED, _CORRUPT, _INVALID,
+ * _UNSUPPORTED, each with a sentence naming the image.
+ */
+NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
+                       GError **errp);
+void nvram_close(NvramStore *s);
+
+/*
+ * Loads the current version of a blob into a g_malloc'ed buffer (plaintext).
+ * Returns 1 when loaded, 0 when the blob does not exist, -1 on error.
+ */
+int nvram_load(NvramStore *s, NvramBlobType type, uint8_t **data, size_t *len,
+               GError **errp);
+/* One commit with one flush; durable when it returns 0. Owner only. */
+int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data,
+                size_t len, GError **errp);
+int nvram_commit(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
+                 GError **errp);
+int nvram_delete(NvramStore *s, NvramBlobType type, GError **errp);
+/* Re-reads the on-disk state (readers) and describes it. */
+int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp);
+/*
+ * Verifies every blob of the current directory (CRC and, with a key, tag).
+ * Returns 0 clean, -1 with @errp naming the first damage found.
+ */
+int nvram_check(NvramStore *s, GError **errp);
+/* Gives up / takes back the owner lock (migration hand-off). */
+void nvram_release_owner(NvramStore *s);
+int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp);
+const uint8_t *nvram_get_uuid(NvramStore *s);
+
+#endif
