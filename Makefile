@@ -35,7 +35,7 @@ LIBQTEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(QTEST_SRCS),$(wildca
 TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 
-ALL_BINS := $(QTPM) $(TOOLS) $(UNIT_TESTS) $(QTEST_TESTS)
+ALL_BINS := $(if $(wildcard system/main.c),$(QTPM)) $(TOOLS) $(UNIT_TESTS) $(QTEST_TESTS)
 
 all: $(BUILD)/config-host.mak
 	@$(MAKE) --no-print-directory build-all
