@@ -1,0 +1,37 @@
+/*
+ * TPM TIS (TCG PC Client TIS 1.3 / PTP FIFO) device model.
+ * Registers: docs/tis.md.
+ */
+#ifndef HW_TPM_TPM_TIS_H
+#define HW_TPM_TPM_TIS_H
+
+#include "sysemu/tpm_backend.h"
+
+#define TPM_TIS_ADDR_BASE 0xFED40000ULL
+#define TPM_TIS_NUM_LOCALITIES 5
+#define TPM_TIS_LOCALITY_SHIFT 12
+#define TPM_TIS_ADDR_SIZE 0x5000
+#define TPM_TIS_IRQ 5
+
+typedef struct TPMTISState TPMTISState;
+
+/* Maps the device at TPM_TIS_ADDR_BASE and connects it to @be. */
+TPMTISState *tpm_tis_create(TPMBackend *be, int irq, GError **errp);
+void tpm_tis_destroy(TPMTISState *s);
+/* Platform reset: all localities released, state idle, backend reset. */
+void tpm_tis_reset(TPMTISState *s);
+TPMBackend *tpm_tis_get_backend(TPMTISState *s);
+/* The one tpm-tis device of the machine, or NULL. */
+TPMTISState *tpm_tis_find(void);
+
+/*
+ * Migration: the complete register and buffer state, versioned and
+ * self-describing (docs/migration-stream.md "TIS section"). The backend must
+ * be idle (tpm_backend_finish_sync) before saving. Loading validates every
+ * field and leaves the device unchanged on error.
+ */
+void tpm_tis_save_state(TPMTISState *s, GByteArray *out);
+int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len,
+                       GError **errp);
+
+#endif
