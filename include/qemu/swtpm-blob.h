@@ -1,0 +1,113 @@
+/*
+ * swtpm state files: the blob header (version 1 and 2) and the
+ * tag-length-value body that swtpm's "dir" backend writes as
+ * tpm2-00.permall, tpm2-00.volatilestate and tpm2-00.savestate.
+ * Byte tables: docs/swtpm-state.md.
+ *
+ * Pure functions over buffers with explicit bounds: no I/O, no globals, so
+ * that a fuzz target can call them with any bytes.
+ */
+#ifndef QEMU_SWTPM_BLOB_H
+#define QEMU_SWTPM_BLOB_H
+
+#include "qemu/osdep.h"
+
+/* docs/swtpm-state.md "Blob header" */
+#define SWTPM_BLOB_HEADER_SIZE 10
+#define SWTPM_BLOB_VERSION 2
+
+#define SWTPM_BLOB_FLAG_ENCRYPTED 0x01
+#define SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED 0x02
+#define SWTPM_BLOB_FLAG_MIGRATION_DATA 0x04
+#define SWTPM_BLOB_FLAG_ENCRYPTED_256BIT_KEY 0x08
+#define SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY 0x10
+
+/* docs/swtpm-state.md "TLV body" */
+#define SWTPM_TAG_DATA 1
+#define SWTPM_TAG_ENCRYPTED_DATA 2
+#define SWTPM_TAG_HMAC 3
+#define SWTPM_TAG_MIGRATION_DATA 4
+#define SWTPM_TAG_ENCRYPTED_MIGRATION_DATA 5
+#define SWTPM_TAG_IVEC_ENCRYPTED_DATA 6
+#define SWTPM_TAG_IVEC_ENCRYPTED_MIGRATION_DATA 7
+
+#define SWTPM_TLV_HEADER_SIZE 6
+#define SWTPM_HMAC_SIZE 32
+#define SWTPM_KEY_MAX 32
+
+typedef struct SwtpmBlobHeader {
+    uint8_t version;
+    uint8_t min_version;
+    uint16_t hdrsize;
+    uint16_t flags;
+    uint32_t totlen;
+} SwtpmBlobHeader;
+
+typedef struct SwtpmTlv {
+    uint16_t tag;
+    uint32_t length;
+    const uint8_t *value;   /* points into the parsed buffer */
+} SwtpmTlv;
+
+/* A swtpm state key: AES-128 (16 bytes) or AES-256 (32 bytes). */
+typedef struct SwtpmKey {
+    uint8_t bytes[SWTPM_KEY_MAX];
+    size_t len;
+} SwtpmKey;
+
+typedef enum SwtpmKeyFormat {
+    SWTPM_KEY_FORMAT_BINARY,
+    SWTPM_KEY_FORMAT_HEX,
+} SwtpmKeyFormat;
+
+/*
+ * Parses and checks the header at the start of @buf (the whole file).
+ * @what names the file in error sentences.
+ */
+bool swtpm_blob_parse_header(const uint8_t *buf, size_t len, const char *what,
+                             SwtpmBlobHeader *hdr, GError **errp);
+
+/*
+ * Checks that @buf (the body after the header) is a well-formed sequence of
+ * TLVs with no trailing bytes, and finds the first one with @tag.
+ * Returns 1 found, 0 not found, -1 malformed.
+ */
+int swtpm_tlv_find(const uint8_t *buf, size_t len, uint16_t tag,
+                   const char *what, SwtpmTlv *out, GError **errp);
+
+/*
+ * Decodes a whole swtpm state file into the libtpms blob it holds
+ * (g_malloc'ed into @out). @key may be NULL. An encrypted file needs the key
+ * (QTPM_ERROR_NO_KEY); a key that fails its HMAC gives QTPM_ERROR_WRONG_KEY;
+ * a plain file given a key gives QTPM_ERROR_INVALID, because the caller
+ * believed it encrypted. Anything malformed gives QTPM_ERROR_CORRUPT.
+ */
+bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
+                       const char *what, uint8_t **out, size_t *out_len,
+                       GError **errp);
+
+/* Whether the file's header says it is encrypted (false on a bad header). */
+bool swtpm_blob_is_encrypted(const uint8_t *buf, size_t len);
+
+/* A version 2 plain file (header + one TAG_DATA) that swtpm loads. */
+uint8_t *swtpm_blob_encode_plain(const uint8_t *data, size_t len,
+                                 size_t *out_len);
+
+/*
+ * A version 2 encrypted file as swtpm writes it: AES-CBC with the key's
+ * size, padded to the key length, HMAC-SHA256 keyed with the key over
+ * ciphertext || IV. @iv holds key->len bytes (swtpm's IV length).
+ */
+uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
+                                     const SwtpmKey *key, const uint8_t *iv,
+                                     size_t *out_len);
+
+/*
+ * Parses a key file's contents as swtpm's --key format=hex|binary reads it:
+ * binary is exactly 16 or 32 bytes; hex is 32 or 64 hex digits, an optional
+ * leading "0x" and trailing white space.
+ */
+bool swtpm_key_parse(const uint8_t *buf, size_t len, SwtpmKeyFormat format,
+                     const char *what, SwtpmKey *key, GError **errp);
+
+#endif
