@@ -58,6 +58,7 @@ static BlockDriverState *bdrv_new_node(const BlockDriver *drv,
     bs->filename = g_strdup(filename);
     bs->read_only = opts->read_only;
     bs->no_locking = opts->no_locking;
+    bs->inactive = opts->inactive && !opts->read_only;
     bs->request_alignment = 1;
     return bs;
 }
@@ -210,6 +211,11 @@ static int bdrv_check_request(BlockDriverState *bs, int64_t offset,
     if (write && bs->read_only) {
         bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
                        "the image is open read-only");
+        return -EACCES;
+    }
+    if (write && bs->inactive) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
+                       "the image is inactive (another process may own it)");
         return -EACCES;
     }
     if (offset < 0 || bytes < 0 || offset > INT64_MAX - bytes) {
@@ -424,6 +430,11 @@ int bdrv_truncate(BlockDriverState *bs, int64_t size, GError **errp)
                        "the image is open read-only");
         return -EACCES;
     }
+    if (bs->inactive) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
+                       "the image is inactive (another process may own it)");
+        return -EACCES;
+    }
     if (!bs->drv->bdrv_truncate) {
         bdrv_set_error(errp, bs, QTPM_ERROR_UNSUPPORTED,
                        "format '%s' cannot be resized",
@@ -505,6 +516,76 @@ void bdrv_get_info(BlockDriverState *bs, GString *info)
     if (bs->drv->bdrv_get_info) {
         bs->drv->bdrv_get_info(bs, info);
     }
+}
+
+static void bdrv_set_inactive_all(BlockDriverState *bs, bool inactive)
+{
+    for (; bs; bs = bs->file) {
+        bs->inactive = inactive;
+    }
+}
+
+int bdrv_activate(BlockDriverState *bs, GError **errp)
+{
+    BlockDriverState *proto = bdrv_protocol_node(bs);
+    int ret;
+
+    if (bs->read_only || !bs->inactive) {
+        return 0;
+    }
+    if (!bs->no_locking && proto->drv->bdrv_set_active) {
+        ret = proto->drv->bdrv_set_active(proto, true, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    ret = bdrv_invalidate_cache(bs, errp);
+    if (ret < 0) {
+        if (!bs->no_locking && proto->drv->bdrv_set_active) {
+            proto->drv->bdrv_set_active(proto, false, NULL);
+        }
+        return ret;
+    }
+    bdrv_set_inactive_all(bs, false);
+    return 0;
+}
+
+int bdrv_inactivate(BlockDriverState *bs, GError **errp)
+{
+    BlockDriverState *proto = bdrv_protocol_node(bs);
+    int ret;
+
+    if (bs->read_only || bs->inactive) {
+        return 0;
+    }
+    ret = bdrv_flush(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    bdrv_set_inactive_all(bs, true);
+    if (!bs->no_locking && proto->drv->bdrv_set_active) {
+        return proto->drv->bdrv_set_active(proto, false, errp);
+    }
+    return 0;
+}
+
+bool bdrv_is_inactive(BlockDriverState *bs)
+{
+    return bs->inactive;
+}
+
+int bdrv_invalidate_cache(BlockDriverState *bs, GError **errp)
+{
+    for (; bs; bs = bs->file) {
+        if (bs->drv->bdrv_invalidate_cache) {
+            int ret = bs->drv->bdrv_invalidate_cache(bs, errp);
+
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
 }
 
 BlkdebugState *bdrv_get_blkdebug(BlockDriverState *bs)

@@ -100,8 +100,13 @@ static int file_apply_qemu_locks(BlockDriverState *bs, int fd, GError **errp)
     int ret;
 
     if (bs->read_only) {
+        /*
+         * Like qemu-io -r: a reader shares everything. Readers get their
+         * consistency from the qtpm access lock, and must be able to look at
+         * an image that a running qtpm writes.
+         */
         perm = QEMU_PERM_CONSISTENT_READ;
-        shared = QEMU_PERM_ALL & ~(QEMU_PERM_WRITE | QEMU_PERM_RESIZE);
+        shared = QEMU_PERM_ALL;
     } else {
         perm = QEMU_PERM_CONSISTENT_READ | QEMU_PERM_WRITE |
                QEMU_PERM_WRITE_UNCHANGED | QEMU_PERM_RESIZE;
@@ -120,7 +125,8 @@ static int file_apply_qemu_locks(BlockDriverState *bs, int fd, GError **errp)
             ret = file_ofd_setlk(fd, FILE_LOCK_QEMU_SHARED_BASE + i, F_RDLCK);
         }
         if (ret == -EAGAIN || ret == -EACCES) {
-            file_set_locked_error(bs, 0, " (QEMU or qtpm is using it)", errp);
+            file_set_locked_error(bs, 0, " (QEMU or qtpm is writing it)",
+                                  errp);
             return -EBUSY;
         }
         if (ret < 0) {
@@ -143,10 +149,7 @@ static int file_apply_qemu_locks(BlockDriverState *bs, int fd, GError **errp)
                                 &pid);
         }
         if (ret > 0) {
-            file_set_locked_error(bs, pid,
-                                  bs->read_only
-                                  ? " (QEMU or qtpm is writing it)"
-                                  : " (QEMU or qtpm is using it)",
+            file_set_locked_error(bs, pid, " (QEMU or qtpm is writing it)",
                                   errp);
             return -EBUSY;
         }
@@ -183,7 +186,7 @@ static int file_open(BlockDriverState *bs, const char *filename,
         ret = -EINVAL;
         goto fail;
     }
-    if (!opts->no_locking) {
+    if (!opts->no_locking && !bs->inactive) {
         ret = file_apply_qemu_locks(bs, s->fd, errp);
         if (ret < 0) {
             goto fail;
@@ -194,6 +197,28 @@ static int file_open(BlockDriverState *bs, const char *filename,
 fail:
     close(s->fd);
     s->fd = -1;
+    return ret;
+}
+
+static void file_drop_qemu_locks(int fd)
+{
+    for (int i = 0; i < QEMU_PERM_COUNT; i++) {
+        file_ofd_setlk(fd, FILE_LOCK_QEMU_PERM_BASE + i, F_UNLCK);
+        file_ofd_setlk(fd, FILE_LOCK_QEMU_SHARED_BASE + i, F_UNLCK);
+    }
+}
+
+static int file_set_active(BlockDriverState *bs, bool active, GError **errp)
+{
+    BDRVFileState *s = bs->opaque;
+    int ret = 0;
+
+    if (active) {
+        ret = file_apply_qemu_locks(bs, s->fd, errp);
+    }
+    if (!active || ret < 0) {
+        file_drop_qemu_locks(s->fd);
+    }
     return ret;
 }
 
@@ -403,4 +428,5 @@ const BlockDriver bdrv_file = {
     .bdrv_truncate = file_truncate,
     .bdrv_lock = file_lock,
     .bdrv_unlock = file_unlock,
+    .bdrv_set_active = file_set_active,
 };

@@ -20,6 +20,12 @@ typedef struct BlockOpenOptions {
     bool read_only;
     bool no_locking;      /* locking=off: no QEMU lock bytes, bdrv_lock is a no-op */
     bool blkdebug;        /* insert a blkdebug layer between format and file */
+    /*
+     * Open read-write but inactive, like QEMU's incoming migration: no QEMU
+     * permission bytes are taken and public writes are refused until
+     * bdrv_activate(). Format drivers must not write while bs->inactive.
+     */
+    bool inactive;
 } BlockOpenOptions;
 
 BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *opts,
@@ -75,6 +81,23 @@ void bdrv_unlock(BlockDriverState *bs);
 int bdrv_lock_id(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                  int timeout_ms, GError **errp);
 void bdrv_unlock_id(BlockDriverState *bs, unsigned id);
+
+/*
+ * Shared-storage hand-off (docs/block-layer.md "Inactive images"):
+ * bdrv_inactivate() flushes, drops the QEMU permission bytes and refuses
+ * writes from then on; bdrv_activate() takes the bytes again (failing if
+ * another process writes the image), lets the format driver drop cached
+ * metadata, and allows writes. qtpm lock ids are not touched by either.
+ */
+int bdrv_activate(BlockDriverState *bs, GError **errp);
+int bdrv_inactivate(BlockDriverState *bs, GError **errp);
+bool bdrv_is_inactive(BlockDriverState *bs);
+
+/*
+ * Drops metadata the format driver caches, so the next request re-reads it
+ * from the file (another process may have changed the image).
+ */
+int bdrv_invalidate_cache(BlockDriverState *bs, GError **errp);
 
 /* The blkdebug layer of @bs, or NULL when it was opened without one. */
 BlkdebugState *bdrv_get_blkdebug(BlockDriverState *bs);

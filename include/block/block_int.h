@@ -38,6 +38,11 @@ struct BlockDriver {
     int (*bdrv_lock)(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                      int timeout_ms, GError **errp);
     void (*bdrv_unlock)(BlockDriverState *bs, unsigned id);
+
+    /* Protocol drivers: take (true) or drop (false) the QEMU permission bytes. */
+    int (*bdrv_set_active)(BlockDriverState *bs, bool active, GError **errp);
+    /* Format drivers: forget cached metadata (bdrv_invalidate_cache). */
+    int (*bdrv_invalidate_cache)(BlockDriverState *bs, GError **errp);
 };
 
 struct BlockDriverState {
@@ -54,6 +59,9 @@ struct BlockDriverState {
     /* lock nesting, per lock id (generic layer) */
     unsigned lock_depth[BDRV_LOCK_ID_MAX];
     BdrvLockMode lock_mode[BDRV_LOCK_ID_MAX];
+
+    /* Open for writing but not yet allowed to write (BlockOpenOptions.inactive). */
+    bool inactive;
 };
 
 extern const BlockDriver bdrv_file;
