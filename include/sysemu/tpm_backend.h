@@ -14,6 +14,11 @@ typedef enum TPMVersion {
     TPM_VERSION_2_0 = 2,
 } TPMVersion;
 
+/*
+ * One command: @in/@in_len is the request; @out is a buffer of @out_len
+ * bytes that the backend fills with the response (its header's size field
+ * tells the frontend how many bytes are valid).
+ */
 typedef struct TPMBackendCmd {
     uint8_t locality;
     const uint8_t *in;
@@ -25,28 +30,63 @@ typedef struct TPMBackendCmd {
 
 typedef struct TPMBackend TPMBackend;
 
+/* The TPM's state, as libtpms names its blobs. */
+typedef enum TPMStateBlobType {
+    TPM_STATE_BLOB_PERMANENT = 1,   /* "permall" */
+    TPM_STATE_BLOB_VOLATILE = 2,    /* "volatilestate" */
+    TPM_STATE_BLOB_SAVESTATE = 3,   /* "savestate" */
+} TPMStateBlobType;
+
 typedef struct TPMBackendClass {
     const char *type;        /* "libtpms", "null" */
     const char *desc;
     size_t instance_size;
 
-    /* Main thread, at startup: parse options ("key=value" pairs). */
+    /*
+     * Main thread, at startup, before the worker exists: parse options
+     * ("key=value" pairs) and open what the backend needs.
+     */
     int (*init)(TPMBackend *tb, GHashTable *opts, GError **errp);
-    /* Main thread, before the machine runs and on reset; worker idle. */
+    /*
+     * Worker thread, with the main thread waiting for it: (re)start the TPM
+     * with a command buffer of @buffersize bytes. Runs before the machine
+     * runs and after every reset.
+     */
     int (*startup_tpm)(TPMBackend *tb, size_t buffersize, GError **errp);
     /* Worker thread: runs one command, fills cmd->out/out_len. */
     void (*handle_request)(TPMBackend *tb, TPMBackendCmd *cmd);
     /* Any thread: ask the running command to stop early. */
     void (*cancel_cmd)(TPMBackend *tb);
-    /* Main thread, worker idle: platform reset or power-off. */
+    /*
+     * Worker thread, with the main thread waiting for it: platform reset
+     * (the TPM stops until the next startup_tpm) or power-off.
+     */
     void (*reset)(TPMBackend *tb);
     void (*shutdown)(TPMBackend *tb);
+    /* Main thread, after the worker has stopped. */
     void (*finalize)(TPMBackend *tb);
 
+    /* Main thread; the answers do not need the worker. */
     TPMVersion (*get_tpm_version)(TPMBackend *tb);
     size_t (*get_buffer_size)(TPMBackend *tb);
+    /*
+     * Main thread, must not wait for the worker (the TIS reads it on every
+     * ACCESS read): a value the backend caches after each command.
+     */
     bool (*get_tpm_established_flag)(TPMBackend *tb);
+    /* Worker thread, with the main thread waiting for it. */
     int (*reset_tpm_established_flag)(TPMBackend *tb, uint8_t locality);
+    /*
+     * Worker thread (through tpm_backend_get/set_state_blob). get: the
+     * TPM's current blob in libtpms's encoding; 1 with a g_malloc'ed
+     * buffer, 0 when there is none, -1 on error. set: only while the TPM
+     * is stopped (after tpm_backend_reset); the next startup_tpm starts
+     * from it. For migration.
+     */
+    int (*get_state_blob)(TPMBackend *tb, TPMStateBlobType type,
+                          uint8_t **data, size_t *len, GError **errp);
+    int (*set_state_blob)(TPMBackend *tb, TPMStateBlobType type,
+                          const uint8_t *data, size_t len, GError **errp);
     /* "key": "value" pairs for query-tpm's options. */
     void (*fill_options)(TPMBackend *tb, GHashTable *out);
 } TPMBackendClass;
@@ -62,6 +102,9 @@ struct TPMBackend {
     const char *model;               /* frontend model, e.g. "tpm-tis" */
     struct TPMBackendWorker *worker; /* tpm_backend.c */
     TPMBackendCmd *cmd;              /* in flight, or NULL */
+    bool had_startup_error;
+    bool paused;                     /* tpm_backend_pause() */
+    TPMBackendCmd *held_cmd;         /* delivered while paused */
 };
 
 const TPMBackendClass *tpm_backend_find_class(const char *type);
@@ -87,5 +130,35 @@ TPMVersion tpm_backend_get_tpm_version(TPMBackend *tb);
 size_t tpm_backend_get_buffer_size(TPMBackend *tb);
 bool tpm_backend_get_tpm_established_flag(TPMBackend *tb);
 int tpm_backend_reset_tpm_established_flag(TPMBackend *tb, uint8_t locality);
+
+/*
+ * Main thread: runs @fn(tb, opaque) on the worker thread, after any
+ * in-flight command, and waits for it. Backends use it for anything that
+ * must touch their library (libtpms is single-threaded) from outside a
+ * command, e.g. migration getting or setting state blobs.
+ */
+typedef int (*TPMBackendSyncFunc)(TPMBackend *tb, void *opaque);
+int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque);
+
+/*
+ * Main thread: stop the TPM for a migration switch-over. Waits for the
+ * in-flight command (its completion is delivered) and holds any new request
+ * until tpm_backend_resume(), which starts it. Independent of the run state:
+ * TPM commands are otherwise processed while the machine is stopped too.
+ */
+void tpm_backend_pause(TPMBackend *tb);
+void tpm_backend_resume(TPMBackend *tb);
+
+/* Main thread: run the class's get/set_state_blob on the worker. */
+int tpm_backend_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                               uint8_t **data, size_t *len, GError **errp);
+int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                               const uint8_t *data, size_t len,
+                               GError **errp);
+
+/* Every backend created with tpm_backend_new, in creation order. */
+GList *tpm_backend_list(void);
+/* Main thread, at exit: power-off of every backend, then free them all. */
+void tpm_backend_shutdown_all(void);
 
 #endif

@@ -1,0 +1,676 @@
+/*
+ * The libtpms TPM backend: a TPM 2.0 or 1.2 from libtpms whose state blobs
+ * live in the NVRAM store (hw/tpm/tpm_nvram.c) of a -drive.
+ *
+ * libtpms is one global instance and not thread-safe: every TPMLIB_* call
+ * and every NV callback runs on the backend's worker thread
+ * (hw/tpm/tpm_backend.c). Only TPMLIB_CancelCommand is called from the main
+ * thread, which is what it exists for. docs/design.md "Backends".
+ */
+#include "qemu/osdep.h"
+#include "qemu/option.h"
+#include "crypto/secret.h"
+#include "hw/tpm/tpm_nvram.h"
+#include "sysemu/blockdev.h"
+#include "sysemu/tpm_util.h"
+
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
+#include <libtpms/tpm_memory.h>
+#include <libtpms/tpm_nvfilename.h>
+#include <libtpms/tpm_tis.h>
+
+#define TPM2_CC_SELF_TEST 0x143
+#define TPM_ORD_CONTINUE_SELF_TEST 0x53
+
+typedef struct TPMLibtpmsState {
+    TPMBackend *tb;
+    TPMVersion version;
+    char *nvram_id;
+    char *secret_id;
+    bool passphrase;
+    NvramStore *store;
+
+    /* Worker thread only. */
+    bool running;
+    size_t buffersize_wanted;
+    uint8_t locality;
+    unsigned char *rbuf;      /* libtpms's response buffer, reused */
+    uint32_t rbuf_size;
+    GError *nv_error;         /* first store error since it was cleared */
+    struct {
+        uint8_t *data;
+        size_t len;
+        bool set;
+    } incoming[NVRAM_BLOB_TYPE_MAX + 1];
+
+    /* Written by the worker, read by the main thread. */
+    gint established;
+    gint buffer_size;
+} TPMLibtpmsState;
+
+/* libtpms has one instance per process, and so do its callbacks. */
+static TPMLibtpmsState *libtpms_state;
+
+static NvramBlobType libtpms_blob_type(const char *name)
+{
+    if (!strcmp(name, TPM_PERMANENT_ALL_NAME)) {
+        return NVRAM_BLOB_PERMANENT;
+    }
+    if (!strcmp(name, TPM_VOLATILESTATE_NAME)) {
+        return NVRAM_BLOB_VOLATILE;
+    }
+    if (!strcmp(name, TPM_SAVESTATE_NAME)) {
+        return NVRAM_BLOB_SAVESTATE;
+    }
+    return 0;
+}
+
+/* Keeps the first store error for startup and logs every one. */
+static void libtpms_nv_error(TPMLibtpmsState *s, GError *err)
+{
+    g_warning("TPM backend '%s': %s", s->tb->id, err->message);
+    if (!s->nv_error) {
+        s->nv_error = err;
+    } else {
+        g_error_free(err);
+    }
+}
+
+static TPM_RESULT libtpms_nvram_init(void)
+{
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_nvram_loaddata(unsigned char **data,
+                                         uint32_t *length,
+                                         uint32_t tpm_number,
+                                         const char *name)
+{
+    TPMLibtpmsState *s = libtpms_state;
+    NvramBlobType type = libtpms_blob_type(name);
+    GError *err = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int ret;
+
+    *data = NULL;
+    *length = 0;
+    if (!type) {
+        g_warning("libtpms asked for an unknown state blob '%s'", name);
+        return TPM_FAIL;
+    }
+    ret = nvram_load(s->store, type, &buf, &len, &err);
+    if (ret < 0) {
+        libtpms_nv_error(s, err);
+        return TPM_FAIL;
+    }
+    if (ret == 0) {
+        /* TPM_RETRY tells libtpms there is no such state (a new TPM). */
+        return TPM_RETRY;
+    }
+    if (len > UINT32_MAX || TPM_Malloc(data, len) != TPM_SUCCESS) {
+        qcrypto_memwipe(buf, len);
+        g_free(buf);
+        return TPM_FAIL;
+    }
+    memcpy(*data, buf, len);
+    *length = len;
+    qcrypto_memwipe(buf, len);
+    g_free(buf);
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_nvram_storedata(const unsigned char *data,
+                                          uint32_t length,
+                                          uint32_t tpm_number,
+                                          const char *name)
+{
+    TPMLibtpmsState *s = libtpms_state;
+    NvramBlobType type = libtpms_blob_type(name);
+    GError *err = NULL;
+
+    if (!type) {
+        g_warning("libtpms stores an unknown state blob '%s'", name);
+        return TPM_FAIL;
+    }
+    if (nvram_store(s->store, type, data, length, &err) < 0) {
+        libtpms_nv_error(s, err);
+        return TPM_FAIL;
+    }
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
+                                           const char *name,
+                                           TPM_BOOL must_exist)
+{
+    TPMLibtpmsState *s = libtpms_state;
+    NvramBlobType type = libtpms_blob_type(name);
+    GError *err = NULL;
+
+    if (!type) {
+        return must_exist ? TPM_FAIL : TPM_SUCCESS;
+    }
+    if (nvram_delete(s->store, type, &err) < 0) {
+        if (g_error_matches(err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND) &&
+            !must_exist) {
+            g_error_free(err);
+            return TPM_SUCCESS;
+        }
+        libtpms_nv_error(s, err);
+        return TPM_FAIL;
+    }
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_io_init(void)
+{
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_io_getlocality(TPM_MODIFIER_INDICATOR *locality,
+                                         uint32_t tpm_number)
+{
+    *locality = libtpms_state ? libtpms_state->locality : 0;
+    return TPM_SUCCESS;
+}
+
+static TPM_RESULT libtpms_io_getphysicalpresence(TPM_BOOL *pp,
+                                                 uint32_t tpm_number)
+{
+    *pp = FALSE;
+    return TPM_SUCCESS;
+}
+
+static struct libtpms_callbacks libtpms_cbs = {
+    .sizeOfStruct = sizeof(struct libtpms_callbacks),
+    .tpm_nvram_init = libtpms_nvram_init,
+    .tpm_nvram_loaddata = libtpms_nvram_loaddata,
+    .tpm_nvram_storedata = libtpms_nvram_storedata,
+    .tpm_nvram_deletename = libtpms_nvram_deletename,
+    .tpm_io_init = libtpms_io_init,
+    .tpm_io_getlocality = libtpms_io_getlocality,
+    .tpm_io_getphysicalpresence = libtpms_io_getphysicalpresence,
+};
+
+static int libtpms_parse_version(GHashTable *opts, TPMVersion *out,
+                                 GError **errp)
+{
+    const char *v = qemu_opt_get(opts, "version");
+
+    if (!v) {
+        *out = TPM_VERSION_UNSPEC;
+    } else if (!strcmp(v, "2.0") || !strcmp(v, "2")) {
+        *out = TPM_VERSION_2_0;
+    } else if (!strcmp(v, "1.2")) {
+        *out = TPM_VERSION_1_2;
+    } else {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "version '%s' is not 2.0 or 1.2", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* The key from key-secret= (32 raw bytes) or passphrase-secret=. */
+static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
+{
+    QCryptoSecret *secret;
+    size_t len;
+    const uint8_t *data;
+
+    key->kind = NVRAM_KEY_NONE;
+    if (!s->secret_id) {
+        return 0;
+    }
+    secret = qcrypto_secret_lookup(s->secret_id);
+    if (!secret) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "no -object secret with id '%s'", s->secret_id);
+        return -1;
+    }
+    data = qcrypto_secret_data(secret, &len);
+    if (!s->passphrase && len != 32) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "secret '%s' is %zu bytes; key-secret needs a 32-byte "
+                    "key (use passphrase-secret for a passphrase)",
+                    s->secret_id, len);
+        return -1;
+    }
+    if (s->passphrase && len == 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "secret '%s' is empty", s->secret_id);
+        return -1;
+    }
+    key->kind = s->passphrase ? NVRAM_KEY_PASSPHRASE : NVRAM_KEY_RAW;
+    key->data = data;
+    key->len = len;
+    return 0;
+}
+
+static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
+{
+    NvramOpenOptions o = { 0 };
+    NvramInfo info;
+    BlockDriverState *bs = drive_get_by_id(s->nvram_id);
+
+    if (!bs) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "no -drive with id '%s' (nvram=%s)", s->nvram_id,
+                    s->nvram_id);
+        return -1;
+    }
+    if (libtpms_get_key(s, &o.key, errp) < 0) {
+        return -1;
+    }
+    o.owner = true;
+    o.format_blank = true;
+    o.tpm_version = s->version == TPM_VERSION_1_2 ? 1 : 2;
+    o.lock_timeout_ms = 0;
+    s->store = nvram_open(bs, &o, errp);
+    if (!s->store) {
+        return -1;
+    }
+    if (nvram_get_info(s->store, &info, errp) < 0) {
+        return -1;
+    }
+    if (s->version == TPM_VERSION_UNSPEC) {
+        s->version = info.tpm_version == 1 ? TPM_VERSION_1_2
+                                           : TPM_VERSION_2_0;
+    } else if ((s->version == TPM_VERSION_1_2) != (info.tpm_version == 1)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' holds TPM %s state, not TPM %s",
+                    bdrv_get_filename(bs),
+                    info.tpm_version == 1 ? "1.2" : "2.0",
+                    s->version == TPM_VERSION_1_2 ? "1.2" : "2.0");
+        return -1;
+    }
+    return 0;
+}
+
+static void libtpms_state_free(TPMLibtpmsState *s)
+{
+    if (s->store) {
+        nvram_close(s->store);
+    }
+    for (int i = 0; i <= NVRAM_BLOB_TYPE_MAX; i++) {
+        if (s->incoming[i].data) {
+            qcrypto_memwipe(s->incoming[i].data, s->incoming[i].len);
+            g_free(s->incoming[i].data);
+        }
+    }
+    if (s->nv_error) {
+        g_error_free(s->nv_error);
+    }
+    TPM_Free(s->rbuf);
+    g_free(s->nvram_id);
+    g_free(s->secret_id);
+    if (libtpms_state == s) {
+        libtpms_state = NULL;
+    }
+    g_free(s);
+}
+
+static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
+{
+    static const char *const keys[] = {
+        "type", "id", "nvram", "version", "key-secret", "passphrase-secret",
+        NULL,
+    };
+    const char *key_secret = qemu_opt_get(opts, "key-secret");
+    const char *pass_secret = qemu_opt_get(opts, "passphrase-secret");
+    TPMLibtpmsState *s;
+
+    if (!qemu_opts_check_keys(opts, keys, "-tpmdev libtpms", errp)) {
+        return -1;
+    }
+    if (libtpms_state) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "only one libtpms backend per process (libtpms is "
+                    "single-instance); '%s' is already one",
+                    libtpms_state->tb->id);
+        return -1;
+    }
+    if (!qemu_opt_get(opts, "nvram") || !*qemu_opt_get(opts, "nvram")) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "parameter 'nvram' is missing (the id of a -drive)");
+        return -1;
+    }
+    if (key_secret && pass_secret) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "key-secret and passphrase-secret exclude each other");
+        return -1;
+    }
+    s = g_new0(TPMLibtpmsState, 1);
+    s->tb = tb;
+    s->nvram_id = g_strdup(qemu_opt_get(opts, "nvram"));
+    s->secret_id = g_strdup(key_secret ? key_secret : pass_secret);
+    s->passphrase = pass_secret != NULL;
+    s->buffer_size = 4096;
+    if (libtpms_parse_version(opts, &s->version, errp) < 0 ||
+        libtpms_open_store(s, errp) < 0) {
+        libtpms_state_free(s);
+        return -1;
+    }
+    tb->opaque = s;
+    libtpms_state = s;
+    return 0;
+}
+
+/*
+ * A store that has committed before (generation > 1) or holds other blobs
+ * but has no permanent state lost it: starting would silently manufacture a
+ * new TPM (new seeds, no keys) over the old one.
+ */
+static int libtpms_check_store(TPMLibtpmsState *s, GError **errp)
+{
+    NvramInfo info;
+    bool have_permanent = false;
+
+    if (s->incoming[NVRAM_BLOB_PERMANENT].set) {
+        return 0;
+    }
+    if (nvram_get_info(s->store, &info, errp) < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
+        have_permanent |= info.blobs[i].type == NVRAM_BLOB_PERMANENT;
+    }
+    if (!have_permanent && (info.n_blobs > 0 || info.generation > 1)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "-drive id=%s: the store has held TPM state "
+                    "(generation %" PRIu64 ") but has no permanent state; "
+                    "refusing to start a new TPM over it",
+                    s->nvram_id, info.generation);
+        return -1;
+    }
+    return 0;
+}
+
+/* Hands blobs given by set_state_blob to libtpms before MainInit. */
+static int libtpms_apply_incoming(TPMLibtpmsState *s, GError **errp)
+{
+    static const enum TPMLIB_StateType st[] = {
+        [NVRAM_BLOB_PERMANENT] = TPMLIB_STATE_PERMANENT,
+        [NVRAM_BLOB_VOLATILE] = TPMLIB_STATE_VOLATILE,
+        [NVRAM_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
+    };
+
+    for (int i = 1; i <= NVRAM_BLOB_TYPE_MAX; i++) {
+        TPM_RESULT rc;
+
+        if (!s->incoming[i].set) {
+            continue;
+        }
+        rc = TPMLIB_SetState(st[i], s->incoming[i].data, s->incoming[i].len);
+        if (s->incoming[i].data) {
+            qcrypto_memwipe(s->incoming[i].data, s->incoming[i].len);
+            g_free(s->incoming[i].data);
+        }
+        s->incoming[i].data = NULL;
+        s->incoming[i].set = false;
+        if (rc != TPM_SUCCESS) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "libtpms refused the %s state blob (TPM_RESULT "
+                        "0x%x)", nvram_blob_type_name(i), rc);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void libtpms_update_established(TPMLibtpmsState *s)
+{
+    TPM_BOOL est = FALSE;
+
+    if (TPM_IO_TpmEstablished_Get(&est) == TPM_SUCCESS) {
+        g_atomic_int_set(&s->established, est ? 1 : 0);
+    }
+}
+
+static void libtpms_terminate(TPMLibtpmsState *s)
+{
+    if (s->running) {
+        TPMLIB_Terminate();
+        s->running = false;
+    }
+}
+
+static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
+                                   GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    uint32_t min = 0, max = 0, actual;
+    TPM_RESULT rc;
+
+    if (s->running && buffersize == s->buffersize_wanted) {
+        return 0;
+    }
+    libtpms_terminate(s);
+    if (libtpms_check_store(s, errp) < 0) {
+        return -1;
+    }
+    rc = TPMLIB_ChooseTPMVersion(s->version == TPM_VERSION_1_2
+                                     ? TPMLIB_TPM_VERSION_1_2
+                                     : TPMLIB_TPM_VERSION_2);
+    if (rc == TPM_SUCCESS) {
+        rc = TPMLIB_RegisterCallbacks(&libtpms_cbs);
+    }
+    if (rc != TPM_SUCCESS) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "libtpms does not support TPM %s (TPM_RESULT 0x%x)",
+                    s->version == TPM_VERSION_1_2 ? "1.2" : "2.0", rc);
+        return -1;
+    }
+    actual = TPMLIB_SetBufferSize(buffersize, &min, &max);
+    if (libtpms_apply_incoming(s, errp) < 0) {
+        return -1;
+    }
+    g_clear_error(&s->nv_error);
+    rc = TPMLIB_MainInit();
+    if (rc != TPM_SUCCESS) {
+        if (s->nv_error) {
+            g_propagate_error(errp, g_steal_pointer(&s->nv_error));
+        } else {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "-drive id=%s: libtpms could not start the TPM from "
+                        "its state (TPM_RESULT 0x%x)", s->nvram_id, rc);
+        }
+        TPMLIB_Terminate();
+        return -1;
+    }
+    s->running = true;
+    s->buffersize_wanted = buffersize;
+    g_atomic_int_set(&s->buffer_size, actual);
+    libtpms_update_established(s);
+    return 0;
+}
+
+static bool libtpms_selftest_done(const TPMBackendCmd *cmd, TPMVersion v)
+{
+    uint32_t ord = tpm_util_get_code_from_buffer(cmd->in, cmd->in_len);
+    uint32_t rc = tpm_util_get_code_from_buffer(cmd->out, cmd->out_len);
+
+    if (rc != 0) {
+        return false;
+    }
+    return v == TPM_VERSION_1_2 ? ord == TPM_ORD_CONTINUE_SELF_TEST
+                                : ord == TPM2_CC_SELF_TEST;
+}
+
+static void tpm_libtpms_handle_request(TPMBackend *tb, TPMBackendCmd *cmd)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    uint32_t rlen = 0;
+    TPM_RESULT rc;
+
+    cmd->selftest_done = false;
+    if (!s->running || cmd->in_len < TPM_HEADER_SIZE) {
+        tpm_util_write_fatal_error_response(cmd->out, cmd->out_len,
+                                            s->version);
+        return;
+    }
+    s->locality = cmd->locality;
+    rc = TPMLIB_Process(&s->rbuf, &rlen, &s->rbuf_size,
+                        (unsigned char *)cmd->in, cmd->in_len);
+    if (rc != TPM_SUCCESS || rlen < TPM_HEADER_SIZE || rlen > cmd->out_len) {
+        g_warning("TPM backend '%s': libtpms failed a command "
+                  "(TPM_RESULT 0x%x, %u response bytes)", tb->id, rc, rlen);
+        tpm_util_write_fatal_error_response(cmd->out, cmd->out_len,
+                                            s->version);
+        return;
+    }
+    memcpy(cmd->out, s->rbuf, rlen);
+    cmd->selftest_done = libtpms_selftest_done(cmd, s->version);
+    libtpms_update_established(s);
+}
+
+static void tpm_libtpms_cancel_cmd(TPMBackend *tb)
+{
+    TPMLIB_CancelCommand();
+}
+
+static void tpm_libtpms_reset(TPMBackend *tb)
+{
+    libtpms_terminate(tb->opaque);
+}
+
+static void tpm_libtpms_finalize(TPMBackend *tb)
+{
+    libtpms_state_free(tb->opaque);
+    tb->opaque = NULL;
+}
+
+static TPMVersion tpm_libtpms_get_tpm_version(TPMBackend *tb)
+{
+    return ((TPMLibtpmsState *)tb->opaque)->version;
+}
+
+static size_t tpm_libtpms_get_buffer_size(TPMBackend *tb)
+{
+    return g_atomic_int_get(&((TPMLibtpmsState *)tb->opaque)->buffer_size);
+}
+
+static bool tpm_libtpms_get_established(TPMBackend *tb)
+{
+    return g_atomic_int_get(&((TPMLibtpmsState *)tb->opaque)->established);
+}
+
+static int tpm_libtpms_reset_established(TPMBackend *tb, uint8_t locality)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    TPM_RESULT rc;
+
+    if (!s->running) {
+        return -1;
+    }
+    s->locality = locality;
+    rc = TPM_IO_TpmEstablished_Reset();
+    libtpms_update_established(s);
+    return rc == TPM_SUCCESS ? 0 : -1;
+}
+
+static const enum TPMLIB_StateType libtpms_state_type[] = {
+    [TPM_STATE_BLOB_PERMANENT] = TPMLIB_STATE_PERMANENT,
+    [TPM_STATE_BLOB_VOLATILE] = TPMLIB_STATE_VOLATILE,
+    [TPM_STATE_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
+};
+
+static int tpm_libtpms_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                                      uint8_t **data, size_t *len,
+                                      GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    unsigned char *buf = NULL;
+    uint32_t blen = 0;
+    TPM_RESULT rc;
+
+    if (type < TPM_STATE_BLOB_PERMANENT || type > TPM_STATE_BLOB_SAVESTATE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "unknown TPM state blob type %d", type);
+        return -1;
+    }
+    if (!s->running) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "TPM backend '%s' is not running", tb->id);
+        return -1;
+    }
+    rc = TPMLIB_GetState(libtpms_state_type[type], &buf, &blen);
+    if (rc == TPM_RETRY || (rc == TPM_SUCCESS && blen == 0)) {
+        TPM_Free(buf);
+        return 0;
+    }
+    if (rc != TPM_SUCCESS) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "libtpms could not produce its %s state (TPM_RESULT "
+                    "0x%x)", nvram_blob_type_name((NvramBlobType)type), rc);
+        return -1;
+    }
+    *data = g_memdup2(buf, blen);
+    *len = blen;
+    qcrypto_memwipe(buf, blen);
+    TPM_Free(buf);
+    return 1;
+}
+
+static int tpm_libtpms_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                                      const uint8_t *data, size_t len,
+                                      GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    if (type < TPM_STATE_BLOB_PERMANENT || type > TPM_STATE_BLOB_SAVESTATE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "unknown TPM state blob type %d", type);
+        return -1;
+    }
+    if (s->running) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "TPM backend '%s' is running; reset it before setting "
+                    "state", tb->id);
+        return -1;
+    }
+    if (s->incoming[type].data) {
+        qcrypto_memwipe(s->incoming[type].data, s->incoming[type].len);
+        g_free(s->incoming[type].data);
+    }
+    s->incoming[type].data = len ? g_memdup2(data, len) : NULL;
+    s->incoming[type].len = len;
+    s->incoming[type].set = true;
+    return 0;
+}
+
+static void tpm_libtpms_fill_options(TPMBackend *tb, GHashTable *out)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    g_hash_table_insert(out, g_strdup("nvram"), g_strdup(s->nvram_id));
+    g_hash_table_insert(out, g_strdup("version"),
+                        g_strdup(s->version == TPM_VERSION_1_2 ? "1.2"
+                                                               : "2.0"));
+    if (s->secret_id) {
+        g_hash_table_insert(out, g_strdup(s->passphrase ? "passphrase-secret"
+                                                        : "key-secret"),
+                            g_strdup(s->secret_id));
+    }
+}
+
+const TPMBackendClass tpm_libtpms_class = {
+    .type = "libtpms",
+    .desc = "a libtpms TPM whose state lives in a -drive",
+    .init = tpm_libtpms_init,
+    .startup_tpm = tpm_libtpms_startup_tpm,
+    .handle_request = tpm_libtpms_handle_request,
+    .cancel_cmd = tpm_libtpms_cancel_cmd,
+    .reset = tpm_libtpms_reset,
+    .shutdown = tpm_libtpms_reset,
+    .finalize = tpm_libtpms_finalize,
+    .get_tpm_version = tpm_libtpms_get_tpm_version,
+    .get_buffer_size = tpm_libtpms_get_buffer_size,
+    .get_tpm_established_flag = tpm_libtpms_get_established,
+    .reset_tpm_established_flag = tpm_libtpms_reset_established,
+    .get_state_blob = tpm_libtpms_get_state_blob,
+    .set_state_blob = tpm_libtpms_set_state_blob,
+    .fill_options = tpm_libtpms_fill_options,
+};

@@ -1,0 +1,77 @@
+/*
+ * The null TPM backend: answers every command with a failure response, so a
+ * guest sees a TPM that exists but does not work (seed patch 13/14).
+ */
+#include "qemu/osdep.h"
+#include "qemu/option.h"
+#include "sysemu/tpm_util.h"
+
+typedef struct TPMNullState {
+    TPMVersion version;
+} TPMNullState;
+
+static int tpm_null_init(TPMBackend *tb, GHashTable *opts, GError **errp)
+{
+    static const char *const keys[] = { "type", "id", "version", NULL };
+    const char *version = qemu_opt_get(opts, "version");
+    TPMNullState *s;
+
+    if (!qemu_opts_check_keys(opts, keys, "-tpmdev null", errp)) {
+        return -1;
+    }
+    s = g_new0(TPMNullState, 1);
+    s->version = TPM_VERSION_2_0;
+    if (version && !strcmp(version, "1.2")) {
+        s->version = TPM_VERSION_1_2;
+    } else if (version && strcmp(version, "2.0")) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "version '%s' is not 2.0 or 1.2", version);
+        g_free(s);
+        return -1;
+    }
+    tb->opaque = s;
+    return 0;
+}
+
+static void tpm_null_handle_request(TPMBackend *tb, TPMBackendCmd *cmd)
+{
+    TPMNullState *s = tb->opaque;
+
+    tpm_util_write_fatal_error_response(cmd->out, cmd->out_len, s->version);
+}
+
+static TPMVersion tpm_null_get_tpm_version(TPMBackend *tb)
+{
+    return ((TPMNullState *)tb->opaque)->version;
+}
+
+static size_t tpm_null_get_buffer_size(TPMBackend *tb)
+{
+    return 4096;
+}
+
+static void tpm_null_fill_options(TPMBackend *tb, GHashTable *out)
+{
+    TPMNullState *s = tb->opaque;
+
+    g_hash_table_insert(out, g_strdup("version"),
+                        g_strdup(s->version == TPM_VERSION_1_2 ? "1.2"
+                                                               : "2.0"));
+}
+
+static void tpm_null_finalize(TPMBackend *tb)
+{
+    g_free(tb->opaque);
+    tb->opaque = NULL;
+}
+
+const TPMBackendClass tpm_null_class = {
+    .type = "null",
+    .desc = "answers every command with a failure response",
+    .init = tpm_null_init,
+    .handle_request = tpm_null_handle_request,
+    .finalize = tpm_null_finalize,
+    .get_tpm_version = tpm_null_get_tpm_version,
+    .get_buffer_size = tpm_null_get_buffer_size,
+    .fill_options = tpm_null_fill_options,
+};

@@ -1,0 +1,528 @@
+/*
+ * TPM backend core: the class registry, and one worker thread per backend
+ * that runs commands and backend calls in order. Completions go back to the
+ * GLib main loop through a per-backend source. docs/design.md "Backends".
+ */
+#include "qemu/osdep.h"
+#include "sysemu/tpm_backend.h"
+
+extern const TPMBackendClass tpm_libtpms_class;
+extern const TPMBackendClass tpm_null_class;
+
+static const TPMBackendClass *const tpm_classes[] = {
+    &tpm_libtpms_class,
+    &tpm_null_class,
+    NULL,
+};
+
+static GList *tpm_backends;
+
+typedef enum TPMJobKind {
+    TPM_JOB_CMD,
+    TPM_JOB_SYNC,
+    TPM_JOB_QUIT,
+} TPMJobKind;
+
+typedef struct TPMJob {
+    TPMJobKind kind;
+    TPMBackendCmd *cmd;
+    TPMBackendSyncFunc fn;
+    void *opaque;
+    int ret;
+    bool done;
+} TPMJob;
+
+typedef struct TPMCompletionSource {
+    GSource source;
+    TPMBackend *tb;
+} TPMCompletionSource;
+
+typedef struct TPMBackendWorker {
+    GThread *thread;
+    GMutex lock;
+    GCond cond;
+    GQueue jobs;
+    bool cmd_busy;            /* a TPM_JOB_CMD is queued or running */
+    gint completion_pending;  /* atomic: a command finished, not delivered */
+    GSource *completion;
+} TPMBackendWorker;
+
+const TPMBackendClass *const *tpm_backend_classes(void)
+{
+    return tpm_classes;
+}
+
+const TPMBackendClass *tpm_backend_find_class(const char *type)
+{
+    for (int i = 0; tpm_classes[i]; i++) {
+        if (!g_strcmp0(tpm_classes[i]->type, type)) {
+            return tpm_classes[i];
+        }
+    }
+    return NULL;
+}
+
+TPMBackend *tpm_backend_find(const char *id)
+{
+    for (GList *l = tpm_backends; l; l = l->next) {
+        TPMBackend *tb = l->data;
+        if (!g_strcmp0(tb->id, id)) {
+            return tb;
+        }
+    }
+    return NULL;
+}
+
+GList *tpm_backend_list(void)
+{
+    return tpm_backends;
+}
+
+/* Main thread: hands a finished command's result to the frontend. */
+static void tpm_backend_deliver_completion(TPMBackend *tb)
+{
+    TPMBackendWorker *w = tb->worker;
+
+    if (!g_atomic_int_compare_and_exchange(&w->completion_pending, 1, 0)) {
+        return;
+    }
+    tb->cmd = NULL;
+    if (tb->completed) {
+        tb->completed(tb->completed_opaque, 0);
+    }
+}
+
+static gboolean completion_prepare(GSource *source, gint *timeout)
+{
+    TPMCompletionSource *cs = (TPMCompletionSource *)source;
+
+    *timeout = -1;
+    return g_atomic_int_get(&cs->tb->worker->completion_pending) != 0;
+}
+
+static gboolean completion_check(GSource *source)
+{
+    return completion_prepare(source, &(gint){ 0 });
+}
+
+static gboolean completion_dispatch(GSource *source, GSourceFunc cb,
+                                    gpointer data)
+{
+    tpm_backend_deliver_completion(((TPMCompletionSource *)source)->tb);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs completion_funcs = {
+    .prepare = completion_prepare,
+    .check = completion_check,
+    .dispatch = completion_dispatch,
+};
+
+static gpointer tpm_backend_worker_thread(gpointer data)
+{
+    TPMBackend *tb = data;
+    TPMBackendWorker *w = tb->worker;
+
+    for (;;) {
+        g_mutex_lock(&w->lock);
+        while (g_queue_is_empty(&w->jobs)) {
+            g_cond_wait(&w->cond, &w->lock);
+        }
+        TPMJob *job = g_queue_pop_head(&w->jobs);
+        g_mutex_unlock(&w->lock);
+
+        switch (job->kind) {
+        case TPM_JOB_CMD:
+            tb->klass->handle_request(tb, job->cmd);
+            g_free(job);
+            g_mutex_lock(&w->lock);
+            w->cmd_busy = false;
+            g_atomic_int_set(&w->completion_pending, 1);
+            g_cond_broadcast(&w->cond);
+            g_mutex_unlock(&w->lock);
+            g_main_context_wakeup(NULL);
+            break;
+        case TPM_JOB_SYNC:
+            job->ret = job->fn(tb, job->opaque);
+            g_mutex_lock(&w->lock);
+            job->done = true;
+            g_cond_broadcast(&w->cond);
+            g_mutex_unlock(&w->lock);
+            break;
+        case TPM_JOB_QUIT:
+            g_free(job);
+            return NULL;
+        }
+    }
+}
+
+static void tpm_backend_queue_job(TPMBackend *tb, TPMJob *job)
+{
+    TPMBackendWorker *w = tb->worker;
+
+    g_mutex_lock(&w->lock);
+    if (job->kind == TPM_JOB_CMD) {
+        w->cmd_busy = true;
+    }
+    g_queue_push_tail(&w->jobs, job);
+    g_cond_broadcast(&w->cond);
+    g_mutex_unlock(&w->lock);
+}
+
+int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque)
+{
+    TPMBackendWorker *w = tb->worker;
+    TPMJob job = { .kind = TPM_JOB_SYNC, .fn = fn, .opaque = opaque };
+
+    tpm_backend_queue_job(tb, &job);
+    g_mutex_lock(&w->lock);
+    while (!job.done) {
+        g_cond_wait(&w->cond, &w->lock);
+    }
+    g_mutex_unlock(&w->lock);
+    return job.ret;
+}
+
+static void tpm_backend_worker_start(TPMBackend *tb)
+{
+    TPMBackendWorker *w = g_new0(TPMBackendWorker, 1);
+    g_autofree char *name = g_strdup_printf("tpm-%s", tb->id);
+
+    g_mutex_init(&w->lock);
+    g_cond_init(&w->cond);
+    g_queue_init(&w->jobs);
+    tb->worker = w;
+    w->completion = g_source_new(&completion_funcs,
+                                 sizeof(TPMCompletionSource));
+    ((TPMCompletionSource *)w->completion)->tb = tb;
+    g_source_set_name(w->completion, "tpm-completion");
+    g_source_attach(w->completion, NULL);
+    w->thread = g_thread_new(name, tpm_backend_worker_thread, tb);
+}
+
+static void tpm_backend_worker_stop(TPMBackend *tb)
+{
+    TPMBackendWorker *w = tb->worker;
+    TPMJob *job = g_new0(TPMJob, 1);
+
+    if (!w) {
+        return;
+    }
+    job->kind = TPM_JOB_QUIT;
+    tpm_backend_queue_job(tb, job);
+    g_thread_join(w->thread);
+    g_source_destroy(w->completion);
+    g_source_unref(w->completion);
+    g_mutex_clear(&w->lock);
+    g_cond_clear(&w->cond);
+    g_free(w);
+    tb->worker = NULL;
+}
+
+TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
+                            GError **errp)
+{
+    const TPMBackendClass *klass = tpm_backend_find_class(type);
+    TPMBackend *tb;
+
+    if (!klass) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is not a TPM backend type (see -tpmdev help)",
+                    type ? type : "");
+        return NULL;
+    }
+    if (!id || !*id) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "parameter 'id' is missing");
+        return NULL;
+    }
+    if (tpm_backend_find(id)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "a TPM backend with id '%s' already exists", id);
+        return NULL;
+    }
+    tb = g_new0(TPMBackend, 1);
+    tb->klass = klass;
+    tb->id = g_strdup(id);
+    if (klass->init && klass->init(tb, opts, errp) < 0) {
+        g_free(tb->id);
+        g_free(tb);
+        return NULL;
+    }
+    tpm_backend_worker_start(tb);
+    tpm_backends = g_list_append(tpm_backends, tb);
+    return tb;
+}
+
+void tpm_backend_free(TPMBackend *tb)
+{
+    if (!tb) {
+        return;
+    }
+    tpm_backend_finish_sync(tb);
+    tpm_backend_worker_stop(tb);
+    if (tb->klass->finalize) {
+        tb->klass->finalize(tb);
+    }
+    tpm_backends = g_list_remove(tpm_backends, tb);
+    g_free(tb->id);
+    g_free(tb);
+}
+
+void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
+                              TPMRequestCompleted cb, void *opaque)
+{
+    tb->model = model;
+    tb->completed = cb;
+    tb->completed_opaque = opaque;
+}
+
+typedef struct TPMStartupArgs {
+    size_t buffersize;
+    GError *err;
+} TPMStartupArgs;
+
+static int tpm_backend_startup_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStartupArgs *a = opaque;
+
+    return tb->klass->startup_tpm(tb, a->buffersize, &a->err);
+}
+
+int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp)
+{
+    TPMStartupArgs a = { .buffersize = buffersize };
+    int ret = 0;
+
+    if (!tb->klass->startup_tpm) {
+        return 0;
+    }
+    tpm_backend_finish_sync(tb);
+    ret = tpm_backend_run_sync(tb, tpm_backend_startup_on_worker, &a);
+    tb->had_startup_error = ret < 0;
+    if (ret < 0) {
+        if (!a.err) {
+            g_set_error(&a.err, QTPM_ERROR, QTPM_ERROR_FAILED,
+                        "the TPM failed to start");
+        }
+        g_propagate_error(errp, a.err);
+    } else {
+        g_clear_error(&a.err);
+    }
+    return ret;
+}
+
+void tpm_backend_deliver_request(TPMBackend *tb, TPMBackendCmd *cmd)
+{
+    TPMJob *job;
+
+    if (tb->cmd) {
+        g_warning("TPM backend '%s': a command is already in flight; "
+                  "the new one is dropped", tb->id);
+        return;
+    }
+    tb->cmd = cmd;
+    if (tb->paused) {
+        tb->held_cmd = cmd;
+        return;
+    }
+    job = g_new0(TPMJob, 1);
+    job->kind = TPM_JOB_CMD;
+    job->cmd = cmd;
+    tpm_backend_queue_job(tb, job);
+}
+
+void tpm_backend_cancel_cmd(TPMBackend *tb)
+{
+    if (tb->held_cmd) {
+        /* Not started yet: it runs on resume and the TPM sees no cancel. */
+        return;
+    }
+    if (tb->cmd && tb->klass->cancel_cmd) {
+        tb->klass->cancel_cmd(tb);
+    }
+}
+
+void tpm_backend_finish_sync(TPMBackend *tb)
+{
+    TPMBackendWorker *w = tb->worker;
+
+    if (!w) {
+        return;
+    }
+    g_mutex_lock(&w->lock);
+    while (w->cmd_busy) {
+        g_cond_wait(&w->cond, &w->lock);
+    }
+    g_mutex_unlock(&w->lock);
+    tpm_backend_deliver_completion(tb);
+}
+
+static int tpm_backend_reset_on_worker(TPMBackend *tb, void *opaque)
+{
+    tb->klass->reset(tb);
+    return 0;
+}
+
+void tpm_backend_reset(TPMBackend *tb)
+{
+    tpm_backend_finish_sync(tb);
+    if (tb->held_cmd) {
+        /* A reset drops a request that never reached the TPM. */
+        tb->held_cmd = NULL;
+        tb->cmd = NULL;
+    }
+    if (tb->klass->reset) {
+        tpm_backend_run_sync(tb, tpm_backend_reset_on_worker, NULL);
+    }
+    tb->had_startup_error = false;
+}
+
+static int tpm_backend_shutdown_on_worker(TPMBackend *tb, void *opaque)
+{
+    tb->klass->shutdown(tb);
+    return 0;
+}
+
+void tpm_backend_shutdown_all(void)
+{
+    while (tpm_backends) {
+        TPMBackend *tb = tpm_backends->data;
+
+        tpm_backend_finish_sync(tb);
+        if (tb->klass->shutdown && tb->worker) {
+            tpm_backend_run_sync(tb, tpm_backend_shutdown_on_worker, NULL);
+        }
+        tpm_backend_free(tb);
+    }
+}
+
+bool tpm_backend_had_startup_error(TPMBackend *tb)
+{
+    return tb->had_startup_error;
+}
+
+TPMVersion tpm_backend_get_tpm_version(TPMBackend *tb)
+{
+    return tb->klass->get_tpm_version ? tb->klass->get_tpm_version(tb)
+                                      : TPM_VERSION_UNSPEC;
+}
+
+size_t tpm_backend_get_buffer_size(TPMBackend *tb)
+{
+    return tb->klass->get_buffer_size ? tb->klass->get_buffer_size(tb) : 4096;
+}
+
+bool tpm_backend_get_tpm_established_flag(TPMBackend *tb)
+{
+    return tb->klass->get_tpm_established_flag &&
+           tb->klass->get_tpm_established_flag(tb);
+}
+
+typedef struct TPMEstablishedArgs {
+    uint8_t locality;
+} TPMEstablishedArgs;
+
+static int tpm_backend_reset_established_on_worker(TPMBackend *tb,
+                                                   void *opaque)
+{
+    TPMEstablishedArgs *a = opaque;
+
+    return tb->klass->reset_tpm_established_flag(tb, a->locality);
+}
+
+int tpm_backend_reset_tpm_established_flag(TPMBackend *tb, uint8_t locality)
+{
+    TPMEstablishedArgs a = { .locality = locality };
+
+    if (!tb->klass->reset_tpm_established_flag) {
+        return 0;
+    }
+    return tpm_backend_run_sync(tb, tpm_backend_reset_established_on_worker,
+                                &a);
+}
+
+void tpm_backend_pause(TPMBackend *tb)
+{
+    tb->paused = true;
+    tpm_backend_finish_sync(tb);
+}
+
+void tpm_backend_resume(TPMBackend *tb)
+{
+    TPMBackendCmd *cmd = tb->held_cmd;
+
+    tb->paused = false;
+    if (cmd) {
+        TPMJob *job = g_new0(TPMJob, 1);
+
+        tb->held_cmd = NULL;
+        job->kind = TPM_JOB_CMD;
+        job->cmd = cmd;
+        tpm_backend_queue_job(tb, job);
+    }
+}
+
+typedef struct TPMStateBlobArgs {
+    TPMStateBlobType type;
+    uint8_t **data;
+    const uint8_t *in;
+    size_t *len;
+    size_t in_len;
+    GError *err;
+} TPMStateBlobArgs;
+
+static int tpm_backend_get_blob_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateBlobArgs *a = opaque;
+
+    return tb->klass->get_state_blob(tb, a->type, a->data, a->len, &a->err);
+}
+
+static int tpm_backend_set_blob_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateBlobArgs *a = opaque;
+
+    return tb->klass->set_state_blob(tb, a->type, a->in, a->in_len, &a->err);
+}
+
+int tpm_backend_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                               uint8_t **data, size_t *len, GError **errp)
+{
+    TPMStateBlobArgs a = { .type = type, .data = data, .len = len };
+    int ret;
+
+    if (!tb->klass->get_state_blob) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "TPM backend '%s' (%s) has no state blobs", tb->id,
+                    tb->klass->type);
+        return -1;
+    }
+    tpm_backend_finish_sync(tb);
+    ret = tpm_backend_run_sync(tb, tpm_backend_get_blob_on_worker, &a);
+    if (ret < 0) {
+        g_propagate_error(errp, a.err);
+    }
+    return ret;
+}
+
+int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
+                               const uint8_t *data, size_t len,
+                               GError **errp)
+{
+    TPMStateBlobArgs a = { .type = type, .in = data, .in_len = len };
+    int ret;
+
+    if (!tb->klass->set_state_blob) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "TPM backend '%s' (%s) has no state blobs", tb->id,
+                    tb->klass->type);
+        return -1;
+    }
+    tpm_backend_finish_sync(tb);
+    ret = tpm_backend_run_sync(tb, tpm_backend_set_blob_on_worker, &a);
+    if (ret < 0) {
+        g_propagate_error(errp, a.err);
+    }
+    return ret;
+}

@@ -1,0 +1,21 @@
+/*
+ * -drive: block devices opened from the command line, found by id.
+ */
+#ifndef SYSEMU_BLOCKDEV_H
+#define SYSEMU_BLOCKDEV_H
+
+#include "block/block.h"
+
+/*
+ * Opens the drive described by @opts ("file", "if=none", "id", "format",
+ * "locking", "read-only"). Errors name the cause; the caller names the
+ * option.
+ */
+BlockDriverState *drive_new(GHashTable *opts, GError **errp);
+/* Checks @opts without opening anything (used before the first open). */
+bool drive_check_opts(GHashTable *opts, GError **errp);
+BlockDriverState *drive_get_by_id(const char *id);
+const char *drive_get_id(BlockDriverState *bs);
+void drive_close_all(void);
+
+#endif
