@@ -12,6 +12,12 @@ int qtest_server_start(const char *spec, GError **errp);
 void qtest_server_stop(void);
 
 /*
+ * Called on the main loop when the stdio client's stdin reaches end of
+ * file (a socket client that leaves just makes room for the next one).
+ */
+void qtest_server_set_close_handler(void (*fn)(void *opaque), void *opaque);
+
+/*
  * Pure line handler (for fuzzing and unit tests): handles one line without
  * its newline; appends the reply line(s), each ending in "\n", to @reply.
  */
