@@ -1,7 +1,7 @@
 /*
  * qtpm-io: exercise the block layer from the command line, like qemu-io.
  *
- *   qtpm-io [-f FORMAT] [-r] [-U] [--blkdebug] [-c CMD]... FILE
+ *   qtpm-io [-f FORMAT] [-r] [-U] [--blkdebug] [--inactive] [-c CMD]... FILE
  *
  * Commands run in order; the first failure prints one sentence and exits 1.
  * See docs/block-layer.md "qtpm-io".
@@ -332,6 +332,26 @@ static bool cmd_info(BlockDriverState *bs, int argc, char **argv,
     return true;
 }
 
+static bool cmd_activate(BlockDriverState *bs, int argc, char **argv,
+                         GError **errp)
+{
+    if (bdrv_activate(bs, errp) < 0) {
+        return false;
+    }
+    printf("activated\n");
+    return true;
+}
+
+static bool cmd_inactivate(BlockDriverState *bs, int argc, char **argv,
+                           GError **errp)
+{
+    if (bdrv_inactivate(bs, errp) < 0) {
+        return false;
+    }
+    printf("inactivated\n");
+    return true;
+}
+
 static bool cmd_truncate(BlockDriverState *bs, int argc, char **argv,
                          GError **errp)
 {
@@ -435,6 +455,8 @@ static const QtpmIOCommand qtpm_io_commands[] = {
     { "length", "", 0, 0, cmd_length },
     { "info", "", 0, 0, cmd_info },
     { "truncate", "SIZE", 1, 1, cmd_truncate },
+    { "activate", "", 0, 0, cmd_activate },
+    { "inactivate", "", 0, 0, cmd_inactivate },
     { "blkdebug", "fail-write N | fail-flush N | tear-write N BYTES | "
       "crash-write N | power-loss MASK | status | reset", 1, 3, cmd_blkdebug },
 };
@@ -472,6 +494,7 @@ int main(int argc, char **argv)
     g_autofree char *format = NULL;
     g_auto(GStrv) commands = NULL;
     gboolean read_only = FALSE, no_locking = FALSE, blkdebug = FALSE;
+    gboolean inactive = FALSE;
     GOptionEntry entries[] = {
         { "format", 'f', 0, G_OPTION_ARG_STRING, &format,
           "image format: qcow2, raw or auto (default)", "FORMAT" },
@@ -481,6 +504,9 @@ int main(int argc, char **argv)
           "no locking (locking=off)", NULL },
         { "blkdebug", 0, 0, G_OPTION_ARG_NONE, &blkdebug,
           "insert the blkdebug fault-injection layer", NULL },
+        { "inactive", 0, 0, G_OPTION_ARG_NONE, &inactive,
+          "open read-write but inactive (no QEMU lock bytes, no writes "
+          "until 'activate')", NULL },
         { "cmd", 'c', 0, G_OPTION_ARG_STRING_ARRAY, &commands,
           "run CMD (repeatable, run in order)", "CMD" },
         { NULL },
@@ -496,8 +522,8 @@ int main(int argc, char **argv)
     g_option_context_set_summary(ctx,
         "Commands: read [-P PATTERN] [-v] OFF LEN, write [-P PATTERN] [-z] "
         "OFF LEN,\n  flush, lock [-i ID] shared|exclusive [TIMEOUT_MS], "
-        "unlock [-i ID], sleep MS,\n  length, info, truncate SIZE, "
-        "blkdebug ACTION ARGS.\n  Sizes take k/M/G suffixes.");
+        "unlock [-i ID], sleep MS,\n  length, info, truncate SIZE, activate, "
+        "inactivate,\n  blkdebug ACTION ARGS.\n  Sizes take k/M/G suffixes.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, "qtpm-io: %s\n", err->message);
         g_error_free(err);
@@ -512,6 +538,7 @@ int main(int argc, char **argv)
     opts.read_only = read_only;
     opts.no_locking = no_locking;
     opts.blkdebug = blkdebug;
+    opts.inactive = inactive;
     bs = bdrv_open(argv[1], &opts, &err);
     if (!bs) {
         fprintf(stderr, "qtpm-io: %s\n", err->message);
