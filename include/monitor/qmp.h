@@ -21,5 +21,49 @@ void qmp_send_event(const char *name, const char *data_json);
  */
 typedef char *(*QmpCommandHandler)(const char *args_json, GError **errp);
 void qmp_register_command(const char *name, QmpCommandHandler handler);
+void qmp_unregister_command(const char *name);
+/* The registered command names, sorted; free the list (not the names). */
+GList *qmp_command_names(void);
+
+/* Fails with "Parameter 'X' is unexpected" unless @args_json is {} or empty. */
+bool qmp_args_check_none(const char *args_json, GError **errp);
+
+/* Registers the built-in commands (monitor/qmp-cmds.c); idempotent. */
+void qmp_init_commands(void);
+
+/*
+ * JSON framing, a pure parser over untrusted bytes (docs/qmp.md
+ * "Framing"): splits a byte stream into top-level JSON texts by counting
+ * brackets outside strings. @cb gets each complete text, or @error (and
+ * no text) for input that cannot be a JSON text: a stray closing bracket,
+ * a text over QMP_MAX_MESSAGE bytes, nesting over QMP_MAX_DEPTH.
+ */
+#define QMP_MAX_MESSAGE (1024 * 1024)
+#define QMP_MAX_DEPTH 1024
+typedef void (*QmpMessageFunc)(const char *json, size_t len,
+                               const char *error, void *opaque);
+typedef struct QmpStreamParser QmpStreamParser;
+QmpStreamParser *qmp_stream_parser_new(QmpMessageFunc cb, void *opaque);
+void qmp_stream_parser_feed(QmpStreamParser *p, const char *data, size_t len);
+/* End of input: a pending scalar text is delivered. */
+void qmp_stream_parser_flush(QmpStreamParser *p);
+void qmp_stream_parser_free(QmpStreamParser *p);
+
+/*
+ * One QMP session's command handling, without I/O (for tests and fuzzing).
+ * qmp_session_dispatch returns the reply (one JSON object, no newline),
+ * g_malloc'ed. @error is a framing error from the stream parser (@json is
+ * then ignored).
+ */
+typedef struct QmpSession QmpSession;
+QmpSession *qmp_session_new(void);
+void qmp_session_free(QmpSession *s);
+bool qmp_session_negotiated(QmpSession *s);
+char *qmp_session_dispatch(QmpSession *s, const char *json, size_t len,
+                           const char *error);
+/* The greeting sent to every new client. */
+char *qmp_greeting(void);
+/* Builds an event line (no newline) with the current time. */
+char *qmp_build_event(const char *name, const char *data_json);
 
 #endif

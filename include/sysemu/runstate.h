@@ -31,4 +31,32 @@ void qemu_system_shutdown_request(const char *reason);
 GMainLoop *qemu_main_loop(void);
 const char *qemu_get_vm_name(void);
 
+/*
+ * Both requests are carried out from the main loop (an idle source), after
+ * the QMP reply to the command that asked for them has been sent, as in
+ * QEMU: RESET runs every reset handler then emits RESET; a shutdown emits
+ * SHUTDOWN {"guest": false, "reason": REASON} and leaves the main loop.
+ * Reasons as QEMU's: "host-qmp-quit", "host-signal", "host-error".
+ */
+void qemu_set_vm_name(const char *name);
+/* Runs the main loop until a shutdown request (returns at once if one came). */
+void qemu_main_loop_run(void);
+bool qemu_shutdown_requested(void);
+/* SIGTERM, SIGINT and SIGHUP request a shutdown with reason "host-signal". */
+void qemu_init_signals(void);
+
+/* Called by qemu_system_reset_request, in registration order. */
+typedef void QEMUResetHandler(void *opaque);
+void qemu_register_reset(QEMUResetHandler *fn, void *opaque);
+void qemu_unregister_reset(QEMUResetHandler *fn, void *opaque);
+/* Runs the reset handlers now and emits RESET (reason as QEMU's). */
+void qemu_system_reset(const char *reason);
+
+/* Called after every run state change (stop/cont, migration states). */
+typedef void VMChangeStateHandler(void *opaque, bool running, RunState state);
+void qemu_add_vm_change_state_handler(VMChangeStateHandler *fn, void *opaque);
+void qemu_del_vm_change_state_handler(VMChangeStateHandler *fn, void *opaque);
+/* Parses a name of runstate_name(); false when unknown. */
+bool runstate_from_name(const char *name, RunState *out);
+
 #endif

@@ -1,0 +1,215 @@
+/*
+ * The built-in QMP commands (docs/qmp.md "Commands"). Each returns the
+ * "return" value as a JSON text.
+ */
+#include "qemu/osdep.h"
+#include "monitor/qmp.h"
+#include "sysemu/runstate.h"
+#include "sysemu/tpm_backend.h"
+
+#include <json-glib/json-glib.h>
+
+static char *builder_to_string(JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+
+    json_generator_set_root(gen, root);
+    return json_generator_to_data(gen, NULL);
+}
+
+static char *qmp_query_version(const char *args, GError **errp)
+{
+    unsigned major = 0, minor = 0, micro = 0;
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    sscanf(QTPM_VERSION, "%u.%u.%u", &major, &minor, &micro);
+    return g_strdup_printf("{\"qemu\": {\"micro\": %u, \"minor\": %u, "
+                           "\"major\": %u}, \"package\": \"qtpm "
+                           QTPM_VERSION "\"}", micro, minor, major);
+}
+
+static char *qmp_query_status(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    return g_strdup_printf("{\"status\": \"%s\", \"singlestep\": false, "
+                           "\"running\": %s}", runstate_name(runstate_get()),
+                           runstate_is_running() ? "true" : "false");
+}
+
+static char *qmp_query_name(const char *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    json_builder_begin_object(b);
+    if (qemu_get_vm_name()) {
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, qemu_get_vm_name());
+    }
+    json_builder_end_object(b);
+    return builder_to_string(b);
+}
+
+static void add_tpm_info(JsonBuilder *b, TPMBackend *tb)
+{
+    g_autoptr(GHashTable) opts =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g_autoptr(GList) keys = NULL;
+
+    if (tb->klass->fill_options) {
+        tb->klass->fill_options(tb, opts);
+    }
+    keys = g_list_sort(g_hash_table_get_keys(opts), (GCompareFunc)strcmp);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "model");
+    json_builder_add_string_value(b, tb->model);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, tb->id);
+    json_builder_set_member_name(b, "options");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, tb->klass->type);
+    json_builder_set_member_name(b, "data");
+    json_builder_begin_object(b);
+    for (GList *l = keys; l; l = l->next) {
+        json_builder_set_member_name(b, l->data);
+        json_builder_add_string_value(b, g_hash_table_lookup(opts, l->data));
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+}
+
+static char *qmp_query_tpm(const char *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    json_builder_begin_array(b);
+    for (GList *l = tpm_backend_list(); l; l = l->next) {
+        TPMBackend *tb = l->data;
+        /* As QEMU: a TPM is listed once a frontend device uses it. */
+        if (tb->model) {
+            add_tpm_info(b, tb);
+        }
+    }
+    json_builder_end_array(b);
+    return builder_to_string(b);
+}
+
+static char *qmp_query_tpm_models(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    return g_strdup("[\"tpm-tis\"]");
+}
+
+static char *qmp_query_tpm_types(const char *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    const TPMBackendClass *const *classes = tpm_backend_classes();
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    json_builder_begin_array(b);
+    for (int i = 0; classes[i]; i++) {
+        json_builder_add_string_value(b, classes[i]->type);
+    }
+    json_builder_end_array(b);
+    return builder_to_string(b);
+}
+
+static char *qmp_query_commands(const char *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(GList) names = NULL;
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    names = qmp_command_names();
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, "qmp_capabilities");
+    json_builder_end_object(b);
+    for (GList *l = names; l; l = l->next) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, l->data);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    return builder_to_string(b);
+}
+
+static char *qmp_stop(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    if (runstate_get() == RUN_STATE_PRELAUNCH) {
+        /* As QEMU: stop before the first cont keeps the machine unstarted. */
+        return g_strdup("{}");
+    }
+    vm_stop();
+    return g_strdup("{}");
+}
+
+static char *qmp_cont(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp) || vm_start(errp) < 0) {
+        return NULL;
+    }
+    return g_strdup("{}");
+}
+
+static char *qmp_system_reset(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    qemu_system_reset_request();
+    return g_strdup("{}");
+}
+
+static char *qmp_quit(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    qemu_system_shutdown_request("host-qmp-quit");
+    return g_strdup("{}");
+}
+
+void qmp_init_commands(void)
+{
+    static bool done;
+
+    if (done) {
+        return;
+    }
+    done = true;
+    qmp_register_command("query-version", qmp_query_version);
+    qmp_register_command("query-status", qmp_query_status);
+    qmp_register_command("query-name", qmp_query_name);
+    qmp_register_command("query-tpm", qmp_query_tpm);
+    qmp_register_command("query-tpm-models", qmp_query_tpm_models);
+    qmp_register_command("query-tpm-types", qmp_query_tpm_types);
+    qmp_register_command("query-commands", qmp_query_commands);
+    qmp_register_command("stop", qmp_stop);
+    qmp_register_command("cont", qmp_cont);
+    qmp_register_command("system_reset", qmp_system_reset);
+    qmp_register_command("quit", qmp_quit);
+}

@@ -1,0 +1,652 @@
+/*
+ * QMP server: QEMU's machine protocol over a unix socket, on the GLib main
+ * loop. Framing and dispatch are pure functions over buffers (fuzzable);
+ * the socket code only moves bytes. Protocol subset: docs/qmp.md.
+ */
+#include "qemu/osdep.h"
+#include "monitor/qmp.h"
+#include "qemu/option.h"
+
+#include <gio/gio.h>
+#include <gio/gunixsocketaddress.h>
+#include <json-glib/json-glib.h>
+
+/* ---- framing ----------------------------------------------------------- */
+
+struct QmpStreamParser {
+    QmpMessageFunc cb;
+    void *opaque;
+    GString *buf;
+    int depth;
+    bool in_string;
+    bool escape;
+    bool scalar;      /* a top-level text that is not an object or array */
+    bool overflow;    /* the current text was too large: drop it */
+};
+
+QmpStreamParser *qmp_stream_parser_new(QmpMessageFunc cb, void *opaque)
+{
+    QmpStreamParser *p = g_new0(QmpStreamParser, 1);
+
+    p->cb = cb;
+    p->opaque = opaque;
+    p->buf = g_string_new(NULL);
+    return p;
+}
+
+void qmp_stream_parser_free(QmpStreamParser *p)
+{
+    if (p) {
+        g_string_free(p->buf, TRUE);
+        g_free(p);
+    }
+}
+
+static void parser_reset(QmpStreamParser *p)
+{
+    g_string_truncate(p->buf, 0);
+    p->depth = 0;
+    p->in_string = false;
+    p->escape = false;
+    p->scalar = false;
+    p->overflow = false;
+}
+
+static void parser_emit(QmpStreamParser *p)
+{
+    g_autofree char *text = g_strndup(p->buf->str, p->buf->len);
+    size_t len = p->buf->len;
+
+    parser_reset(p);
+    p->cb(text, len, NULL, p->opaque);
+}
+
+static void parser_error(QmpStreamParser *p, const char *msg)
+{
+    parser_reset(p);
+    p->cb(NULL, 0, msg, p->opaque);
+}
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* One byte while inside a text: strings, nesting, the end of the text. */
+static void parser_feed_inside(QmpStreamParser *p, char c)
+{
+    if (p->in_string) {
+        if (p->escape) {
+            p->escape = false;
+        } else if (c == '\\') {
+            p->escape = true;
+        } else if (c == '"') {
+            p->in_string = false;
+        }
+        return;
+    }
+    switch (c) {
+    case '"':
+        p->in_string = true;
+        break;
+    case '{':
+    case '[':
+        if (!p->scalar && ++p->depth > QMP_MAX_DEPTH) {
+            parser_error(p, "JSON parse error, nesting too deep");
+            p->overflow = true;
+        }
+        break;
+    case '}':
+    case ']':
+        if (!p->scalar && --p->depth == 0) {
+            parser_emit(p);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void qmp_stream_parser_feed(QmpStreamParser *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = data[i];
+
+        if (p->overflow) {
+            /* Skip the rest of an oversized text up to a line end. */
+            p->overflow = c != '\n';
+            continue;
+        }
+        if (p->buf->len == 0) {
+            /* Between texts. */
+            if (is_json_space(c)) {
+                continue;
+            }
+            if (c == '}' || c == ']') {
+                parser_error(p, "JSON parse error, unexpected closing bracket");
+                continue;
+            }
+            p->scalar = c != '{' && c != '[';
+        } else if (p->scalar && !p->in_string &&
+                   (is_json_space(c) || c == '{' || c == '[')) {
+            /* A scalar text ends where whitespace or a new text starts. */
+            parser_emit(p);
+            i--;
+            continue;
+        }
+        if (p->buf->len >= QMP_MAX_MESSAGE) {
+            parser_error(p, "JSON parse error, message too large");
+            p->overflow = c != '\n';
+            continue;
+        }
+        g_string_append_c(p->buf, c);
+        parser_feed_inside(p, c);
+    }
+}
+
+void qmp_stream_parser_flush(QmpStreamParser *p)
+{
+    if (p->buf->len && p->scalar && !p->in_string) {
+        parser_emit(p);
+    }
+}
+
+/* ---- commands and dispatch --------------------------------------------- */
+
+static GHashTable *qmp_commands;   /* name -> QmpCommandHandler */
+
+void qmp_register_command(const char *name, QmpCommandHandler handler)
+{
+    if (!qmp_commands) {
+        qmp_commands = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                             NULL);
+    }
+    g_hash_table_insert(qmp_commands, g_strdup(name), handler);
+}
+
+void qmp_unregister_command(const char *name)
+{
+    if (qmp_commands) {
+        g_hash_table_remove(qmp_commands, name);
+    }
+}
+
+GList *qmp_command_names(void)
+{
+    GList *l = qmp_commands ? g_hash_table_get_keys(qmp_commands) : NULL;
+
+    return g_list_sort(l, (GCompareFunc)strcmp);
+}
+
+struct QmpSession {
+    bool negotiated;
+};
+
+QmpSession *qmp_session_new(void)
+{
+    qmp_init_commands();
+    return g_new0(QmpSession, 1);
+}
+
+void qmp_session_free(QmpSession *s)
+{
+    g_free(s);
+}
+
+bool qmp_session_negotiated(QmpSession *s)
+{
+    return s->negotiated;
+}
+
+static char *json_node_to_string(JsonNode *node)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+
+    json_generator_set_root(gen, node);
+    return json_generator_to_data(gen, NULL);
+}
+
+static char *json_quote(const char *str)
+{
+    g_autoptr(JsonNode) node = json_node_new(JSON_NODE_VALUE);
+
+    json_node_set_string(node, str);
+    return json_node_to_string(node);
+}
+
+static char *qmp_reply(const char *ret_json, const char *id_json)
+{
+    if (id_json) {
+        return g_strdup_printf("{\"return\": %s, \"id\": %s}", ret_json,
+                               id_json);
+    }
+    return g_strdup_printf("{\"return\": %s}", ret_json);
+}
+
+static char *qmp_error_reply(const char *klass, const char *desc,
+                             const char *id_json)
+{
+    g_autofree char *d = json_quote(desc);
+
+    if (id_json) {
+        return g_strdup_printf("{\"error\": {\"class\": \"%s\", \"desc\": %s}, "
+                               "\"id\": %s}", klass, d, id_json);
+    }
+    return g_strdup_printf("{\"error\": {\"class\": \"%s\", \"desc\": %s}}",
+                           klass, d);
+}
+
+bool qmp_args_check_none(const char *args_json, GError **errp)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    JsonObject *obj;
+    GList *members;
+
+    if (!args_json || !*args_json) {
+        return true;
+    }
+    if (!json_parser_load_from_data(parser, args_json, -1, NULL) ||
+        !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "Invalid parameter type, expected: object");
+        return false;
+    }
+    obj = json_node_get_object(json_parser_get_root(parser));
+    members = json_object_get_members(obj);
+    if (members) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "Parameter '%s' is unexpected", (char *)members->data);
+        g_list_free(members);
+        return false;
+    }
+    return true;
+}
+
+/* Checks the members of a command object as QEMU does. */
+static bool qmp_check_input(JsonObject *obj, const char **command,
+                            const char **error)
+{
+    g_autoptr(GList) members = json_object_get_members(obj);
+    JsonNode *exec = json_object_get_member(obj, "execute");
+    JsonNode *args = json_object_get_member(obj, "arguments");
+
+    for (GList *l = members; l; l = l->next) {
+        const char *m = l->data;
+        if (strcmp(m, "execute") && strcmp(m, "arguments") &&
+            strcmp(m, "id")) {
+            *error = m;
+            return false;
+        }
+    }
+    if (!exec) {
+        *error = NULL;
+        *command = NULL;
+        return false;
+    }
+    if (!JSON_NODE_HOLDS_VALUE(exec) ||
+        json_node_get_value_type(exec) != G_TYPE_STRING) {
+        *error = "execute";
+        *command = "";
+        return false;
+    }
+    if (args && !JSON_NODE_HOLDS_OBJECT(args)) {
+        *error = "arguments";
+        *command = "";
+        return false;
+    }
+    *command = json_node_get_string(exec);
+    return true;
+}
+
+static char *qmp_run_command(QmpSession *s, const char *name,
+                             JsonNode *args, const char *id_json)
+{
+    QmpCommandHandler handler;
+    g_autofree char *args_json = NULL;
+    g_autofree char *ret = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!strcmp(name, "qmp_capabilities")) {
+        if (s->negotiated) {
+            return qmp_error_reply("CommandNotFound",
+                                   "Capabilities negotiation is already "
+                                   "complete, command ignored", id_json);
+        }
+        if (args && json_object_get_size(json_node_get_object(args)) > 0) {
+            g_autoptr(GList) m =
+                json_object_get_members(json_node_get_object(args));
+            g_autofree char *desc =
+                g_strdup_printf("Parameter '%s' is unexpected",
+                                (char *)m->data);
+            return qmp_error_reply("GenericError", desc, id_json);
+        }
+        s->negotiated = true;
+        return qmp_reply("{}", id_json);
+    }
+    if (!s->negotiated) {
+        return qmp_error_reply("CommandNotFound",
+                               "Expecting capabilities negotiation with "
+                               "'qmp_capabilities'", id_json);
+    }
+    handler = qmp_commands ? g_hash_table_lookup(qmp_commands, name) : NULL;
+    if (!handler) {
+        g_autofree char *desc =
+            g_strdup_printf("The command %s has not been found", name);
+        return qmp_error_reply("CommandNotFound", desc, id_json);
+    }
+    args_json = args ? json_node_to_string(args) : g_strdup("{}");
+    ret = handler(args_json, &err);
+    if (!ret) {
+        const char *klass = "GenericError";
+        if (err && g_error_matches(err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND)) {
+            klass = "CommandNotFound";
+        }
+        return qmp_error_reply(klass, err ? err->message : "command failed",
+                               id_json);
+    }
+    return qmp_reply(ret, id_json);
+}
+
+char *qmp_session_dispatch(QmpSession *s, const char *json, size_t len,
+                           const char *error)
+{
+    g_autoptr(JsonParser) parser = json_parser_new();
+    g_autoptr(GError) err = NULL;
+    g_autofree char *id_json = NULL;
+    JsonNode *root, *args;
+    JsonObject *obj;
+    const char *command = NULL, *bad = NULL;
+
+    if (error) {
+        return qmp_error_reply("GenericError", error, NULL);
+    }
+    if (len > G_MAXSSIZE || memchr(json, '\0', len) ||
+        !json_parser_load_from_data(parser, json, len, &err)) {
+        g_autofree char *desc =
+            g_strdup_printf("JSON parse error, %s",
+                            err ? err->message : "invalid input");
+        return qmp_error_reply("GenericError", desc, NULL);
+    }
+    root = json_parser_get_root(parser);
+    if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
+        return qmp_error_reply("GenericError",
+                               "QMP input must be a JSON object", NULL);
+    }
+    obj = json_node_get_object(root);
+    if (json_object_has_member(obj, "id")) {
+        id_json = json_node_to_string(json_object_get_member(obj, "id"));
+    }
+    if (!qmp_check_input(obj, &command, &bad)) {
+        g_autofree char *desc = NULL;
+        if (!command && !bad) {
+            desc = g_strdup("QMP input lacks member 'execute'");
+        } else if (!command) {
+            desc = g_strdup_printf("QMP input member '%s' is unexpected", bad);
+        } else if (!strcmp(bad, "execute")) {
+            desc = g_strdup("QMP input member 'execute' must be a string");
+        } else {
+            desc = g_strdup("QMP input member 'arguments' must be an object");
+        }
+        return qmp_error_reply("GenericError", desc, id_json);
+    }
+    args = json_object_get_member(obj, "arguments");
+    return qmp_run_command(s, command, args, id_json);
+}
+
+char *qmp_greeting(void)
+{
+    unsigned major = 0, minor = 0, micro = 0;
+
+    sscanf(QTPM_VERSION, "%u.%u.%u", &major, &minor, &micro);
+    return g_strdup_printf("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": %u, "
+                           "\"minor\": %u, \"major\": %u}, \"package\": "
+                           "\"qtpm " QTPM_VERSION "\"}, \"capabilities\": "
+                           "[]}}", micro, minor, major);
+}
+
+char *qmp_build_event(const char *name, const char *data_json)
+{
+    gint64 now = g_get_real_time();
+    g_autofree char *n = json_quote(name);
+
+    return g_strdup_printf("{\"timestamp\": {\"seconds\": %" PRId64 ", "
+                           "\"microseconds\": %" PRId64 "}, \"event\": %s, "
+                           "\"data\": %s}", now / G_USEC_PER_SEC,
+                           now % G_USEC_PER_SEC, n,
+                           data_json ? data_json : "{}");
+}
+
+/* ---- the socket server ------------------------------------------------- */
+
+typedef struct QmpClient {
+    GSocketConnection *conn;
+    GOutputStream *out;
+    QmpSession *session;
+    QmpStreamParser *parser;
+    GSource *source;
+    bool closing;
+} QmpClient;
+
+static GSocket *qmp_listen_socket;
+static GSource *qmp_listen_source;
+static char *qmp_socket_path;
+static GList *qmp_clients;
+
+static void qmp_client_close(QmpClient *c)
+{
+    qmp_clients = g_list_remove(qmp_clients, c);
+    if (c->source) {
+        g_source_destroy(c->source);
+        g_source_unref(c->source);
+    }
+    g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
+    g_object_unref(c->conn);
+    qmp_stream_parser_free(c->parser);
+    qmp_session_free(c->session);
+    g_free(c);
+}
+
+/*
+ * Writes one line. Writes block: QMP clients are local management tools
+ * and messages are small; a client that stops reading is dropped on error.
+ */
+static void qmp_client_send(QmpClient *c, const char *line)
+{
+    g_autofree char *msg = g_strconcat(line, "\r\n", NULL);
+
+    if (c->closing) {
+        return;
+    }
+    if (!g_output_stream_write_all(c->out, msg, strlen(msg), NULL, NULL,
+                                   NULL)) {
+        c->closing = true;
+    }
+}
+
+static void qmp_client_message(const char *json, size_t len,
+                               const char *error, void *opaque)
+{
+    QmpClient *c = opaque;
+    g_autofree char *reply = qmp_session_dispatch(c->session, json, len,
+                                                  error);
+
+    if (reply) {
+        qmp_client_send(c, reply);
+    }
+}
+
+static gboolean qmp_client_readable(GSocket *sock, GIOCondition cond,
+                                    gpointer opaque)
+{
+    QmpClient *c = opaque;
+    char buf[4096];
+    gssize n;
+
+    n = g_socket_receive(sock, buf, sizeof(buf), NULL, NULL);
+    if (n <= 0) {
+        qmp_stream_parser_flush(c->parser);
+        c->source = (g_source_unref(c->source), NULL);
+        qmp_client_close(c);
+        return G_SOURCE_REMOVE;
+    }
+    qmp_stream_parser_feed(c->parser, buf, n);
+    if (c->closing) {
+        c->source = (g_source_unref(c->source), NULL);
+        qmp_client_close(c);
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void qmp_client_new(GSocket *sock)
+{
+    QmpClient *c = g_new0(QmpClient, 1);
+    g_autofree char *greeting = qmp_greeting();
+
+    c->conn = g_socket_connection_factory_create_connection(sock);
+    c->out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
+    c->session = qmp_session_new();
+    c->parser = qmp_stream_parser_new(qmp_client_message, c);
+    qmp_clients = g_list_append(qmp_clients, c);
+    g_socket_set_blocking(sock, TRUE);
+    qmp_client_send(c, greeting);
+    c->source = g_socket_create_source(sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                       NULL);
+    g_source_set_callback(c->source, G_SOURCE_FUNC(qmp_client_readable), c,
+                          NULL);
+    g_source_attach(c->source, NULL);
+}
+
+static gboolean qmp_accept(GSocket *listen, GIOCondition cond, gpointer opaque)
+{
+    GSocket *sock = g_socket_accept(listen, NULL, NULL);
+
+    if (sock) {
+        qmp_client_new(sock);
+        g_object_unref(sock);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* Parses "unix:PATH[,server=on][,wait=off]". */
+static char *qmp_parse_spec(const char *spec, bool *wait, GError **errp)
+{
+    static const char *const keys[] = { "path", "server", "wait", NULL };
+    g_autoptr(GHashTable) opts = qemu_opts_parse(spec, "path", errp);
+    const char *path;
+    bool server;
+
+    if (!opts || !qemu_opts_check_keys(opts, keys, "-qmp", errp)) {
+        return NULL;
+    }
+    path = qemu_opt_get(opts, "path");
+    if (!path || !g_str_has_prefix(path, "unix:") || !path[5]) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is not unix:PATH (the only QMP transport)",
+                    path ? path : "");
+        return NULL;
+    }
+    if (!qemu_opt_get_bool(opts, "server", true, &server, errp) ||
+        !qemu_opt_get_bool(opts, "wait", true, wait, errp)) {
+        return NULL;
+    }
+    if (!server) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "server=off is not supported (qtpm listens for QMP "
+                    "clients)");
+        return NULL;
+    }
+    return g_strdup(path + 5);
+}
+
+int qmp_server_start(const char *spec, GError **errp)
+{
+    g_autofree char *path = NULL;
+    g_autoptr(GSocketAddress) addr = NULL;
+    g_autoptr(GError) err = NULL;
+    struct stat st;
+    bool wait = true;
+
+    path = qmp_parse_spec(spec, &wait, errp);
+    if (!path) {
+        return -1;
+    }
+    if (qmp_listen_socket) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "only one -qmp is supported");
+        return -1;
+    }
+    qmp_init_commands();
+    /* A socket left over by a process that died would make bind fail. */
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(path);
+    }
+    qmp_listen_socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
+                                     G_SOCKET_TYPE_STREAM, 0, &err);
+    addr = g_unix_socket_address_new(path);
+    if (!qmp_listen_socket ||
+        !g_socket_bind(qmp_listen_socket, addr, FALSE, &err) ||
+        !g_socket_listen(qmp_listen_socket, &err)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': %s", path,
+                    err->message);
+        g_clear_object(&qmp_listen_socket);
+        return -1;
+    }
+    qmp_socket_path = g_steal_pointer(&path);
+    if (wait) {
+        /* As QEMU: wait=on blocks until the first client connects. */
+        GSocket *sock = g_socket_accept(qmp_listen_socket, NULL, &err);
+        if (!sock) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': %s",
+                        qmp_socket_path, err->message);
+            qmp_server_stop();
+            return -1;
+        }
+        qmp_client_new(sock);
+        g_object_unref(sock);
+    }
+    g_socket_set_blocking(qmp_listen_socket, FALSE);
+    qmp_listen_source = g_socket_create_source(qmp_listen_socket, G_IO_IN,
+                                               NULL);
+    g_source_set_callback(qmp_listen_source, G_SOURCE_FUNC(qmp_accept), NULL,
+                          NULL);
+    g_source_attach(qmp_listen_source, NULL);
+    return 0;
+}
+
+void qmp_server_stop(void)
+{
+    while (qmp_clients) {
+        qmp_client_close(qmp_clients->data);
+    }
+    if (qmp_listen_source) {
+        g_source_destroy(qmp_listen_source);
+        g_source_unref(qmp_listen_source);
+        qmp_listen_source = NULL;
+    }
+    if (qmp_listen_socket) {
+        g_socket_close(qmp_listen_socket, NULL);
+        g_clear_object(&qmp_listen_socket);
+    }
+    if (qmp_socket_path) {
+        unlink(qmp_socket_path);
+        g_clear_pointer(&qmp_socket_path, g_free);
+    }
+}
+
+void qmp_send_event(const char *name, const char *data_json)
+{
+    g_autofree char *line = NULL;
+
+    if (!qmp_clients) {
+        return;
+    }
+    line = qmp_build_event(name, data_json);
+    for (GList *l = qmp_clients; l; l = l->next) {
+        QmpClient *c = l->data;
+        /* As QEMU: events only reach clients past capabilities negotiation. */
+        if (qmp_session_negotiated(c->session)) {
+            qmp_client_send(c, line);
+        }
+    }
+}
