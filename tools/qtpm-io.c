@@ -81,7 +81,8 @@ static bool parse_io_flags(const char *cmd, const char *allowed, int *argc,
     flags->pattern = -1;
     flags->zero = false;
     flags->dump = false;
-    while (i < *argc && (*argv)[i][0] == '-' && (*argv)[i][1]) {
+    while (i < *argc && (*argv)[i][0] == '-' && (*argv)[i][1] &&
+           !g_ascii_isdigit((*argv)[i][1])) {
         const char *opt = (*argv)[i];
 
         if (strlen(opt) != 2 || !strchr(allowed, opt[1])) {
