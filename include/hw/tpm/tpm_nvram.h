@@ -46,7 +46,16 @@ typedef struct NvramOpenOptions {
     uint32_t kdf_iterations;
     /* How long to wait for the owner / access locks (ms; 0 = try once). */
     int lock_timeout_ms;
+    /*
+     * Readers only: open an encrypted image without its key (qtpm-img info
+     * and check). CRCs are verified, tags and the key are not; load refuses.
+     */
+    bool allow_no_key;
 } NvramOpenOptions;
+
+/* Block layer lock ids (bdrv_lock_id) used by the store; docs/nvram-format.md 7. */
+#define NVRAM_LOCK_ID_OWNER 1
+#define NVRAM_LOCK_ID_ACCESS 2
 
 typedef struct NvramBlobInfo {
     NvramBlobType type;
@@ -67,6 +76,14 @@ typedef struct NvramInfo {
     int slot;               /* 0 = A, 1 = B */
     unsigned n_blobs;
     NvramBlobInfo blobs[NVRAM_BLOB_TYPE_MAX];
+    bool key_checked;       /* a key was given and verified */
+    /*
+     * The other slot, when it is damaged or newer than the slot in use
+     * (an interrupted commit, or damage): its generation (0 if unreadable).
+     * other_problem is false on a clean image.
+     */
+    bool other_problem;
+    uint64_t other_generation;
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {
@@ -111,5 +128,20 @@ int nvram_check(NvramStore *s, GError **errp);
 void nvram_release_owner(NvramStore *s);
 int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp);
 const uint8_t *nvram_get_uuid(NvramStore *s);
+
+/*
+ * Derives @out_len bytes from the store's key (HKDF-SHA256, salt = image
+ * UUID, info = @label), e.g. a migration subkey. Fails without a key.
+ */
+int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out,
+                     size_t out_len, GError **errp);
+
+/*
+ * Re-encrypts every blob under @new_key (NVRAM_KEY_NONE removes encryption)
+ * as one commit; @kdf_iterations applies to a passphrase (0 = default).
+ * Owner only, and the store must have been opened with its current key.
+ */
+int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
+                GError **errp);
 
 #endif

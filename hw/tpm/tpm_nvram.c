@@ -1,0 +1,1291 @@
+/*
+ * NVRAM store: the TPM's state blobs in a block device.
+ * Format, commit protocol and crash reasoning: docs/nvram-format.md.
+ * Structures are encoded and parsed in tpm_nvram_format.c; this file does
+ * the I/O, the locks, the key handling and the slot choice.
+ */
+#include "qemu/osdep.h"
+
+#include "crypto/aead.h"
+#include "crypto/hkdf.h"
+#include "crypto/pbkdf.h"
+#include "crypto/random.h"
+#include "crypto/secret.h"
+#include "hw/tpm/tpm_nvram.h"
+#include "hw/tpm/tpm_nvram_format.h"
+
+#define NVRAM_GROW_STEP (64 * 1024)
+/* A reader holds the access lock for one read; wait that out generously. */
+#define NVRAM_ACCESS_LOCK_TIMEOUT_MS 30000
+#define NVRAM_BLANK_SCAN_CHUNK (1024 * 1024)
+
+static const char label_blob[] = "qtpm nvram v1 blob key";
+static const char label_check[] = "qtpm nvram v1 key check";
+static const char label_dir_mac[] = "qtpm nvram v1 directory mac";
+static const char key_check_text[] = "qtpm nvram key check";
+
+typedef struct NvramKeys {
+    bool valid;
+    uint8_t kdf;
+    uint32_t kdf_iterations;
+    uint8_t kdf_salt[NVRAM_SALT_LEN];
+    uint8_t ikm[32];
+    uint8_t blob[32];
+    uint8_t check[32];
+    uint8_t dir_mac[32];
+} NvramKeys;
+
+struct NvramStore {
+    BlockDriverState *bs;
+    const char *name;
+    bool owner;
+    bool allow_no_key;
+    int lock_timeout_ms;
+    NvramHeader hdr;
+    NvramDirectory dir;     /* the directory in use */
+    int slot;
+    bool other_problem;
+    uint64_t other_generation;
+    char *other_reason;
+    NvramKeyKind key_kind;
+    uint8_t *key_data;
+    size_t key_len;
+    NvramKeys keys;         /* derived for dir.key when the image is encrypted */
+};
+
+/* What a consistent read of both slots found. */
+typedef struct NvramSelection {
+    NvramDirectory dir;
+    int slot;
+    uint8_t *plain[NVRAM_DIR_MAX_ENTRIES];  /* per entry; NULL without a key */
+    size_t plain_len[NVRAM_DIR_MAX_ENTRIES];
+    NvramKeys keys;
+    bool other_problem;
+    uint64_t other_generation;
+    char *other_reason;
+} NvramSelection;
+
+static const uint64_t slot_offsets[2] = { NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_B_OFFSET };
+
+const char *nvram_blob_type_name(NvramBlobType type)
+{
+    switch (type) {
+    case NVRAM_BLOB_PERMANENT:
+        return "permanent";
+    case NVRAM_BLOB_VOLATILE:
+        return "volatile";
+    case NVRAM_BLOB_SAVESTATE:
+        return "savestate";
+    }
+    return "unknown";
+}
+
+static char slot_name(int slot)
+{
+    return slot ? 'B' : 'A';
+}
+
+static void keys_wipe(NvramKeys *k)
+{
+    qcrypto_memwipe(k, sizeof(*k));
+}
+
+static void selection_clear(NvramSelection *sel)
+{
+    for (int i = 0; i < NVRAM_DIR_MAX_ENTRIES; i++) {
+        if (sel->plain[i]) {
+            qcrypto_memwipe(sel->plain[i], sel->plain_len[i]);
+            g_free(sel->plain[i]);
+        }
+    }
+    g_free(sel->other_reason);
+    keys_wipe(&sel->keys);
+    memset(sel, 0, sizeof(*sel));
+}
+
+/* ---- keys (docs/nvram-format.md section 5) ---- */
+
+static void subkey(const NvramKeys *k, const uint8_t *uuid, const char *label,
+                   uint8_t *out, size_t len)
+{
+    qcrypto_hkdf_sha256(k->ikm, sizeof(k->ikm), uuid, NVRAM_UUID_LEN,
+                        (const uint8_t *)label, strlen(label), out, len);
+}
+
+static void key_check_value(const NvramKeys *k, const uint8_t *uuid,
+                            uint8_t out[NVRAM_KEY_CHECK_LEN])
+{
+    uint8_t msg[sizeof(key_check_text) - 1 + NVRAM_UUID_LEN];
+
+    memcpy(msg, key_check_text, sizeof(key_check_text) - 1);
+    memcpy(msg + sizeof(key_check_text) - 1, uuid, NVRAM_UUID_LEN);
+    qcrypto_hmac_sha256(k->check, sizeof(k->check), msg, sizeof(msg), out);
+}
+
+/*
+ * Derives the subkeys of @rec from the user's key. A mismatch between the
+ * kind of key given and the kind the image wants is a wrong key.
+ */
+static int keys_derive(NvramStore *s, const NvramKeyKind kind, const uint8_t *key,
+                       size_t key_len, const NvramKeyRecord *rec, NvramKeys *out,
+                       GError **errp)
+{
+    memset(out, 0, sizeof(*out));
+    if (rec->kdf == NVRAM_KDF_RAW) {
+        if (kind != NVRAM_KEY_RAW) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
+                        "'%s': wrong key: the image is encrypted with a raw key, "
+                        "but a passphrase was given", s->name);
+            return -1;
+        }
+        memcpy(out->ikm, key, 32);
+    } else {
+        if (kind != NVRAM_KEY_PASSPHRASE) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
+                        "'%s': wrong key: the image is protected by a passphrase, "
+                        "but a raw key was given", s->name);
+            return -1;
+        }
+        qcrypto_pbkdf2_sha256(key, key_len, rec->kdf_salt, NVRAM_SALT_LEN,
+                              rec->kdf_iterations, out->ikm, sizeof(out->ikm));
+    }
+    out->kdf = rec->kdf;
+    out->kdf_iterations = rec->kdf_iterations;
+    memcpy(out->kdf_salt, rec->kdf_salt, NVRAM_SALT_LEN);
+    subkey(out, s->hdr.uuid, label_blob, out->blob, sizeof(out->blob));
+    subkey(out, s->hdr.uuid, label_check, out->check, sizeof(out->check));
+    subkey(out, s->hdr.uuid, label_dir_mac, out->dir_mac, sizeof(out->dir_mac));
+    out->valid = true;
+    return 0;
+}
+
+/* Derives for @rec, reusing s->keys when the record's KDF is unchanged (PBKDF2 is slow). */
+static int keys_for_record(NvramStore *s, const NvramKeyRecord *rec, NvramKeys *out,
+                           GError **errp)
+{
+    if (s->keys.valid && s->keys.kdf == rec->kdf &&
+        s->keys.kdf_iterations == rec->kdf_iterations &&
+        !memcmp(s->keys.kdf_salt, rec->kdf_salt, NVRAM_SALT_LEN)) {
+        *out = s->keys;
+        return 0;
+    }
+    return keys_derive(s, s->key_kind, s->key_data, s->key_len, rec, out, errp);
+}
+
+/* ---- reading ---- */
+
+static int read_stored_blob(NvramStore *s, const NvramDirEntry *e, uint8_t **buf,
+                            GError **errp)
+{
+    int64_t disk_len = bdrv_getlength(s->bs, errp);
+    uint8_t *p;
+
+    if (disk_len < 0) {
+        return -1;
+    }
+    if (e->offset + e->length > (uint64_t)disk_len) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "blob %s at 0x%" PRIx64 " (%" PRIu32 " bytes) extends past the "
+                    "end of the disk", nvram_blob_type_name(e->type), e->offset,
+                    e->length);
+        return -1;
+    }
+    p = g_malloc(e->length);
+    if (bdrv_pread(s->bs, e->offset, e->length, p, errp) < 0) {
+        g_free(p);
+        return -1;
+    }
+    *buf = p;
+    return 0;
+}
+
+static bool blob_crc_ok(const NvramDirEntry *e, const uint8_t *stored, GError **errp)
+{
+    uint32_t crc = nvram_crc32(stored, e->length);
+
+    if (crc != e->crc32) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "blob %s (generation %" PRIu64 ") CRC mismatch (directory "
+                    "0x%08" PRIx32 ", data 0x%08" PRIx32 ")",
+                    nvram_blob_type_name(e->type), e->generation, e->crc32, crc);
+        return false;
+    }
+    return true;
+}
+
+/* Decrypts and authenticates one blob; @plain gets a g_malloc'ed copy. */
+static bool blob_open(NvramStore *s, const NvramDirectory *d, const NvramKeys *k,
+                      const NvramDirEntry *e, const uint8_t *stored, uint8_t **plain,
+                      GError **errp)
+{
+    uint8_t ad[NVRAM_BLOB_AD_LEN];
+    uint8_t *out = g_malloc(e->length);
+
+    if (d->key.cipher == NVRAM_CIPHER_NONE) {
+        memcpy(out, stored, e->length);
+        *plain = out;
+        return true;
+    }
+    nvram_blob_ad(s->hdr.uuid, e->type, e->generation, ad);
+    if (!qcrypto_aead_decrypt(k->blob, e->nonce, ad, sizeof(ad), stored, e->length,
+                              out, e->tag)) {
+        g_free(out);
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "blob %s (generation %" PRIu64 ") fails authentication",
+                    nvram_blob_type_name(e->type), e->generation);
+        return false;
+    }
+    *plain = out;
+    return true;
+}
+
+/* Reads and CRC-checks every blob of @d; @stored[i] are g_malloc'ed. */
+static bool read_dir_blobs(NvramStore *s, const NvramDirectory *d, uint8_t **stored,
+                           GError **errp)
+{
+    for (unsigned i = 0; i < d->n_entries; i++) {
+        if (read_stored_blob(s, &d->entries[i], &stored[i], errp) < 0) {
+            return false;
+        }
+        if (!blob_crc_ok(&d->entries[i], stored[i], errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void free_blobs(uint8_t **bufs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        g_free(bufs[i]);
+        bufs[i] = NULL;
+    }
+}
+
+/*
+ * The key checks made on the newest slot whose CRCs verify. Their failures
+ * are about the key, not about the image, so they end the open.
+ */
+static int check_key_against(NvramStore *s, const NvramDirectory *d, NvramKeys *keys,
+                             GError **errp)
+{
+    bool encrypted = d->key.cipher != NVRAM_CIPHER_NONE;
+    uint8_t kcv[NVRAM_KEY_CHECK_LEN];
+    bool ok;
+
+    if (!encrypted) {
+        if (s->key_kind != NVRAM_KEY_NONE) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s' is not encrypted, but a key was given", s->name);
+            return -1;
+        }
+        return 0;
+    }
+    if (s->key_kind == NVRAM_KEY_NONE) {
+        if (s->allow_no_key) {
+            return 0;
+        }
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
+                    "'%s' is encrypted, but no key was given", s->name);
+        return -1;
+    }
+    if (keys_for_record(s, &d->key, keys, errp) < 0) {
+        return -1;
+    }
+    key_check_value(keys, s->hdr.uuid, kcv);
+    ok = qcrypto_mem_equal(kcv, d->key.key_check, sizeof(kcv));
+    qcrypto_memwipe(kcv, sizeof(kcv));
+    if (!ok) {
+        keys_wipe(keys);
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
+                    "'%s': wrong key (the key check value does not match)", s->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* An older slot tried after the newest was rejected: same checks, but not final. */
+static bool older_key_ok(NvramStore *s, const NvramDirectory *d, NvramKeys *keys,
+                         GError **errp)
+{
+    GError *local_err = NULL;
+
+    if (check_key_against(s, d, keys, &local_err) < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "%s", local_err->message);
+        g_error_free(local_err);
+        return false;
+    }
+    return true;
+}
+
+/* MAC and tags of a candidate whose key checked out. */
+static bool verify_sealed(NvramStore *s, const uint8_t *raw, const NvramDirectory *d,
+                          const NvramKeys *keys, uint8_t **stored, NvramSelection *sel,
+                          GError **errp)
+{
+    if (d->key.cipher == NVRAM_CIPHER_NONE) {
+        for (unsigned i = 0; i < d->n_entries; i++) {
+            sel->plain[i] = g_memdup2(stored[i], d->entries[i].length);
+            sel->plain_len[i] = d->entries[i].length;
+        }
+        return true;
+    }
+    if (!keys->valid) {
+        return true;    /* allow_no_key: CRCs only */
+    }
+    if (!nvram_dir_mac_ok(raw, NVRAM_SLOT_SIZE, keys->dir_mac)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory fails authentication (MAC mismatch)");
+        return false;
+    }
+    for (unsigned i = 0; i < d->n_entries; i++) {
+        if (!blob_open(s, d, keys, &d->entries[i], stored[i], &sel->plain[i], errp)) {
+            return false;
+        }
+        sel->plain_len[i] = d->entries[i].length;
+    }
+    return true;
+}
+
+/*
+ * A consistent read of the directory slots (docs/nvram-format.md section 4,
+ * "Open: choosing a slot"). The caller holds the access lock.
+ */
+static int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
+{
+    uint8_t raw[2][NVRAM_SLOT_SIZE];
+    NvramDirectory dirs[2];
+    GError *reason[2] = { NULL, NULL };
+    bool parsed[2], zero[2];
+    int order[2] = { 0, 1 };
+    bool key_decided = false;
+    int chosen = -1;
+
+    memset(sel, 0, sizeof(*sel));
+    for (int i = 0; i < 2; i++) {
+        GError *local_err = NULL;
+        if (bdrv_pread(s->bs, slot_offsets[i], NVRAM_SLOT_SIZE, raw[i], &local_err) < 0) {
+            g_propagate_prefixed_error(errp, local_err,
+                                       "'%s': cannot read directory slot %c: ",
+                                       s->name, slot_name(i));
+            return -1;
+        }
+        zero[i] = nvram_buffer_is_zero(raw[i], NVRAM_SLOT_SIZE);
+        parsed[i] = !zero[i] && nvram_dir_parse(raw[i], NVRAM_SLOT_SIZE, i, s->hdr.uuid,
+                                                &dirs[i], &reason[i]);
+        if (zero[i]) {
+            g_set_error(&reason[i], QTPM_ERROR, QTPM_ERROR_CORRUPT, "empty slot");
+        }
+    }
+    if (parsed[0] && parsed[1] && dirs[1].generation > dirs[0].generation) {
+        order[0] = 1;
+        order[1] = 0;
+    }
+
+    for (int k = 0; k < 2 && chosen < 0; k++) {
+        int i = order[k];
+        uint8_t *stored[NVRAM_DIR_MAX_ENTRIES] = { NULL };
+        NvramKeys keys = { 0 };
+        bool ok;
+
+        if (!parsed[i]) {
+            continue;
+        }
+        ok = read_dir_blobs(s, &dirs[i], stored, &reason[i]);
+        if (ok && !key_decided) {
+            key_decided = true;
+            if (check_key_against(s, &dirs[i], &keys, errp) < 0) {
+                free_blobs(stored, dirs[i].n_entries);
+                g_clear_error(&reason[0]);
+                g_clear_error(&reason[1]);
+                selection_clear(sel);
+                return -1;
+            }
+        } else if (ok) {
+            ok = older_key_ok(s, &dirs[i], &keys, &reason[i]);
+        }
+        ok = ok && verify_sealed(s, raw[i], &dirs[i], &keys, stored, sel, &reason[i]);
+        free_blobs(stored, dirs[i].n_entries);
+        if (ok) {
+            chosen = i;
+            sel->keys = keys;
+        } else {
+            for (int j = 0; j < NVRAM_DIR_MAX_ENTRIES; j++) {
+                g_clear_pointer(&sel->plain[j], g_free);
+            }
+            keys_wipe(&keys);
+        }
+    }
+
+    if (chosen < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "'%s': no usable NVRAM directory (slot A: %s; slot B: %s)", s->name,
+                    reason[0] ? reason[0]->message : "not tried",
+                    reason[1] ? reason[1]->message : "not tried");
+        g_clear_error(&reason[0]);
+        g_clear_error(&reason[1]);
+        return -1;
+    }
+
+    sel->dir = dirs[chosen];
+    sel->slot = chosen;
+    {
+        int o = !chosen;
+        /* An older, valid directory whose blobs were reused is normal. */
+        if (!zero[o] && (!parsed[o] || dirs[o].generation >= dirs[chosen].generation)) {
+            sel->other_problem = true;
+            sel->other_generation = parsed[o] ? dirs[o].generation : 0;
+            g_autofree char *gen = parsed[o]
+                ? g_strdup_printf(" (generation %" PRIu64 ")", dirs[o].generation)
+                : g_strdup("");
+            sel->other_reason = g_strdup_printf(
+                "slot %c%s is not usable (%s): an interrupted commit or damage; "
+                "slot %c (generation %" PRIu64 ") is in use", slot_name(o), gen,
+                reason[o] ? reason[o]->message : "?", slot_name(chosen),
+                dirs[chosen].generation);
+        }
+    }
+    g_clear_error(&reason[0]);
+    g_clear_error(&reason[1]);
+    return 0;
+}
+
+static void store_adopt_selection(NvramStore *s, NvramSelection *sel)
+{
+    s->dir = sel->dir;
+    s->slot = sel->slot;
+    if (sel->keys.valid) {
+        keys_wipe(&s->keys);
+        s->keys = sel->keys;
+    }
+    s->other_problem = sel->other_problem;
+    s->other_generation = sel->other_generation;
+    g_free(s->other_reason);
+    s->other_reason = g_strdup(sel->other_reason);
+}
+
+/* ---- locks ---- */
+
+static int access_lock(NvramStore *s, BdrvLockMode mode, GError **errp)
+{
+    GError *local_err = NULL;
+
+    if (bdrv_lock_id(s->bs, NVRAM_LOCK_ID_ACCESS, mode, NVRAM_ACCESS_LOCK_TIMEOUT_MS,
+                     &local_err) < 0) {
+        g_propagate_prefixed_error(errp, local_err, "NVRAM access lock: ");
+        return -1;
+    }
+    return 0;
+}
+
+static void access_unlock(NvramStore *s)
+{
+    bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_ACCESS);
+}
+
+static int owner_lock(NvramStore *s, int timeout_ms, GError **errp)
+{
+    GError *local_err = NULL;
+
+    if (bdrv_lock_id(s->bs, NVRAM_LOCK_ID_OWNER, BDRV_LOCK_EXCLUSIVE, timeout_ms,
+                     &local_err) < 0) {
+        if (local_err->code == QTPM_ERROR_LOCKED) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_LOCKED,
+                        "'%s' is in use by another qtpm (owner lock held)", s->name);
+            g_error_free(local_err);
+        } else {
+            g_propagate_error(errp, local_err);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- formatting a blank image (section 6) ---- */
+
+static int image_is_blank(NvramStore *s, bool *blank, GError **errp)
+{
+    int64_t len = bdrv_getlength(s->bs, errp);
+    g_autofree uint8_t *buf = NULL;
+
+    if (len < 0) {
+        return -1;
+    }
+    buf = g_malloc(NVRAM_BLANK_SCAN_CHUNK);
+    for (int64_t off = 0; off < len; off += NVRAM_BLANK_SCAN_CHUNK) {
+        int64_t n = MIN(NVRAM_BLANK_SCAN_CHUNK, len - off);
+        if (bdrv_pread(s->bs, off, n, buf, errp) < 0) {
+            return -1;
+        }
+        if (!nvram_buffer_is_zero(buf, n)) {
+            *blank = false;
+            return 0;
+        }
+    }
+    *blank = true;
+    return 0;
+}
+
+static int ensure_disk_size(NvramStore *s, uint64_t end, GError **errp)
+{
+    int64_t len = bdrv_getlength(s->bs, errp);
+
+    if (len < 0) {
+        return -1;
+    }
+    if ((uint64_t)len >= end) {
+        return 0;
+    }
+    return bdrv_truncate(s->bs, QEMU_ALIGN_UP(end, NVRAM_GROW_STEP), errp);
+}
+
+static int key_record_new(NvramStore *s, NvramKeyKind kind, uint32_t iterations,
+                          NvramKeyRecord *rec, GError **errp)
+{
+    memset(rec, 0, sizeof(*rec));
+    if (kind == NVRAM_KEY_NONE) {
+        return 0;
+    }
+    rec->cipher = NVRAM_CIPHER_AES256_GCM;
+    if (kind == NVRAM_KEY_RAW) {
+        rec->kdf = NVRAM_KDF_RAW;
+        return 0;
+    }
+    rec->kdf = NVRAM_KDF_PBKDF2_SHA256;
+    rec->kdf_iterations = iterations ? iterations : QCRYPTO_PBKDF2_DEFAULT_ITERATIONS;
+    if (rec->kdf_iterations < NVRAM_PBKDF2_MIN_ITERATIONS ||
+        rec->kdf_iterations > NVRAM_PBKDF2_MAX_ITERATIONS) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': %" PRIu32 " PBKDF2 iterations is outside %d..%d", s->name,
+                    rec->kdf_iterations, NVRAM_PBKDF2_MIN_ITERATIONS,
+                    NVRAM_PBKDF2_MAX_ITERATIONS);
+        return -1;
+    }
+    return qcrypto_random_bytes(rec->kdf_salt, NVRAM_SALT_LEN, errp);
+}
+
+static int nvram_format(NvramStore *s, const NvramOpenOptions *opts, GError **errp)
+{
+    uint8_t block[NVRAM_BLOCK_SIZE];
+    NvramDirectory d = { 0 };
+    NvramKeys keys = { 0 };
+    int tpm_version = opts->tpm_version ? opts->tpm_version : 2;
+
+    if (tpm_version != 1 && tpm_version != 2) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': TPM version %d is not 1 (1.2) or 2 (2.0)", s->name,
+                    tpm_version);
+        return -1;
+    }
+    memset(&s->hdr, 0, sizeof(s->hdr));
+    s->hdr.version = NVRAM_FORMAT_VERSION;
+    s->hdr.tpm_version = tpm_version;
+    if (qcrypto_random_bytes(s->hdr.uuid, NVRAM_UUID_LEN, errp) < 0) {
+        return -1;
+    }
+    s->hdr.uuid[6] = (s->hdr.uuid[6] & 0x0f) | 0x40;
+    s->hdr.uuid[8] = (s->hdr.uuid[8] & 0x3f) | 0x80;
+
+    d.slot_index = 0;
+    d.generation = 1;
+    memcpy(d.uuid, s->hdr.uuid, NVRAM_UUID_LEN);
+    if (key_record_new(s, s->key_kind, opts->kdf_iterations, &d.key, errp) < 0) {
+        return -1;
+    }
+    if (s->key_kind != NVRAM_KEY_NONE) {
+        if (keys_derive(s, s->key_kind, s->key_data, s->key_len, &d.key, &keys,
+                        errp) < 0) {
+            return -1;
+        }
+        key_check_value(&keys, s->hdr.uuid, d.key.key_check);
+    }
+
+    /* Slot A is durable before the header exists: see section 6. */
+    nvram_dir_encode(&d, keys.valid ? keys.dir_mac : NULL, block);
+    if (ensure_disk_size(s, NVRAM_DATA_OFFSET, errp) < 0 ||
+        bdrv_pwrite(s->bs, NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, block, errp) < 0 ||
+        bdrv_flush(s->bs, errp) < 0) {
+        keys_wipe(&keys);
+        return -1;
+    }
+    nvram_header_encode(&s->hdr, block);
+    if (bdrv_pwrite(s->bs, 0, NVRAM_BLOCK_SIZE, block, errp) < 0 ||
+        bdrv_flush(s->bs, errp) < 0) {
+        keys_wipe(&keys);
+        return -1;
+    }
+    s->dir = d;
+    s->slot = 0;
+    keys_wipe(&s->keys);
+    s->keys = keys;
+    return 0;
+}
+
+/* ---- open / close ---- */
+
+static int check_open_options(BlockDriverState *bs, const NvramOpenOptions *opts,
+                              GError **errp)
+{
+    const char *name = bdrv_get_filename(bs);
+    const NvramKey *k = &opts->key;
+
+    switch (k->kind) {
+    case NVRAM_KEY_NONE:
+        return 0;
+    case NVRAM_KEY_RAW:
+        if (k->len != 32) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s': the key is %zu bytes, a raw key is 32 bytes", name,
+                        k->len);
+            return -1;
+        }
+        return 0;
+    case NVRAM_KEY_PASSPHRASE:
+        if (k->len == 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s': the passphrase is empty", name);
+            return -1;
+        }
+        return 0;
+    }
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "'%s': unknown key kind",
+                name);
+    return -1;
+}
+
+/* Reads the header; formats or refuses an image that has none. */
+static int nvram_open_header(NvramStore *s, const NvramOpenOptions *opts,
+                             bool *formatted, GError **errp)
+{
+    uint8_t block[NVRAM_BLOCK_SIZE] = { 0 };
+    GError *local_err = NULL;
+    int64_t len = bdrv_getlength(s->bs, errp);
+    bool blank;
+
+    *formatted = false;
+    if (len < 0) {
+        return -1;
+    }
+    if (len > 0 &&
+        bdrv_pread(s->bs, 0, MIN(len, NVRAM_BLOCK_SIZE), block, errp) < 0) {
+        return -1;
+    }
+    if (nvram_header_parse(block, sizeof(block), &s->hdr, NULL, &local_err)) {
+        return 0;
+    }
+    if (local_err->code != QTPM_ERROR_NOT_FOUND) {
+        g_propagate_prefixed_error(errp, local_err, "'%s': ", s->name);
+        return -1;
+    }
+    g_clear_error(&local_err);
+    if (image_is_blank(s, &blank, errp) < 0) {
+        return -1;
+    }
+    if (!blank) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "'%s' holds data but no qtpm NVRAM header; refusing to use or "
+                    "overwrite it", s->name);
+        return -1;
+    }
+    if (!s->owner || !opts->format_blank) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "'%s' is blank: it holds no NVRAM store yet", s->name);
+        return -1;
+    }
+    if (nvram_format(s, opts, errp) < 0) {
+        g_prefix_error(errp, "'%s': formatting the NVRAM store failed: ", s->name);
+        return -1;
+    }
+    *formatted = true;
+    return 0;
+}
+
+NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
+                       GError **errp)
+{
+    NvramStore *s;
+    NvramSelection sel;
+    bool formatted;
+    int ret;
+
+    if (check_open_options(bs, opts, errp) < 0) {
+        return NULL;
+    }
+    if (opts->owner && opts->allow_no_key) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': an owner must open the store with its key",
+                    bdrv_get_filename(bs));
+        return NULL;
+    }
+    s = g_new0(NvramStore, 1);
+    s->bs = bs;
+    s->name = bdrv_get_filename(bs);
+    s->allow_no_key = opts->allow_no_key;
+    s->lock_timeout_ms = opts->lock_timeout_ms;
+    s->key_kind = opts->key.kind;
+    if (opts->key.kind != NVRAM_KEY_NONE) {
+        s->key_data = g_memdup2(opts->key.data, opts->key.len);
+        s->key_len = opts->key.len;
+    }
+
+    if (opts->owner) {
+        if (owner_lock(s, opts->lock_timeout_ms, errp) < 0) {
+            nvram_close(s);
+            return NULL;
+        }
+        s->owner = true;
+    }
+    if (access_lock(s, opts->owner ? BDRV_LOCK_EXCLUSIVE : BDRV_LOCK_SHARED, errp) < 0) {
+        nvram_close(s);
+        return NULL;
+    }
+    ret = nvram_open_header(s, opts, &formatted, errp);
+    if (ret == 0 && !formatted) {
+        ret = nvram_select(s, &sel, errp);
+        if (ret == 0) {
+            store_adopt_selection(s, &sel);
+            selection_clear(&sel);
+        }
+    }
+    access_unlock(s);
+    if (ret < 0) {
+        nvram_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void nvram_close(NvramStore *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->owner) {
+        bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_OWNER);
+    }
+    if (s->key_data) {
+        qcrypto_memwipe(s->key_data, s->key_len);
+        g_free(s->key_data);
+    }
+    keys_wipe(&s->keys);
+    g_free(s->other_reason);
+    g_free(s);
+}
+
+/* ---- load ---- */
+
+static const NvramDirEntry *dir_find(const NvramDirectory *d, NvramBlobType type,
+                                     unsigned *index)
+{
+    for (unsigned i = 0; i < d->n_entries; i++) {
+        if (d->entries[i].type == (uint32_t)type) {
+            if (index) {
+                *index = i;
+            }
+            return &d->entries[i];
+        }
+    }
+    return NULL;
+}
+
+static bool type_valid(NvramStore *s, NvramBlobType type, GError **errp)
+{
+    if (type < 1 || type > NVRAM_BLOB_TYPE_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': unknown NVRAM blob type %d", s->name, (int)type);
+        return false;
+    }
+    return true;
+}
+
+static bool need_key_for_data(NvramStore *s, GError **errp)
+{
+    if (s->dir.key.cipher != NVRAM_CIPHER_NONE && !s->keys.valid) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
+                    "'%s' is encrypted, but no key was given", s->name);
+        return false;
+    }
+    return true;
+}
+
+/* A reader's consistent re-read under the shared access lock. */
+static int reader_refresh(NvramStore *s, NvramSelection *sel, GError **errp)
+{
+    int ret;
+
+    if (access_lock(s, BDRV_LOCK_SHARED, errp) < 0) {
+        return -1;
+    }
+    ret = nvram_select(s, sel, errp);
+    access_unlock(s);
+    if (ret == 0) {
+        store_adopt_selection(s, sel);
+    }
+    return ret;
+}
+
+int nvram_load(NvramStore *s, NvramBlobType type, uint8_t **data, size_t *len,
+               GError **errp)
+{
+    const NvramDirEntry *e;
+    uint8_t *stored = NULL;
+    unsigned idx;
+    bool ok;
+
+    *data = NULL;
+    *len = 0;
+    if (!type_valid(s, type, errp)) {
+        return -1;
+    }
+    if (!s->owner) {
+        NvramSelection sel;
+        if (reader_refresh(s, &sel, errp) < 0) {
+            return -1;
+        }
+        if (!need_key_for_data(s, errp)) {
+            selection_clear(&sel);
+            return -1;
+        }
+        e = dir_find(&sel.dir, type, &idx);
+        if (e) {
+            *data = sel.plain[idx];
+            *len = sel.plain_len[idx];
+            sel.plain[idx] = NULL;
+        }
+        selection_clear(&sel);
+        return e ? 1 : 0;
+    }
+
+    e = dir_find(&s->dir, type, NULL);
+    if (!e) {
+        return 0;
+    }
+    if (read_stored_blob(s, e, &stored, errp) < 0) {
+        g_prefix_error(errp, "'%s': ", s->name);
+        return -1;
+    }
+    ok = blob_crc_ok(e, stored, errp) &&
+         blob_open(s, &s->dir, &s->keys, e, stored, data, errp);
+    g_free(stored);
+    if (!ok) {
+        g_prefix_error(errp, "'%s': ", s->name);
+        return -1;
+    }
+    *len = e->length;
+    return 1;
+}
+
+/* ---- commit (section 4) ---- */
+
+typedef struct Extent {
+    uint64_t start, end;
+} Extent;
+
+/* First fit in the data area around @used (live extents and this commit's). */
+static uint64_t alloc_extent(const Extent *used, unsigned n_used, uint64_t len)
+{
+    uint64_t start = NVRAM_DATA_OFFSET;
+    bool moved = true;
+
+    while (moved) {
+        moved = false;
+        for (unsigned i = 0; i < n_used; i++) {
+            if (start < used[i].end && used[i].start < start + len) {
+                start = used[i].end;
+                moved = true;
+            }
+        }
+    }
+    return start;
+}
+
+static int commit_validate(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
+                           GError **errp)
+{
+    bool seen[NVRAM_BLOB_TYPE_MAX + 1] = { false };
+
+    if (!s->owner) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': the NVRAM store is open for reading only", s->name);
+        return -1;
+    }
+    if (!need_key_for_data(s, errp)) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!type_valid(s, updates[i].type, errp)) {
+            return -1;
+        }
+        if (seen[updates[i].type]) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s': blob %s appears twice in one commit", s->name,
+                        nvram_blob_type_name(updates[i].type));
+            return -1;
+        }
+        seen[updates[i].type] = true;
+        if (updates[i].len > NVRAM_MAX_BLOB_LEN ||
+            (updates[i].len && !updates[i].data)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s': blob %s of %zu bytes is too large (at most %u)",
+                        s->name, nvram_blob_type_name(updates[i].type), updates[i].len,
+                        NVRAM_MAX_BLOB_LEN);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Encrypts (or copies) one blob for generation @gen into a new buffer. */
+static int seal_blob(NvramStore *s, const NvramDirectory *d, const NvramKeys *k,
+                     NvramDirEntry *e, const uint8_t *data, size_t len,
+                     uint8_t **out, GError **errp)
+{
+    uint8_t *buf = g_malloc(len);
+
+    e->length = len;
+    e->generation = d->generation;
+    memset(e->nonce, 0, sizeof(e->nonce));
+    memset(e->tag, 0, sizeof(e->tag));
+    if (d->key.cipher == NVRAM_CIPHER_NONE) {
+        memcpy(buf, data, len);
+    } else {
+        uint8_t ad[NVRAM_BLOB_AD_LEN];
+        if (qcrypto_random_bytes(e->nonce, NVRAM_NONCE_LEN, errp) < 0) {
+            g_free(buf);
+            return -1;
+        }
+        nvram_blob_ad(s->hdr.uuid, e->type, e->generation, ad);
+        qcrypto_aead_encrypt(k->blob, e->nonce, ad, sizeof(ad), data, len, buf, e->tag);
+    }
+    e->crc32 = nvram_crc32(buf, len);
+    *out = buf;
+    return 0;
+}
+
+/*
+ * One commit: @updates over the current blobs, into slot !s->slot with the
+ * key record @rec and @keys (the current ones unless rekeying).
+ */
+static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
+                            const NvramKeyRecord *rec, const NvramKeys *keys,
+                            GError **errp)
+{
+    NvramDirectory d = { 0 };
+    uint8_t *sealed[NVRAM_DIR_MAX_ENTRIES] = { NULL };
+    bool is_new[NVRAM_DIR_MAX_ENTRIES] = { false };
+    Extent used[2 * NVRAM_DIR_MAX_ENTRIES];
+    unsigned n_used = 0;
+    uint64_t end = NVRAM_DATA_OFFSET;
+    uint8_t slot[NVRAM_SLOT_SIZE];
+    int ret = -1;
+
+    d.slot_index = !s->slot;
+    d.generation = s->dir.generation + 1;
+    memcpy(d.uuid, s->hdr.uuid, NVRAM_UUID_LEN);
+    d.key = *rec;
+
+    /* The directory in use stays intact until the new one is durable. */
+    for (unsigned i = 0; i < s->dir.n_entries; i++) {
+        const NvramDirEntry *e = &s->dir.entries[i];
+        used[n_used].start = e->offset;
+        used[n_used].end = e->offset + nvram_extent_len(e->length);
+        n_used++;
+    }
+
+    for (int type = 1; type <= NVRAM_BLOB_TYPE_MAX; type++) {
+        const NvramBlobUpdate *u = NULL;
+        const NvramDirEntry *cur = dir_find(&s->dir, type, NULL);
+        NvramDirEntry *e = &d.entries[d.n_entries];
+
+        for (size_t i = 0; i < n; i++) {
+            if (updates[i].type == (NvramBlobType)type) {
+                u = &updates[i];
+            }
+        }
+        if (!u) {
+            if (cur) {
+                *e = *cur;
+                d.n_entries++;
+            }
+            continue;
+        }
+        if (u->len == 0) {
+            continue;   /* deleted */
+        }
+        e->type = type;
+        if (seal_blob(s, &d, keys, e, u->data, u->len, &sealed[d.n_entries], errp) < 0) {
+            goto out;
+        }
+        e->offset = alloc_extent(used, n_used, nvram_extent_len(e->length));
+        used[n_used].start = e->offset;
+        used[n_used].end = e->offset + nvram_extent_len(e->length);
+        n_used++;
+        is_new[d.n_entries] = true;
+        d.n_entries++;
+    }
+    for (unsigned i = 0; i < d.n_entries; i++) {
+        end = MAX(end, d.entries[i].offset + nvram_extent_len(d.entries[i].length));
+    }
+    nvram_dir_encode(&d, rec->cipher != NVRAM_CIPHER_NONE ? keys->dir_mac : NULL, slot);
+
+    if (access_lock(s, BDRV_LOCK_EXCLUSIVE, errp) < 0) {
+        goto out;
+    }
+    if (ensure_disk_size(s, end, errp) < 0) {
+        goto unlock;
+    }
+    for (unsigned i = 0; i < d.n_entries; i++) {
+        if (is_new[i] && bdrv_pwrite(s->bs, d.entries[i].offset, d.entries[i].length,
+                                     sealed[i], errp) < 0) {
+            goto unlock;
+        }
+    }
+    if (bdrv_pwrite(s->bs, slot_offsets[d.slot_index], NVRAM_SLOT_SIZE, slot,
+                    errp) < 0) {
+        goto unlock;
+    }
+    /* The one flush: the commit is durable, and acknowledged, when it returns. */
+    if (bdrv_flush(s->bs, errp) < 0) {
+        goto unlock;
+    }
+    s->dir = d;
+    s->slot = d.slot_index;
+    s->other_problem = false;
+    s->other_generation = 0;
+    g_clear_pointer(&s->other_reason, g_free);
+    ret = 0;
+unlock:
+    access_unlock(s);
+out:
+    for (unsigned i = 0; i < NVRAM_DIR_MAX_ENTRIES; i++) {
+        g_free(sealed[i]);
+    }
+    if (ret < 0) {
+        g_prefix_error(errp, "'%s': NVRAM commit failed: ", s->name);
+    }
+    return ret;
+}
+
+int nvram_commit(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
+                 GError **errp)
+{
+    if (commit_validate(s, updates, n, errp) < 0) {
+        return -1;
+    }
+    return commit_with_keys(s, updates, n, &s->dir.key, &s->keys, errp);
+}
+
+int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data, size_t len,
+                GError **errp)
+{
+    NvramBlobUpdate u = { .type = type, .data = data, .len = len };
+
+    return nvram_commit(s, &u, 1, errp);
+}
+
+int nvram_delete(NvramStore *s, NvramBlobType type, GError **errp)
+{
+    NvramBlobUpdate u = { .type = type, .data = NULL, .len = 0 };
+
+    return nvram_commit(s, &u, 1, errp);
+}
+
+int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
+                GError **errp)
+{
+    NvramOpenOptions check = { .key = *new_key };
+    NvramBlobUpdate updates[NVRAM_BLOB_TYPE_MAX];
+    uint8_t *plain[NVRAM_BLOB_TYPE_MAX] = { NULL };
+    size_t plain_len[NVRAM_BLOB_TYPE_MAX] = { 0 };
+    NvramKeyRecord rec;
+    NvramKeys keys = { 0 };
+    size_t n = 0;
+    int ret = -1;
+
+    if (commit_validate(s, NULL, 0, errp) < 0 ||
+        check_open_options(s->bs, &check, errp) < 0 ||
+        key_record_new(s, new_key->kind, kdf_iterations, &rec, errp) < 0) {
+        return -1;
+    }
+    if (new_key->kind != NVRAM_KEY_NONE) {
+        if (keys_derive(s, new_key->kind, new_key->data, new_key->len, &rec, &keys,
+                        errp) < 0) {
+            return -1;
+        }
+        key_check_value(&keys, s->hdr.uuid, rec.key_check);
+    }
+    for (int type = 1; type <= NVRAM_BLOB_TYPE_MAX; type++) {
+        int r = nvram_load(s, type, &plain[n], &plain_len[n], errp);
+        if (r < 0) {
+            goto out;
+        }
+        if (r > 0) {
+            updates[n].type = type;
+            updates[n].data = plain[n];
+            updates[n].len = plain_len[n];
+            n++;
+        }
+    }
+    ret = commit_with_keys(s, updates, n, &rec, &keys, errp);
+    if (ret == 0) {
+        keys_wipe(&s->keys);
+        s->keys = keys;
+        if (s->key_data) {
+            qcrypto_memwipe(s->key_data, s->key_len);
+            g_free(s->key_data);
+        }
+        s->key_kind = new_key->kind;
+        s->key_data = new_key->len ? g_memdup2(new_key->data, new_key->len) : NULL;
+        s->key_len = new_key->len;
+    }
+out:
+    for (size_t i = 0; i < NVRAM_BLOB_TYPE_MAX; i++) {
+        if (plain[i]) {
+            qcrypto_memwipe(plain[i], plain_len[i]);
+            g_free(plain[i]);
+        }
+    }
+    if (ret < 0) {
+        keys_wipe(&keys);
+    }
+    return ret;
+}
+
+/* ---- info / check / ownership ---- */
+
+int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
+{
+    memset(info, 0, sizeof(*info));
+    if (!s->owner) {
+        NvramSelection sel;
+        if (reader_refresh(s, &sel, errp) < 0) {
+            return -1;
+        }
+        selection_clear(&sel);
+    }
+    info->format_version = s->hdr.version;
+    info->encrypted = s->dir.key.cipher != NVRAM_CIPHER_NONE;
+    info->passphrase = s->dir.key.kdf == NVRAM_KDF_PBKDF2_SHA256;
+    info->kdf_iterations = s->dir.key.kdf_iterations;
+    info->tpm_version = s->hdr.tpm_version;
+    memcpy(info->uuid, s->hdr.uuid, NVRAM_UUID_LEN);
+    info->generation = s->dir.generation;
+    info->slot = s->slot;
+    info->key_checked = info->encrypted && s->keys.valid;
+    info->other_problem = s->other_problem;
+    info->other_generation = s->other_generation;
+    for (unsigned i = 0; i < s->dir.n_entries && i < NVRAM_BLOB_TYPE_MAX; i++) {
+        const NvramDirEntry *e = &s->dir.entries[i];
+        info->blobs[i].type = e->type;
+        info->blobs[i].offset = e->offset;
+        info->blobs[i].length = e->length;
+        info->blobs[i].crc32 = e->crc32;
+        info->blobs[i].generation = e->generation;
+    }
+    info->n_blobs = MIN(s->dir.n_entries, NVRAM_BLOB_TYPE_MAX);
+    return 0;
+}
+
+int nvram_check(NvramStore *s, GError **errp)
+{
+    uint8_t block[NVRAM_BLOCK_SIZE];
+    NvramHeaderReport report = { 0 };
+    NvramHeader h;
+    NvramSelection sel;
+    int ret;
+
+    if (access_lock(s, BDRV_LOCK_SHARED, errp) < 0) {
+        return -1;
+    }
+    ret = bdrv_pread(s->bs, 0, NVRAM_BLOCK_SIZE, block, errp);
+    if (ret == 0) {
+        nvram_header_parse(block, sizeof(block), &h, &report, NULL);
+        if (report.problem) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "'%s': %s", s->name,
+                        report.problem);
+            ret = -1;
+        } else if (memcmp(h.uuid, s->hdr.uuid, NVRAM_UUID_LEN) ||
+                   h.tpm_version != s->hdr.tpm_version) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "'%s': the header changed since the store was opened", s->name);
+            ret = -1;
+        }
+        g_free(report.problem);
+    }
+    if (ret == 0) {
+        ret = nvram_select(s, &sel, errp);
+        if (ret == 0) {
+            if (s->owner && (sel.slot != s->slot ||
+                             sel.dir.generation != s->dir.generation)) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "'%s': the directory in use (slot %c, generation %"
+                            PRIu64 ") is damaged; slot %c (generation %" PRIu64
+                            ") verifies", s->name, slot_name(s->slot),
+                            s->dir.generation, slot_name(sel.slot),
+                            sel.dir.generation);
+                ret = -1;
+            } else if (sel.other_problem) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "'%s': %s", s->name,
+                            sel.other_reason);
+                ret = -1;
+            }
+            if (!s->owner) {
+                store_adopt_selection(s, &sel);
+            }
+            selection_clear(&sel);
+        }
+    }
+    access_unlock(s);
+    return ret;
+}
+
+void nvram_release_owner(NvramStore *s)
+{
+    if (s->owner) {
+        bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_OWNER);
+        s->owner = false;
+    }
+}
+
+int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp)
+{
+    NvramSelection sel;
+
+    if (s->owner) {
+        return 0;
+    }
+    if (owner_lock(s, timeout_ms, errp) < 0) {
+        return -1;
+    }
+    /* Someone else may have committed while we did not own the store. */
+    if (reader_refresh(s, &sel, errp) < 0) {
+        bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_OWNER);
+        return -1;
+    }
+    selection_clear(&sel);
+    s->owner = true;
+    return 0;
+}
+
+const uint8_t *nvram_get_uuid(NvramStore *s)
+{
+    return s->hdr.uuid;
+}
+
+int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out, size_t out_len,
+                     GError **errp)
+{
+    if (!s->keys.valid) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
+                    "'%s': no key to derive '%s' from", s->name, label);
+        return -1;
+    }
+    if (!qcrypto_hkdf_sha256(s->keys.ikm, sizeof(s->keys.ikm), s->hdr.uuid,
+                             NVRAM_UUID_LEN, (const uint8_t *)label, strlen(label), out,
+                             out_len)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': cannot derive %zu bytes for '%s'", s->name, out_len, label);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,491 @@
+/*
+ * NVRAM store on-disk structures: encoders and parsers (docs/nvram-format.md
+ * sections 2 and 3). Pure functions over bounded buffers; every field read
+ * from a buffer is checked before it is used.
+ */
+#include "qemu/osdep.h"
+
+#include <zlib.h>
+
+#include "crypto/hkdf.h"
+#include "hw/tpm/tpm_nvram.h"
+#include "hw/tpm/tpm_nvram_format.h"
+
+static const uint8_t header_magic[8] = "QTPMNVRM";
+static const uint8_t dir_magic[8] = "QTPMDIR1";
+static const uint8_t blob_ad_magic[8] = "QTPMBLOB";
+
+#define HDR_CRC_OFFSET 124
+#define DIR_CRC_OFFSET 1020
+#define DIR_ENTRIES_OFFSET 112
+#define DIR_ENTRY_SIZE 64
+
+uint32_t nvram_crc32(const uint8_t *buf, size_t len)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    while (len > 0) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        crc = crc32(crc, buf, n);
+        buf += n;
+        len -= n;
+    }
+    return (uint32_t)crc;
+}
+
+static void st32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static void st64(uint8_t *p, uint64_t v)
+{
+    st32(p, v >> 32);
+    st32(p + 4, (uint32_t)v);
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+    return (uint64_t)ld32(p) << 32 | ld32(p + 4);
+}
+
+bool nvram_buffer_is_zero(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- header (section 2) ---- */
+
+void nvram_header_encode(const NvramHeader *h, uint8_t *block)
+{
+    uint8_t copy[NVRAM_HEADER_SIZE] = { 0 };
+
+    memcpy(copy, header_magic, 8);
+    st32(copy + 8, NVRAM_FORMAT_VERSION);
+    st32(copy + 12, NVRAM_HEADER_SIZE);
+    st32(copy + 16, 0);
+    st32(copy + 20, h->compat_flags);
+    memcpy(copy + 24, h->uuid, NVRAM_UUID_LEN);
+    copy[40] = h->tpm_version;
+    st32(copy + 44, NVRAM_BLOCK_SIZE);
+    st64(copy + 48, NVRAM_SLOT_A_OFFSET);
+    st64(copy + 56, NVRAM_SLOT_B_OFFSET);
+    st32(copy + 64, NVRAM_SLOT_SIZE);
+    st64(copy + 68, NVRAM_DATA_OFFSET);
+    st32(copy + HDR_CRC_OFFSET, nvram_crc32(copy, HDR_CRC_OFFSET));
+
+    memset(block, 0, NVRAM_BLOCK_SIZE);
+    for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+        memcpy(block + i * NVRAM_HEADER_COPY_STRIDE, copy, sizeof(copy));
+    }
+}
+
+/* Parses one 128-byte copy. Returns a QtpmErrorCode-ish result via errp. */
+static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
+{
+    uint32_t version, crc, stored_crc;
+
+    if (memcmp(c, header_magic, 8) != 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND, "no header magic");
+        return false;
+    }
+    version = ld32(c + 8);
+    stored_crc = ld32(c + HDR_CRC_OFFSET);
+    crc = nvram_crc32(c, HDR_CRC_OFFSET);
+    if (version > NVRAM_FORMAT_VERSION && crc == stored_crc) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "format version %" PRIu32 " is newer than the version this "
+                    "qtpm supports (%d)", version, NVRAM_FORMAT_VERSION);
+        return false;
+    }
+    if (crc != stored_crc) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "header CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08"
+                    PRIx32 ")", stored_crc, crc);
+        return false;
+    }
+    if (version != NVRAM_FORMAT_VERSION) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "header has an invalid format version %" PRIu32, version);
+        return false;
+    }
+    if (ld32(c + 16) != 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "header has unknown incompatible feature flags 0x%08" PRIx32,
+                    ld32(c + 16));
+        return false;
+    }
+    if (ld32(c + 12) != NVRAM_HEADER_SIZE || ld32(c + 44) != NVRAM_BLOCK_SIZE ||
+        ld64(c + 48) != NVRAM_SLOT_A_OFFSET || ld64(c + 56) != NVRAM_SLOT_B_OFFSET ||
+        ld32(c + 64) != NVRAM_SLOT_SIZE || ld64(c + 68) != NVRAM_DATA_OFFSET) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "header describes a layout that format version 1 does not use");
+        return false;
+    }
+    if (c[40] != 1 && c[40] != 2) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "header names TPM version %u (1 or 2 expected)", c[40]);
+        return false;
+    }
+    if (!nvram_buffer_is_zero(c + 41, 3) || !nvram_buffer_is_zero(c + 76, 48)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "header has non-zero reserved bytes");
+        return false;
+    }
+    h->version = version;
+    h->compat_flags = ld32(c + 20);
+    memcpy(h->uuid, c + 24, NVRAM_UUID_LEN);
+    h->tpm_version = c[40];
+    return true;
+}
+
+bool nvram_header_parse(const uint8_t *block, size_t len, NvramHeader *h,
+                        NvramHeaderReport *report, GError **errp)
+{
+    uint8_t buf[NVRAM_BLOCK_SIZE] = { 0 };
+    GError *errs[NVRAM_HEADER_COPIES] = { NULL };
+    NvramHeader parsed[NVRAM_HEADER_COPIES];
+    int use = -1;
+    bool padding_ok = true;
+    GString *problem = g_string_new(NULL);
+    bool ok;
+
+    memset(parsed, 0, sizeof(parsed));
+    memcpy(buf, block, MIN(len, sizeof(buf)));
+    for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+        const uint8_t *c = buf + i * NVRAM_HEADER_COPY_STRIDE;
+        if (header_copy_parse(c, &parsed[i], &errs[i]) && use < 0) {
+            use = i;
+        }
+        if (!nvram_buffer_is_zero(c + NVRAM_HEADER_SIZE,
+                                  NVRAM_HEADER_COPY_STRIDE - NVRAM_HEADER_SIZE)) {
+            padding_ok = false;
+        }
+    }
+    if (use >= 0) {
+        for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+            if (!errs[i] && memcmp(&parsed[i], &parsed[use], sizeof(NvramHeader))) {
+                g_set_error(&errs[i], QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "header copy differs from copy %d", use);
+            }
+        }
+    }
+    for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+        if (errs[i]) {
+            g_string_append_printf(problem, "%sheader copy %d: %s",
+                                   problem->len ? "; " : "", i, errs[i]->message);
+        }
+    }
+    if (!padding_ok) {
+        g_string_append_printf(problem, "%sheader block has non-zero bytes outside "
+                               "the header copies", problem->len ? "; " : "");
+    }
+
+    if (use >= 0) {
+        *h = parsed[use];
+        ok = true;
+    } else {
+        /* Report the most telling cause: a newer version beats damage. */
+        int code = QTPM_ERROR_NOT_FOUND;
+        const char *msg = "no NVRAM header magic";
+        for (int i = NVRAM_HEADER_COPIES - 1; i >= 0; i--) {
+            if (errs[i]->code == QTPM_ERROR_UNSUPPORTED ||
+                (errs[i]->code == QTPM_ERROR_CORRUPT && code == QTPM_ERROR_NOT_FOUND)) {
+                code = errs[i]->code;
+                msg = errs[i]->message;
+            }
+        }
+        if (code == QTPM_ERROR_CORRUPT) {
+            g_set_error(errp, QTPM_ERROR, code, "NVRAM header damaged (%s)",
+                        problem->str);
+        } else {
+            g_set_error_literal(errp, QTPM_ERROR, code, msg);
+        }
+        ok = false;
+    }
+    if (report) {
+        for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+            report->copy_ok[i] = !errs[i];
+        }
+        report->padding_ok = padding_ok;
+        report->problem = problem->len ? g_strdup(problem->str) : NULL;
+    }
+    for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+        g_clear_error(&errs[i]);
+    }
+    g_string_free(problem, TRUE);
+    return ok;
+}
+
+/* ---- directory (section 3) ---- */
+
+static void entry_encode(const NvramDirEntry *e, uint8_t *p)
+{
+    memset(p, 0, DIR_ENTRY_SIZE);
+    st32(p, e->type);
+    st32(p + 4, 0);
+    st64(p + 8, e->offset);
+    st32(p + 16, e->length);
+    st32(p + 20, e->crc32);
+    st64(p + 24, e->generation);
+    memcpy(p + 32, e->nonce, NVRAM_NONCE_LEN);
+    memcpy(p + 48, e->tag, NVRAM_TAG_LEN);
+}
+
+void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
+{
+    memset(slot, 0, NVRAM_SLOT_SIZE);
+    memcpy(slot, dir_magic, 8);
+    st32(slot + 8, d->slot_index);
+    st32(slot + 12, d->n_entries);
+    st64(slot + 16, d->generation);
+    memcpy(slot + 24, d->uuid, NVRAM_UUID_LEN);
+    slot[40] = d->key.cipher;
+    slot[41] = d->key.kdf;
+    st32(slot + 44, d->key.kdf_iterations);
+    memcpy(slot + 48, d->key.kdf_salt, NVRAM_SALT_LEN);
+    memcpy(slot + 80, d->key.key_check, NVRAM_KEY_CHECK_LEN);
+    for (unsigned i = 0; i < d->n_entries && i < NVRAM_DIR_MAX_ENTRIES; i++) {
+        entry_encode(&d->entries[i], slot + DIR_ENTRIES_OFFSET + i * DIR_ENTRY_SIZE);
+    }
+    if (mac_key) {
+        qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_MAC_OFFSET, d->mac);
+    } else {
+        memset(d->mac, 0, sizeof(d->mac));
+    }
+    memcpy(slot + NVRAM_DIR_MAC_OFFSET, d->mac, NVRAM_MAC_LEN);
+    st32(slot + DIR_CRC_OFFSET, nvram_crc32(slot, DIR_CRC_OFFSET));
+}
+
+bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key)
+{
+    uint8_t mac[NVRAM_MAC_LEN];
+    bool ok;
+
+    if (len < NVRAM_DIR_SIZE) {
+        return false;
+    }
+    qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_MAC_OFFSET, mac);
+    ok = qcrypto_mem_equal(mac, slot + NVRAM_DIR_MAC_OFFSET, NVRAM_MAC_LEN);
+    return ok;
+}
+
+static bool key_record_parse(const uint8_t *slot, NvramKeyRecord *k, GError **errp)
+{
+    k->cipher = slot[40];
+    k->kdf = slot[41];
+    k->kdf_iterations = ld32(slot + 44);
+    memcpy(k->kdf_salt, slot + 48, NVRAM_SALT_LEN);
+    memcpy(k->key_check, slot + 80, NVRAM_KEY_CHECK_LEN);
+
+    if (slot[42] || slot[43]) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "key record has non-zero reserved bytes");
+        return false;
+    }
+    switch (k->cipher) {
+    case NVRAM_CIPHER_NONE:
+        if (k->kdf != NVRAM_KDF_NONE || !nvram_buffer_is_zero(slot + 44, 68)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "key record of a plain store is not empty");
+            return false;
+        }
+        return true;
+    case NVRAM_CIPHER_AES256_GCM:
+        break;
+    default:
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "unknown cipher %u in the key record", k->cipher);
+        return false;
+    }
+    if (k->kdf == NVRAM_KDF_RAW) {
+        if (k->kdf_iterations || !nvram_buffer_is_zero(k->kdf_salt, NVRAM_SALT_LEN)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "key record of a raw key has KDF parameters");
+            return false;
+        }
+    } else if (k->kdf == NVRAM_KDF_PBKDF2_SHA256) {
+        if (k->kdf_iterations < NVRAM_PBKDF2_MIN_ITERATIONS ||
+            k->kdf_iterations > NVRAM_PBKDF2_MAX_ITERATIONS) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "key record has %" PRIu32 " PBKDF2 iterations (%d to %d "
+                        "allowed)", k->kdf_iterations, NVRAM_PBKDF2_MIN_ITERATIONS,
+                        NVRAM_PBKDF2_MAX_ITERATIONS);
+            return false;
+        }
+    } else {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "unknown key derivation %u in the key record", k->kdf);
+        return false;
+    }
+    return true;
+}
+
+static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
+                        uint64_t dir_generation, NvramDirEntry *e, GError **errp)
+{
+    e->type = ld32(p);
+    e->offset = ld64(p + 8);
+    e->length = ld32(p + 16);
+    e->crc32 = ld32(p + 20);
+    e->generation = ld64(p + 24);
+    memcpy(e->nonce, p + 32, NVRAM_NONCE_LEN);
+    memcpy(e->tag, p + 48, NVRAM_TAG_LEN);
+
+    if (e->type < 1 || e->type > NVRAM_BLOB_TYPE_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u has an unknown blob type %" PRIu32, i, e->type);
+        return false;
+    }
+    if (ld32(p + 4) || ld32(p + 44)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u has non-zero flags or reserved bytes", i);
+        return false;
+    }
+    if (e->offset < NVRAM_DATA_OFFSET || e->offset > NVRAM_MAX_OFFSET ||
+        !QEMU_IS_ALIGNED(e->offset, NVRAM_BLOCK_SIZE)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u has an invalid offset 0x%" PRIx64, i,
+                    e->offset);
+        return false;
+    }
+    if (e->length == 0 || e->length > NVRAM_MAX_BLOB_LEN) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u has an invalid length %" PRIu32, i, e->length);
+        return false;
+    }
+    if (e->generation == 0 || e->generation > dir_generation) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u has generation %" PRIu64 " outside 1..%"
+                    PRIu64, i, e->generation, dir_generation);
+        return false;
+    }
+    if (!encrypted && !nvram_buffer_is_zero(p + 32, 32)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory entry %u of a plain store has a nonce or tag", i);
+        return false;
+    }
+    return true;
+}
+
+bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
+                     const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                     GError **errp)
+{
+    uint32_t crc, stored_crc, n;
+
+    if (len < NVRAM_SLOT_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory slot is truncated (%zu bytes)", len);
+        return false;
+    }
+    stored_crc = ld32(slot + DIR_CRC_OFFSET);
+    crc = nvram_crc32(slot, DIR_CRC_OFFSET);
+    if (crc != stored_crc) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08"
+                    PRIx32 ")", stored_crc, crc);
+        return false;
+    }
+    if (memcmp(slot, dir_magic, 8) != 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "no directory magic");
+        return false;
+    }
+    if (!nvram_buffer_is_zero(slot + NVRAM_DIR_SIZE, NVRAM_SLOT_SIZE - NVRAM_DIR_SIZE) ||
+        ld32(slot + 1016) != 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory slot has non-zero bytes outside the directory");
+        return false;
+    }
+    memset(d, 0, sizeof(*d));
+    d->slot_index = ld32(slot + 8);
+    if (d->slot_index != slot_index) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory belongs in slot %" PRIu32 ", not slot %u",
+                    d->slot_index, slot_index);
+        return false;
+    }
+    d->generation = ld64(slot + 16);
+    if (d->generation == 0 || d->generation > INT64_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory has an invalid generation %" PRIu64, d->generation);
+        return false;
+    }
+    memcpy(d->uuid, slot + 24, NVRAM_UUID_LEN);
+    if (memcmp(d->uuid, uuid, NVRAM_UUID_LEN) != 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory belongs to another image (UUID mismatch)");
+        return false;
+    }
+    if (!key_record_parse(slot, &d->key, errp)) {
+        return false;
+    }
+    memcpy(d->mac, slot + NVRAM_DIR_MAC_OFFSET, NVRAM_MAC_LEN);
+    if (d->key.cipher == NVRAM_CIPHER_NONE &&
+        !nvram_buffer_is_zero(d->mac, NVRAM_MAC_LEN)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory of a plain store has a MAC");
+        return false;
+    }
+    n = ld32(slot + 12);
+    if (n > NVRAM_DIR_MAX_ENTRIES) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory has %" PRIu32 " entries (at most %d)", n,
+                    NVRAM_DIR_MAX_ENTRIES);
+        return false;
+    }
+    if (!nvram_buffer_is_zero(slot + DIR_ENTRIES_OFFSET + n * DIR_ENTRY_SIZE,
+                              NVRAM_DIR_MAC_OFFSET - DIR_ENTRIES_OFFSET -
+                              n * DIR_ENTRY_SIZE)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory has non-zero bytes after its %" PRIu32 " entries", n);
+        return false;
+    }
+    d->n_entries = n;
+    for (unsigned i = 0; i < n; i++) {
+        NvramDirEntry *e = &d->entries[i];
+        if (!entry_parse(slot + DIR_ENTRIES_OFFSET + i * DIR_ENTRY_SIZE, i,
+                         d->key.cipher != NVRAM_CIPHER_NONE, d->generation, e,
+                         errp)) {
+            return false;
+        }
+        for (unsigned j = 0; j < i; j++) {
+            const NvramDirEntry *o = &d->entries[j];
+            if (o->type == e->type) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "directory entries %u and %u both hold blob type %"
+                            PRIu32, j, i, e->type);
+                return false;
+            }
+            if (e->offset < o->offset + nvram_extent_len(o->length) &&
+                o->offset < e->offset + nvram_extent_len(e->length)) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "directory entries %u and %u overlap", j, i);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+void nvram_blob_ad(const uint8_t uuid[NVRAM_UUID_LEN], uint32_t type,
+                   uint64_t generation, uint8_t *ad)
+{
+    memcpy(ad, blob_ad_magic, 8);
+    memcpy(ad + 8, uuid, NVRAM_UUID_LEN);
+    st32(ad + 24, type);
+    st64(ad + 28, generation);
+}

@@ -1,0 +1,136 @@
+/*
+ * NVRAM store on-disk structures (docs/nvram-format.md): pure encoders and
+ * parsers over buffers with explicit bounds, no I/O, so fuzz targets and
+ * hostile-input tests can call them directly.
+ */
+#ifndef HW_TPM_TPM_NVRAM_FORMAT_H
+#define HW_TPM_TPM_NVRAM_FORMAT_H
+
+#include "qemu/osdep.h"
+
+#define NVRAM_FORMAT_VERSION 1
+#define NVRAM_BLOCK_SIZE 4096
+#define NVRAM_HEADER_SIZE 128
+#define NVRAM_HEADER_COPIES 2
+#define NVRAM_HEADER_COPY_STRIDE 2048
+#define NVRAM_SLOT_A_OFFSET 4096
+#define NVRAM_SLOT_B_OFFSET 8192
+#define NVRAM_SLOT_SIZE 4096
+#define NVRAM_DIR_SIZE 1024
+#define NVRAM_DATA_OFFSET 12288
+#define NVRAM_DIR_MAX_ENTRIES 8
+#define NVRAM_MAX_BLOB_LEN (4u * 1024 * 1024)
+/* Blob offsets beyond this are refused (keeps offset + length far from overflow). */
+#define NVRAM_MAX_OFFSET (1ULL << 48)
+#define NVRAM_UUID_LEN 16
+#define NVRAM_SALT_LEN 32
+#define NVRAM_KEY_CHECK_LEN 32
+#define NVRAM_MAC_LEN 32
+#define NVRAM_NONCE_LEN 12
+#define NVRAM_TAG_LEN 16
+#define NVRAM_BLOB_AD_LEN 36
+#define NVRAM_PBKDF2_MIN_ITERATIONS 1000
+#define NVRAM_PBKDF2_MAX_ITERATIONS 100000000
+
+/* Offset of dir_mac in a directory; the MAC covers the bytes before it. */
+#define NVRAM_DIR_MAC_OFFSET 984
+
+enum {
+    NVRAM_CIPHER_NONE = 0,
+    NVRAM_CIPHER_AES256_GCM = 1,
+};
+
+enum {
+    NVRAM_KDF_NONE = 0,
+    NVRAM_KDF_RAW = 1,
+    NVRAM_KDF_PBKDF2_SHA256 = 2,
+};
+
+typedef struct NvramHeader {
+    uint32_t version;
+    uint32_t compat_flags;
+    uint8_t uuid[NVRAM_UUID_LEN];
+    uint8_t tpm_version;
+} NvramHeader;
+
+/* What the header block parse found, per copy, for nvram_check's report. */
+typedef struct NvramHeaderReport {
+    bool copy_ok[NVRAM_HEADER_COPIES];
+    bool padding_ok;
+    char *problem;      /* g_malloc'ed sentence when something is damaged */
+} NvramHeaderReport;
+
+typedef struct NvramKeyRecord {
+    uint8_t cipher;
+    uint8_t kdf;
+    uint32_t kdf_iterations;
+    uint8_t kdf_salt[NVRAM_SALT_LEN];
+    uint8_t key_check[NVRAM_KEY_CHECK_LEN];
+} NvramKeyRecord;
+
+typedef struct NvramDirEntry {
+    uint32_t type;
+    uint64_t offset;
+    uint32_t length;
+    uint32_t crc32;
+    uint64_t generation;
+    uint8_t nonce[NVRAM_NONCE_LEN];
+    uint8_t tag[NVRAM_TAG_LEN];
+} NvramDirEntry;
+
+typedef struct NvramDirectory {
+    uint32_t slot_index;
+    uint64_t generation;
+    uint8_t uuid[NVRAM_UUID_LEN];
+    NvramKeyRecord key;
+    unsigned n_entries;
+    NvramDirEntry entries[NVRAM_DIR_MAX_ENTRIES];
+    uint8_t mac[NVRAM_MAC_LEN];
+} NvramDirectory;
+
+uint32_t nvram_crc32(const uint8_t *buf, size_t len);
+
+/* Fills a whole header block (NVRAM_BLOCK_SIZE bytes): both copies. */
+void nvram_header_encode(const NvramHeader *h, uint8_t *block);
+
+/*
+ * Parses a header block of @len bytes (normally NVRAM_BLOCK_SIZE; shorter
+ * buffers are treated as zero-padded). Uses the first copy that verifies.
+ * Errors: QTPM_ERROR_NOT_FOUND (no magic in any copy), _UNSUPPORTED (a newer
+ * version or unknown incompatible flags), _CORRUPT. @report may be NULL; when
+ * given it is filled on success and failure (free report->problem).
+ */
+bool nvram_header_parse(const uint8_t *block, size_t len, NvramHeader *h,
+                        NvramHeaderReport *report, GError **errp);
+
+/* True when all @len bytes are zero. */
+bool nvram_buffer_is_zero(const uint8_t *buf, size_t len);
+
+/*
+ * Fills a slot (NVRAM_SLOT_SIZE bytes) from @d. With @mac_key the dir_mac
+ * is computed (and stored back into d->mac); without, it is zero.
+ */
+void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot);
+
+/*
+ * Parses a slot of @len bytes expected at @slot_index of the image with
+ * @uuid: CRC, magic, structure, padding. Does not check the MAC (that needs a
+ * key): see nvram_dir_mac_ok(). Errors are QTPM_ERROR_CORRUPT.
+ */
+bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
+                     const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                     GError **errp);
+
+bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key);
+
+/* The associated data of a blob's AES-GCM tag (NVRAM_BLOB_AD_LEN bytes). */
+void nvram_blob_ad(const uint8_t uuid[NVRAM_UUID_LEN], uint32_t type,
+                   uint64_t generation, uint8_t *ad);
+
+/* Rounds a blob length up to whole blocks. */
+static inline uint64_t nvram_extent_len(uint32_t length)
+{
+    return QEMU_ALIGN_UP((uint64_t)length, NVRAM_BLOCK_SIZE);
+}
+
+#endif
