@@ -962,9 +962,11 @@ static bool tpm_tis_check_locality(TPMTISState *s, const TPMTISState *n, int i,
                          TPM_TIS_INTERRUPTS_SUPPORTED;
     bool active = n->active_locty == i;
 
-    if (l->state >= TPM_TIS_STATE__MAX || l->state == TPM_TIS_STATE_EXECUTION) {
-        return tis_bad(errp, "locality %d has state %u, which cannot be restored", i,
-                       l->state);
+    if (l->state >= TPM_TIS_STATE__MAX) {
+        return tis_bad(errp, "locality %d has unknown state %u", i, l->state);
+    }
+    if (l->state == TPM_TIS_STATE_EXECUTION && !active) {
+        return tis_bad(errp, "locality %d executes a command but is not active", i);
     }
     if ((l->access & ~access_bits) || !(l->access & TPM_TIS_ACCESS_TPM_REG_VALID_STS) ||
         !!(l->access & TPM_TIS_ACCESS_ACTIVE_LOCALITY) != active) {
@@ -997,6 +999,13 @@ static bool tpm_tis_check_offsets(const TPMTISState *n, GError **errp)
     if (n->rw_offset > n->be_buffer_size || n->resp_len > n->be_buffer_size) {
         return tis_bad(errp, "FIFO offset %u or response length %u beyond the buffer "
                        "size %u", n->rw_offset, n->resp_len, n->be_buffer_size);
+    }
+    /* A pending abort waits for the executing command; nothing else waits. */
+    if (tpm_tis_valid_locty(n->next_locty) &&
+        (!tpm_tis_valid_locty(n->active_locty) ||
+         n->loc[n->active_locty].state != TPM_TIS_STATE_EXECUTION)) {
+        return tis_bad(errp, "an abort to locality %u is pending, but no command runs",
+                       n->next_locty);
     }
     for (int i = 0; i < TPM_TIS_NUM_LOCALITIES; i++) {
         if (n->loc[i].state == TPM_TIS_STATE_COMPLETION && n->resp_len < 10) {
@@ -1036,9 +1045,10 @@ static bool tpm_tis_parse_header(TPMTISState *s, TPMTISState *n, TISLoadCtx *c,
                        s->be_tpm_version, s->be_buffer_size);
     }
     if (!tpm_tis_locty_field_ok(n->active_locty) ||
-        n->aborting_locty != TPM_TIS_NO_LOCALITY || n->next_locty != TPM_TIS_NO_LOCALITY) {
-        return tis_bad(errp, "locality fields %u/%u/%u are invalid or show an abort "
-                       "in progress", n->active_locty, n->aborting_locty, n->next_locty);
+        !tpm_tis_locty_field_ok(n->aborting_locty) ||
+        !tpm_tis_locty_field_ok(n->next_locty)) {
+        return tis_bad(errp, "locality fields %u/%u/%u are out of range", n->active_locty,
+                       n->aborting_locty, n->next_locty);
     }
     return true;
 }
@@ -1078,15 +1088,23 @@ int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len, GError **
         return -1;
     }
 
+    if (s->cmd_in_flight) {
+        tpm_backend_finish_sync(s->be);
+    }
     /* Everything checked: only now touch the device. */
     s->active_locty = n->active_locty;
-    s->aborting_locty = TPM_TIS_NO_LOCALITY;
-    s->next_locty = TPM_TIS_NO_LOCALITY;
+    s->aborting_locty = n->aborting_locty;
+    s->next_locty = n->next_locty;
     s->rw_offset = n->rw_offset;
     s->resp_len = n->resp_len;
     memcpy(s->loc, n->loc, sizeof(s->loc));
     memset(s->buffer, 0, sizeof(s->buffer));
     memcpy(s->buffer, c.p, s->be_buffer_size);
     tpm_tis_update_irq(s);
+    /* A command that had not run yet on the source runs here. */
+    if (tpm_tis_valid_locty(s->active_locty) &&
+        s->loc[s->active_locty].state == TPM_TIS_STATE_EXECUTION) {
+        tpm_tis_tpm_send(s, s->active_locty);
+    }
     return 0;
 }
