@@ -475,6 +475,14 @@ static int access_lock(NvramStore *s, BdrvLockMode mode, GError **errp)
         g_propagate_prefixed_error(errp, local_err, "NVRAM access lock: ");
         return -1;
     }
+    /*
+     * Whoever does not own the store may be looking at an image another
+     * process commits to: cached format metadata (qcow2 L2 tables) is stale.
+     */
+    if (!s->owner && bdrv_invalidate_cache(s->bs, errp) < 0) {
+        bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_ACCESS);
+        return -1;
+    }
     return 0;
 }
 
