@@ -264,8 +264,9 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
     if (libtpms_get_key(s, &o.key, errp) < 0) {
         return -1;
     }
-    o.owner = true;
-    o.format_blank = true;
+    /* A migration target reads the store; the source still owns it. */
+    o.owner = !s->tb->incoming;
+    o.format_blank = !s->tb->incoming;
     o.tpm_version = s->version == TPM_VERSION_1_2 ? 1 : 2;
     o.lock_timeout_ms = 0;
     s->store = nvram_open(bs, &o, errp);
@@ -445,6 +446,11 @@ static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
     TPM_RESULT rc;
 
     if (s->running && buffersize == s->buffersize_wanted) {
+        return 0;
+    }
+    if (tb->incoming) {
+        /* The TPM starts when the migration stream has arrived. */
+        libtpms_terminate(s);
         return 0;
     }
     libtpms_terminate(s);
@@ -641,6 +647,11 @@ static int tpm_libtpms_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
     return 0;
 }
 
+static struct NvramStore *tpm_libtpms_get_nvram(TPMBackend *tb)
+{
+    return ((TPMLibtpmsState *)tb->opaque)->store;
+}
+
 static void tpm_libtpms_fill_options(TPMBackend *tb, GHashTable *out)
 {
     TPMLibtpmsState *s = tb->opaque;
@@ -672,5 +683,6 @@ const TPMBackendClass tpm_libtpms_class = {
     .reset_tpm_established_flag = tpm_libtpms_reset_established,
     .get_state_blob = tpm_libtpms_get_state_blob,
     .set_state_blob = tpm_libtpms_set_state_blob,
+    .get_nvram = tpm_libtpms_get_nvram,
     .fill_options = tpm_libtpms_fill_options,
 };

@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 #include "monitor/qmp.h"
+#include "qemu/log.h"
 #include "qemu/option.h"
 
 #include <gio/gio.h>
@@ -457,6 +458,7 @@ static void qmp_client_send(QmpClient *c, const char *line)
     if (c->closing) {
         return;
     }
+    qemu_log_mask(LOG_QMP, "qmp <- %s", line);
     if (!g_output_stream_write_all(c->out, msg, strlen(msg), NULL, NULL,
                                    NULL)) {
         c->closing = true;
@@ -467,7 +469,12 @@ static void qmp_client_message(const char *json, size_t len,
                                const char *error, void *opaque)
 {
     QmpClient *c = opaque;
-    g_autofree char *reply = qmp_session_dispatch(c->session, json, len,
+    g_autofree char *reply = NULL;
+
+    if (json) {
+        qemu_log_mask(LOG_QMP, "qmp -> %.*s", (int)MIN(len, 4096), json);
+    }
+    reply = qmp_session_dispatch(c->session, json, len,
                                                   error);
 
     if (reply) {

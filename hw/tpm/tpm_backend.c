@@ -4,7 +4,9 @@
  * GLib main loop through a per-backend source. docs/design.md "Backends".
  */
 #include "qemu/osdep.h"
+#include "qemu/log.h"
 #include "sysemu/tpm_backend.h"
+#include "sysemu/tpm_util.h"
 
 extern const TPMBackendClass tpm_libtpms_class;
 extern const TPMBackendClass tpm_null_class;
@@ -16,6 +18,7 @@ static const TPMBackendClass *const tpm_classes[] = {
 };
 
 static GList *tpm_backends;
+static bool tpm_backends_incoming;
 
 typedef enum TPMJobKind {
     TPM_JOB_CMD,
@@ -85,6 +88,15 @@ static void tpm_backend_deliver_completion(TPMBackend *tb)
 
     if (!g_atomic_int_compare_and_exchange(&w->completion_pending, 1, 0)) {
         return;
+    }
+    if (tb->cmd && qemu_loglevel_mask(LOG_TPM)) {
+        TPMBackendCmd *c = tb->cmd;
+        qemu_log_mask(LOG_TPM, "tpm %s: locality %u command 0x%x (%u bytes) "
+                      "-> response 0x%x (%u bytes)", tb->id, c->locality,
+                      tpm_util_get_code_from_buffer(c->in, c->in_len),
+                      c->in_len,
+                      tpm_util_get_code_from_buffer(c->out, c->out_len),
+                      tpm_util_get_size_from_buffer(c->out, c->out_len));
     }
     tb->cmd = NULL;
     if (tb->completed) {
@@ -244,6 +256,7 @@ TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
     tb = g_new0(TPMBackend, 1);
     tb->klass = klass;
     tb->id = g_strdup(id);
+    tb->incoming = tpm_backends_incoming;
     if (klass->init && klass->init(tb, opts, errp) < 0) {
         g_free(tb->id);
         g_free(tb);
@@ -525,4 +538,19 @@ int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
         g_propagate_error(errp, a.err);
     }
     return ret;
+}
+
+void tpm_backend_set_incoming(bool incoming)
+{
+    tpm_backends_incoming = incoming;
+}
+
+void tpm_backend_incoming_done(TPMBackend *tb)
+{
+    tb->incoming = false;
+}
+
+struct NvramStore *tpm_backend_get_nvram(TPMBackend *tb)
+{
+    return tb->klass->get_nvram ? tb->klass->get_nvram(tb) : NULL;
 }

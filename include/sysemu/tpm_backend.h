@@ -87,6 +87,8 @@ typedef struct TPMBackendClass {
                           uint8_t **data, size_t *len, GError **errp);
     int (*set_state_blob)(TPMBackend *tb, TPMStateBlobType type,
                           const uint8_t *data, size_t len, GError **errp);
+    /* Any thread: the backend's NVRAM store, if it has one. */
+    struct NvramStore *(*get_nvram)(TPMBackend *tb);
     /* "key": "value" pairs for query-tpm's options. */
     void (*fill_options)(TPMBackend *tb, GHashTable *out);
 } TPMBackendClass;
@@ -104,6 +106,7 @@ struct TPMBackend {
     TPMBackendCmd *cmd;              /* in flight, or NULL */
     bool had_startup_error;
     bool paused;                     /* tpm_backend_pause() */
+    bool incoming;                   /* see tpm_backend_set_incoming() */
     TPMBackendCmd *held_cmd;         /* delivered while paused */
 };
 
@@ -155,6 +158,20 @@ int tpm_backend_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
 int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                const uint8_t *data, size_t len,
                                GError **errp);
+
+/*
+ * Migration target (-incoming): backends created while this is set open
+ * their state without owning it (the source still does) and startup_tpm
+ * leaves the TPM stopped. tpm_backend_incoming_done() ends that for @tb;
+ * the next tpm_backend_startup_tpm() starts the TPM (from blobs given with
+ * tpm_backend_set_state_blob, or from the store).
+ */
+void tpm_backend_set_incoming(bool incoming);
+void tpm_backend_incoming_done(TPMBackend *tb);
+
+/* The NVRAM store of a libtpms backend, or NULL (other backends). */
+struct NvramStore;
+struct NvramStore *tpm_backend_get_nvram(TPMBackend *tb);
 
 /* Every backend created with tpm_backend_new, in creation order. */
 GList *tpm_backend_list(void);

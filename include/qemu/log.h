@@ -1,0 +1,34 @@
+/*
+ * -d ITEMS and -D LOGFILE: optional trace output, off by default.
+ */
+#ifndef QEMU_LOG_H
+#define QEMU_LOG_H
+
+#include "qemu/osdep.h"
+
+#define LOG_TPM (1u << 0)     /* each TPM command: locality, ordinal, result */
+#define LOG_QMP (1u << 1)     /* QMP input and output lines */
+#define LOG_QTEST (1u << 2)   /* qtest lines */
+
+extern unsigned qemu_loglevel;
+
+static inline bool qemu_loglevel_mask(unsigned mask)
+{
+    return (qemu_loglevel & mask) != 0;
+}
+
+/* Writes one line (a newline is added) when @mask is enabled. */
+void qemu_log_mask(unsigned mask, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/* "tpm,qmp", "all", "none"; false with @errp naming an unknown item. */
+bool qemu_str_to_log_mask(const char *str, unsigned *mask, GError **errp);
+/* The items and what they log, one per line, for -d help. */
+void qemu_print_log_usage(FILE *f);
+void qemu_set_log(unsigned mask);
+/*
+ * Sends trace lines and GLib warnings to @filename (appending), or to
+ * stderr when NULL.
+ */
+bool qemu_set_log_filename(const char *filename, GError **errp);
+void qemu_log_close(void);
+
+#endif

@@ -1,0 +1,810 @@
+/*
+ * The qtpm program: command line, start-up order, main loop, clean exit.
+ *
+ * Start-up order is the point of the design (docs/design.md "Start-up"):
+ * everything the command line says is checked first; then secrets, drives,
+ * and the NVRAM store with its key are opened and verified before anything
+ * is written; then libtpms starts; only then do sockets accept clients.
+ * Any failure is one sentence naming the option, and exit status 1.
+ */
+#include "qemu/osdep.h"
+#include "crypto/secret.h"
+#include "hw/irq.h"
+#include "hw/tpm/tpm_tis.h"
+#include "monitor/qmp.h"
+#include "qemu/log.h"
+#include "qemu/option.h"
+#include "sysemu/blockdev.h"
+#include "sysemu/qtest.h"
+#include "sysemu/runstate.h"
+#include "sysemu/sysemu.h"
+#include "sysemu/tpm_backend.h"
+
+#include <sys/wait.h>
+
+/* One -drive, -tpmdev, -device or -object: its text and parsed options. */
+typedef struct QtpmOptArg {
+    const char *option;     /* "-drive" */
+    char *text;
+    GHashTable *opts;
+} QtpmOptArg;
+
+typedef struct QtpmConfig {
+    GPtrArray *objects;
+    GPtrArray *drives;
+    GPtrArray *tpmdevs;
+    GPtrArray *devices;
+    const char *qtest;
+    const char *qmp;
+    const char *name;
+    const char *pidfile;
+    const char *logfile;
+    const char *log_items;
+    const char *incoming;
+    bool start_stopped;
+    bool daemonize;
+} QtpmConfig;
+
+static const QtpmIncomingHooks *incoming_hooks;
+static TPMTISState *tis_device;
+static char *pidfile_written;
+static int daemon_pipe = -1;
+
+void qtpm_set_incoming_hooks(const QtpmIncomingHooks *hooks)
+{
+    incoming_hooks = hooks;
+}
+
+static void opt_arg_free(gpointer p)
+{
+    QtpmOptArg *a = p;
+
+    if (a->opts) {
+        g_hash_table_unref(a->opts);
+    }
+    g_free(a->text);
+    g_free(a);
+}
+
+/* "-tpmdev id=tpm0" when the id is known, else the option as given. */
+static char *opt_arg_name(const QtpmOptArg *a)
+{
+    const char *id = a->opts ? qemu_opt_get(a->opts, "id") : NULL;
+
+    if (id) {
+        return g_strdup_printf("%s id=%s", a->option, id);
+    }
+    return g_strdup_printf("%s %s", a->option, a->text);
+}
+
+static void report_error(const char *what, GError *err)
+{
+    if (what) {
+        g_printerr("qtpm: %s: %s\n", what, err ? err->message : "failed");
+    } else {
+        g_printerr("qtpm: %s\n", err ? err->message : "failed");
+    }
+}
+
+static void report_opt_error(const QtpmOptArg *a, GError *err)
+{
+    g_autofree char *name = opt_arg_name(a);
+
+    report_error(name, err);
+}
+
+static void print_version(void)
+{
+    printf("qtpm version " QTPM_VERSION "\n"
+           "A QEMU-style virtual TPM (TIS) on libtpms with its state in a "
+           "qcow2 image.\n");
+}
+
+static void print_help(void)
+{
+    printf("usage: qtpm [options]\n"
+           "\n"
+           "Storage and TPM:\n"
+           "-drive file=PATH,if=none,id=ID[,format=qcow2|raw][,locking=on|off]"
+           "[,read-only=on|off]\n"
+           "                a block device holding the TPM state\n"
+           "-object secret,id=ID,file=PATH|data=STRING[,format=raw|base64|hex]\n"
+           "                a secret (key or passphrase)\n"
+           "-tpmdev libtpms,id=ID,nvram=DRIVE_ID[,version=2.0|1.2]"
+           "[,key-secret=SECRET_ID|passphrase-secret=SECRET_ID]\n"
+           "                a libtpms TPM whose state lives in a drive\n"
+           "-tpmdev null,id=ID[,version=2.0|1.2]\n"
+           "                a TPM that fails every command\n"
+           "-tpmdev help    list the TPM backend types\n"
+           "-device tpm-tis,tpmdev=ID[,irq=N]\n"
+           "                the TIS device at 0xfed40000 (irq default 5)\n"
+           "-device help    list the device models\n"
+           "\n"
+           "Control:\n"
+           "-qtest unix:PATH[,server=on][,wait=off] | stdio\n"
+           "                the qtest server that reaches the device\n"
+           "-qmp unix:PATH[,server=on][,wait=off]\n"
+           "                the QMP monitor\n"
+           "-S              start stopped (QMP cont starts the machine)\n"
+           "-name NAME      the machine's name (query-name)\n"
+           "-pidfile FILE   write the process id to FILE\n"
+           "-daemonize      detach after start-up succeeded\n"
+           "-D LOGFILE      write log output to LOGFILE\n"
+           "-d ITEM,...     enable log items (-d help lists them)\n"
+           "-incoming URI   wait for an incoming migration\n"
+           "-nodefaults     accepted; qtpm creates no default devices\n"
+           "-display none   accepted; qtpm has no display\n"
+           "-h, --help      this text\n"
+           "--version       the version\n"
+           "\n"
+           "Reference: docs/qtpm.md\n");
+}
+
+static void print_tpmdev_help(void)
+{
+    const TPMBackendClass *const *c = tpm_backend_classes();
+
+    printf("Supported TPM types (choose only one):\n");
+    for (int i = 0; c[i]; i++) {
+        printf("%10s   %s\n", c[i]->type, c[i]->desc);
+    }
+}
+
+static void print_device_help(void)
+{
+    printf("TPM devices:\n"
+           "name \"tpm-tis\", desc \"TPM TIS interface at 0xfed40000\", "
+           "properties tpmdev=ID, irq=N (0..%d, default %d)\n",
+           IOAPIC_NUM_PINS - 1, TPM_TIS_IRQ);
+}
+
+static void print_object_help(void)
+{
+    printf("List of user creatable objects:\n"
+           "  secret   id=ID,file=PATH|data=STRING[,format=raw|base64|hex]\n");
+}
+
+static bool opt_wants_help(const char *text)
+{
+    return !strcmp(text, "help") || !strcmp(text, "?") ||
+           g_str_has_suffix(text, ",help") || g_str_has_suffix(text, ",?");
+}
+
+typedef enum {
+    OPT_DRIVE, OPT_TPMDEV, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QMP,
+    OPT_S, OPT_NAME, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOGFILE, OPT_LOG,
+    OPT_VERSION, OPT_HELP, OPT_INCOMING, OPT_NODEFAULTS, OPT_DISPLAY,
+} QtpmOptionIndex;
+
+static const struct {
+    const char *name;
+    bool has_arg;
+    QtpmOptionIndex index;
+} qtpm_options[] = {
+    { "drive", true, OPT_DRIVE },
+    { "tpmdev", true, OPT_TPMDEV },
+    { "device", true, OPT_DEVICE },
+    { "object", true, OPT_OBJECT },
+    { "qtest", true, OPT_QTEST },
+    { "qmp", true, OPT_QMP },
+    { "S", false, OPT_S },
+    { "name", true, OPT_NAME },
+    { "pidfile", true, OPT_PIDFILE },
+    { "daemonize", false, OPT_DAEMONIZE },
+    { "D", true, OPT_LOGFILE },
+    { "d", true, OPT_LOG },
+    { "version", false, OPT_VERSION },
+    { "h", false, OPT_HELP },
+    { "help", false, OPT_HELP },
+    { "incoming", true, OPT_INCOMING },
+    { "nodefaults", false, OPT_NODEFAULTS },
+    { "display", true, OPT_DISPLAY },
+};
+
+/* Parses the text of a -drive/-tpmdev/-device/-object into @list. */
+static bool add_opt_arg(GPtrArray *list, const char *option, const char *text,
+                        const char *implied, GError **errp)
+{
+    QtpmOptArg *a = g_new0(QtpmOptArg, 1);
+
+    a->option = option;
+    a->text = g_strdup(text);
+    g_ptr_array_add(list, a);
+    a->opts = qemu_opts_parse(text, implied, errp);
+    return a->opts != NULL;
+}
+
+static void config_free(QtpmConfig *c)
+{
+    g_ptr_array_unref(c->objects);
+    g_ptr_array_unref(c->drives);
+    g_ptr_array_unref(c->tpmdevs);
+    g_ptr_array_unref(c->devices);
+}
+
+/* Returns 1 when a help or version text was printed (exit 0). */
+static int parse_command_line(int argc, char **argv, QtpmConfig *c)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *name = arg + 1;
+        const char *val = NULL;
+        g_autoptr(GError) err = NULL;
+        QtpmOptionIndex index;
+        unsigned k;
+
+        if (arg[0] != '-' || !arg[1]) {
+            g_printerr("qtpm: %s: not an option (options start with '-'; "
+                       "see -h)\n", arg);
+            return -1;
+        }
+        if (name[0] == '-') {
+            name++;   /* --version, --help */
+        }
+        for (k = 0; k < G_N_ELEMENTS(qtpm_options); k++) {
+            if (!strcmp(name, qtpm_options[k].name)) {
+                break;
+            }
+        }
+        if (k == G_N_ELEMENTS(qtpm_options)) {
+            g_printerr("qtpm: %s: invalid option (see -h)\n", arg);
+            return -1;
+        }
+        index = qtpm_options[k].index;
+        if (qtpm_options[k].has_arg) {
+            if (i + 1 >= argc) {
+                g_printerr("qtpm: %s: requires an argument\n", arg);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        switch (index) {
+        case OPT_DRIVE:
+        case OPT_TPMDEV:
+        case OPT_DEVICE:
+        case OPT_OBJECT: {
+            static const char *const opt_names[] = {
+                [OPT_DRIVE] = "-drive", [OPT_TPMDEV] = "-tpmdev",
+                [OPT_DEVICE] = "-device", [OPT_OBJECT] = "-object",
+            };
+            GPtrArray *lists[] = {
+                [OPT_DRIVE] = c->drives, [OPT_TPMDEV] = c->tpmdevs,
+                [OPT_DEVICE] = c->devices, [OPT_OBJECT] = c->objects,
+            };
+            const char *implied = index == OPT_DRIVE ? NULL
+                                : index == OPT_TPMDEV ? "type"
+                                : index == OPT_DEVICE ? "driver"
+                                                      : "qom-type";
+            if (opt_wants_help(val)) {
+                if (index == OPT_TPMDEV) {
+                    print_tpmdev_help();
+                } else if (index == OPT_DEVICE) {
+                    print_device_help();
+                } else if (index == OPT_OBJECT) {
+                    print_object_help();
+                } else {
+                    print_help();
+                }
+                return 1;
+            }
+            if (!add_opt_arg(lists[index], opt_names[index], val, implied,
+                             &err)) {
+                g_printerr("qtpm: %s %s: %s\n", opt_names[index], val,
+                           err->message);
+                return -1;
+            }
+            break;
+        }
+        case OPT_QTEST:
+            c->qtest = val;
+            break;
+        case OPT_QMP:
+            c->qmp = val;
+            break;
+        case OPT_S:
+            c->start_stopped = true;
+            break;
+        case OPT_NAME: {
+            g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
+            static const char *const keys[] = { "guest", NULL };
+            if (!o || !qemu_opts_check_keys(o, keys, "-name", &err)) {
+                g_printerr("qtpm: -name %s: %s\n", val, err->message);
+                return -1;
+            }
+            /* "-name NAME" or "-name guest=NAME" as QEMU. */
+            c->name = g_intern_string(qemu_opt_get(o, "guest"));
+            break;
+        }
+        case OPT_PIDFILE:
+            c->pidfile = val;
+            break;
+        case OPT_DAEMONIZE:
+            c->daemonize = true;
+            break;
+        case OPT_LOGFILE:
+            c->logfile = val;
+            break;
+        case OPT_LOG:
+            if (!strcmp(val, "help") || !strcmp(val, "?")) {
+                qemu_print_log_usage(stdout);
+                return 1;
+            }
+            c->log_items = val;
+            break;
+        case OPT_VERSION:
+            print_version();
+            return 1;
+        case OPT_HELP:
+            print_help();
+            return 1;
+        case OPT_INCOMING:
+            c->incoming = val;
+            break;
+        case OPT_NODEFAULTS:
+            break;
+        case OPT_DISPLAY:
+            if (strcmp(val, "none")) {
+                g_printerr("qtpm: -display %s: qtpm has no display; only "
+                           "'none' is accepted\n", val);
+                return -1;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+static QtpmOptArg *find_opt_arg(GPtrArray *list, const char *id)
+{
+    for (guint i = 0; i < list->len; i++) {
+        QtpmOptArg *a = list->pdata[i];
+        if (!g_strcmp0(qemu_opt_get(a->opts, "id"), id)) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static bool check_ids(GPtrArray *list)
+{
+    for (guint i = 0; i < list->len; i++) {
+        QtpmOptArg *a = list->pdata[i];
+        const char *id = qemu_opt_get(a->opts, "id");
+        g_autoptr(GError) err = NULL;
+
+        if (!id || !*id) {
+            g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "parameter 'id' is missing");
+            report_opt_error(a, err);
+            return false;
+        }
+        if (find_opt_arg(list, id) != a) {
+            g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "id '%s' is used twice", id);
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
+{
+    static const char *const refs[] = { "key-secret", "passphrase-secret" };
+    const char *type = qemu_opt_get(a->opts, "type");
+    const char *nvram = qemu_opt_get(a->opts, "nvram");
+    g_autoptr(GError) err = NULL;
+
+    if (!tpm_backend_find_class(type)) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is not a TPM backend type (see -tpmdev help)", type);
+    } else if (nvram && !find_opt_arg(c->drives, nvram)) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "nvram=%s names no -drive (no -drive with id '%s')", nvram,
+                    nvram);
+    }
+    for (unsigned i = 0; !err && i < G_N_ELEMENTS(refs); i++) {
+        const char *sid = qemu_opt_get(a->opts, refs[i]);
+        QtpmOptArg *obj = sid ? find_opt_arg(c->objects, sid) : NULL;
+
+        if (sid && !obj) {
+            g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                        "%s=%s names no -object secret", refs[i], sid);
+        }
+    }
+    if (err) {
+        report_opt_error(a, err);
+        return false;
+    }
+    return true;
+}
+
+static bool check_device(QtpmConfig *c, QtpmOptArg *a)
+{
+    static const char *const keys[] = { "driver", "tpmdev", "irq", "id", NULL };
+    const char *driver = qemu_opt_get(a->opts, "driver");
+    const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
+    g_autoptr(GError) err = NULL;
+    uint64_t irq;
+
+    if (g_strcmp0(driver, "tpm-tis")) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is not a device model (see -device help)",
+                    driver ? driver : "");
+    } else if (!qemu_opts_check_keys(a->opts, keys, "-device tpm-tis",
+                                     &err)) {
+        /* err set */
+    } else if (!tpmdev || !*tpmdev) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "parameter 'tpmdev' is missing");
+    } else if (!find_opt_arg(c->tpmdevs, tpmdev)) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "tpmdev=%s names no -tpmdev", tpmdev);
+    } else if (!qemu_opt_get_number(a->opts, "irq", TPM_TIS_IRQ, 0,
+                                    IOAPIC_NUM_PINS - 1, &irq, &err)) {
+        /* err set */
+    } else if (c->devices->len > 1) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "only one tpm-tis device is supported");
+    }
+    if (err) {
+        g_autofree char *name = g_strdup_printf("-device %s", a->text);
+        report_error(name, err);
+        return false;
+    }
+    return true;
+}
+
+/* Everything that can be checked without opening a file. */
+static bool check_config(QtpmConfig *c)
+{
+    g_autoptr(GError) err = NULL;
+    unsigned mask;
+
+    for (guint i = 0; i < c->objects->len; i++) {
+        QtpmOptArg *a = c->objects->pdata[i];
+        if (g_strcmp0(qemu_opt_get(a->opts, "qom-type"), "secret")) {
+            g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s' is not an object type (only 'secret')",
+                        qemu_opt_get(a->opts, "qom-type"));
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    if (!check_ids(c->objects) || !check_ids(c->drives) ||
+        !check_ids(c->tpmdevs)) {
+        return false;
+    }
+    for (guint i = 0; i < c->drives->len; i++) {
+        QtpmOptArg *a = c->drives->pdata[i];
+        if (!drive_check_opts(a->opts, &err)) {
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    for (guint i = 0; i < c->tpmdevs->len; i++) {
+        if (!check_tpmdev_refs(c, c->tpmdevs->pdata[i])) {
+            return false;
+        }
+    }
+    for (guint i = 0; i < c->devices->len; i++) {
+        if (!check_device(c, c->devices->pdata[i])) {
+            return false;
+        }
+    }
+    if (c->log_items && !qemu_str_to_log_mask(c->log_items, &mask, &err)) {
+        report_error("-d", err);
+        return false;
+    }
+    if (c->daemonize && c->qtest && !strcmp(c->qtest, "stdio")) {
+        g_printerr("qtpm: -daemonize: a daemon has no stdio for -qtest "
+                   "stdio\n");
+        return false;
+    }
+    if (c->incoming && !incoming_hooks) {
+        g_printerr("qtpm: -incoming %s: this qtpm is built without "
+                   "migration\n", c->incoming);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Forks; the parent waits for the child to report that start-up succeeded
+ * (one byte on a pipe) and exits with its status, so errors still reach the
+ * caller's terminal and exit code.
+ */
+static int daemonize_start(void)
+{
+    int fds[2];
+    pid_t pid;
+
+    if (pipe(fds) < 0) {
+        g_printerr("qtpm: -daemonize: pipe: %s\n", g_strerror(errno));
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        g_printerr("qtpm: -daemonize: fork: %s\n", g_strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        char status = 1;
+        int wstatus;
+
+        close(fds[1]);
+        if (read(fds[0], &status, 1) != 1) {
+            /* The child died before reporting: reap it for its status. */
+            waitpid(pid, &wstatus, 0);
+            _exit(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) ? 
+                  WEXITSTATUS(wstatus) : 1);
+        }
+        _exit(status);
+    }
+    close(fds[0]);
+    daemon_pipe = fds[1];
+    setsid();
+    return 0;
+}
+
+static void daemonize_finish(void)
+{
+    char ok = 0;
+    int fd;
+
+    if (daemon_pipe < 0) {
+        return;
+    }
+    if (chdir("/") < 0) {
+        /* Paths were all opened already; stay where we are. */
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) {
+            close(fd);
+        }
+    }
+    if (write(daemon_pipe, &ok, 1) != 1) {
+        /* The parent is gone; nobody to tell. */
+    }
+    close(daemon_pipe);
+    daemon_pipe = -1;
+}
+
+static bool write_pidfile(const char *path)
+{
+    g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_set_contents(path, text, -1, &err)) {
+        g_printerr("qtpm: -pidfile %s: %s\n", path, err->message);
+        return false;
+    }
+    pidfile_written = g_canonicalize_filename(path, NULL);
+    return true;
+}
+
+static void tis_reset_handler(void *opaque)
+{
+    tpm_tis_reset(opaque);
+}
+
+static void qtest_stdio_closed(void *opaque)
+{
+    qemu_system_shutdown_request("host-qmp-quit");
+}
+
+static bool create_objects(QtpmConfig *c)
+{
+    for (guint i = 0; i < c->objects->len; i++) {
+        QtpmOptArg *a = c->objects->pdata[i];
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GHashTable) props =
+            g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        GHashTableIter it;
+        gpointer k, v;
+
+        /* The secret takes its own properties; qom-type is ours. */
+        g_hash_table_iter_init(&it, a->opts);
+        while (g_hash_table_iter_next(&it, &k, &v)) {
+            if (strcmp(k, "qom-type")) {
+                g_hash_table_insert(props, g_strdup(k), g_strdup(v));
+            }
+        }
+        if (!qcrypto_secret_new(props, &err)) {
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool create_drives(QtpmConfig *c)
+{
+    for (guint i = 0; i < c->drives->len; i++) {
+        QtpmOptArg *a = c->drives->pdata[i];
+        g_autoptr(GError) err = NULL;
+
+        if (!drive_new(a->opts, &err)) {
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool create_tpmdevs(QtpmConfig *c)
+{
+    for (guint i = 0; i < c->tpmdevs->len; i++) {
+        QtpmOptArg *a = c->tpmdevs->pdata[i];
+        g_autoptr(GError) err = NULL;
+
+        if (!tpm_backend_new(qemu_opt_get(a->opts, "type"),
+                             qemu_opt_get(a->opts, "id"), a->opts, &err)) {
+            report_opt_error(a, err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool create_devices(QtpmConfig *c)
+{
+    for (guint i = 0; i < c->devices->len; i++) {
+        QtpmOptArg *a = c->devices->pdata[i];
+        const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
+        TPMBackend *be = tpm_backend_find(tpmdev);
+        g_autoptr(GError) err = NULL;
+        uint64_t irq = TPM_TIS_IRQ;
+
+        qemu_opt_get_number(a->opts, "irq", TPM_TIS_IRQ, 0,
+                            IOAPIC_NUM_PINS - 1, &irq, NULL);
+        tis_device = tpm_tis_create(be, irq, &err);
+        if (!tis_device) {
+            if (be && tpm_backend_had_startup_error(be)) {
+                /* The TPM itself did not start: name the -tpmdev. */
+                g_autofree char *name = g_strdup_printf("-tpmdev id=%s",
+                                                        tpmdev);
+                report_error(name, err);
+            } else {
+                g_autofree char *name = g_strdup_printf("-device %s",
+                                                        a->text);
+                report_error(name, err);
+            }
+            return false;
+        }
+        qemu_register_reset(tis_reset_handler, tis_device);
+    }
+    return true;
+}
+
+static bool start_servers(QtpmConfig *c)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (c->qtest) {
+        if (qtest_server_start(c->qtest, &err) < 0) {
+            g_autofree char *name = g_strdup_printf("-qtest %s", c->qtest);
+            report_error(name, err);
+            return false;
+        }
+        if (!strcmp(c->qtest, "stdio")) {
+            qtest_server_set_close_handler(qtest_stdio_closed, NULL);
+        }
+    }
+    if (c->qmp && qmp_server_start(c->qmp, &err) < 0) {
+        g_autofree char *name = g_strdup_printf("-qmp %s", c->qmp);
+        report_error(name, err);
+        return false;
+    }
+    return true;
+}
+
+static void machine_cleanup(void)
+{
+    qmp_server_stop();
+    qtest_server_stop();
+    if (tis_device) {
+        qemu_unregister_reset(tis_reset_handler, tis_device);
+        tpm_tis_destroy(tis_device);
+        tis_device = NULL;
+    }
+    /* Power-off: no volatile state is saved (docs/design.md). */
+    tpm_backend_shutdown_all();
+    drive_close_all();
+    qcrypto_secret_free_all();
+    if (pidfile_written) {
+        unlink(pidfile_written);
+        g_clear_pointer(&pidfile_written, g_free);
+    }
+    qemu_log_close();
+}
+
+static bool machine_init(QtpmConfig *c)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!create_objects(c) || !create_drives(c)) {
+        return false;
+    }
+    if (c->incoming) {
+        /* The source owns the store until the stream says otherwise. */
+        if (incoming_hooks->prepare &&
+            incoming_hooks->prepare(c->incoming, &err) < 0) {
+            g_autofree char *name = g_strdup_printf("-incoming %s",
+                                                    c->incoming);
+            report_error(name, err);
+            return false;
+        }
+        tpm_backend_set_incoming(true);
+    }
+    if (!create_tpmdevs(c) || !create_devices(c)) {
+        return false;
+    }
+    tpm_backend_set_incoming(false);
+    if (c->incoming) {
+        runstate_set(RUN_STATE_INMIGRATE);
+    } else {
+        runstate_set(c->start_stopped ? RUN_STATE_PRELAUNCH
+                                      : RUN_STATE_RUNNING);
+    }
+    if (!start_servers(c)) {
+        return false;
+    }
+    if (c->incoming && incoming_hooks->start &&
+        incoming_hooks->start(c->incoming, &err) < 0) {
+        g_autofree char *name = g_strdup_printf("-incoming %s", c->incoming);
+        report_error(name, err);
+        return false;
+    }
+    return true;
+}
+
+int qtpm_main(int argc, char **argv)
+{
+    QtpmConfig c = {
+        .objects = g_ptr_array_new_with_free_func(opt_arg_free),
+        .drives = g_ptr_array_new_with_free_func(opt_arg_free),
+        .tpmdevs = g_ptr_array_new_with_free_func(opt_arg_free),
+        .devices = g_ptr_array_new_with_free_func(opt_arg_free),
+    };
+    g_autoptr(GError) err = NULL;
+    int ret = 1, r;
+
+    if (migration_init) {
+        migration_init();
+    }
+    qmp_init_commands();
+    r = parse_command_line(argc, argv, &c);
+    if (r != 0 || !check_config(&c)) {
+        config_free(&c);
+        return r > 0 ? 0 : 1;
+    }
+    if (c.log_items) {
+        unsigned mask = 0;
+        qemu_str_to_log_mask(c.log_items, &mask, NULL);
+        qemu_set_log(mask);
+    }
+    if (c.logfile && !qemu_set_log_filename(c.logfile, &err)) {
+        report_error("-D", err);
+        config_free(&c);
+        return 1;
+    }
+    qemu_set_vm_name(c.name);
+    if (c.daemonize && daemonize_start() < 0) {
+        config_free(&c);
+        return 1;
+    }
+    qemu_init_signals();
+    if (machine_init(&c) && (!c.pidfile || write_pidfile(c.pidfile))) {
+        daemonize_finish();
+        qemu_main_loop_run();
+        ret = 0;
+    }
+    machine_cleanup();
+    config_free(&c);
+    return ret;
+}
