@@ -409,12 +409,15 @@ char *qmp_build_event(const char *name, const char *data_json)
 {
     gint64 now = g_get_real_time();
     g_autofree char *n = json_quote(name);
+    g_autofree char *data = data_json ? g_strdup_printf(", \"data\": %s",
+                                                        data_json)
+                                      : g_strdup("");
 
+    /* As QEMU: an event without data has no "data" member. */
     return g_strdup_printf("{\"timestamp\": {\"seconds\": %" PRId64 ", "
-                           "\"microseconds\": %" PRId64 "}, \"event\": %s, "
-                           "\"data\": %s}", now / G_USEC_PER_SEC,
-                           now % G_USEC_PER_SEC, n,
-                           data_json ? data_json : "{}");
+                           "\"microseconds\": %" PRId64 "}, \"event\": %s%s}",
+                           now / G_USEC_PER_SEC, now % G_USEC_PER_SEC, n,
+                           data);
 }
 
 /* ---- the socket server ------------------------------------------------- */

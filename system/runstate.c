@@ -177,7 +177,7 @@ static gboolean reset_idle(gpointer opaque)
 void qemu_system_reset_request(void)
 {
     if (!reset_idle_id) {
-        reset_idle_id = g_idle_add(reset_idle, NULL);
+        reset_idle_id = g_idle_add_full(G_PRIORITY_HIGH, reset_idle, NULL, NULL);
     }
 }
 

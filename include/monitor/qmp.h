@@ -10,7 +10,10 @@
 /* @spec: "unix:PATH,server=on,wait=off". */
 int qmp_server_start(const char *spec, GError **errp);
 void qmp_server_stop(void);
-/* Sends {"event": NAME, "data": DATA_JSON or {}, "timestamp": ...} to every client. */
+/*
+ * Sends {"timestamp": ..., "event": NAME, "data": DATA_JSON} to every client
+ * past capabilities negotiation; no "data" member when @data_json is NULL.
+ */
 void qmp_send_event(const char *name, const char *data_json);
 
 /*
