@@ -1,0 +1,656 @@
+/*
+ * qtpm-tis: a TPM TIS driver on the far side of a qtest connection.
+ *
+ * Reads raw TPM commands from stdin, runs each through the TIS FIFO
+ * interface of the device behind a qtest socket (QEMU's or qtpm's), and
+ * writes the raw responses to stdout. That is the contract of tpm2-tss's
+ * "cmd" TCTI, which starts this program once and keeps both pipes open for
+ * many commands:
+ *
+ *   tpm2_getrandom -T "cmd:build/qtpm-tis --qtest q.sock" 8
+ *
+ * Data moves in bursts through XDATA_FIFO with multi-byte qtest "read" and
+ * "write" lines, so a command costs about a dozen round trips whatever its
+ * size. Protocol and register use: docs/qtpm-tis.md.
+ */
+#include "qemu/osdep.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* TIS register offsets within a locality's 4 KiB page (TIS 1.3 names). */
+#define TPM_TIS_REG_ACCESS      0x00
+#define TPM_TIS_REG_STS         0x18
+#define TPM_TIS_REG_DATA_XFIFO  0x80
+/* XDATA_FIFO spans 0x80..0xbf; a longer MMIO write would leave it. */
+#define TPM_TIS_XFIFO_SIZE      0x40
+
+#define TPM_TIS_ACCESS_TPM_REG_VALID_STS  (1u << 7)
+#define TPM_TIS_ACCESS_ACTIVE_LOCALITY    (1u << 5)
+#define TPM_TIS_ACCESS_REQUEST_USE        (1u << 1)
+
+#define TPM_TIS_STS_VALID           (1u << 7)
+#define TPM_TIS_STS_COMMAND_READY   (1u << 6)
+#define TPM_TIS_STS_TPM_GO          (1u << 5)
+#define TPM_TIS_STS_DATA_AVAILABLE  (1u << 4)
+#define TPM_TIS_STS_EXPECT          (1u << 3)
+#define TPM_TIS_STS_BURST_COUNT(sts) (((sts) >> 8) & 0xffff)
+
+#define TPM_TIS_ADDR_BASE       0xFED40000ULL
+#define TPM_TIS_NUM_LOCALITIES  5
+#define TPM_TIS_LOCALITY_SHIFT  12
+
+#define TPM_HEADER_SIZE 10
+/* Larger than any TPM's buffer; only bounds what a garbled size can ask. */
+#define TPM_MAX_MESSAGE_SIZE 65536
+
+typedef struct TisClient {
+    int fd;
+    GString *inbuf;         /* bytes received but not yet consumed */
+    uint64_t base;          /* MMIO address of the chosen locality */
+    int locality;
+    int timeout_ms;
+} TisClient;
+
+/* ---- qtest line protocol ---- */
+
+static int qtest_send_line(TisClient *c, const char *line, GError **errp)
+{
+    size_t len = strlen(line), done = 0;
+
+    while (done < len) {
+        ssize_t n = send(c->fd, line + done, len - done, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "writing to the qtest socket failed: %s",
+                        g_strerror(errno));
+            return -1;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* Returns the next line without its newline, g_free'd by the caller. */
+static char *qtest_recv_line(TisClient *c, GError **errp)
+{
+    for (;;) {
+        char *nl = memchr(c->inbuf->str, '\n', c->inbuf->len);
+        if (nl) {
+            size_t len = nl - c->inbuf->str;
+            char *line = g_strndup(c->inbuf->str, len);
+            g_string_erase(c->inbuf, 0, len + 1);
+            return line;
+        }
+        char buf[4096];
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "the qtest server closed the connection%s%s",
+                        n < 0 ? ": " : "", n < 0 ? g_strerror(errno) : "");
+            return NULL;
+        }
+        g_string_append_len(c->inbuf, buf, n);
+    }
+}
+
+/*
+ * Sends one command line and returns the text after "OK" (possibly empty).
+ * Asynchronous "IRQ raise N" / "IRQ lower N" lines may precede the reply
+ * when the client (or an earlier one) intercepted IRQs; they are skipped.
+ */
+static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autofree char *line_out = g_strconcat(cmd, "\n", NULL);
+
+    if (qtest_send_line(c, line_out, errp) < 0) {
+        return NULL;
+    }
+    for (;;) {
+        g_autofree char *line = qtest_recv_line(c, errp);
+        if (!line) {
+            return NULL;
+        }
+        if (g_str_has_prefix(line, "IRQ ")) {
+            continue;
+        }
+        if (strcmp(line, "OK") == 0) {
+            return g_strdup("");
+        }
+        if (g_str_has_prefix(line, "OK ")) {
+            return g_strdup(line + 3);
+        }
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "the qtest server answered '%s' to '%s'", line, cmd);
+        return NULL;
+    }
+}
+
+static int tis_readl(TisClient *c, unsigned reg, uint32_t *val, GError **errp)
+{
+    uint64_t addr = c->base + reg;
+    g_autofree char *r = qtest_command(c, errp, "readl 0x%" PRIx64, addr);
+    char *end;
+
+    if (!r) {
+        return -1;
+    }
+    errno = 0;
+    uint64_t v = g_ascii_strtoull(r, &end, 16);
+    if (errno || end == r || *end || v > UINT32_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "the qtest server answered 'OK %s' to a readl", r);
+        return -1;
+    }
+    *val = v;
+    return 0;
+}
+
+static int tis_write_reg(TisClient *c, const char *op, unsigned reg,
+                         uint32_t val, GError **errp)
+{
+    uint64_t addr = c->base + reg;
+    g_autofree char *r = qtest_command(c, errp, "%s 0x%" PRIx64 " 0x%x",
+                                       op, addr, val);
+    return r ? 0 : -1;
+}
+
+static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len,
+                          GError **errp)
+{
+    g_autofree char *hex = g_malloc(len * 2 + 1);
+
+    for (size_t i = 0; i < len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    }
+    g_autofree char *r = qtest_command(c, errp, "write 0x%" PRIx64 " 0x%zx 0x%s",
+                                       c->base + TPM_TIS_REG_DATA_XFIFO, len,
+                                       hex);
+    return r ? 0 : -1;
+}
+
+static int hex_digit(char ch)
+{
+    return g_ascii_xdigit_value(ch);
+}
+
+static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
+{
+    g_autofree char *r = qtest_command(c, errp, "read 0x%" PRIx64 " 0x%zx",
+                                       c->base + TPM_TIS_REG_DATA_XFIFO, len);
+    if (!r) {
+        return -1;
+    }
+    if (strlen(r) != 2 + 2 * len || r[0] != '0' || r[1] != 'x') {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "the qtest server answered a %zu-byte read with '%.40s'",
+                    len, r);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        int hi = hex_digit(r[2 + 2 * i]), lo = hex_digit(r[3 + 2 * i]);
+        if (hi < 0 || lo < 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "the qtest server answered a read with a "
+                        "non-hex digit");
+            return -1;
+        }
+        buf[i] = hi << 4 | lo;
+    }
+    return 0;
+}
+
+/* ---- TIS driver ---- */
+
+typedef struct Deadline {
+    gint64 end;
+    gint64 delay_us;
+} Deadline;
+
+static Deadline deadline_start(int timeout_ms)
+{
+    return (Deadline){ g_get_monotonic_time() + (gint64)timeout_ms * 1000, 0 };
+}
+
+/*
+ * false once the deadline passed. Backs off from immediate re-polls to 2 ms
+ * so quick commands finish quickly and slow ones (RSA key generation) do not
+ * flood the qtest server.
+ */
+static bool deadline_wait(Deadline *d)
+{
+    if (g_get_monotonic_time() > d->end) {
+        return false;
+    }
+    if (d->delay_us) {
+        g_usleep(d->delay_us);
+    }
+    d->delay_us = d->delay_us ? MIN(d->delay_us * 2, 2000) : 20;
+    return true;
+}
+
+/* Polls @reg until all bits of @mask are set; the last value in @val. */
+static int tis_wait_for(TisClient *c, unsigned reg, uint32_t mask,
+                        uint32_t *val, const char *what, GError **errp)
+{
+    Deadline d = deadline_start(c->timeout_ms);
+
+    do {
+        if (tis_readl(c, reg, val, errp) < 0) {
+            return -1;
+        }
+        if ((*val & mask) == mask) {
+            return 0;
+        }
+    } while (deadline_wait(&d));
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                "locality %d: %s within %d ms (%s 0x%08x)", c->locality, what,
+                c->timeout_ms, reg == TPM_TIS_REG_STS ? "STS" : "ACCESS", *val);
+    return -1;
+}
+
+static int tis_request_locality(TisClient *c, GError **errp)
+{
+    const uint32_t active = TPM_TIS_ACCESS_TPM_REG_VALID_STS |
+                            TPM_TIS_ACCESS_ACTIVE_LOCALITY;
+    uint32_t access;
+
+    if (tis_readl(c, TPM_TIS_REG_ACCESS, &access, errp) < 0) {
+        return -1;
+    }
+    if ((access & 0xff) == 0xff) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "no TPM TIS device answers at 0x%" PRIx64, c->base);
+        return -1;
+    }
+    if ((access & active) == active) {
+        return 0;
+    }
+    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
+                      TPM_TIS_ACCESS_REQUEST_USE, errp) < 0) {
+        return -1;
+    }
+    return tis_wait_for(c, TPM_TIS_REG_ACCESS, active, &access,
+                        "the locality was not granted", errp);
+}
+
+static int tis_relinquish_locality(TisClient *c, GError **errp)
+{
+    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
+                         TPM_TIS_ACCESS_ACTIVE_LOCALITY, errp);
+}
+
+/*
+ * Reads STS until it offers a non-zero burst count. stsValid is not required:
+ * QEMU's device leaves it clear in the ready state.
+ */
+static int tis_wait_burst(TisClient *c, uint32_t *sts, GError **errp)
+{
+    Deadline d = deadline_start(c->timeout_ms);
+
+    do {
+        if (tis_readl(c, TPM_TIS_REG_STS, sts, errp) < 0) {
+            return -1;
+        }
+        if (TPM_TIS_STS_BURST_COUNT(*sts)) {
+            return 0;
+        }
+    } while (deadline_wait(&d));
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                "locality %d: the burst count stayed 0 for %d ms "
+                "(STS 0x%08x)", c->locality, c->timeout_ms, *sts);
+    return -1;
+}
+
+static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
+                    GError **errp)
+{
+    uint32_t sts;
+    size_t done = 0;
+
+    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS,
+                      TPM_TIS_STS_COMMAND_READY, errp) < 0 ||
+        tis_wait_for(c, TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, &sts,
+                     "the TPM did not become ready", errp) < 0) {
+        return -1;
+    }
+    while (done < len) {
+        if (tis_wait_burst(c, &sts, errp) < 0) {
+            return -1;
+        }
+        if (done && !(sts & TPM_TIS_STS_EXPECT)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                        "locality %d: the TPM stopped expecting data after "
+                        "%zu of %zu command bytes", c->locality, done, len);
+            return -1;
+        }
+        size_t n = MIN(MIN(len - done, (size_t)TPM_TIS_STS_BURST_COUNT(sts)),
+                       (size_t)TPM_TIS_XFIFO_SIZE);
+        if (tis_fifo_write(c, cmd + done, n, errp) < 0) {
+            return -1;
+        }
+        done += n;
+    }
+    if (tis_readl(c, TPM_TIS_REG_STS, &sts, errp) < 0) {
+        return -1;
+    }
+    if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_EXPECT)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "locality %d: the TPM still expects data after the whole "
+                    "%zu-byte command (STS 0x%08x)", c->locality, len, sts);
+        return -1;
+    }
+    return tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_TPM_GO,
+                         errp);
+}
+
+static uint32_t tpm_header_size(const uint8_t *hdr)
+{
+    return (uint32_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
+}
+
+/* Reads the response into @rsp; its length in @len. */
+static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
+{
+    uint32_t sts;
+    size_t want = TPM_HEADER_SIZE;
+    uint8_t chunk[TPM_TIS_XFIFO_SIZE];
+
+    if (tis_wait_for(c, TPM_TIS_REG_STS,
+                     TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE, &sts,
+                     "no response arrived", errp) < 0) {
+        return -1;
+    }
+    g_byte_array_set_size(rsp, 0);
+    while (rsp->len < want) {
+        if (rsp->len && tis_wait_burst(c, &sts, errp) < 0) {
+            return -1;
+        }
+        if (!(sts & TPM_TIS_STS_DATA_AVAILABLE)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                        "locality %d: the response ended after %u of %zu "
+                        "bytes", c->locality, rsp->len, want);
+            return -1;
+        }
+        size_t n = MIN(MIN(want - rsp->len,
+                           (size_t)TPM_TIS_STS_BURST_COUNT(sts)),
+                       sizeof(chunk));
+        if (n == 0) {
+            /* First pass: DATA_AVAILABLE with a zero burst count. */
+            if (tis_wait_burst(c, &sts, errp) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (tis_fifo_read(c, chunk, n, errp) < 0) {
+            return -1;
+        }
+        g_byte_array_append(rsp, chunk, n);
+        if (want == TPM_HEADER_SIZE && rsp->len == TPM_HEADER_SIZE) {
+            want = tpm_header_size(rsp->data);
+            if (want < TPM_HEADER_SIZE || want > TPM_MAX_MESSAGE_SIZE) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                            "locality %d: the response header gives size %zu",
+                            c->locality, want);
+                return -1;
+            }
+        }
+    }
+    if (tis_readl(c, TPM_TIS_REG_STS, &sts, errp) < 0) {
+        return -1;
+    }
+    if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_DATA_AVAILABLE)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "locality %d: the TPM has more data than the response "
+                    "header's %zu bytes (STS 0x%08x)", c->locality, want, sts);
+        return -1;
+    }
+    return 0;
+}
+
+static int tis_transmit(TisClient *c, const uint8_t *cmd, size_t len,
+                        GByteArray *rsp, GError **errp)
+{
+    if (tis_request_locality(c, errp) < 0 ||
+        tis_send(c, cmd, len, errp) < 0 ||
+        tis_recv(c, rsp, errp) < 0) {
+        return -1;
+    }
+    /* commandReady frees the response buffer; then give the locality back. */
+    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS,
+                      TPM_TIS_STS_COMMAND_READY, errp) < 0) {
+        return -1;
+    }
+    return tis_relinquish_locality(c, errp);
+}
+
+/* After a failure: abort any command and release the locality, quietly. */
+static void tis_abandon(TisClient *c)
+{
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY,
+                  NULL);
+    tis_relinquish_locality(c, NULL);
+}
+
+/* ---- stdin / stdout ---- */
+
+/* Returns the bytes read; fewer than @len only at end of file. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len, GError **errp)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = read(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "reading a command from stdin failed: %s",
+                        g_strerror(errno));
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        done += n;
+    }
+    return done;
+}
+
+static int write_full(int fd, const uint8_t *buf, size_t len, GError **errp)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "writing a response to stdout failed: %s",
+                        g_strerror(errno));
+            return -1;
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* Returns 1 with a command in @cmd, 0 at a clean end of input, -1 on error. */
+static int read_command(GByteArray *cmd, GError **errp)
+{
+    uint8_t hdr[TPM_HEADER_SIZE];
+    ssize_t n = read_full(STDIN_FILENO, hdr, sizeof(hdr), errp);
+
+    if (n <= 0) {
+        return n;
+    }
+    if (n < TPM_HEADER_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "stdin ended inside a command header (%zd of %d bytes)",
+                    n, TPM_HEADER_SIZE);
+        return -1;
+    }
+    uint32_t size = tpm_header_size(hdr);
+    if (size < TPM_HEADER_SIZE || size > TPM_MAX_MESSAGE_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "a command on stdin gives size %u (must be %d..%d)",
+                    size, TPM_HEADER_SIZE, TPM_MAX_MESSAGE_SIZE);
+        return -1;
+    }
+    g_byte_array_set_size(cmd, size);
+    memcpy(cmd->data, hdr, TPM_HEADER_SIZE);
+    n = read_full(STDIN_FILENO, cmd->data + TPM_HEADER_SIZE,
+                  size - TPM_HEADER_SIZE, errp);
+    if (n < 0) {
+        return -1;
+    }
+    if ((size_t)n < size - TPM_HEADER_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "stdin ended inside a %u-byte command", size);
+        return -1;
+    }
+    return 1;
+}
+
+/* ---- main ---- */
+
+static int qtest_connect(const char *path, GError **errp)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "qtest socket path '%s' is too long", path);
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "cannot create a socket: %s", g_strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "cannot connect to qtest socket '%s': %s", path,
+                    g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int run(TisClient *c, GError **errp)
+{
+    g_autoptr(GByteArray) cmd = g_byte_array_new();
+    g_autoptr(GByteArray) rsp = g_byte_array_new();
+
+    for (;;) {
+        int r = read_command(cmd, errp);
+        if (r <= 0) {
+            return r;
+        }
+        if (tis_transmit(c, cmd->data, cmd->len, rsp, errp) < 0) {
+            tis_abandon(c);
+            return -1;
+        }
+        if (write_full(STDOUT_FILENO, rsp->data, rsp->len, errp) < 0) {
+            return -1;
+        }
+    }
+}
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "qtpm-tis: %s\n", msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *qtest_path = NULL;
+    int locality = 0;
+    int timeout_ms = 120000;
+    gboolean version = FALSE;
+    GOptionEntry entries[] = {
+        { "qtest", 'q', 0, G_OPTION_ARG_FILENAME, &qtest_path,
+          "qtest unix socket of the device host (required)", "PATH" },
+        { "locality", 'l', 0, G_OPTION_ARG_INT, &locality,
+          "TIS locality to use, 0..4 (default 0)", "N" },
+        { "timeout", 't', 0, G_OPTION_ARG_INT, &timeout_ms,
+          "longest wait for a locality, readiness or a response, in ms "
+          "(default 120000)", "MS" },
+        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
+          "print the version and exit", NULL },
+        { NULL },
+    };
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "- run raw TPM commands from stdin through a TPM TIS device over qtest");
+    g_autoptr(GError) err = NULL;
+
+    g_option_context_set_summary(ctx,
+        "Use as a tpm2-tss \"cmd\" TCTI:\n"
+        "  tpm2_getrandom -T \"cmd:qtpm-tis --qtest q.sock\" 8");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        return fail(err->message);
+    }
+    if (version) {
+        printf("qtpm-tis %s\n", QTPM_VERSION);
+        return 0;
+    }
+    if (argc > 1) {
+        g_autofree char *msg = g_strdup_printf("unexpected argument '%s'",
+                                               argv[1]);
+        return fail(msg);
+    }
+    if (!qtest_path) {
+        return fail("--qtest PATH is required");
+    }
+    if (locality < 0 || locality >= TPM_TIS_NUM_LOCALITIES) {
+        g_autofree char *msg = g_strdup_printf(
+            "--locality %d is out of range (0..%d)", locality,
+            TPM_TIS_NUM_LOCALITIES - 1);
+        return fail(msg);
+    }
+    if (timeout_ms <= 0) {
+        g_autofree char *msg = g_strdup_printf(
+            "--timeout %d must be a positive number of milliseconds",
+            timeout_ms);
+        return fail(msg);
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    TisClient c = {
+        .inbuf = g_string_new(NULL),
+        .base = TPM_TIS_ADDR_BASE + ((uint64_t)locality << TPM_TIS_LOCALITY_SHIFT),
+        .locality = locality,
+        .timeout_ms = timeout_ms,
+    };
+    c.fd = qtest_connect(qtest_path, &err);
+    int ret = 0;
+    if (c.fd < 0 || run(&c, &err) < 0) {
+        ret = fail(err->message);
+    }
+    if (c.fd >= 0) {
+        close(c.fd);
+    }
+    g_string_free(c.inbuf, TRUE);
+    return ret;
+}
