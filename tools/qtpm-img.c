@@ -914,7 +914,8 @@ static bool write_private_file(const char *path, const uint8_t *data,
     GError *local = NULL;
 
     if (!g_file_set_contents_full(path, (const char *)data, len,
-                                  G_FILE_SET_CONTENTS_CONSISTENT, mode,
+                                  G_FILE_SET_CONTENTS_CONSISTENT |
+                                  G_FILE_SET_CONTENTS_DURABLE, mode,
                                   &local)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "%s", local->message);
         g_error_free(local);

@@ -106,7 +106,10 @@ check "dumped permanent blob equals swtpm's permall payload" \
 
 SW2=$SCRATCH/sw2
 check "export to a new folder" "$QTPM_IMG" export --swtpm-dir "$SW2" "$IMG"
-check "export wrote tpm2-00.permall" test -s "$SW2/tpm2-00.permall"
+check "exported permall is byte for byte swtpm's" \
+    cmp -s "$SW2/tpm2-00.permall" "$SW1/tpm2-00.permall"
+check "exported volatilestate is byte for byte swtpm's" \
+    cmp -s "$SW2/tpm2-00.volatilestate" "$SW1/tpm2-00.volatilestate"
 check_fails "export refuses a folder that already holds state" \
     "$QTPM_IMG" export --swtpm-dir "$SW2" "$IMG"
 check "a real swtpm on the export serves the same NV data and key" \
