@@ -149,15 +149,24 @@ static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
     NvramBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
 
+    NvramInfo info;
+    bool present = false;
+
     if (!type) {
         return must_exist ? TPM_FAIL : TPM_SUCCESS;
     }
+    if (nvram_get_info(s->store, &info, &err) < 0) {
+        libtpms_nv_error(s, err);
+        return TPM_FAIL;
+    }
+    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
+        present |= info.blobs[i].type == type;
+    }
+    if (!present) {
+        /* Deleting nothing must not cost a commit. */
+        return must_exist ? TPM_FAIL : TPM_SUCCESS;
+    }
     if (nvram_delete(s->store, type, &err) < 0) {
-        if (g_error_matches(err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND) &&
-            !must_exist) {
-            g_error_free(err);
-            return TPM_SUCCESS;
-        }
         libtpms_nv_error(s, err);
         return TPM_FAIL;
     }
