@@ -102,23 +102,12 @@ static char *qtest_recv_line(TisClient *c, GError **errp)
 }
 
 /*
- * Sends one command line and returns the text after "OK" (possibly empty).
- * Asynchronous "IRQ raise N" / "IRQ lower N" lines may precede the reply
- * when the client (or an earlier one) intercepted IRQs; they are skipped.
+ * Reads the reply to one command (@cmd names it in errors) and returns the
+ * text after "OK", possibly empty. Asynchronous "IRQ raise N" / "IRQ lower N"
+ * lines may come first when a client intercepted IRQs; they are skipped.
  */
-static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
+static char *qtest_reply(TisClient *c, const char *cmd, GError **errp)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_autofree char *line_out = g_strconcat(cmd, "\n", NULL);
-
-    if (qtest_send_line(c, line_out, errp) < 0) {
-        return NULL;
-    }
     for (;;) {
         g_autofree char *line = qtest_recv_line(c, errp);
         if (!line) {
@@ -137,6 +126,22 @@ static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
                     "the qtest server answered '%s' to '%s'", line, cmd);
         return NULL;
     }
+}
+
+static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autofree char *line_out = g_strconcat(cmd, "\n", NULL);
+
+    if (qtest_send_line(c, line_out, errp) < 0) {
+        return NULL;
+    }
+    return qtest_reply(c, cmd, errp);
 }
 
 static int tis_readl(TisClient *c, unsigned reg, uint32_t *val, GError **errp)
@@ -168,32 +173,40 @@ static int tis_write_reg(TisClient *c, const char *op, unsigned reg,
     return r ? 0 : -1;
 }
 
+/*
+ * XDATA_FIFO accesses of up to 64 bytes each, all sent before the first
+ * reply is read: a whole burst costs one round trip.
+ */
 static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len,
                           GError **errp)
 {
-    g_autofree char *hex = g_malloc(len * 2 + 1);
+    g_autoptr(GString) lines = g_string_new(NULL);
+    size_t n_lines = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", buf[i]);
+    for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE, n_lines++) {
+        size_t n = MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE);
+        g_string_append_printf(lines, "write 0x%" PRIx64 " 0x%zx 0x",
+                               c->base + TPM_TIS_REG_DATA_XFIFO, n);
+        for (size_t i = 0; i < n; i++) {
+            g_string_append_printf(lines, "%02x", buf[off + i]);
+        }
+        g_string_append_c(lines, '\n');
     }
-    g_autofree char *r = qtest_command(c, errp, "write 0x%" PRIx64 " 0x%zx 0x%s",
-                                       c->base + TPM_TIS_REG_DATA_XFIFO, len,
-                                       hex);
-    return r ? 0 : -1;
-}
-
-static int hex_digit(char ch)
-{
-    return g_ascii_xdigit_value(ch);
-}
-
-static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
-{
-    g_autofree char *r = qtest_command(c, errp, "read 0x%" PRIx64 " 0x%zx",
-                                       c->base + TPM_TIS_REG_DATA_XFIFO, len);
-    if (!r) {
+    if (qtest_send_line(c, lines->str, errp) < 0) {
         return -1;
     }
+    for (size_t i = 0; i < n_lines; i++) {
+        g_autofree char *r = qtest_reply(c, "write", errp);
+        if (!r) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_read_reply(const char *r, uint8_t *buf, size_t len,
+                            GError **errp)
+{
     if (strlen(r) != 2 + 2 * len || r[0] != '0' || r[1] != 'x') {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the qtest server answered a %zu-byte read with '%.40s'",
@@ -201,7 +214,8 @@ static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
-        int hi = hex_digit(r[2 + 2 * i]), lo = hex_digit(r[3 + 2 * i]);
+        int hi = g_ascii_xdigit_value(r[2 + 2 * i]);
+        int lo = g_ascii_xdigit_value(r[3 + 2 * i]);
         if (hi < 0 || lo < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "the qtest server answered a read with a "
@@ -209,6 +223,29 @@ static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
             return -1;
         }
         buf[i] = hi << 4 | lo;
+    }
+    return 0;
+}
+
+static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
+{
+    g_autoptr(GString) lines = g_string_new(NULL);
+
+    for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE) {
+        g_string_append_printf(lines, "read 0x%" PRIx64 " 0x%zx\n",
+                               c->base + TPM_TIS_REG_DATA_XFIFO,
+                               MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE));
+    }
+    if (qtest_send_line(c, lines->str, errp) < 0) {
+        return -1;
+    }
+    for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE) {
+        g_autofree char *r = qtest_reply(c, "read", errp);
+        if (!r || parse_read_reply(r, buf + off,
+                                   MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE),
+                                   errp) < 0) {
+            return -1;
+        }
     }
     return 0;
 }
@@ -242,62 +279,9 @@ static bool deadline_wait(Deadline *d)
     return true;
 }
 
-/* Polls @reg until all bits of @mask are set; the last value in @val. */
-static int tis_wait_for(TisClient *c, unsigned reg, uint32_t mask,
-                        uint32_t *val, const char *what, GError **errp)
-{
-    Deadline d = deadline_start(c->timeout_ms);
-
-    do {
-        if (tis_readl(c, reg, val, errp) < 0) {
-            return -1;
-        }
-        if ((*val & mask) == mask) {
-            return 0;
-        }
-    } while (deadline_wait(&d));
-    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                "locality %d: %s within %d ms (%s 0x%08x)", c->locality, what,
-                c->timeout_ms, reg == TPM_TIS_REG_STS ? "STS" : "ACCESS", *val);
-    return -1;
-}
-
-static int tis_request_locality(TisClient *c, GError **errp)
-{
-    const uint32_t active = TPM_TIS_ACCESS_TPM_REG_VALID_STS |
-                            TPM_TIS_ACCESS_ACTIVE_LOCALITY;
-    uint32_t access;
-
-    if (tis_readl(c, TPM_TIS_REG_ACCESS, &access, errp) < 0) {
-        return -1;
-    }
-    if ((access & 0xff) == 0xff) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
-                    "no TPM TIS device answers at 0x%" PRIx64, c->base);
-        return -1;
-    }
-    if ((access & active) == active) {
-        return 0;
-    }
-    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
-                      TPM_TIS_ACCESS_REQUEST_USE, errp) < 0) {
-        return -1;
-    }
-    return tis_wait_for(c, TPM_TIS_REG_ACCESS, active, &access,
-                        "the locality was not granted", errp);
-}
-
-static int tis_relinquish_locality(TisClient *c, GError **errp)
-{
-    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
-                         TPM_TIS_ACCESS_ACTIVE_LOCALITY, errp);
-}
-
-/*
- * Reads STS until it offers a non-zero burst count. stsValid is not required:
- * QEMU's device leaves it clear in the ready state.
- */
-static int tis_wait_burst(TisClient *c, uint32_t *sts, GError **errp)
+/* Polls STS until @ready accepts it; the last value read stays in @sts. */
+static int tis_wait_sts(TisClient *c, bool (*ready)(uint32_t sts),
+                        uint32_t *sts, const char *what, GError **errp)
 {
     Deadline d = deadline_start(c->timeout_ms);
 
@@ -305,14 +289,81 @@ static int tis_wait_burst(TisClient *c, uint32_t *sts, GError **errp)
         if (tis_readl(c, TPM_TIS_REG_STS, sts, errp) < 0) {
             return -1;
         }
-        if (TPM_TIS_STS_BURST_COUNT(*sts)) {
+        if (ready(*sts)) {
             return 0;
         }
     } while (deadline_wait(&d));
     g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                "locality %d: the burst count stayed 0 for %d ms "
-                "(STS 0x%08x)", c->locality, c->timeout_ms, *sts);
+                "locality %d: %s within %d ms (STS 0x%08x)", c->locality, what,
+                c->timeout_ms, *sts);
     return -1;
+}
+
+static bool sts_command_ready(uint32_t sts)
+{
+    return sts & TPM_TIS_STS_COMMAND_READY;
+}
+
+/*
+ * stsValid is not required while sending: QEMU's device leaves it clear in
+ * the ready state.
+ */
+static bool sts_can_send(uint32_t sts)
+{
+    return TPM_TIS_STS_BURST_COUNT(sts) != 0;
+}
+
+static bool sts_response_ready(uint32_t sts)
+{
+    return (sts & TPM_TIS_STS_VALID) && (sts & TPM_TIS_STS_DATA_AVAILABLE);
+}
+
+/* Either more bytes to read now, or the response has ended. */
+static bool sts_can_receive(uint32_t sts)
+{
+    return !(sts & TPM_TIS_STS_DATA_AVAILABLE) ||
+           TPM_TIS_STS_BURST_COUNT(sts) != 0;
+}
+
+/*
+ * A request for the locality we already hold is ignored by the device, so
+ * there is no need to read ACCESS first.
+ */
+static int tis_request_locality(TisClient *c, GError **errp)
+{
+    const uint32_t active = TPM_TIS_ACCESS_TPM_REG_VALID_STS |
+                            TPM_TIS_ACCESS_ACTIVE_LOCALITY;
+    Deadline d = deadline_start(c->timeout_ms);
+    uint32_t access;
+
+    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
+                      TPM_TIS_ACCESS_REQUEST_USE, errp) < 0) {
+        return -1;
+    }
+    do {
+        if (tis_readl(c, TPM_TIS_REG_ACCESS, &access, errp) < 0) {
+            return -1;
+        }
+        if ((access & 0xff) == 0xff) {
+            /* What an unmapped address reads as. */
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                        "no TPM TIS device answers at 0x%" PRIx64, c->base);
+            return -1;
+        }
+        if ((access & active) == active) {
+            return 0;
+        }
+    } while (deadline_wait(&d));
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                "locality %d was not granted within %d ms (ACCESS 0x%02x)",
+                c->locality, c->timeout_ms, access & 0xff);
+    return -1;
+}
+
+static int tis_relinquish_locality(TisClient *c, GError **errp)
+{
+    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
+                         TPM_TIS_ACCESS_ACTIVE_LOCALITY, errp);
 }
 
 static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
@@ -323,12 +374,15 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
 
     if (tis_write_reg(c, "writel", TPM_TIS_REG_STS,
                       TPM_TIS_STS_COMMAND_READY, errp) < 0 ||
-        tis_wait_for(c, TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, &sts,
+        tis_wait_sts(c, sts_command_ready, &sts,
                      "the TPM did not become ready", errp) < 0) {
         return -1;
     }
+    /* The STS value that showed commandReady also carries a burst count. */
     while (done < len) {
-        if (tis_wait_burst(c, &sts, errp) < 0) {
+        if ((done || !sts_can_send(sts)) &&
+            tis_wait_sts(c, sts_can_send, &sts,
+                         "the burst count stayed 0", errp) < 0) {
             return -1;
         }
         if (done && !(sts & TPM_TIS_STS_EXPECT)) {
@@ -337,8 +391,7 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
                         "%zu of %zu command bytes", c->locality, done, len);
             return -1;
         }
-        size_t n = MIN(MIN(len - done, (size_t)TPM_TIS_STS_BURST_COUNT(sts)),
-                       (size_t)TPM_TIS_XFIFO_SIZE);
+        size_t n = MIN(len - done, (size_t)TPM_TIS_STS_BURST_COUNT(sts));
         if (tis_fifo_write(c, cmd + done, n, errp) < 0) {
             return -1;
         }
@@ -362,21 +415,22 @@ static uint32_t tpm_header_size(const uint8_t *hdr)
     return (uint32_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
 }
 
-/* Reads the response into @rsp; its length in @len. */
+/* Reads the response into @rsp, sized by its header. */
 static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
 {
     uint32_t sts;
     size_t want = TPM_HEADER_SIZE;
-    uint8_t chunk[TPM_TIS_XFIFO_SIZE];
 
-    if (tis_wait_for(c, TPM_TIS_REG_STS,
-                     TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE, &sts,
-                     "no response arrived", errp) < 0) {
+    if (tis_wait_sts(c, sts_response_ready, &sts, "no response arrived",
+                     errp) < 0) {
         return -1;
     }
     g_byte_array_set_size(rsp, 0);
+    /* The STS value that showed dataAvail also carries a burst count. */
     while (rsp->len < want) {
-        if (rsp->len && tis_wait_burst(c, &sts, errp) < 0) {
+        if ((rsp->len || !sts_can_receive(sts)) &&
+            tis_wait_sts(c, sts_can_receive, &sts,
+                         "the burst count stayed 0", errp) < 0) {
             return -1;
         }
         if (!(sts & TPM_TIS_STS_DATA_AVAILABLE)) {
@@ -385,20 +439,12 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
                         "bytes", c->locality, rsp->len, want);
             return -1;
         }
-        size_t n = MIN(MIN(want - rsp->len,
-                           (size_t)TPM_TIS_STS_BURST_COUNT(sts)),
-                       sizeof(chunk));
-        if (n == 0) {
-            /* First pass: DATA_AVAILABLE with a zero burst count. */
-            if (tis_wait_burst(c, &sts, errp) < 0) {
-                return -1;
-            }
-            continue;
-        }
-        if (tis_fifo_read(c, chunk, n, errp) < 0) {
+        size_t n = MIN(want - rsp->len, (size_t)TPM_TIS_STS_BURST_COUNT(sts));
+        size_t old_len = rsp->len;
+        g_byte_array_set_size(rsp, old_len + n);
+        if (tis_fifo_read(c, rsp->data + old_len, n, errp) < 0) {
             return -1;
         }
-        g_byte_array_append(rsp, chunk, n);
         if (want == TPM_HEADER_SIZE && rsp->len == TPM_HEADER_SIZE) {
             want = tpm_header_size(rsp->data);
             if (want < TPM_HEADER_SIZE || want > TPM_MAX_MESSAGE_SIZE) {
