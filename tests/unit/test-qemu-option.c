@@ -1,0 +1,167 @@
+/*
+ * util/qemu-option.c: option strings as QEMU writes them.
+ */
+#include "qemu/osdep.h"
+#include "qemu/option.h"
+
+static GHashTable *parse_ok(const char *str, const char *implied)
+{
+    g_autoptr(GError) err = NULL;
+    GHashTable *opts = qemu_opts_parse(str, implied, &err);
+
+    g_assert_no_error(err);
+    g_assert_nonnull(opts);
+    return opts;
+}
+
+static void parse_fails(const char *str, const char *implied,
+                        const char *text)
+{
+    g_autoptr(GError) err = NULL;
+    GHashTable *opts = qemu_opts_parse(str, implied, &err);
+
+    g_assert_null(opts);
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, text));
+}
+
+static void test_implied_key(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("libtpms,id=tpm0,nvram=d0", "type");
+
+    g_assert_cmpuint(g_hash_table_size(o), ==, 3);
+    g_assert_cmpstr(qemu_opt_get(o, "type"), ==, "libtpms");
+    g_assert_cmpstr(qemu_opt_get(o, "id"), ==, "tpm0");
+    g_assert_cmpstr(qemu_opt_get(o, "nvram"), ==, "d0");
+}
+
+static void test_implied_key_given_explicitly(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("type=null,id=t", "type");
+
+    g_assert_cmpstr(qemu_opt_get(o, "type"), ==, "null");
+}
+
+static void test_no_implied_key(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("file=a.qcow2,if=none,id=d0", NULL);
+
+    g_assert_cmpstr(qemu_opt_get(o, "file"), ==, "a.qcow2");
+    g_assert_cmpstr(qemu_opt_get(o, "if"), ==, "none");
+    parse_fails("a.qcow2,id=d0", NULL, "'a.qcow2' has no value");
+}
+
+static void test_comma_escape(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("file=a,,b,,,,c.qcow2,id=d0", NULL);
+    g_autoptr(GHashTable) o2 = parse_ok("x,,y,id=z", "type");
+    g_autofree char *esc = qemu_opt_escape("a,b,,c");
+
+    g_assert_cmpstr(qemu_opt_get(o, "file"), ==, "a,b,,c.qcow2");
+    g_assert_cmpstr(qemu_opt_get(o, "id"), ==, "d0");
+    g_assert_cmpstr(qemu_opt_get(o2, "type"), ==, "x,y");
+    g_assert_cmpstr(esc, ==, "a,,b,,,,c");
+}
+
+static void test_value_with_equals(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("secret,id=s,data=YWJj==", "qom-type");
+
+    g_assert_cmpstr(qemu_opt_get(o, "data"), ==, "YWJj==");
+}
+
+static void test_empty_values_and_elements(void)
+{
+    g_autoptr(GHashTable) o = parse_ok("null,id=t,", "type");
+    g_autoptr(GHashTable) e = parse_ok("", NULL);
+    g_autoptr(GHashTable) v = parse_ok("file=,id=x", NULL);
+
+    g_assert_cmpuint(g_hash_table_size(o), ==, 2);
+    g_assert_cmpuint(g_hash_table_size(e), ==, 0);
+    g_assert_cmpstr(qemu_opt_get(v, "file"), ==, "");
+}
+
+static void test_errors(void)
+{
+    parse_fails("null,id=a,id=b", "type", "'id' is given twice");
+    parse_fails("null,id", "type", "'id' has no value");
+    parse_fails("null,=x", "type", "empty parameter name");
+    parse_fails(",id=x", "type", "the type is missing");
+}
+
+static void test_bool(void)
+{
+    g_autoptr(GHashTable) o =
+        parse_ok("a=on,b=off,c=yes,d=no,e=true,f=false,g=maybe", NULL);
+    static const struct {
+        const char *key;
+        bool want;
+    } cases[] = {
+        { "a", true }, { "b", false }, { "c", true },
+        { "d", false }, { "e", true }, { "f", false },
+    };
+    g_autoptr(GError) err = NULL;
+    bool v;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_assert_true(qemu_opt_get_bool(o, cases[i].key, !cases[i].want, &v,
+                                        NULL));
+        g_assert_cmpint(v, ==, cases[i].want);
+    }
+    g_assert_true(qemu_opt_get_bool(o, "absent", true, &v, NULL));
+    g_assert_true(v);
+    g_assert_false(qemu_opt_get_bool(o, "g", false, &v, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
+    g_assert_nonnull(strstr(err->message, "'g'"));
+}
+
+static void test_number(void)
+{
+    g_autoptr(GHashTable) o =
+        parse_ok("irq=5,hex=0x10,big=99,neg=-1,junk=5x,empty=", NULL);
+    uint64_t v;
+
+    g_assert_true(qemu_opt_get_number(o, "irq", 0, 0, 23, &v, NULL));
+    g_assert_cmpuint(v, ==, 5);
+    g_assert_true(qemu_opt_get_number(o, "hex", 0, 0, 23, &v, NULL));
+    g_assert_cmpuint(v, ==, 16);
+    g_assert_true(qemu_opt_get_number(o, "absent", 7, 0, 23, &v, NULL));
+    g_assert_cmpuint(v, ==, 7);
+    g_assert_false(qemu_opt_get_number(o, "big", 0, 0, 23, &v, NULL));
+    g_assert_false(qemu_opt_get_number(o, "neg", 0, 0, 23, &v, NULL));
+    g_assert_false(qemu_opt_get_number(o, "junk", 0, 0, 23, &v, NULL));
+    g_assert_false(qemu_opt_get_number(o, "empty", 0, 0, 23, &v, NULL));
+}
+
+static void test_check_keys(void)
+{
+    static const char *const allowed[] = { "type", "id", "nvram", NULL };
+    g_autoptr(GHashTable) good = parse_ok("libtpms,id=t,nvram=d", "type");
+    g_autoptr(GHashTable) bad = parse_ok("libtpms,id=t,zzz=1,aaa=2", "type");
+    g_autoptr(GError) err = NULL;
+
+    g_assert_true(qemu_opts_check_keys(good, allowed, "-tpmdev", NULL));
+    g_assert_false(qemu_opts_check_keys(bad, allowed, "-tpmdev libtpms",
+                                        &err));
+    /* The first bad key in sorted order, so messages are stable. */
+    g_assert_cmpstr(err->message, ==,
+                    "'aaa' is not a parameter of -tpmdev libtpms "
+                    "(expected: type, id, nvram)");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/qemu-option/implied-key", test_implied_key);
+    g_test_add_func("/qemu-option/implied-key-explicit",
+                    test_implied_key_given_explicitly);
+    g_test_add_func("/qemu-option/no-implied-key", test_no_implied_key);
+    g_test_add_func("/qemu-option/comma-escape", test_comma_escape);
+    g_test_add_func("/qemu-option/value-with-equals", test_value_with_equals);
+    g_test_add_func("/qemu-option/empty", test_empty_values_and_elements);
+    g_test_add_func("/qemu-option/errors", test_errors);
+    g_test_add_func("/qemu-option/bool", test_bool);
+    g_test_add_func("/qemu-option/number", test_number);
+    g_test_add_func("/qemu-option/check-keys", test_check_keys);
+    return g_test_run();
+}
