@@ -12,12 +12,15 @@
 #include <json-glib/json-glib.h>
 #include <sys/socket.h>
 
+#include "crypto/secret.h"
 #include "hw/tpm/tpm_tis.h"
 #include "migration/channel.h"
 #include "migration/migration.h"
 #include "migration/stream.h"
 #include "monitor/qmp.h"
+#include "sysemu/blockdev.h"
 #include "sysemu/runstate.h"
+#include "sysemu/sysemu.h"
 #include "sysemu/tpm_backend.h"
 
 /* docs/migration.md §4: bounded waits of each side. */
@@ -96,12 +99,44 @@ const char *migration_status_name(MigrationStatus s)
     return s < ARRAY_SIZE(names) ? names[s] : "unknown";
 }
 
-void migration_register_nvram(NvramStore *store, BlockDriverState *bs,
-                              const NvramKey *key)
+/*
+ * The store, drive and key of @tb's TPM state: the key seals the stream with
+ * the same secret that opens the image.
+ */
+static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
 {
-    mig_nvram.store = store;
-    mig_nvram.bs = bs;
-    mig_nvram.key = key ? *key : (NvramKey){ NVRAM_KEY_NONE, NULL, 0 };
+    g_autoptr(GHashTable) o = g_hash_table_new_full(g_str_hash, g_str_equal,
+                                                    g_free, g_free);
+    const char *drive, *key_id, *pass_id;
+
+    memset(&mig_nvram, 0, sizeof(mig_nvram));
+    mig_nvram.store = tpm_backend_get_nvram(tb);
+    if (tb->klass->fill_options) {
+        tb->klass->fill_options(tb, o);
+    }
+    drive = g_hash_table_lookup(o, "nvram");
+    mig_nvram.bs = drive ? drive_get_by_id(drive) : NULL;
+    if (!mig_nvram.store || !mig_nvram.bs) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "migration: TPM backend '%s' keeps no state in an NVRAM "
+                    "store and cannot migrate", tb->id);
+        return false;
+    }
+    key_id = g_hash_table_lookup(o, "key-secret");
+    pass_id = g_hash_table_lookup(o, "passphrase-secret");
+    if (key_id || pass_id) {
+        QCryptoSecret *sec = qcrypto_secret_lookup(key_id ? key_id : pass_id);
+
+        if (!sec) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                        "migration: no -object secret with id '%s'",
+                        key_id ? key_id : pass_id);
+            return false;
+        }
+        mig_nvram.key.kind = key_id ? NVRAM_KEY_RAW : NVRAM_KEY_PASSPHRASE;
+        mig_nvram.key.data = qcrypto_secret_data(sec, &mig_nvram.key.len);
+    }
+    return true;
 }
 
 static const NvramKey *mig_key(void)
@@ -147,13 +182,7 @@ static bool mig_find_tpm(TPMTISState **tis, TPMBackend **tb, GError **errp)
                     "migration: the machine has no tpm-tis device");
         return false;
     }
-    if (!mig_nvram.store || !mig_nvram.bs) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
-                    "migration: TPM backend '%s' keeps no state in an NVRAM "
-                    "store and cannot migrate", (*tb)->id);
-        return false;
-    }
-    return true;
+    return mig_resolve_nvram(*tb, errp);
 }
 
 /* ---- return path (docs/migration.md §2) ---- */
@@ -642,6 +671,7 @@ static int mig_incoming_load_devices(const MigStreamContents *c,
     gsize len;
 
     tpm_backend_reset(tb);
+    tpm_backend_incoming_done(tb);
     p = g_bytes_get_data(vol, &len);
     if (len > 0 &&
         tpm_backend_set_state_blob(tb, TPM_STATE_BLOB_VOLATILE, p, len,
@@ -805,9 +835,8 @@ int migration_incoming_setup(const char *uri, GError **errp)
     if (nvram_check(mig_nvram.store, errp) < 0) {
         return -1;
     }
-    /* Nothing may run on the stale state until the stream arrived. */
+    /* Commands wait for the migrated state. */
     tpm_backend_pause(tb);
-    migration_init();
     if (incoming.uri.kind == MIG_URI_DEFER) {
         return 0;
     }
@@ -983,6 +1012,11 @@ static char *qmp_migrate_incoming(const char *args_json, GError **errp)
     return g_strdup("{}");
 }
 
+static const QtpmIncomingHooks mig_incoming_hooks = {
+    .prepare = migration_incoming_prepare,
+    .start = migration_incoming_setup,
+};
+
 void migration_init(void)
 {
     static bool done;
@@ -991,6 +1025,7 @@ void migration_init(void)
         return;
     }
     done = true;
+    qtpm_set_incoming_hooks(&mig_incoming_hooks);
     qmp_register_command("migrate", qmp_migrate);
     qmp_register_command("migrate_cancel", qmp_migrate_cancel);
     qmp_register_command("query-migrate", qmp_query_migrate);

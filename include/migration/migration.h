@@ -6,8 +6,6 @@
 #define MIGRATION_MIGRATION_H
 
 #include "qemu/osdep.h"
-#include "block/block.h"
-#include "hw/tpm/tpm_nvram.h"
 
 typedef enum MigrationStatus {
     MIGRATION_STATUS_NONE,
@@ -22,33 +20,24 @@ const char *migration_status_name(MigrationStatus s);
 
 /*
  * Registers the QMP commands migrate, migrate_cancel, query-migrate and
- * migrate-incoming. Idempotent.
+ * migrate-incoming, and the -incoming hooks of qtpm_main. Idempotent.
  */
 void migration_init(void);
 
 /*
- * main, while parsing -incoming (before drives and TPM backends are
- * created): checks the URI and puts the machine into the inmigrate run
- * state, so drives open inactive and the NVRAM store opens as a reader.
+ * -incoming, before the TPM backends are created (the prepare hook):
+ * checks the URI and puts the machine into the inmigrate run state.
  */
 int migration_incoming_prepare(const char *uri, GError **errp);
 /* Whether -incoming was given and the incoming migration has not finished. */
 bool migration_incoming_pending(void);
 
 /*
- * main, after the TPM devices exist and before the main loop: verifies the
+ * -incoming, after the TPM devices exist (the start hook): verifies the
  * key against the whole image (docs/migration.md §3) and only then listens
  * on the URI (nothing for "defer"). On error the caller prints the message
  * and exits 1; no socket exists yet.
  */
 int migration_incoming_setup(const char *uri, GError **errp);
-
-/*
- * The TPM backend that owns the NVRAM store tells migration which store,
- * drive and key the TPM state lives in (the key stays owned by the caller and
- * must outlive the store). NULL store unregisters.
- */
-void migration_register_nvram(NvramStore *store, BlockDriverState *bs,
-                              const NvramKey *key);
 
 #endif
