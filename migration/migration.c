@@ -1031,3 +1031,8 @@ void migration_init(void)
     qmp_register_command("query-migrate", qmp_query_migrate);
     qmp_register_command("migrate-incoming", qmp_migrate_incoming);
 }
+
+void migration_module_init(void)
+{
+    migration_init();
+}

@@ -8,10 +8,7 @@
 
 int main(int argc, char **argv)
 {
-    /*
-     * A strong reference: qtpm_main's weak one alone would not pull the
-     * migration module out of libqtpm.a.
-     */
-    migration_init();
+    /* qtpm_main's weak reference alone would not link the module. */
+    migration_module_init();
     return qtpm_main(argc, argv);
 }

@@ -23,6 +23,11 @@ const char *migration_status_name(MigrationStatus s);
  * migrate-incoming, and the -incoming hooks of qtpm_main. Idempotent.
  */
 void migration_init(void);
+/*
+ * migration_init() under a name that sysemu.h does not declare weak: main()
+ * calls it so that static linking pulls this module out of libqtpm.a.
+ */
+void migration_module_init(void);
 
 /*
  * -incoming, before the TPM backends are created (the prepare hook):
