@@ -365,18 +365,14 @@ static int file_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-static int64_t file_now_ms(void)
-{
-    return g_get_monotonic_time() / 1000;
-}
-
 static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                      int timeout_ms, GError **errp)
 {
     BDRVFileState *s = bs->opaque;
     off_t byte = FILE_LOCK_QTPM_BASE + id;
     short type = mode == BDRV_LOCK_EXCLUSIVE ? F_WRLCK : F_RDLCK;
-    int64_t deadline = file_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = g_get_monotonic_time() +
+                       (timeout_ms > 0 ? (int64_t)timeout_ms * 1000 : 0);
     int ret;
 
     if (type == F_WRLCK && bs->read_only) {
@@ -393,10 +389,18 @@ static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
             bdrv_set_error_errno(errp, bs, ret, "could not take lock %u", id);
             return ret;
         }
-        if (timeout_ms == 0 || (timeout_ms > 0 && file_now_ms() >= deadline)) {
+        if (timeout_ms > 0) {
+            int64_t left = deadline - g_get_monotonic_time();
+
+            if (left <= 0) {
+                break;
+            }
+            g_usleep(MIN(left, FILE_LOCK_POLL_MS * 1000));
+        } else if (timeout_ms == 0) {
             break;
+        } else {
+            g_usleep(FILE_LOCK_POLL_MS * 1000);
         }
-        g_usleep(FILE_LOCK_POLL_MS * 1000);
     }
     {
         pid_t pid = 0;

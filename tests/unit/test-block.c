@@ -13,9 +13,9 @@ typedef struct Fixture {
 
 static void make_file(const char *path, size_t size, uint8_t fill)
 {
-    g_autofree uint8_t *buf = g_malloc(size);
+    g_autofree uint8_t *buf = g_malloc(size + 1);
 
-    memset(buf, fill, size);
+    memset(buf, fill, size + 1);
     g_assert_true(g_file_set_contents(path, (const char *)buf, size, NULL));
 }
 
