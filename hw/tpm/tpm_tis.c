@@ -165,10 +165,32 @@ static void tpm_tis_new_active_locality(TPMTISState *s, uint8_t new_locty)
     }
 }
 
+/* The highest locality that set requestUse, or TPM_TIS_NO_LOCALITY. */
+static uint8_t tpm_tis_highest_request_use(TPMTISState *s)
+{
+    for (int l = TPM_TIS_NUM_LOCALITIES - 1; l >= 0; l--) {
+        if (s->loc[l].access & TPM_TIS_ACCESS_REQUEST_USE) {
+            return l;
+        }
+    }
+    return TPM_TIS_NO_LOCALITY;
+}
+
+/* An abort (or a release) waits for the executing command to end. */
+static bool tpm_tis_abort_pending(const TPMTISState *s)
+{
+    return tpm_tis_valid_locty(s->next_locty) || tpm_tis_valid_locty(s->aborting_locty);
+}
+
 /* The aborted command is gone; hand the interface to next_locty. */
 static void tpm_tis_abort(TPMTISState *s)
 {
     s->rw_offset = 0;
+
+    /* A release that waited for the TPM goes to whoever asked meanwhile. */
+    if (!tpm_tis_valid_locty(s->next_locty)) {
+        s->next_locty = tpm_tis_highest_request_use(s);
+    }
 
     if (s->aborting_locty == s->next_locty) {
         TPMLocality *l = &s->loc[s->aborting_locty];
@@ -198,17 +220,6 @@ static void tpm_tis_prep_abort(TPMTISState *s, uint8_t locty, uint8_t new_locty)
     tpm_tis_abort(s);
 }
 
-/* The highest locality that set requestUse, or TPM_TIS_NO_LOCALITY. */
-static uint8_t tpm_tis_highest_request_use(TPMTISState *s)
-{
-    for (int l = TPM_TIS_NUM_LOCALITIES - 1; l >= 0; l--) {
-        if (s->loc[l].access & TPM_TIS_ACCESS_REQUEST_USE) {
-            return l;
-        }
-    }
-    return TPM_TIS_NO_LOCALITY;
-}
-
 /*
  * activeLocality written as 1: the owner relinquishes (the highest waiting
  * locality takes over), anybody else withdraws its request.
@@ -225,6 +236,14 @@ static bool tpm_tis_access_relinquish(TPMTISState *s, uint8_t locty, uint8_t *ac
     next = tpm_tis_highest_request_use(s);
     if (tpm_tis_valid_locty(next)) {
         tpm_tis_prep_abort(s, locty, next);
+        return false;
+    }
+    if (s->cmd_in_flight) {
+        /*
+         * Nobody may use the FIFO (which holds the command) before the TPM
+         * is done with it: the release completes with the command.
+         */
+        tpm_tis_prep_abort(s, locty, TPM_TIS_NO_LOCALITY);
         return false;
     }
     *active = TPM_TIS_NO_LOCALITY;
@@ -367,7 +386,7 @@ static void tpm_tis_request_completed(void *opaque, int ret)
     s->loc[locty].state = TPM_TIS_STATE_COMPLETION;
     s->rw_offset = 0;
 
-    if (tpm_tis_valid_locty(s->next_locty)) {
+    if (tpm_tis_abort_pending(s)) {
         tpm_tis_abort(s);
     }
     tpm_tis_raise_irq(s, locty, TPM_TIS_INT_DATA_AVAILABLE | TPM_TIS_INT_STS_VALID);
@@ -1001,11 +1020,11 @@ static bool tpm_tis_check_offsets(const TPMTISState *n, GError **errp)
                        "size %u", n->rw_offset, n->resp_len, n->be_buffer_size);
     }
     /* A pending abort waits for the executing command; nothing else waits. */
-    if (tpm_tis_valid_locty(n->next_locty) &&
+    if (tpm_tis_abort_pending(n) &&
         (!tpm_tis_valid_locty(n->active_locty) ||
          n->loc[n->active_locty].state != TPM_TIS_STATE_EXECUTION)) {
-        return tis_bad(errp, "an abort to locality %u is pending, but no command runs",
-                       n->next_locty);
+        return tis_bad(errp, "an abort (%u to %u) is pending, but no command runs",
+                       n->aborting_locty, n->next_locty);
     }
     for (int i = 0; i < TPM_TIS_NUM_LOCALITIES; i++) {
         if (n->loc[i].state == TPM_TIS_STATE_COMPLETION && n->resp_len < 10) {
