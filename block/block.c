@@ -410,6 +410,10 @@ int bdrv_flush(BlockDriverState *bs, GError **errp)
     if (bs->read_only) {
         return 0;
     }
+    /* A driver without its own flush has nothing cached: flush below it. */
+    while (!bs->drv->bdrv_flush && bs->file) {
+        bs = bs->file;
+    }
     if (!bs->drv->bdrv_flush) {
         return 0;
     }
@@ -513,8 +517,10 @@ void bdrv_get_info(BlockDriverState *bs, GString *info)
                            bs->read_only ? "yes" : "no");
     g_string_append_printf(info, "locking: %s\n",
                            bs->no_locking ? "off" : "on");
-    if (bs->drv->bdrv_get_info) {
-        bs->drv->bdrv_get_info(bs, info);
+    for (BlockDriverState *n = bs; n; n = n->file) {
+        if (n->drv->bdrv_get_info) {
+            n->drv->bdrv_get_info(n, info);
+        }
     }
 }
 
@@ -611,6 +617,26 @@ static BlockDriverState *bdrv_below(BlockDriverState *bs, GError **errp)
     return bs->file;
 }
 
+/*
+ * Format drivers write their metadata through here, so this is where an
+ * inactive image (owned by another process) is kept safe from them too.
+ */
+static int bdrv_check_writable(BlockDriverState *bs, BlockDriverState *file,
+                               GError **errp)
+{
+    if (file->read_only) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
+                       "the image is open read-only");
+        return -EACCES;
+    }
+    if (file->inactive) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
+                       "the image is inactive (another process may own it)");
+        return -EACCES;
+    }
+    return 0;
+}
+
 int bdrv_file_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
                     void *buf, GError **errp)
 {
@@ -639,9 +665,7 @@ int bdrv_file_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     if (!file) {
         return -EINVAL;
     }
-    if (file->read_only) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
-                       "the image is open read-only");
+    if (bdrv_check_writable(bs, file, errp) < 0) {
         return -EACCES;
     }
     if (offset < 0 || bytes < 0) {
@@ -686,9 +710,7 @@ int bdrv_file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
     if (!file) {
         return -EINVAL;
     }
-    if (file->read_only) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
-                       "the image is open read-only");
+    if (bdrv_check_writable(bs, file, errp) < 0) {
         return -EACCES;
     }
     if (!file->drv->bdrv_truncate) {

@@ -272,6 +272,19 @@ static void test_info(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(info->str, "virtual size: 65536\n"));
     g_assert_nonnull(strstr(info->str, "read-only: yes\n"));
     bdrv_close(bs);
+
+    /* Every node of the stack adds its lines. */
+    {
+        BlockOpenOptions opts = { .format = "raw", .blkdebug = true };
+        GError *err = NULL;
+
+        bs = bdrv_open(f->path, &opts, &err);
+        g_assert_no_error(err);
+        g_string_truncate(info, 0);
+        bdrv_get_info(bs, info);
+        g_assert_nonnull(strstr(info->str, "blkdebug: 0 writes"));
+        bdrv_close(bs);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -716,6 +729,12 @@ static void test_inactive(Fixture *f, gconstpointer data)
     g_assert_cmpint(bdrv_pread(dst, 0, 512, buf, &err), ==, 0);
     g_assert_cmpint(bdrv_pwrite(dst, 0, 512, buf, &err), <, 0);
     assert_error_names(err, f->path, QTPM_ERROR_INVALID, "inactive");
+    g_clear_error(&err);
+    /* Format drivers cannot write metadata behind the owner's back either. */
+    g_assert_cmpint(bdrv_file_pwrite(dst, 0, 512, buf, &err), <, 0);
+    assert_error_names(err, f->path, QTPM_ERROR_INVALID, "inactive");
+    g_clear_error(&err);
+    g_assert_cmpint(bdrv_file_truncate(dst, 1 << 20, &err), <, 0);
     g_clear_error(&err);
     /* The source still writes: activation fails and changes nothing. */
     g_assert_cmpint(bdrv_activate(dst, &err), <, 0);
