@@ -355,6 +355,37 @@ static void test_abort_during_reception(Fixture *f, gconstpointer data)
                     TPM_TIS_STS_VALID | TPM_TIS_STS_EXPECT);
 }
 
+/* Releasing while the TPM executes takes effect when the command ends. */
+static void test_release_during_execution(Fixture *f, gconstpointer data)
+{
+    const uint8_t idle = TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
+
+    for (int waiter = -1; waiter <= 2; waiter += 3) {
+        request_locality(0);
+        send_command(0, TPM2_STARTUP, sizeof(TPM2_STARTUP));
+        wb(0, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+        g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS), ==, idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+        /* The FIFO still belongs to the command: nobody else gets in. */
+        wb(1, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
+        g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY, ==, 0);
+        wb(1, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+        if (waiter >= 0) {
+            wb(waiter, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
+        }
+        tpm_backend_finish_sync(f->be);
+        g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS), ==, idle);
+        for (int l = 1; l < TPM_TIS_NUM_LOCALITIES; l++) {
+            g_assert_cmphex(rb(l, TPM_TIS_REG_ACCESS), ==,
+                            idle | (l == waiter ? TPM_TIS_ACCESS_ACTIVE_LOCALITY : 0));
+        }
+        if (waiter >= 0) {
+            send_command(waiter, TPM2_STARTUP, sizeof(TPM2_STARTUP));
+            g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(wait_data_available(waiter)), ==, 10);
+            wb(waiter, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+        }
+    }
+}
+
 static void test_oversize_command(Fixture *f, gconstpointer data)
 {
     uint8_t hdr[6] = { 0x80, 0x01, 0x00, 0x01, 0x00, 0x00 };   /* 65536 bytes */
@@ -607,6 +638,7 @@ int main(int argc, char **argv)
     ADD("dword-fifo-and-retry", test_dword_fifo_and_retry, NULL);
     ADD("abort-during-execution", test_abort_during_execution, NULL);
     ADD("abort-during-reception", test_abort_during_reception, NULL);
+    ADD("release-during-execution", test_release_during_execution, NULL);
     ADD("oversize-command", test_oversize_command, NULL);
     ADD("interrupts", test_interrupts, NULL);
     ADD("locality-change-interrupt", test_locality_change_interrupt, NULL);
