@@ -90,4 +90,20 @@ check "power-loss drops the chosen writes" io --blkdebug -c 'write -z 4k 512' -c
 check "...kept write 0, lost write 1" io -c 'read -P 8 0 512' -c 'read -P 0 4k 512' "$IMG"
 check "reset ends a crash" io --blkdebug -c 'blkdebug crash-write 1' -c 'blkdebug reset' -c 'write 0 1' "$IMG"
 
+# qcow2 through the same commands
+QIMG=$SCRATCH/disk.qcow2
+qemu-img create -q -f qcow2 "$QIMG" 4M
+check "qcow2: probed" io -c info "$QIMG"
+check "qcow2: info names the format" grep -qx 'file format: qcow2' "$OUT"
+check "qcow2: length" io -c length "$QIMG"
+check "qcow2: virtual size" grep -qx 4194304 "$OUT"
+check "qcow2: write and read back" io -f qcow2 -c 'write -P 0x11 0 100k' -c 'write -P 0x22 1M 512' -c 'write -z 4k 4k' -c flush -c 'read -P 0x11 0 4k' -c 'read -P 0 4k 4k' "$QIMG"
+check "qcow2: qemu-img check is clean" qemu-img check -q "$QIMG"
+check "qcow2: qemu-io reads our data" bash -c "qemu-io -f qcow2 -c 'read -P 0x11 0 4k' -c 'read -P 0 4k 4k' -c 'read -P 0x11 8k 92k' -c 'read -P 0x22 1M 512' '$QIMG' | grep -c '^read' | grep -qx 4"
+check "qcow2 opened as raw shows the header" io -f raw -c 'read -v 0 4' "$QIMG"
+check "...with the qcow2 magic" grep -q '^00000000: 51 46 49 fb' "$OUT"
+check "qcow2: a torn metadata write crashes" fails_with "torn write" --blkdebug -c 'blkdebug tear-write 2 100' -c 'write -P 0x33 2M 64k' "$QIMG"
+check "qcow2: after the crash, check finds no corruption" bash -c "qemu-img check -q '$QIMG'; [ \$? -ne 2 ]"
+check "qcow2: old data intact after the crash" io -c 'read -P 0x22 1M 512' -c 'read -P 0x11 0 4k' -c 'read -P 0 4k 4k' -c 'read -P 0x11 8k 92k' "$QIMG"
+
 done_testing
