@@ -456,6 +456,16 @@ QTestState *qtest_initf(const char *fmt, ...)
     return qtest_init(args);
 }
 
+void qtest_reconnect(QTestState *s)
+{
+    g_autofree char *path = g_build_filename(s->dir, "qtest.sock", NULL);
+
+    close(s->qtest.fd);
+    g_string_truncate(s->qtest.buf, 0);
+    memset(s->irq_level, 0, sizeof(s->irq_level));
+    s->qtest.fd = qtest_connect_unix(s, path);
+}
+
 pid_t qtest_pid(QTestState *s)
 {
     return s->pid;

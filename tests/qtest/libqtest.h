@@ -33,6 +33,8 @@ void qtest_quit(QTestState *s);
 /* Waits for qtpm to exit by itself; returns its wait status. */
 int qtest_wait_exit(QTestState *s);
 pid_t qtest_pid(QTestState *s);
+/* Closes the qtest connection and opens a new one (the next client). */
+void qtest_reconnect(QTestState *s);
 
 /* One raw request line (no newline); returns the reply line, newline cut. */
 char *qtest_cmd(QTestState *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
