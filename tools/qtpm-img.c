@@ -211,15 +211,20 @@ static BlockDriverState *open_image(const char *path, bool writable,
     return bdrv_open(path, &o, errp);
 }
 
-/* Opens the store as a reader: shared access lock only, never writes. */
+/*
+ * Opens the store as a reader: shared access lock only, never writes.
+ * @metadata_only: an encrypted image may open without its key (CRCs only).
+ */
 static NvramStore *open_reader(const char *path, const NvramKey *key,
-                               BlockDriverState **bsp, GError **errp)
+                               bool metadata_only, BlockDriverState **bsp,
+                               GError **errp)
 {
     NvramOpenOptions o = {
         .key = *key,
         .owner = false,
         .format_blank = false,
         .lock_timeout_ms = READER_LOCK_TIMEOUT_MS,
+        .allow_no_key = metadata_only && key->kind == NVRAM_KEY_NONE,
     };
     BlockDriverState *bs = open_image(path, false, errp);
     NvramStore *s;
@@ -537,7 +542,7 @@ static int cmd_info(int argc, char **argv)
     if (!load_key(&ko, "", &lk, &err)) {
         goto out;
     }
-    s = open_reader(argv[1], &lk.key, &bs, &err);
+    s = open_reader(argv[1], &lk.key, true, &bs, &err);
     if (!s || nvram_get_info(s, &info, &err) < 0) {
         goto out;
     }
@@ -568,9 +573,16 @@ static int cmd_check(int argc, char **argv)
         !load_key(&ko, "", &lk, &err)) {
         goto out;
     }
-    s = open_reader(argv[1], &lk.key, &bs, &err);
+    s = open_reader(argv[1], &lk.key, true, &bs, &err);
     if (s && nvram_check(s, &err) == 0) {
-        printf("No errors were found on the image.\n");
+        NvramInfo info;
+
+        if (nvram_get_info(s, &info, &err) == 0) {
+            printf("No errors were found on the image.%s\n",
+                   info.encrypted && lk.key.kind == NVRAM_KEY_NONE
+                   ? " (CRCs only: the authentication tags need the key)"
+                   : "");
+        }
     }
 out:
     close_store(s, bs);
@@ -963,7 +975,7 @@ static int cmd_export(int argc, char **argv)
         !load_key(&ko, "", &lk, &err)) {
         goto out;
     }
-    s = open_reader(argv[1], &lk.key, &bs, &err);
+    s = open_reader(argv[1], &lk.key, false, &bs, &err);
     if (!s || nvram_get_info(s, &info, &err) < 0) {
         goto out;
     }
@@ -1072,7 +1084,7 @@ static int cmd_dump(int argc, char **argv)
         !parse_blob_type(blob, &t, &err) || !load_key(&ko, "", &lk, &err)) {
         goto out;
     }
-    s = open_reader(argv[1], &lk.key, &bs, &err);
+    s = open_reader(argv[1], &lk.key, false, &bs, &err);
     if (!s) {
         goto out;
     }
