@@ -23,6 +23,7 @@
 #define TPM_TIS_REG_ACCESS      0x00
 #define TPM_TIS_REG_STS         0x18
 #define TPM_TIS_REG_DATA_XFIFO  0x80
+#define TPM_TIS_REG_DID_VID     0xf00
 /* XDATA_FIFO spans 0x80..0xbf; a longer MMIO write would leave it. */
 #define TPM_TIS_XFIFO_SIZE      0x40
 
@@ -344,12 +345,6 @@ static int tis_request_locality(TisClient *c, GError **errp)
         if (tis_readl(c, TPM_TIS_REG_ACCESS, &access, errp) < 0) {
             return -1;
         }
-        if ((access & 0xff) == 0xff) {
-            /* What an unmapped address reads as. */
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
-                        "no TPM TIS device answers at 0x%" PRIx64, c->base);
-            return -1;
-        }
         if ((access & active) == active) {
             return 0;
         }
@@ -358,6 +353,26 @@ static int tis_request_locality(TisClient *c, GError **errp)
                 "locality %d was not granted within %d ms (ACCESS 0x%02x)",
                 c->locality, c->timeout_ms, access & 0xff);
     return -1;
+}
+
+/*
+ * An address with no device reads as all-ones on a bus (qtpm) or as zeros
+ * (QEMU's q35); without this check both would look like a locality that is
+ * never granted.
+ */
+static int tis_probe(TisClient *c, GError **errp)
+{
+    uint32_t did_vid;
+
+    if (tis_readl(c, TPM_TIS_REG_DID_VID, &did_vid, errp) < 0) {
+        return -1;
+    }
+    if (did_vid == 0 || did_vid == UINT32_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "no TPM TIS device answers at 0x%" PRIx64, c->base);
+        return -1;
+    }
+    return 0;
 }
 
 static int tis_relinquish_locality(TisClient *c, GError **errp)
@@ -607,6 +622,9 @@ static int run(TisClient *c, GError **errp)
     g_autoptr(GByteArray) cmd = g_byte_array_new();
     g_autoptr(GByteArray) rsp = g_byte_array_new();
 
+    if (tis_probe(c, errp) < 0) {
+        return -1;
+    }
     for (;;) {
         int r = read_command(cmd, errp);
         if (r <= 0) {

@@ -1,0 +1,140 @@
+#!/bin/bash
+# qtpm-tis as a TIS driver: against Debian's QEMU tpm-tis + swtpm (the
+# reference that keeps our protocol honest) and against build/qtpm.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/tpm2-common.sh"
+
+# TPM2_Startup(CLEAR) and TPM2_GetRandom(8) as raw bytes.
+STARTUP='\x80\x01\x00\x00\x00\x0c\x00\x00\x01\x44\x00\x00'
+GETRANDOM8='\x80\x01\x00\x00\x00\x0c\x00\x00\x01\x7b\x00\x08'
+
+# raw DIR [ARGS...]: qtpm-tis with stdin from the caller, output as hex.
+raw() {
+    local dir=$1
+    shift
+    timeout 60 "$QTPM_TIS" --qtest "$dir/q.sock" "$@" | xxd -p | tr -d '\n'
+}
+
+matches() { [[ $1 =~ $2 ]]; }
+
+# Two GetRandom(8) responses: header, TPM2B size 8, 8 bytes; each 20 bytes.
+two_randoms_ok() {
+    [[ $1 =~ ^80010000001400000000 ]] && [ ${#1} -eq 80 ] &&
+        [[ ${1:40} =~ ^800100000014000000000008 ]]
+}
+
+# Sets interrupts up in locality 0 as a guest driver would (and leaves them
+# on), so that the server sends "IRQ raise" lines while qtpm-tis runs.
+enable_irqs() {
+    printf '%s\n' 'irq_intercept_in ioapic' 'writeb 0xfed40000 0x02' \
+        'writel 0xfed40008 0x80000087' 'writeb 0xfed40000 0x20' |
+        timeout 10 socat -t 2 - "UNIX-CONNECT:$1/q.sock" >"$1/irq.out"
+    [ "$(grep -c '^OK' "$1/irq.out")" -eq 4 ]
+}
+
+# start_proxy DIR: DIR/p.sock forwards to DIR/q.sock and records the traffic
+# in DIR/traffic, to see what qtpm-tis sent and received whatever the server.
+start_proxy() {
+    socat -v "UNIX-LISTEN:$1/p.sock,fork" "UNIX-CONNECT:$1/q.sock" 2>"$1/traffic" &
+    bg_pid $!
+    wait_for_file "$1/p.sock"
+}
+
+# suite NAME DIR: DIR/q.sock reaches a TPM 2.0 behind a TIS.
+suite() {
+    local name=$1 dir=$2 out
+
+    out=$(printf "$STARTUP" | raw "$dir")
+    check "$name: raw TPM2_Startup answers success" [ "$out" = 80010000000a00000000 ]
+
+    out=$(printf "$GETRANDOM8$GETRANDOM8" | raw "$dir")
+    check "$name: two commands in one stream give two responses" two_randoms_ok "$out"
+
+    out=$(printf "$GETRANDOM8" | raw "$dir" --locality 2 --timeout 30000)
+    check "$name: --locality 2 works" matches "$out" ^800100000014000000000008
+
+    check "$name: a recording proxy" start_proxy "$dir"
+    use_tpm "$dir"
+    check "$name: tpm2_getrandom 32 through the cmd TCTI" tpm getrandom 32 -o "$dir/r"
+    check "$name: 32 random bytes" [ "$(stat -c %s "$dir/r" 2>/dev/null)" = 32 ]
+
+    # Long command (1000 data bytes) and a digest to compare: bytes travel
+    # unchanged both ways across many bursts.
+    head -c 1000 /dev/urandom >"$dir/data"
+    use_tpm "$dir" --qtest "$dir/p.sock"
+    check "$name: tpm2_hash of 1000 bytes" tpm hash -g sha256 --hex -C o "$dir/data"
+    check "$name: the TPM's digest equals sha256sum's" \
+        [ "$(cat "$SCRATCH/tpm.out")" = "$(sha256sum <"$dir/data" | cut -d' ' -f1)" ]
+    check "$name: a 1300-byte-answer command (tpm2_getcap properties-fixed)" \
+        tpm getcap properties-fixed
+    check "$name: its answer parses" grep -q TPM2_PT_FAMILY_INDICATOR "$SCRATCH/tpm.out"
+
+    check "$name: interrupts enabled by another client" enable_irqs "$dir"
+    out=$(printf "$GETRANDOM8" | raw "$dir" --qtest "$dir/p.sock")
+    check "$name: qtpm-tis tolerates IRQ lines among the replies" \
+        matches "$out" ^800100000014000000000008
+    check "$name: the server did send qtpm-tis an IRQ line" \
+        grep -q '^IRQ raise 5' "$dir/traffic"
+
+    check "$name: data moved in 64-byte XDATA_FIFO writes" \
+        grep -q '^write 0xfed40080 0x40 0x' "$dir/traffic"
+    check "$name: ... and 64-byte XDATA_FIFO reads" \
+        grep -q '^read 0xfed40080 0x40' "$dir/traffic"
+    check_fails "$name: no byte-wise FIFO access" \
+        grep -qE '^(writeb|readb) 0xfed4[0-4]0(24|80)' "$dir/traffic"
+
+    printf '\x80\x01\x00\x00\x00\x0c\x00' | "$QTPM_TIS" --qtest "$dir/q.sock" \
+        2>"$dir/err" >/dev/null
+    check "$name: a truncated command is refused with exit 1" [ $? -eq 1 ]
+    check "$name: ... and one sentence" grep -qx 'qtpm-tis: stdin ended inside a command header (7 of 10 bytes)' "$dir/err"
+    printf '\x80\x01\x7f\x00\x00\x00\x00\x00\x01\x7b' | "$QTPM_TIS" --qtest "$dir/q.sock" \
+        2>"$dir/err" >/dev/null
+    check "$name: an absurd command size is refused" grep -q '^qtpm-tis: a command on stdin gives size 2130706432' "$dir/err"
+    # The TPM still works after the refusals.
+    out=$(printf "$GETRANDOM8" | raw "$dir")
+    check "$name: the device still transmits" matches "$out" ^800100000014000000000008
+}
+
+# --- option and connection errors, no server needed
+"$QTPM_TIS" --qtest "$SCRATCH/nothing.sock" </dev/null 2>"$SCRATCH/err"
+check "no socket: exit 1" [ $? -eq 1 ]
+check "no socket: one sentence" grep -qx "qtpm-tis: cannot connect to qtest socket '$SCRATCH/nothing.sock': No such file or directory" "$SCRATCH/err"
+check_fails "--locality 5 is refused" "$QTPM_TIS" --qtest x --locality 5 </dev/null 2>/dev/null
+check_fails "--timeout 0 is refused" "$QTPM_TIS" --qtest x --timeout 0 </dev/null 2>/dev/null
+"$QTPM_TIS" </dev/null 2>"$SCRATCH/err"
+check "--qtest is required" grep -qx 'qtpm-tis: --qtest PATH is required' "$SCRATCH/err"
+
+# --- reference: Debian's QEMU and swtpm
+REF=$SCRATCH/ref
+mkdir -p "$REF"
+if start_reference "$REF"; then
+    ok "QEMU + swtpm started"
+    suite "QEMU+swtpm" "$REF"
+else
+    not_ok "QEMU + swtpm started: $(cat "$REF"/*.log)"
+fi
+
+# A machine without the device: every TIS register reads as all-ones.
+NODEV=$SCRATCH/nodev
+mkdir -p "$NODEV"
+qemu-system-x86_64 -machine q35 -S -nodefaults -display none \
+    -qtest "unix:$NODEV/q.sock,server=on,wait=off" -qtest-log /dev/null 2>/dev/null &
+bg_pid $!
+wait_for_file "$NODEV/q.sock"
+printf "$GETRANDOM8" | timeout 60 "$QTPM_TIS" --qtest "$NODEV/q.sock" 2>"$NODEV/err" >/dev/null
+check "no TIS device: exit 1" [ $? -eq 1 ]
+check "no TIS device: one sentence" grep -qx 'qtpm-tis: no TPM TIS device answers at 0xfed40000' "$NODEV/err"
+
+# --- qtpm
+Q=$SCRATCH/qtpm
+mkdir -p "$Q"
+if "$QTPM_IMG" create "$Q/tpm.qcow2" >/dev/null &&
+    start_qtpm "$Q" "$Q/tpm.qcow2"; then
+    ok "qtpm started"
+    suite "qtpm" "$Q"
+    check "qtpm: QMP quit" qmp_quit "$Q"
+else
+    not_ok "qtpm started"
+fi
+
+done_testing
