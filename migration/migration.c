@@ -313,9 +313,10 @@ static void mig_source_fail_back(const GError *cause)
     g_free(mig.error_desc);
     mig.error_desc = NULL;
     if (mig.switched_over) {
-        if (bdrv_activate(mig_nvram.bs, &err) < 0 ||
-            nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS,
-                                &err) < 0) {
+        /* Lock first: a failing target inactivates before it unlocks. */
+        if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS,
+                                &err) < 0 ||
+            bdrv_activate(mig_nvram.bs, &err) < 0) {
             mig.error_desc = g_strdup_printf(
                 "%s; the source could not take its image back (%s) and stays "
                 "stopped", cause->message, err->message);
@@ -565,9 +566,12 @@ static int mig_source_start(const char *uri, MigStorageMode storage,
 static void G_GNUC_NORETURN mig_incoming_fail(const GError *err)
 {
     if (incoming.owner_taken) {
+        /* The source fails back: hand the image back the way it came. */
+        bdrv_inactivate(mig_nvram.bs, NULL);
         nvram_release_owner(mig_nvram.store);
         incoming.owner_taken = false;
     }
+    mig_set_status(MIGRATION_STATUS_FAILED);
     if (incoming.fd >= 0 && mig_uri_has_return_path(&incoming.uri)) {
         mig_send_reply(incoming.fd, false, err->message);
     }

@@ -4,6 +4,7 @@
 #include "qemu/osdep.h"
 #include "qemu/option.h"
 #include "sysemu/blockdev.h"
+#include "sysemu/runstate.h"
 
 typedef struct DriveInfo {
     char *id;
@@ -75,6 +76,8 @@ BlockDriverState *drive_new(GHashTable *opts, GError **errp)
     bo.format = qemu_opt_get(opts, "format");
     bo.read_only = read_only;
     bo.no_locking = !locking;
+    /* A migration target must not take QEMU's write permission bytes yet. */
+    bo.inactive = runstate_get() == RUN_STATE_INMIGRATE;
     bs = bdrv_open(qemu_opt_get(opts, "file"), &bo, errp);
     if (!bs) {
         return NULL;

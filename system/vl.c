@@ -727,11 +727,14 @@ static bool machine_init(QtpmConfig *c)
 {
     g_autoptr(GError) err = NULL;
 
-    if (!create_objects(c) || !create_drives(c)) {
+    if (!create_objects(c)) {
         return false;
     }
     if (c->incoming) {
-        /* The source owns the store until the stream says otherwise. */
+        /*
+         * The source owns the store until the stream says otherwise; the
+         * prepare hook enters "inmigrate", so drives open inactive.
+         */
         if (incoming_hooks->prepare &&
             incoming_hooks->prepare(c->incoming, &err) < 0) {
             g_autofree char *name = g_strdup_printf("-incoming %s",
@@ -740,6 +743,9 @@ static bool machine_init(QtpmConfig *c)
             return false;
         }
         tpm_backend_set_incoming(true);
+    }
+    if (!create_drives(c)) {
+        return false;
     }
     if (!create_tpmdevs(c) || !create_devices(c)) {
         return false;

@@ -12,8 +12,8 @@
  * qtpm_set_incoming_hooks() before qtpm_main() runs. Without hooks,
  * -incoming is refused.
  *
- * Order with -incoming (docs/design.md "Start-up"): secrets, drives, then
- * @prepare; backends are created with tpm_backend_set_incoming(true) (the
+ * Order with -incoming (docs/design.md "Start-up"): secrets, @prepare
+ * (enters the "inmigrate" run state), drives (opened inactive); backends are created with tpm_backend_set_incoming(true) (the
  * store is opened and its key checked, but not owned; the TPM does not
  * start); the device is created; the run state is "inmigrate"; the qtest
  * and QMP sockets listen; then @start, which may accept the stream from
