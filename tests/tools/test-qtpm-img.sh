@@ -309,6 +309,23 @@ check "check works on a locked image" "$QTPM_IMG" check "$L"
 check "dump works on a locked image" "$QTPM_IMG" dump --blob volatile "$L" "$S/l.vol"
 check "export works on a locked image" "$QTPM_IMG" export --swtpm-dir "$S/lx" "$L"
 
+# The same with only the store's owner lock held (an inactive open takes no
+# QEMU lock bytes, like a migration target): the owner lock alone refuses.
+L2=$S/owned.qcow2
+cp "$I" "$L2"
+mkfifo "$S/lockfifo2"
+"$QTPM_IO" --inactive -c "lock -i 1 exclusive" -c "sleep 60000" "$L2" \
+    >"$S/lockfifo2" 2>&1 &
+bg_pid $!
+read -r line <"$S/lockfifo2"
+check "a second process holds only the owner lock" test "${line#locked}" != "$line"
+refused "import refuses an owned image, naming the owner lock" "owner lock" \
+    "$L2" "$QTPM_IMG" import --swtpm-dir "$SW" "$L2"
+refused "rekey refuses an owned image, naming the owner lock" "owner lock" \
+    "$L2" "$QTPM_IMG" rekey --new-key-file "$S/raw.key" "$L2"
+check "info works on an owned image" "$QTPM_IMG" info "$L2"
+check "check works on an owned image" "$QTPM_IMG" check "$L2"
+
 # --- every image left behind is clean for qemu-img ---------------------------
 for f in "$S"/*.qcow2; do
     check "qemu-img check clean: $(basename "$f")" qemu-img check -U "$f"
