@@ -303,7 +303,7 @@ static uint64_t *qcow2_read_table(BlockDriverState *bs, uint64_t offset,
 static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t off = s->hdr.snapshots_offset, total = 0;
+    uint64_t off = s->hdr.snapshots_offset, total = 0, end = 0;
 
     s->snapshots_offset = 0;
     s->snapshots_size = 0;
@@ -334,6 +334,8 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
         }
         len = 40 + (uint64_t)qcow2_be32(e + 36) +
               (uint64_t)(e[12] << 8 | e[13]) + (uint64_t)(e[14] << 8 | e[15]);
+        /* QEMU does not write the padding of the last entry. */
+        end = total + len;
         total += QEMU_ALIGN_UP(len, 8);
         if (total > 64 * 1024 * 1024) {
             bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
@@ -341,7 +343,7 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
             return -EINVAL;
         }
     }
-    if (!qcow2_check_table(bs, "snapshot table", off, total, false, errp)) {
+    if (!qcow2_check_table(bs, "snapshot table", off, end, false, errp)) {
         return -EINVAL;
     }
     s->snapshots_offset = off;
@@ -777,7 +779,11 @@ static void qcow2_get_info(BlockDriverState *bs, GString *info)
                                              "autoclear" };
         const Qcow2Feature *f = &s->features[i];
 
-        if (f->name[0]) {
+        uint64_t bits = f->type == 0 ? h->incompatible_features
+                        : f->type == 1 ? h->compatible_features
+                        : f->type == 2 ? h->autoclear_features : 0;
+
+        if (f->name[0] && f->bit < 64 && (bits >> f->bit) & 1) {
             g_string_append_printf(info, "feature: %s bit %u: %s\n",
                                    f->type < 3 ? kinds[f->type] : "unknown",
                                    f->bit, f->name);
