@@ -27,10 +27,24 @@ struct QTestState {
     GQueue events;      /* JsonNode* */
 };
 
+/*
+ * The qtpm of the build this test belongs to (BUILD/tests/qtest/test-x ->
+ * BUILD/qtpm), so a sanitizer build's test drives the sanitizer build's
+ * qtpm; else $BUILD/qtpm.
+ */
 char *qtest_qtpm_binary(void)
 {
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
     const char *build = g_getenv("BUILD");
 
+    if (self) {
+        g_autofree char *dir = g_path_get_dirname(self);
+        char *bin = g_build_filename(dir, "..", "..", "qtpm", NULL);
+        if (g_file_test(bin, G_FILE_TEST_IS_EXECUTABLE)) {
+            return bin;
+        }
+        g_free(bin);
+    }
     return g_build_filename(build && *build ? build : "build", "qtpm", NULL);
 }
 

@@ -16,7 +16,7 @@ typedef struct QTestState QTestState;
 /* Upper bound on any single reply; only a hung qtpm ever reaches it. */
 #define QTEST_REPLY_TIMEOUT_S 60
 
-/* $BUILD/qtpm (BUILD from the environment, default "build"). */
+/* The build's qtpm: next to the test's build tree, else $BUILD/qtpm ("build"). */
 char *qtest_qtpm_binary(void);
 /* A fresh scratch folder, removed by qtest_quit of the state that owns it. */
 char *qtest_scratch_dir(void);
