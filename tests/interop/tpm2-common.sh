@@ -89,12 +89,36 @@ use_tpm() {
     export TPM2TOOLS_TCTI="cmd:$QTPM_TIS --qtest $dir/q.sock $*"
 }
 
-# tpm TOOL ARGS...: runs tpm2_TOOL (at most 120 s), quietly unless it fails.
+# tpm TOOL ARGS...: runs tpm2_TOOL (at most 120 s), quietly unless it fails;
+# its stdout in $SCRATCH/tpm.out. With no resource manager in between, every
+# object a tool loads stays in one of the TPM's three object slots, so after
+# the tools that load objects the transient ones are flushed, as tpm2-abrmd
+# would do.
 tpm() {
-    local tool=$1
+    local tool=$1 rc=0
     shift
     if ! timeout 120 "tpm2_$tool" "$@" >"$SCRATCH/tpm.out" 2>"$SCRATCH/tpm.err"; then
-        diag "tpm2_$tool $*: $(head -c 600 "$SCRATCH/tpm.err")"
+        [ -n "${TPM_QUIET_FAIL:-}" ] || diag "tpm2_$tool $*: $(head -c 600 "$SCRATCH/tpm.err")"
+        rc=1
+    fi
+    case "$tool" in
+    createprimary|create|load|sign|verifysignature|evictcontrol|unseal)
+        timeout 120 tpm2_flushcontext -t >/dev/null 2>"$SCRATCH/flush.err" ||
+            { diag "tpm2_flushcontext -t: $(head -c 600 "$SCRATCH/flush.err")"; rc=1; }
+        ;;
+    esac
+    return $rc
+}
+
+# tpm_fails_with RC TOOL ARGS...: the tool fails, and the TPM's response code
+# (as tpm2-tools prints it, e.g. 0x99D) is RC.
+tpm_fails_with() {
+    local rc=$1
+    shift
+    if TPM_QUIET_FAIL=1 tpm "$@"; then
+        diag "tpm2_$1 succeeded"
         return 1
     fi
+    grep -q "($rc)" "$SCRATCH/tpm.err" ||
+        { diag "tpm2_$1: expected $rc: $(head -c 600 "$SCRATCH/tpm.err")"; return 1; }
 }
