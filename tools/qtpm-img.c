@@ -687,32 +687,149 @@ static char *swtpm_path(const char *dir, int tpm_version, const char *suffix)
                            tpm_version == 2 ? "tpm2" : "tpm", suffix);
 }
 
-static bool load_swtpm_key(const char *file, const char *format,
-                           SwtpmKey *key, GError **errp)
-{
-    g_autofree char *buf = NULL;
-    gsize len = 0;
-    GError *local = NULL;
-    SwtpmKeyFormat fmt;
-    bool ok;
+/* The options naming swtpm's key, as swtpm's --key file=|pwdfile= takes it. */
+typedef struct SwtpmKeyOptions {
+    char *file;
+    char *format;
+    char *pwd_file;
+    char *kdf;
+} SwtpmKeyOptions;
 
-    if (!format || !strcmp(format, "binary")) {
-        fmt = SWTPM_KEY_FORMAT_BINARY;
-    } else if (!strcmp(format, "hex")) {
-        fmt = SWTPM_KEY_FORMAT_HEX;
-    } else {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "--swtpm-key-format '%s' is not hex or binary", format);
-        return false;
+/* A swtpm key, or the passphrase it is derived from once its size is known. */
+typedef struct SwtpmKeySource {
+    bool given;
+    SwtpmKey key;           /* from a key file */
+    uint8_t *pass;          /* from a passphrase file */
+    size_t pass_len;
+    SwtpmKdf kdf;
+} SwtpmKeySource;
+
+static void swtpm_key_options_add(GArray *entries, SwtpmKeyOptions *o,
+                                  const char *what)
+{
+    GOptionEntry e[] = {
+        { "swtpm-key-file", 0, 0, G_OPTION_ARG_FILENAME, &o->file, what,
+          "FILE" },
+        { "swtpm-key-format", 0, 0, G_OPTION_ARG_STRING, &o->format,
+          "binary (default) or hex, as swtpm's format=", "FMT" },
+        { "swtpm-pwd-file", 0, 0, G_OPTION_ARG_FILENAME, &o->pwd_file,
+          "swtpm's --key pwdfile=", "FILE" },
+        { "swtpm-kdf", 0, 0, G_OPTION_ARG_STRING, &o->kdf,
+          "pbkdf2 (default) or sha512, as swtpm's kdf=", "KDF" },
+    };
+    g_array_append_vals(entries, e, ARRAY_SIZE(e));
+}
+
+static void swtpm_key_options_free(SwtpmKeyOptions *o)
+{
+    g_free(o->file);
+    g_free(o->format);
+    g_free(o->pwd_file);
+    g_free(o->kdf);
+}
+
+static void swtpm_key_source_clear(SwtpmKeySource *src)
+{
+    if (src->pass) {
+        qcrypto_memwipe(src->pass, src->pass_len);
+        g_free(src->pass);
     }
-    if (!g_file_get_contents(file, &buf, &len, &local)) {
+    qcrypto_memwipe(src, sizeof(*src));
+}
+
+static bool read_secret_file(const char *file, uint8_t **buf, size_t *len,
+                             GError **errp)
+{
+    GError *local = NULL;
+    gchar *contents = NULL;
+    gsize n = 0;
+
+    if (!g_file_get_contents(file, &contents, &n, &local)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "%s", local->message);
         g_error_free(local);
         return false;
     }
-    ok = swtpm_key_parse((uint8_t *)buf, len, fmt, file, key, errp);
+    *buf = (uint8_t *)contents;
+    *len = n;
+    return true;
+}
+
+static bool load_swtpm_key(const SwtpmKeyOptions *o, SwtpmKeySource *src,
+                           GError **errp)
+{
+    uint8_t *buf;
+    size_t len;
+    bool ok;
+
+    memset(src, 0, sizeof(*src));
+    if (o->file && o->pwd_file) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "give either --swtpm-key-file or --swtpm-pwd-file, not "
+                    "both");
+        return false;
+    }
+    if ((o->format && !o->file) || (o->kdf && !o->pwd_file)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--%s needs --%s",
+                    o->format && !o->file ? "swtpm-key-format" : "swtpm-kdf",
+                    o->format && !o->file ? "swtpm-key-file"
+                                          : "swtpm-pwd-file");
+        return false;
+    }
+    if (o->format && strcmp(o->format, "binary") && strcmp(o->format, "hex")) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--swtpm-key-format '%s' is not hex or binary", o->format);
+        return false;
+    }
+    if (o->kdf && strcmp(o->kdf, "pbkdf2") && strcmp(o->kdf, "sha512")) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--swtpm-kdf '%s' is not pbkdf2 or sha512", o->kdf);
+        return false;
+    }
+    if (o->pwd_file) {
+        if (!read_secret_file(o->pwd_file, &src->pass, &src->pass_len,
+                              errp)) {
+            return false;
+        }
+        src->kdf = o->kdf && !strcmp(o->kdf, "sha512") ? SWTPM_KDF_SHA512
+                                                        : SWTPM_KDF_PBKDF2;
+        src->given = true;
+        return true;
+    }
+    if (!o->file) {
+        return true;
+    }
+    if (!read_secret_file(o->file, &buf, &len, errp)) {
+        return false;
+    }
+    ok = swtpm_key_parse(buf, len,
+                         o->format && !strcmp(o->format, "hex")
+                         ? SWTPM_KEY_FORMAT_HEX : SWTPM_KEY_FORMAT_BINARY,
+                         o->file, &src->key, errp);
     qcrypto_memwipe(buf, len);
+    g_free(buf);
+    src->given = ok;
     return ok;
+}
+
+/*
+ * The key for one swtpm file: a passphrase yields a key of the size the
+ * file's header names (AES-256 when the header names none). NULL: no key.
+ */
+static const SwtpmKey *swtpm_key_for(SwtpmKeySource *src, const uint8_t *buf,
+                                     size_t len)
+{
+    size_t keylen;
+
+    if (!src->given) {
+        return NULL;
+    }
+    if (src->pass) {
+        keylen = buf ? swtpm_blob_key_length(buf, len) : 0;
+        swtpm_key_from_passphrase(src->pass, src->pass_len, src->kdf,
+                                  keylen ? keylen : 32, &src->key);
+    }
+    return &src->key;
 }
 
 typedef struct SwtpmState {
@@ -732,16 +849,13 @@ static void swtpm_state_clear(SwtpmState *st)
     memset(st, 0, sizeof(*st));
 }
 
-/* Reads and decodes every state file of @dir before anything is written. */
-static bool read_swtpm_dir(const char *dir, const SwtpmKey *key,
-                           SwtpmState *st, GError **errp)
+static bool detect_swtpm_version(const char *dir, int *version, GError **errp)
 {
     g_autofree char *p2 = swtpm_path(dir, 2, "permall");
     g_autofree char *p1 = swtpm_path(dir, 1, "permall");
     bool has2 = g_file_test(p2, G_FILE_TEST_EXISTS);
     bool has1 = g_file_test(p1, G_FILE_TEST_EXISTS);
 
-    memset(st, 0, sizeof(*st));
     if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "'%s' is not a directory", dir);
@@ -759,35 +873,58 @@ static bool read_swtpm_dir(const char *dir, const SwtpmKey *key,
                     "tpm-00.permall)", dir);
         return false;
     }
-    st->tpm_version = has2 ? 2 : 1;
+    *version = has2 ? 2 : 1;
+    return true;
+}
+
+/* Reads and decodes one state file; a missing optional file is no error. */
+static bool read_swtpm_file(const char *path, bool required,
+                            SwtpmKeySource *src, uint8_t **data, size_t *len,
+                            GError **errp)
+{
+    g_autofree char *buf = NULL;
+    gsize n = 0;
+    GError *local = NULL;
+
+    if (!g_file_get_contents(path, &buf, &n, &local)) {
+        if (!required &&
+            g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+            g_error_free(local);
+            return true;
+        }
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "%s", local->message);
+        g_error_free(local);
+        return false;
+    }
+    if (!swtpm_blob_decode((uint8_t *)buf, n,
+                           swtpm_key_for(src, (uint8_t *)buf, n), path, data,
+                           len, errp)) {
+        return false;
+    }
+    if (*len == 0) {
+        g_free(*data);
+        *data = NULL;
+    }
+    return true;
+}
+
+/* Reads and decodes every state file of @dir before anything is written. */
+static bool read_swtpm_dir(const char *dir, SwtpmKeySource *src,
+                           SwtpmState *st, GError **errp)
+{
+    memset(st, 0, sizeof(*st));
+    if (!detect_swtpm_version(dir, &st->tpm_version, errp)) {
+        return false;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
         g_autofree char *path = swtpm_path(dir, st->tpm_version,
                                            swtpm_files[i].suffix);
-        g_autofree char *buf = NULL;
-        gsize len = 0;
-        GError *local = NULL;
         NvramBlobType t = swtpm_files[i].type;
 
-        if (!g_file_get_contents(path, &buf, &len, &local)) {
-            if (g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT) &&
-                t != NVRAM_BLOB_PERMANENT) {
-                g_error_free(local);
-                continue;
-            }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "%s",
-                        local->message);
-            g_error_free(local);
+        if (!read_swtpm_file(path, t == NVRAM_BLOB_PERMANENT, src,
+                             &st->data[t], &st->len[t], errp)) {
             swtpm_state_clear(st);
             return false;
-        }
-        if (!swtpm_blob_decode((uint8_t *)buf, len, key, path, &st->data[t],
-                               &st->len[t], errp)) {
-            swtpm_state_clear(st);
-            return false;
-        }
-        if (st->len[t] == 0) {
-            g_free(st->data[t]);
-            st->data[t] = NULL;
         }
     }
     if (!st->data[NVRAM_BLOB_PERMANENT]) {
@@ -825,27 +962,49 @@ static bool store_is_empty(NvramStore *s, const char *path, int tpm_version,
     return true;
 }
 
+/*
+ * The image to import into: created as by 'create' when it does not exist
+ * (or is empty), else opened as owner; a blank image is formatted, a store
+ * that holds state is refused.
+ */
+static NvramStore *open_import_target(const char *path, uint64_t size,
+                                      int tpm_version, const NvramKey *key,
+                                      NewImage *ni, BlockDriverState **bsp,
+                                      GError **errp)
+{
+    NvramStore *s;
+    bool empty = false;
+
+    memset(ni, 0, sizeof(*ni));
+    if (!image_exists(path, &empty) || empty) {
+        return create_image(path, size, tpm_version, key, ni, bsp, errp);
+    }
+    s = open_owner(path, key, true, tpm_version, bsp, errp);
+    if (s && !store_is_empty(s, path, tpm_version, errp)) {
+        close_store(s, *bsp);
+        *bsp = NULL;
+        return NULL;
+    }
+    return s;
+}
+
 static int cmd_import(int argc, char **argv)
 {
     KeyOptions ko = { 0 };
-    g_autofree char *dir = NULL, *skey_file = NULL, *skey_format = NULL;
-    g_autofree char *tpm = NULL, *size_str = NULL;
+    SwtpmKeyOptions sko = { 0 };
+    g_autofree char *dir = NULL, *tpm = NULL, *size_str = NULL;
     GOptionEntry e[] = {
         { "swtpm-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir,
           "swtpm's --tpmstate dir", "DIR" },
-        { "swtpm-key-file", 0, 0, G_OPTION_ARG_FILENAME, &skey_file,
-          "swtpm's --key file (AES-128 or AES-256)", "FILE" },
-        { "swtpm-key-format", 0, 0, G_OPTION_ARG_STRING, &skey_format,
-          "binary (default) or hex, as swtpm's format=", "FMT" },
         { "tpm", 0, 0, G_OPTION_ARG_STRING, &tpm,
           "for a new image: must match the swtpm state", "VER" },
         { "size", 0, 0, G_OPTION_ARG_STRING, &size_str,
           "for a new image: virtual size (default 1M)", "SIZE" },
-        { NULL },
     };
+    g_autoptr(GArray) entries = g_array_new(true, true, sizeof(GOptionEntry));
     GError *err = NULL;
     LoadedKey lk = { 0 };
-    SwtpmKey skey = { 0 };
+    SwtpmKeySource src = { 0 };
     SwtpmState st = { 0 };
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
@@ -854,9 +1013,11 @@ static int cmd_import(int argc, char **argv)
     size_t n = 0;
     uint64_t size;
     int ver = 0;
-    bool empty = false;
 
-    if (!parse_args("import", "IMAGE", e, &ko, &argc, &argv, 1, &err)) {
+    g_array_append_vals(entries, e, ARRAY_SIZE(e));
+    swtpm_key_options_add(entries, &sko, "swtpm's --key file= (AES-128/256)");
+    if (!parse_args("import", "IMAGE", (GOptionEntry *)entries->data, &ko,
+                    &argc, &argv, 1, &err)) {
         goto out;
     }
     if (!dir) {
@@ -864,15 +1025,10 @@ static int cmd_import(int argc, char **argv)
                     "import needs --swtpm-dir");
         goto out;
     }
-    if (skey_format && !skey_file) {
-        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "--swtpm-key-format needs --swtpm-key-file");
-        goto out;
-    }
     if ((tpm && !parse_tpm_version(tpm, &ver, &err)) ||
         !parse_size(size_str, &size, &err) ||
-        (skey_file && !load_swtpm_key(skey_file, skey_format, &skey, &err)) ||
-        !read_swtpm_dir(dir, skey_file ? &skey : NULL, &st, &err) ||
+        !load_swtpm_key(&sko, &src, &err) ||
+        !read_swtpm_dir(dir, &src, &st, &err) ||
         !load_key(&ko, "", &lk, &err)) {
         goto out;
     }
@@ -882,37 +1038,25 @@ static int cmd_import(int argc, char **argv)
                     tpm_version_str(st.tpm_version), dir);
         goto out;
     }
-
-    if (!image_exists(argv[1], &empty) || empty) {
-        s = create_image(argv[1], size, st.tpm_version, &lk.key, &ni, &bs,
-                         &err);
-    } else {
-        s = open_owner(argv[1], &lk.key, true, st.tpm_version, &bs, &err);
-        if (s && !store_is_empty(s, argv[1], st.tpm_version, &err)) {
-            goto out;
-        }
-    }
+    s = open_import_target(argv[1], size, st.tpm_version, &lk.key, &ni, &bs,
+                           &err);
     if (!s) {
         goto out;
     }
     for (int t = 1; t <= NVRAM_BLOB_TYPE_MAX; t++) {
         if (st.data[t]) {
-            upd[n].type = t;
-            upd[n].data = st.data[t];
-            upd[n].len = st.len[t];
-            n++;
+            upd[n++] = (NvramBlobUpdate) { t, st.data[t], st.len[t] };
         }
     }
-    if (nvram_commit(s, upd, n, &err) < 0) {
-        goto out;
-    }
+    nvram_commit(s, upd, n, &err);
 out:
     close_store(s, bs);
     if (err) {
         undo_new_image(argv[argc - 1], &ni);
     }
     swtpm_state_clear(&st);
-    qcrypto_memwipe(&skey, sizeof(skey));
+    swtpm_key_source_clear(&src);
+    swtpm_key_options_free(&sko);
     loaded_key_clear(&lk);
     key_options_free(&ko);
     return err ? report(err) : 0;
@@ -936,29 +1080,67 @@ static bool write_private_file(const char *path, const uint8_t *data,
     return true;
 }
 
+/* Refuses a folder that already holds swtpm state of either TPM family. */
+static bool swtpm_dir_is_free(const char *dir, GError **errp)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
+        for (int v = 1; v <= 2; v++) {
+            g_autofree char *p = swtpm_path(dir, v, swtpm_files[i].suffix);
+            if (g_file_test(p, G_FILE_TEST_EXISTS)) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                            "'%s' already exists; export writes only into "
+                            "a directory without swtpm state", p);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Writes one state file, plain or encrypted with a fresh random IV. */
+static bool write_swtpm_file(const char *path, const uint8_t *data,
+                             size_t len, SwtpmKeySource *src, GError **errp)
+{
+    const SwtpmKey *key = swtpm_key_for(src, NULL, 0);
+    g_autofree uint8_t *file = NULL;
+    uint8_t iv[SWTPM_KEY_MAX];
+    size_t flen;
+
+    if (key) {
+        if (qcrypto_random_bytes(iv, key->len, errp) < 0) {
+            return false;
+        }
+        file = swtpm_blob_encode_encrypted(data, len, key, iv, &flen);
+    } else {
+        file = swtpm_blob_encode_plain(data, len, &flen);
+    }
+    return write_private_file(path, file, flen, 0640, errp);
+}
+
 static int cmd_export(int argc, char **argv)
 {
     KeyOptions ko = { 0 };
-    g_autofree char *dir = NULL, *skey_file = NULL, *skey_format = NULL;
+    SwtpmKeyOptions sko = { 0 };
+    g_autofree char *dir = NULL;
     GOptionEntry e[] = {
         { "swtpm-dir", 0, 0, G_OPTION_ARG_FILENAME, &dir,
           "directory for swtpm's --tpmstate dir", "DIR" },
-        { "swtpm-key-file", 0, 0, G_OPTION_ARG_FILENAME, &skey_file,
-          "encrypt the files for swtpm's --key file=", "FILE" },
-        { "swtpm-key-format", 0, 0, G_OPTION_ARG_STRING, &skey_format,
-          "binary (default) or hex", "FMT" },
-        { NULL },
     };
+    g_autoptr(GArray) entries = g_array_new(true, true, sizeof(GOptionEntry));
     GError *err = NULL;
     LoadedKey lk = { 0 };
-    SwtpmKey skey = { 0 };
+    SwtpmKeySource src = { 0 };
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
     NvramInfo info;
     uint8_t *data[NVRAM_BLOB_TYPE_MAX + 1] = { 0 };
     size_t len[NVRAM_BLOB_TYPE_MAX + 1] = { 0 };
 
-    if (!parse_args("export", "IMAGE", e, &ko, &argc, &argv, 1, &err)) {
+    g_array_append_vals(entries, e, ARRAY_SIZE(e));
+    swtpm_key_options_add(entries, &sko,
+                          "encrypt the files for swtpm's --key file=");
+    if (!parse_args("export", "IMAGE", (GOptionEntry *)entries->data, &ko,
+                    &argc, &argv, 1, &err)) {
         goto out;
     }
     if (!dir) {
@@ -966,13 +1148,7 @@ static int cmd_export(int argc, char **argv)
                     "export needs --swtpm-dir");
         goto out;
     }
-    if (skey_format && !skey_file) {
-        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "--swtpm-key-format needs --swtpm-key-file");
-        goto out;
-    }
-    if ((skey_file && !load_swtpm_key(skey_file, skey_format, &skey, &err)) ||
-        !load_key(&ko, "", &lk, &err)) {
+    if (!load_swtpm_key(&sko, &src, &err) || !load_key(&ko, "", &lk, &err)) {
         goto out;
     }
     s = open_reader(argv[1], &lk.key, false, &bs, &err);
@@ -994,38 +1170,15 @@ static int cmd_export(int argc, char **argv)
                     "could not create '%s': %s", dir, g_strerror(errno));
         goto out;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
-        for (int v = 1; v <= 2; v++) {
-            g_autofree char *p = swtpm_path(dir, v, swtpm_files[i].suffix);
-            if (g_file_test(p, G_FILE_TEST_EXISTS)) {
-                g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                            "'%s' already exists; export writes only into "
-                            "a directory without swtpm state", p);
-                goto out;
-            }
-        }
+    if (!swtpm_dir_is_free(dir, &err)) {
+        goto out;
     }
     for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
         NvramBlobType t = swtpm_files[i].type;
         g_autofree char *p = swtpm_path(dir, info.tpm_version,
                                         swtpm_files[i].suffix);
-        g_autofree uint8_t *file = NULL;
-        size_t flen;
 
-        if (!data[t]) {
-            continue;
-        }
-        if (skey_file) {
-            uint8_t iv[SWTPM_KEY_MAX];
-            if (qcrypto_random_bytes(iv, skey.len, &err) < 0) {
-                goto out;
-            }
-            file = swtpm_blob_encode_encrypted(data[t], len[t], &skey, iv,
-                                               &flen);
-        } else {
-            file = swtpm_blob_encode_plain(data[t], len[t], &flen);
-        }
-        if (!write_private_file(p, file, flen, 0640, &err)) {
+        if (data[t] && !write_swtpm_file(p, data[t], len[t], &src, &err)) {
             goto out;
         }
     }
@@ -1037,13 +1190,13 @@ out:
             g_free(data[t]);
         }
     }
-    qcrypto_memwipe(&skey, sizeof(skey));
+    swtpm_key_source_clear(&src);
+    swtpm_key_options_free(&sko);
     loaded_key_clear(&lk);
     key_options_free(&ko);
     return err ? report(err) : 0;
 }
 
-/* ---- dump ------------------------------------------------------------ */
 
 static bool parse_blob_type(const char *s, NvramBlobType *t, GError **errp)
 {
@@ -1130,10 +1283,10 @@ static const struct {
       "rekey [KEY] (--new-key-file F [--new-key-format FMT] | "
       "--new-passphrase-file F | --remove-key) IMAGE" },
     { "import", cmd_import,
-      "import --swtpm-dir DIR [--swtpm-key-file F [--swtpm-key-format "
-      "hex|binary]] [KEY] IMAGE" },
+      "import --swtpm-dir DIR [SWTPM-KEY] [--tpm 2.0|1.2] [--size SIZE] "
+      "[KEY] IMAGE" },
     { "export", cmd_export,
-      "export --swtpm-dir DIR [--swtpm-key-file F] [KEY] IMAGE" },
+      "export --swtpm-dir DIR [SWTPM-KEY] [KEY] IMAGE" },
     { "dump", cmd_dump,
       "dump --blob permanent|volatile|savestate [KEY] IMAGE OUT" },
 };
@@ -1146,6 +1299,8 @@ static void usage(FILE *f)
     }
     fprintf(f, "\nKEY: --key-file FILE [--key-format raw|hex|base64] | "
             "--passphrase-file FILE\n"
+            "SWTPM-KEY: --swtpm-key-file FILE [--swtpm-key-format binary|hex] "
+            "|\n           --swtpm-pwd-file FILE [--swtpm-kdf pbkdf2|sha512]\n"
             "Exit status: 0 success, 1 error, 2 check found damage.\n"
             "See docs/qtpm-img.md.\n");
 }

@@ -10,6 +10,7 @@
 #include <nettle/cbc.h>
 #include <nettle/hmac.h>
 #include <nettle/memops.h>
+#include <nettle/pbkdf2.h>
 #include <nettle/sha2.h>
 
 #define AES_BLOCK 16
@@ -354,6 +355,17 @@ bool swtpm_blob_is_encrypted(const uint8_t *buf, size_t len)
            (hdr.flags & SWTPM_BLOB_FLAG_ENCRYPTED);
 }
 
+size_t swtpm_blob_key_length(const uint8_t *buf, size_t len)
+{
+    SwtpmBlobHeader hdr;
+
+    if (!swtpm_blob_parse_header(buf, len, "", &hdr, NULL) ||
+        !(hdr.flags & SWTPM_BLOB_FLAG_ENCRYPTED)) {
+        return 0;
+    }
+    return (hdr.flags & SWTPM_BLOB_FLAG_ENCRYPTED_256BIT_KEY) ? 32 : 16;
+}
+
 bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
                        const char *what, uint8_t **out, size_t *out_len,
                        GError **errp)
@@ -551,4 +563,29 @@ bool swtpm_key_parse(const uint8_t *buf, size_t len, SwtpmKeyFormat format,
     memcpy(key->bytes, buf, len);
     key->len = len;
     return true;
+}
+
+void swtpm_key_from_passphrase(const uint8_t *pass, size_t len, SwtpmKdf kdf,
+                               size_t keylen, SwtpmKey *key)
+{
+    /* swtpm's fixed salt and iteration count (src/swtpm/key.c) */
+    static const uint8_t salt[] = { 's', 'w', 't', 'p', 'm' };
+
+    g_assert(keylen == 16 || keylen == 32);
+    memset(key, 0, sizeof(*key));
+    if (kdf == SWTPM_KDF_SHA512) {
+        struct sha512_ctx ctx;
+        uint8_t digest[SHA512_DIGEST_SIZE];
+
+        sha512_init(&ctx);
+        sha512_update(&ctx, len, pass);
+        sha512_digest(&ctx, sizeof(digest), digest);
+        memcpy(key->bytes, digest, keylen);
+        memset(digest, 0, sizeof(digest));
+        memset(&ctx, 0, sizeof(ctx));
+    } else {
+        pbkdf2_hmac_sha512(len, pass, 1000, sizeof(salt), salt, keylen,
+                           key->bytes);
+    }
+    key->len = keylen;
 }

@@ -110,4 +110,23 @@ uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
 bool swtpm_key_parse(const uint8_t *buf, size_t len, SwtpmKeyFormat format,
                      const char *what, SwtpmKey *key, GError **errp);
 
+typedef enum SwtpmKdf {
+    SWTPM_KDF_PBKDF2,   /* swtpm's default: PBKDF2-HMAC-SHA512 */
+    SWTPM_KDF_SHA512,   /* the first bytes of SHA-512(passphrase) */
+} SwtpmKdf;
+
+/*
+ * Derives a @keylen-byte (16 or 32) key from a passphrase file's contents as
+ * swtpm's --key pwdfile=F,kdf=... does: PBKDF2-HMAC-SHA512 with the salt
+ * "swtpm" and 1000 iterations, or a truncated SHA-512.
+ */
+void swtpm_key_from_passphrase(const uint8_t *pass, size_t len, SwtpmKdf kdf,
+                               size_t keylen, SwtpmKey *key);
+
+/*
+ * The key length a file was encrypted with (16 or 32), from its header;
+ * 0 when the header is bad or the file is not encrypted.
+ */
+size_t swtpm_blob_key_length(const uint8_t *buf, size_t len);
+
 #endif

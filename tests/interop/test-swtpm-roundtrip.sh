@@ -122,8 +122,8 @@ check_fails "(control) a fresh swtpm does not serve them" \
 EIMG=$SCRATCH/enc.qcow2
 check "import plain swtpm state into an encrypted image" \
     "$QTPM_IMG" import --swtpm-dir "$SW1" --key-file "$SCRATCH/qtpm.key" "$EIMG"
-check_fails "the encrypted image does not open without its key" \
-    "$QTPM_IMG" check "$EIMG"
+check_fails "the encrypted image gives no state without its key" \
+    "$QTPM_IMG" dump --blob permanent "$EIMG" "$SCRATCH/nokey.out"
 SW3=$SCRATCH/sw3
 check "export from the encrypted image" \
     "$QTPM_IMG" export --swtpm-dir "$SW3" --key-file "$SCRATCH/qtpm.key" "$EIMG"
@@ -181,7 +181,38 @@ SW7=$SCRATCH/sw7
 check "swtpm on its export serves the same NV data and key" \
     serves_state "$SW7" "$SW6.name"
 
-for i in "$IMG" "$EIMG" "$IMG2" "$IMG3"; do
+# --- swtpm keys derived from a passphrase (--key pwdfile=) -------------------
+printf %s "swtpm passphrase $$" >"$SCRATCH/sw.pwd"
+SW8=$SCRATCH/sw8
+check "swtpm creates state under a pwdfile key (PBKDF2, AES-256)" \
+    make_state "$SW8" --key "pwdfile=$SCRATCH/sw.pwd,mode=aes-256-cbc"
+IMG4=$SCRATCH/from-pwd.qcow2
+check_fails "import with the wrong swtpm passphrase fails" \
+    "$QTPM_IMG" import --swtpm-dir "$SW8" --swtpm-pwd-file "$SCRATCH/wrong.key" "$IMG4"
+check_fails "import with the right passphrase but the other KDF fails" \
+    "$QTPM_IMG" import --swtpm-dir "$SW8" --swtpm-pwd-file "$SCRATCH/sw.pwd" \
+        --swtpm-kdf sha512 "$IMG4"
+check "... and leaves no image behind" test ! -e "$IMG4"
+check "import with the swtpm passphrase" \
+    "$QTPM_IMG" import --swtpm-dir "$SW8" --swtpm-pwd-file "$SCRATCH/sw.pwd" "$IMG4"
+SW9=$SCRATCH/sw9
+check "export encrypted under the same passphrase" \
+    "$QTPM_IMG" export --swtpm-dir "$SW9" --swtpm-pwd-file "$SCRATCH/sw.pwd" "$IMG4"
+check "swtpm with the pwdfile serves the export" \
+    serves_state "$SW9" "$SW8.name" --key "pwdfile=$SCRATCH/sw.pwd,mode=aes-256-cbc"
+SW10=$SCRATCH/sw10
+check "swtpm creates state under a pwdfile key (SHA-512, AES-128)" \
+    make_state "$SW10" --key "pwdfile=$SCRATCH/sw.pwd,kdf=sha512"
+IMG5=$SCRATCH/from-pwd-sha512.qcow2
+check "import with --swtpm-kdf sha512" \
+    "$QTPM_IMG" import --swtpm-dir "$SW10" --swtpm-pwd-file "$SCRATCH/sw.pwd" \
+        --swtpm-kdf sha512 "$IMG5"
+SW11=$SCRATCH/sw11
+"$QTPM_IMG" export --swtpm-dir "$SW11" "$IMG5"
+check "swtpm on its plain export serves the same NV data and key" \
+    serves_state "$SW11" "$SW10.name"
+
+for i in "$IMG" "$EIMG" "$IMG2" "$IMG3" "$IMG4" "$IMG5"; do
     check "qemu-img check clean: $(basename "$i")" image_clean "$i"
 done
 

@@ -499,6 +499,52 @@ static void test_key_parse(void)
     }
 }
 
+static void expect_key_hex(const SwtpmKey *k, const char *hex)
+{
+    g_autofree char *got = g_malloc0(k->len * 2 + 1);
+
+    for (size_t i = 0; i < k->len; i++) {
+        sprintf(got + 2 * i, "%02x", k->bytes[i]);
+    }
+    g_assert_cmpstr(got, ==, hex);
+}
+
+/* Known answers from an independent PBKDF2 / SHA-512 (Python's hashlib). */
+static void test_key_from_passphrase(void)
+{
+    static const uint8_t pass[] = "swtpm passphrase";
+    SwtpmKey k;
+
+    swtpm_key_from_passphrase(pass, sizeof(pass) - 1, SWTPM_KDF_PBKDF2, 32,
+                              &k);
+    expect_key_hex(&k, "1b5c4861537213fc8b6e15c20e06ffc0"
+                       "fb9087597ca714f13cdd32cccceee806");
+    swtpm_key_from_passphrase(pass, sizeof(pass) - 1, SWTPM_KDF_PBKDF2, 16,
+                              &k);
+    expect_key_hex(&k, "1b5c4861537213fc8b6e15c20e06ffc0");
+    swtpm_key_from_passphrase(pass, sizeof(pass) - 1, SWTPM_KDF_SHA512, 32,
+                              &k);
+    expect_key_hex(&k, "15add1e4af760f12304202d60dae7530"
+                       "cb07a8f5a7c686772a418d25671b5350");
+}
+
+static void test_key_length(void)
+{
+    SwtpmKey k16, k32;
+    uint8_t d[40] = { 0 };
+    size_t flen;
+
+    make_key(&k16, 16, 1);
+    make_key(&k32, 32, 1);
+    g_autofree uint8_t *a = swtpm_blob_encode_encrypted(d, 40, &k16, IV, &flen);
+    g_assert_cmpuint(swtpm_blob_key_length(a, flen), ==, 16);
+    g_autofree uint8_t *b = swtpm_blob_encode_encrypted(d, 40, &k32, IV, &flen);
+    g_assert_cmpuint(swtpm_blob_key_length(b, flen), ==, 32);
+    g_autofree uint8_t *c = swtpm_blob_encode_plain(d, 40, &flen);
+    g_assert_cmpuint(swtpm_blob_key_length(c, flen), ==, 0);
+    g_assert_cmpuint(swtpm_blob_key_length(c, 5), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -515,5 +561,8 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm-blob/version1", test_version1);
     g_test_add_func("/swtpm-blob/fuzz", test_fuzz);
     g_test_add_func("/swtpm-blob/key-parse", test_key_parse);
+    g_test_add_func("/swtpm-blob/key-from-passphrase",
+                    test_key_from_passphrase);
+    g_test_add_func("/swtpm-blob/key-length", test_key_length);
     return g_test_run();
 }
