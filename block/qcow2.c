@@ -581,6 +581,13 @@ static int qcow2_open(BlockDriverState *bs, const char *filename,
     return 0;
 }
 
+/* After a failed write the caches may disagree with the file: reload. */
+static int qcow2_recover(BlockDriverState *bs, int ret)
+{
+    qcow2_reload_metadata(bs, NULL);
+    return ret < 0 ? ret : -EIO;
+}
+
 static int qcow2_flush(BlockDriverState *bs, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -591,26 +598,41 @@ static int qcow2_flush(BlockDriverState *bs, GError **errp)
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    /* The references dropped before this flush are durable now: the
-     * decrements may follow (docs/qcow2.md "Write ordering" rule 5). */
-    if (s->pending_frees->len && !s->broken) {
-        return qcow2_apply_pending_frees(bs, errp);
+    if (s->pending_frees->len == 0 || s->broken || bs->inactive) {
+        return 0;
     }
-    return 0;
+    /*
+     * The references dropped before this flush are durable now: the
+     * decrements may follow (docs/qcow2.md "Write ordering" rule 5). They
+     * are flushed too, so that nothing of ours is still in flight when the
+     * caller hands the image to another process; only updates that freed
+     * clusters pay for this second flush.
+     */
+    if (qcow2_apply_pending_frees(bs, errp) < 0) {
+        return qcow2_recover(bs, -EIO);
+    }
+    return bdrv_file_flush(bs, errp);
 }
 
 static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
-    if (!bs->read_only && !s->broken) {
-        bool had_frees = s->pending_frees->len > 0;
-
-        if (qcow2_flush(bs, NULL) == 0 && had_frees) {
-            bdrv_file_flush(bs, NULL);
-        }
+    if (!bs->read_only && !bs->inactive && !s->broken) {
+        qcow2_flush(bs, NULL);
     }
     qcow2_free_state(s);
+}
+
+static int qcow2_invalidate_cache(BlockDriverState *bs, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    /* Another process may have changed everything: queued frees of ours
+     * would be stale (dropping them can only leak). */
+    g_array_set_size(s->pending_frees, 0);
+    s->autoclear_done = false;
+    return qcow2_reload_metadata(bs, errp);
 }
 
 /* Clears autoclear bits once per open, before the first write (§2). */
@@ -669,13 +691,6 @@ static int qcow2_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
         bytes -= n;
     }
     return 0;
-}
-
-/* After a failed write the caches may disagree with the file: reload. */
-static int qcow2_recover(BlockDriverState *bs, int ret)
-{
-    qcow2_reload_metadata(bs, NULL);
-    return ret < 0 ? ret : -EIO;
 }
 
 static int qcow2_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -804,4 +819,5 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_getlength = qcow2_getlength,
     .bdrv_truncate = qcow2_truncate,
     .bdrv_get_info = qcow2_get_info,
+    .bdrv_invalidate_cache = qcow2_invalidate_cache,
 };
