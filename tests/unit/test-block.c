@@ -435,6 +435,8 @@ static void test_lock_exclusive_vs_exclusive(Fixture *f, gconstpointer data)
     g_assert_no_error(err);
     g_assert_cmpint(bdrv_lock(b, BDRV_LOCK_EXCLUSIVE, 0, &err), <, 0);
     assert_locked_error(err, f->path);
+    /* The kernel does not name the owner of an OFD lock: no made-up pid. */
+    g_assert_null(strstr(err->message, "pid"));
     g_clear_error(&err);
     g_assert_cmpint(bdrv_lock(b, BDRV_LOCK_SHARED, 0, &err), <, 0);
     assert_locked_error(err, f->path);
@@ -673,6 +675,30 @@ static void test_lock_off(Fixture *f, gconstpointer data)
     bdrv_close(b);
 }
 
+/* A classic POSIX lock names its owner, so the error can too. */
+static void test_lock_error_pid(Fixture *f, gconstpointer data)
+{
+    BlockDriverState *a = open_raw(f->path, false, false, false);
+    int fd = open(f->path, O_RDWR | O_CLOEXEC);
+    struct flock fl = {
+        .l_whence = SEEK_SET, .l_start = 0x10000, .l_len = 1,
+        .l_type = F_WRLCK,
+    };
+    g_autofree char *pid = g_strdup_printf("(pid %ld)", (long)getpid());
+    GError *err = NULL;
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_SETLK, &fl), ==, 0);
+    g_assert_cmpint(bdrv_lock(a, BDRV_LOCK_SHARED, 0, &err), <, 0);
+    assert_locked_error(err, f->path);
+    g_assert_nonnull(strstr(err->message, pid));
+    g_clear_error(&err);
+    close(fd);
+    g_assert_cmpint(bdrv_lock(a, BDRV_LOCK_SHARED, 0, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(a);
+}
+
 static void test_qemu_lock_bytes(Fixture *f, gconstpointer data)
 {
     BlockDriverState *w, *r, *second;
@@ -792,6 +818,7 @@ int main(int argc, char **argv)
     ADD("lock/timeout", test_lock_timeout);
     ADD("lock/waiter-succeeds", test_lock_waiter_succeeds);
     ADD("lock/off", test_lock_off);
+    ADD("lock/error-pid", test_lock_error_pid);
     ADD("lock/qemu-bytes", test_qemu_lock_bytes);
     ADD("inactive", test_inactive);
 #undef ADD
