@@ -239,6 +239,20 @@ static bool blob_open(NvramStore *s, const NvramDirectory *d, const NvramKeys *k
     return true;
 }
 
+static const NvramDirEntry *dir_find(const NvramDirectory *d, NvramBlobType type,
+                                     unsigned *index)
+{
+    for (unsigned i = 0; i < d->n_entries; i++) {
+        if (d->entries[i].type == (uint32_t)type) {
+            if (index) {
+                *index = i;
+            }
+            return &d->entries[i];
+        }
+    }
+    return NULL;
+}
+
 /* Reads and CRC-checks every blob of @d; @stored[i] are g_malloc'ed. */
 static bool read_dir_blobs(NvramStore *s, const NvramDirectory *d, uint8_t **stored,
                            GError **errp)
@@ -389,6 +403,15 @@ static int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
         bool ok;
 
         if (!parsed[i]) {
+            continue;
+        }
+        if (k == 1 && parsed[order[0]] &&
+            dir_find(&dirs[order[0]], NVRAM_BLOB_PERMANENT, NULL) &&
+            !dir_find(&dirs[i], NVRAM_BLOB_PERMANENT, NULL)) {
+            /* See commit_with_keys(): that newer permanent blob was durable. */
+            g_set_error(&reason[i], QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "holds no permanent blob, and the newer slot's permanent "
+                        "blob is damaged: refusing to start from an empty state");
             continue;
         }
         ok = read_dir_blobs(s, &dirs[i], stored, &reason[i]);
@@ -782,20 +805,6 @@ void nvram_close(NvramStore *s)
 
 /* ---- load ---- */
 
-static const NvramDirEntry *dir_find(const NvramDirectory *d, NvramBlobType type,
-                                     unsigned *index)
-{
-    for (unsigned i = 0; i < d->n_entries; i++) {
-        if (d->entries[i].type == (uint32_t)type) {
-            if (index) {
-                *index = i;
-            }
-            return &d->entries[i];
-        }
-    }
-    return NULL;
-}
-
 static bool type_valid(NvramStore *s, NvramBlobType type, GError **errp)
 {
     if (type < 1 || type > NVRAM_BLOB_TYPE_MAX) {
@@ -1024,12 +1033,25 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
         if (seal_blob(s, &d, keys, e, u->data, u->len, &sealed[d.n_entries], errp) < 0) {
             goto out;
         }
-        e->offset = alloc_extent(used, n_used, nvram_extent_len(e->length));
-        used[n_used].start = e->offset;
-        used[n_used].end = e->offset + nvram_extent_len(e->length);
-        n_used++;
         is_new[d.n_entries] = true;
         d.n_entries++;
+    }
+    /* Largest first: small blobs then fill the holes, which keeps the disk compact. */
+    for (;;) {
+        NvramDirEntry *big = NULL;
+        for (unsigned i = 0; i < d.n_entries; i++) {
+            NvramDirEntry *e = &d.entries[i];
+            if (is_new[i] && !e->offset && (!big || e->length > big->length)) {
+                big = e;
+            }
+        }
+        if (!big) {
+            break;
+        }
+        big->offset = alloc_extent(used, n_used, nvram_extent_len(big->length));
+        used[n_used].start = big->offset;
+        used[n_used].end = big->offset + nvram_extent_len(big->length);
+        n_used++;
     }
     for (unsigned i = 0; i < d.n_entries; i++) {
         end = MAX(end, d.entries[i].offset + nvram_extent_len(d.entries[i].length));
@@ -1047,6 +1069,16 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
                                      sealed[i], errp) < 0) {
             goto unlock;
         }
+    }
+    /*
+     * A commit that brings the permanent blob into a directory without one
+     * makes the blob durable first, so that a directory naming a permanent
+     * blob that fails is always damage, never an interrupted commit, and
+     * open never falls back to a state without the permanent blob.
+     */
+    if (!dir_find(&s->dir, NVRAM_BLOB_PERMANENT, NULL) &&
+        dir_find(&d, NVRAM_BLOB_PERMANENT, NULL) && bdrv_flush(s->bs, errp) < 0) {
+        goto unlock;
     }
     if (bdrv_pwrite(s->bs, slot_offsets[d.slot_index], NVRAM_SLOT_SIZE, slot,
                     errp) < 0) {
