@@ -206,6 +206,17 @@ fails_with "import with a swtpm key for plain swtpm state" 1 "not encrypted" \
 check "... no image left" test ! -e "$S/new.qcow2"
 fails_with "import without --swtpm-dir" 1 "swtpm-dir" \
     "$QTPM_IMG" import "$S/new.qcow2"
+for bad in "--swtpm-key-file $S/raw.key --swtpm-pwd-file $S/pass" \
+    "--swtpm-key-format hex" "--swtpm-kdf sha512" \
+    "--swtpm-key-file $S/raw.key --swtpm-key-format base64" \
+    "--swtpm-pwd-file $S/pass --swtpm-kdf md5" "--swtpm-key-file $S/short.key" \
+    "--swtpm-key-file $S/b64.key --swtpm-key-format hex" \
+    "--swtpm-pwd-file $S/pass"; do
+    # shellcheck disable=SC2086
+    fails_with "import $bad: refused" 1 . \
+        "$QTPM_IMG" import --swtpm-dir "$SW" $bad "$S/new.qcow2"
+    check "import $bad: no image left" test ! -e "$S/new.qcow2"
+done
 
 # --- wrong key, no key, unexpected key: nothing changes ----------------------
 for cmd in "info" "check" "dump --blob permanent" "export --swtpm-dir $S/xx" \
