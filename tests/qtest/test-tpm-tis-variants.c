@@ -150,6 +150,27 @@ static void test_irq_pin(void)
     qtest_quit(s);
 }
 
+/* -qtest stdio: requests on stdin, replies on stdout, end of file quits. */
+static void test_qtest_stdio(void)
+{
+    g_autofree char *bin = qtest_qtpm_binary();
+    g_autofree char *cmd = g_strdup_printf(
+        "printf 'readl 0xfed40f00\\nwriteb 0xfed40000 2\\nreadb 0xfed40000\\nnope\\n' | "
+        "%s -tpmdev null,id=tpm0 -device tpm-tis,tpmdev=tpm0 -qtest stdio", bin);
+    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+    g_autofree char *out = NULL;
+    g_autoptr(GError) err = NULL;
+    int status;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, NULL,
+                               &status, &err));
+    g_assert_no_error(err);
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_cmpstr(out, ==,
+                    "OK 0x0000000000011014\nOK\nOK 0x00000000000000a1\n"
+                    "FAIL Unknown command 'nope'\n");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -158,5 +179,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tpm-tis-variants/null-tpm12", test_null_tpm12);
     g_test_add_func("/tpm-tis-variants/qtest-protocol", test_qtest_protocol);
     g_test_add_func("/tpm-tis-variants/irq-pin", test_irq_pin);
+    g_test_add_func("/tpm-tis-variants/qtest-stdio", test_qtest_stdio);
     return g_test_run();
 }
