@@ -32,15 +32,12 @@ typedef struct LoadedKey {
     NvramKey key;
 } LoadedKey;
 
+/* Prints the error as the one line every failure gives; returns 1. */
 static int report(GError *err)
 {
-    int code = 1;
-
-    if (err) {
-        fprintf(stderr, "qtpm-img: %s\n", err->message);
-        g_error_free(err);
-    }
-    return code;
+    fprintf(stderr, "qtpm-img: %s\n", err->message);
+    g_error_free(err);
+    return 1;
 }
 
 static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -64,6 +61,7 @@ static void loaded_key_clear(LoadedKey *k)
 }
 
 /*
+ * Loads the key options into an NvramKey (NVRAM_KEY_NONE without any).
  * @prefix is "" or "new-": the option names the sentences cite.
  */
 static bool load_key(const KeyOptions *o, const char *prefix, LoadedKey *out,
@@ -99,7 +97,9 @@ static bool load_key(const KeyOptions *o, const char *prefix, LoadedKey *out,
         return false;
     }
 
-    id = g_strdup_printf("%s%s", prefix, pass ? "passphrase-file" : "key-file");
+    /* the secret's id prefixes its error sentences: name the option */
+    id = g_strdup_printf("--%s%s", prefix,
+                         pass ? "passphrase-file" : "key-file");
     opts = g_hash_table_new(g_str_hash, g_str_equal);
     g_hash_table_insert(opts, "id", id);
     g_hash_table_insert(opts, "file", pass ? o->passphrase_file : o->file);
