@@ -111,6 +111,16 @@ static void test_qtest_protocol(void)
     }
     r = qtest_cmd(m.qts, "endianness");
     g_assert_cmpstr(r, ==, "OK little");
+    g_clear_pointer(&r, g_free);
+    /* A line longer than any request gets one FAIL; the next line works. */
+    {
+        g_autofree char *huge = g_strnfill(5 * 1024 * 1024, 'a');
+        r = qtest_cmd(m.qts, "write 0xfed40024 1 0x%s", huge);
+        g_assert_cmpstr(r, ==, "FAIL line too long");
+        g_clear_pointer(&r, g_free);
+    }
+    r = qtest_cmd(m.qts, "endianness");
+    g_assert_cmpstr(r, ==, "OK little");
     /* Nothing else on the bus: all-ones, writes vanish. */
     qtest_writel(m.qts, 0x1000, 0);
     g_assert_cmphex(qtest_readl(m.qts, 0x1000), ==, 0xffffffff);
