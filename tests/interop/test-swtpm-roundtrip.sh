@@ -2,8 +2,11 @@
 # A real swtpm and tpm2-tools make TPM state (a persistent primary key, an NV
 # index with data); qtpm-img imports it, exports it to a new folder, and a
 # real swtpm started on the export serves the same NV data and key. The same
-# with swtpm-encrypted state (AES-256 and AES-128 keys).
+# with swtpm-encrypted state (AES-256 and AES-128 keys, passphrases). And the
+# move for real: qtpm runs on the imported state, changes it, and swtpm
+# serves the change after the export.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/tpm2-common.sh"
 
 NV_INDEX=0x1500016
 NV_DATA="qtpm round trip $$"
@@ -129,6 +132,46 @@ check "export from the encrypted image" \
     "$QTPM_IMG" export --swtpm-dir "$SW3" --key-file "$SCRATCH/qtpm.key" "$EIMG"
 check "swtpm on that export serves the same NV data and key" \
     serves_state "$SW3" "$SW1.name"
+
+# --- qtpm runs on the imported state; swtpm takes it back -------------------
+QD=$SCRATCH/qtpm-run
+QTPM_NV="changed under qtpm $$"
+mkdir -p "$QD"
+if start_qtpm "$QD" "$EIMG" "$SCRATCH/qtpm.key"; then
+    ok "qtpm starts on the imported, encrypted image"
+    use_tpm "$QD"
+    check "qtpm: tpm2_startup -c" tpm startup -c
+    check "qtpm serves swtpm's NV data" \
+        bash -c "tpm2_nvread $NV_INDEX -C o -s ${#NV_DATA} 2>/dev/null | cmp -s - <(printf %s '$NV_DATA')"
+    check "qtpm has swtpm's persistent key" \
+        tpm readpublic -c $PERSISTENT -n "$QD/name"
+    check "... with the same name" cmp -s "$QD/name" "$SW1.name"
+    check "qtpm: write new NV data" \
+        bash -c "printf %s '$QTPM_NV' | tpm2_nvwrite $NV_INDEX -C o -i - 2>/dev/null"
+    check "info works while qtpm owns the image" \
+        "$QTPM_IMG" info --key-file "$SCRATCH/qtpm.key" "$EIMG"
+    check "check works while qtpm owns the image" \
+        "$QTPM_IMG" check --key-file "$SCRATCH/qtpm.key" "$EIMG"
+    "$QTPM_IMG" rekey --key-file "$SCRATCH/qtpm.key" --remove-key "$EIMG" \
+        2>"$SCRATCH/rekey.err"
+    check "rekey refuses the image qtpm owns, naming the lock" \
+        grep -q "^qtpm-img: .*lock" "$SCRATCH/rekey.err"
+    check "qtpm: orderly tpm2_shutdown" tpm shutdown -c
+    check "qtpm: QMP quit" qmp_quit "$QD"
+else
+    not_ok "qtpm starts on the imported, encrypted image"
+fi
+check "after qtpm: qtpm-img check clean" \
+    "$QTPM_IMG" check --key-file "$SCRATCH/qtpm.key" "$EIMG"
+check "after qtpm: qemu-img check clean" image_clean "$EIMG"
+SWQ=$SCRATCH/swq
+check "export qtpm's state" \
+    "$QTPM_IMG" export --swtpm-dir "$SWQ" --key-file "$SCRATCH/qtpm.key" "$EIMG"
+SWTPM_NV=$NV_DATA
+NV_DATA=$QTPM_NV
+check "swtpm serves the NV data qtpm wrote, and the same key" \
+    serves_state "$SWQ" "$SW1.name"
+NV_DATA=$SWTPM_NV
 
 # --- swtpm-encrypted state, AES-256 with a binary key -----------------------
 head -c 32 /dev/urandom >"$SCRATCH/sw256.key"
