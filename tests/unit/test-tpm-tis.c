@@ -525,6 +525,31 @@ static void test_state_roundtrip(Fixture *f, gconstpointer data)
     g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_PENDING_REQUEST, !=, 0);
 }
 
+/*
+ * A command held by a paused backend is saved in EXECUTION; loading that
+ * state into a reset device runs the command there.
+ */
+static void test_state_with_held_command(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GByteArray) saved = NULL;
+    g_autoptr(GError) err = NULL;
+    uint8_t resp[10];
+
+    request_locality(0);
+    tpm_backend_pause(f->be);
+    send_command(0, TPM2_STARTUP, sizeof(TPM2_STARTUP));
+    saved = save(f->tis);
+    g_assert_cmpuint(saved->data[20], ==, 3);       /* locality 0: EXECUTION */
+    tpm_tis_reset(f->tis);
+    tpm_backend_resume(f->be);
+    g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY, ==, 0);
+    g_assert_cmpint(tpm_tis_load_state(f->tis, saved->data, saved->len, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(wait_data_available(0)), ==, 10);
+    read_response(0, resp, sizeof(resp));
+    g_assert_cmpmem(resp, sizeof(resp), TPM2_FAILURE, sizeof(TPM2_FAILURE));
+}
+
 /* Every single-byte corruption and every truncation loads or fails cleanly. */
 static void test_state_hostile(Fixture *f, gconstpointer data)
 {
@@ -644,6 +669,7 @@ int main(int argc, char **argv)
     ADD("locality-change-interrupt", test_locality_change_interrupt, NULL);
     ADD("reset", test_reset, NULL);
     ADD("state-roundtrip", test_state_roundtrip, NULL);
+    ADD("state-with-held-command", test_state_with_held_command, NULL);
     ADD("state-hostile", test_state_hostile, NULL);
     ADD("hostile-mmio", test_hostile_mmio, NULL);
     g_test_add_func("/tpm-tis/create-errors", test_create_errors);
