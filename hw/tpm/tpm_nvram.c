@@ -534,7 +534,57 @@ static int owner_lock(NvramStore *s, int timeout_ms, GError **errp)
 
 /* ---- formatting a blank image (section 6) ---- */
 
-static int image_is_blank(NvramStore *s, bool *blank, GError **errp)
+/*
+ * Is @p (@len bytes) empty, or what an interrupted write of a structure
+ * starting with @magic and @used bytes long could leave? That is: (a prefix
+ * of) the magic, then zeros, or the whole magic, anything up to @used, zeros.
+ */
+static bool is_torn_structure(const uint8_t *p, size_t len, const char *magic,
+                              size_t used)
+{
+    size_t n = 0;
+
+    while (n < 8 && p[n] == (uint8_t)magic[n]) {
+        n++;
+    }
+    if (n < 8) {
+        return nvram_buffer_is_zero(p + n, len - n);
+    }
+    return nvram_buffer_is_zero(p + used, len - used);
+}
+
+/*
+ * Blank, or left so by an interrupted format (section 6): at most a header
+ * block and slot A as a torn or complete format writes them, and nothing
+ * else. Such an image holds no TPM state, so formatting it loses nothing.
+ */
+static bool first_chunk_holds_no_state(uint8_t *buf, int64_t n)
+{
+    NvramDirectory d;
+
+    if (n < NVRAM_DATA_OFFSET) {
+        return false;   /* the layout needs more than this, so it is not ours */
+    }
+    for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
+        uint8_t *c = buf + i * NVRAM_HEADER_COPY_STRIDE;
+        if (!is_torn_structure(c, NVRAM_HEADER_COPY_STRIDE, "QTPMNVRM",
+                               NVRAM_HEADER_SIZE)) {
+            return false;
+        }
+    }
+    if (!is_torn_structure(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, "QTPMDIR1",
+                           NVRAM_DIR_SIZE)) {
+        return false;
+    }
+    if (nvram_dir_parse(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, 0,
+                        buf + NVRAM_SLOT_A_OFFSET + 24, &d, NULL) && d.n_entries) {
+        return false;
+    }
+    memset(buf, 0, NVRAM_SLOT_A_OFFSET + NVRAM_SLOT_SIZE);
+    return true;
+}
+
+static int image_holds_no_state(NvramStore *s, bool *none, GError **errp)
 {
     int64_t len = bdrv_getlength(s->bs, errp);
     g_autofree uint8_t *buf = NULL;
@@ -548,12 +598,17 @@ static int image_is_blank(NvramStore *s, bool *blank, GError **errp)
         if (bdrv_pread(s->bs, off, n, buf, errp) < 0) {
             return -1;
         }
+        if (off == 0 && !nvram_buffer_is_zero(buf, MIN(n, NVRAM_DATA_OFFSET)) &&
+            !first_chunk_holds_no_state(buf, n)) {
+            *none = false;
+            return 0;
+        }
         if (!nvram_buffer_is_zero(buf, n)) {
-            *blank = false;
+            *none = false;
             return 0;
         }
     }
-    *blank = true;
+    *none = true;
     return 0;
 }
 
@@ -704,20 +759,26 @@ static int nvram_open_header(NvramStore *s, const NvramOpenOptions *opts,
     if (nvram_header_parse(block, sizeof(block), &s->hdr, NULL, &local_err)) {
         return 0;
     }
-    if (local_err->code != QTPM_ERROR_NOT_FOUND) {
+    if (local_err->code != QTPM_ERROR_NOT_FOUND && local_err->code != QTPM_ERROR_CORRUPT) {
         g_propagate_prefixed_error(errp, local_err, "'%s': ", s->name);
         return -1;
     }
-    g_clear_error(&local_err);
-    if (image_is_blank(s, &blank, errp) < 0) {
+    if (image_holds_no_state(s, &blank, errp) < 0) {
+        g_clear_error(&local_err);
         return -1;
     }
     if (!blank) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
-                    "'%s' holds data but no qtpm NVRAM header; refusing to use or "
-                    "overwrite it", s->name);
+        if (local_err->code == QTPM_ERROR_CORRUPT) {
+            g_propagate_prefixed_error(errp, local_err, "'%s': ", s->name);
+        } else {
+            g_clear_error(&local_err);
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                        "'%s' holds data but no qtpm NVRAM header; refusing to use or "
+                        "overwrite it", s->name);
+        }
         return -1;
     }
+    g_clear_error(&local_err);
     if (!s->owner || !opts->format_blank) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "'%s' is blank: it holds no NVRAM store yet", s->name);

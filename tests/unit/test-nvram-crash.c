@@ -1,0 +1,339 @@
+/*
+ * Crash consistency of the NVRAM store's commits (docs/nvram-format.md
+ * section 4), with blkdebug between the format driver and the file: for
+ * every write of a commit, a torn write, and power loss dropping subsets of
+ * the unflushed writes. After each crash the image reopens, and holds
+ * exactly the old state or exactly the new one.
+ */
+#include "qemu/osdep.h"
+
+#include "block/blkdebug.h"
+#include "test-nvram-util.h"
+
+typedef struct CrashCase {
+    const char *format;
+    bool encrypted;
+    size_t plen;            /* permanent blob size */
+    bool both;              /* the commit replaces both blobs, else only permanent */
+} CrashCase;
+
+typedef struct State {
+    uint8_t *p, *v;
+    size_t plen, vlen;
+} State;
+
+typedef struct Crash {
+    const CrashCase *c;
+    TestImage t;
+    uint8_t *baseline;
+    gsize baseline_len;
+    State old, new;
+    unsigned runs;
+} Crash;
+
+static void state_make(State *st, size_t plen, size_t vlen, unsigned seed)
+{
+    st->plen = plen;
+    st->vlen = vlen;
+    st->p = test_blob(plen, seed);
+    st->v = test_blob(vlen, seed + 1000);
+}
+
+static void state_free(State *st)
+{
+    g_free(st->p);
+    g_free(st->v);
+}
+
+static NvramStore *open_store(BlockDriverState *bs, const Crash *cr, bool owner,
+                              GError **errp)
+{
+    NvramOpenOptions o = test_opts(owner, cr->c->encrypted);
+
+    return nvram_open(bs, &o, errp);
+}
+
+static int commit_state(NvramStore *s, const Crash *cr, const State *st, GError **errp)
+{
+    NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, st->p, st->plen },
+                             { NVRAM_BLOB_VOLATILE, st->v, st->vlen } };
+
+    return nvram_commit(s, u, cr->c->both ? 2 : 1, errp);
+}
+
+static bool state_is(NvramStore *s, const State *st)
+{
+    return test_blob_equals(s, NVRAM_BLOB_PERMANENT, st->p, st->plen) &&
+           test_blob_equals(s, NVRAM_BLOB_VOLATILE, st->v, st->vlen);
+}
+
+/* Old state: two commits, so both slots are in use, then the baseline bytes. */
+static void crash_setup(Crash *cr, const CrashCase *c)
+{
+    BlockDriverState *bs;
+    NvramStore *s;
+    State first;
+    GError *err = NULL;
+
+    memset(cr, 0, sizeof(*cr));
+    cr->c = c;
+    test_image_new(&cr->t, c->format);
+    state_make(&first, c->plen, 3000, 1);
+    state_make(&cr->old, c->plen - 100, 2900, 2);
+    state_make(&cr->new, c->plen - 50, 3100, 3);
+    if (!c->both) {
+        g_free(cr->new.v);
+        cr->new.v = g_memdup2(cr->old.v, cr->old.vlen);
+        cr->new.vlen = cr->old.vlen;
+    }
+    bs = test_bdrv_open(&cr->t, false, false);
+    s = open_store(bs, cr, true, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(commit_state(s, cr, &first, &err), ==, 0);
+    {
+        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, cr->old.p, cr->old.plen },
+                                 { NVRAM_BLOB_VOLATILE, cr->old.v, cr->old.vlen } };
+        g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
+    }
+    g_assert_no_error(err);
+    nvram_close(s);
+    bdrv_close(bs);
+    state_free(&first);
+    cr->baseline = test_file_read(cr->t.path, &cr->baseline_len);
+}
+
+static void crash_teardown(Crash *cr)
+{
+    state_free(&cr->old);
+    state_free(&cr->new);
+    g_free(cr->baseline);
+    test_image_free(&cr->t);
+}
+
+/* Baseline bytes back, then the store opened over blkdebug. */
+static NvramStore *crash_begin(Crash *cr, BlockDriverState **bsp, BlkdebugState **bdp)
+{
+    GError *err = NULL;
+    NvramStore *s;
+
+    test_file_write(cr->t.path, cr->baseline, cr->baseline_len);
+    *bsp = test_bdrv_open(&cr->t, true, false);
+    *bdp = bdrv_get_blkdebug(*bsp);
+    g_assert_nonnull(*bdp);
+    s = open_store(*bsp, cr, true, &err);
+    g_assert_no_error(err);
+    blkdebug_reset(*bdp);
+    return s;
+}
+
+/*
+ * After a crash: the image opens (as a reader and as an owner), holds the
+ * old or the new state, the new one when @want_new, and takes a commit.
+ */
+static void crash_verify(Crash *cr, int want_new, const char *what)
+{
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *err = NULL;
+    NvramStore *s = open_store(bs, cr, true, &err);
+    bool is_old, is_new;
+
+    if (!s) {
+        g_error("%s: reopen failed: %s", what, err->message);
+    }
+    is_old = state_is(s, &cr->old);
+    is_new = state_is(s, &cr->new);
+    if (!is_old && !is_new) {
+        g_error("%s: the state is neither the old nor the new one", what);
+    }
+    if (want_new >= 0 && is_new != (bool)want_new) {
+        g_error("%s: expected the %s state", what, want_new ? "new" : "old");
+    }
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_true(state_is(s, &cr->new));
+    nvram_close(s);
+    bdrv_close(bs);
+    cr->runs++;
+}
+
+/* Counts the writes of the commit and notes their sizes. */
+static unsigned crash_measure(Crash *cr, int64_t *sizes, unsigned max)
+{
+    BlockDriverState *bs;
+    BlkdebugState *bd;
+    NvramStore *s = crash_begin(cr, &bs, &bd);
+    GError *err = NULL;
+    unsigned n;
+
+    blkdebug_fail_flush(bd, 1);
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
+    g_clear_error(&err);
+    n = blkdebug_unflushed_count(bd);
+    g_assert_cmpuint(n, ==, blkdebug_write_count(bd));
+    g_assert_cmpuint(n, >=, 2);
+    g_assert_cmpuint(n, <=, max);
+    for (unsigned i = 0; i < n; i++) {
+        sizes[i] = blkdebug_unflushed_write(bd, i)->bytes;
+    }
+    nvram_close(s);
+    bdrv_close(bs);
+    return n;
+}
+
+static void crash_torn(Crash *cr, unsigned index, int64_t keep)
+{
+    BlockDriverState *bs;
+    BlkdebugState *bd;
+    NvramStore *s = crash_begin(cr, &bs, &bd);
+    GError *err = NULL;
+    g_autofree char *what = g_strdup_printf("%s write %u torn after %" PRId64 " bytes",
+                                            cr->t.path, index, keep);
+
+    blkdebug_tear_write(bd, index, keep);
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
+    g_assert_nonnull(err);
+    g_clear_error(&err);
+    g_assert_true(blkdebug_is_crashed(bd));
+    nvram_close(s);
+    bdrv_close(bs);
+    /* A write torn inside its unused tail may still complete the commit. */
+    crash_verify(cr, -1, what);
+}
+
+static void crash_power_loss(Crash *cr, uint64_t lose_mask, unsigned n)
+{
+    BlockDriverState *bs;
+    BlkdebugState *bd;
+    NvramStore *s = crash_begin(cr, &bs, &bd);
+    GError *err = NULL;
+    g_autofree char *what = g_strdup_printf("%s power loss, lost writes 0x%" PRIx64,
+                                            cr->t.path, lose_mask);
+
+    blkdebug_fail_flush(bd, 1);
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
+    g_clear_error(&err);
+    g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, n);
+    g_assert_cmpint(blkdebug_power_loss_mask(bd, lose_mask, &err), ==, 0);
+    g_assert_no_error(err);
+    nvram_close(s);
+    bdrv_close(bs);
+    /* Nothing lost: every byte of the new state reached the disk. */
+    crash_verify(cr, lose_mask == 0 ? 1 : -1, what);
+}
+
+static void test_crash(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    int64_t sizes[64];
+    unsigned n;
+
+    crash_setup(&cr, c);
+    n = crash_measure(&cr, sizes, G_N_ELEMENTS(sizes));
+
+    for (unsigned i = 0; i < n; i++) {
+        int64_t keeps[] = { 0, 1, sizes[i] / 2, sizes[i] - 1 };
+        for (size_t k = 0; k < G_N_ELEMENTS(keeps); k++) {
+            if (keeps[k] < sizes[i] && (k == 0 || keeps[k] > keeps[k - 1])) {
+                crash_torn(&cr, i + 1, keeps[k]);
+            }
+        }
+    }
+    if (n <= 8) {
+        for (uint64_t m = 0; m < (1ULL << n); m++) {
+            crash_power_loss(&cr, m, n);
+        }
+    } else {
+        GRand *r = g_rand_new_with_seed(4242 + n);
+        crash_power_loss(&cr, 0, n);
+        crash_power_loss(&cr, n == 64 ? ~0ULL : (1ULL << n) - 1, n);
+        for (int i = 0; i < 128; i++) {
+            uint64_t m = (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
+            crash_power_loss(&cr, n == 64 ? m : m & ((1ULL << n) - 1), n);
+        }
+        g_rand_free(r);
+    }
+    g_test_message("%s: %u writes per commit, %u crashes", c->format, n, cr.runs);
+    crash_teardown(&cr);
+}
+
+/* A crash at any write of the format of a blank image leaves it blank or formatted. */
+static void test_crash_format(gconstpointer data)
+{
+    const char *format = data;
+    bool encrypted = false;
+
+    for (int round = 0; round < 2; round++, encrypted = true) {
+        for (unsigned i = 1; i <= 8; i++) {
+            TestImage t;
+            BlockDriverState *bs;
+            BlkdebugState *bd;
+            NvramOpenOptions o = test_opts(true, encrypted);
+            GError *err = NULL;
+            NvramStore *s;
+            unsigned writes;
+
+            test_image_new(&t, format);
+            bs = test_bdrv_open(&t, true, false);
+            bd = bdrv_get_blkdebug(bs);
+            blkdebug_reset(bd);
+            blkdebug_tear_write(bd, i, 100);
+            s = nvram_open(bs, &o, &err);
+            writes = blkdebug_write_count(bd);
+            if (s) {
+                /* The format had fewer than i writes. */
+                g_assert_no_error(err);
+                nvram_close(s);
+            }
+            g_clear_error(&err);
+            bdrv_close(bs);
+
+            bs = test_bdrv_open(&t, false, false);
+            s = nvram_open(bs, &o, &err);
+            if (!s) {
+                g_error("%s: reopen after a crash at format write %u failed: %s",
+                        format, i, err->message);
+            }
+            g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, NULL, 0));
+            nvram_close(s);
+            bdrv_close(bs);
+            test_image_free(&t);
+            if (writes < i) {
+                break;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const char *formats[] = { "raw", "qcow2" };
+    static CrashCase cases[16];
+    int n = 0;
+
+    g_test_init(&argc, &argv, NULL);
+    for (int f = 0; f < 2; f++) {
+        for (int enc = 0; enc < 2; enc++) {
+            for (int large = 0; large < 2; large++) {
+                for (int both = 0; both < 2; both++) {
+                    CrashCase *c = &cases[n++];
+                    g_autofree char *path = NULL;
+                    c->format = formats[f];
+                    c->encrypted = enc;
+                    c->plen = large ? TEST_LARGE_BLOB : 1200;
+                    c->both = both;
+                    path = g_strdup_printf("/nvram-crash/%s/%s/%s/%s", formats[f],
+                                           enc ? "encrypted" : "plain",
+                                           large ? "large" : "small",
+                                           both ? "two-blobs" : "one-blob");
+                    g_test_add_data_func(path, c, test_crash);
+                }
+            }
+        }
+        {
+            g_autofree char *path = g_strdup_printf("/nvram-crash/%s/format", formats[f]);
+            g_test_add_data_func(path, formats[f], test_crash_format);
+        }
+    }
+    return g_test_run();
+}
