@@ -8,6 +8,7 @@
  */
 #include "qemu/osdep.h"
 #include "block/block.h"
+#include "crypto/hkdf.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
 #include "hw/tpm/tpm_nvram.h"
@@ -613,7 +614,8 @@ static int cmd_rekey(int argc, char **argv)
         { "remove-key", 0, 0, G_OPTION_ARG_NONE, &remove_key,
           "store the state unencrypted", NULL },
         { "kdf-iterations", 0, 0, G_OPTION_ARG_INT, &iterations,
-          "PBKDF2 iterations for a new passphrase (default: the store's)",
+          "PBKDF2 iterations for a new passphrase (default: the store's "
+          "default)",
           "N" },
         { NULL },
     };
@@ -648,7 +650,7 @@ static int cmd_rekey(int argc, char **argv)
     }
     if (!remove_key && lk.key.kind == nlk.key.kind &&
         lk.key.len == nlk.key.len &&
-        !memcmp(lk.key.data, nlk.key.data, lk.key.len)) {
+        qcrypto_mem_equal(lk.key.data, nlk.key.data, lk.key.len)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s': the new key is the current key", argv[1]);
         goto out;

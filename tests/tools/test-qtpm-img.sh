@@ -271,7 +271,16 @@ check "rekey: raw key to a passphrase" \
     "$QTPM_IMG" rekey "${K[@]}" --new-passphrase-file "$S/pass" "$R"
 refused "... the old key no longer opens it" "key|passphrase" "$R" \
     "$QTPM_IMG" check "${K[@]}" "$R"
-check "rekey: passphrase to a hex key" "$QTPM_IMG" rekey --passphrase-file "$S/pass" \
+refused "rekey to the current key" "current key" "$R" \
+    "$QTPM_IMG" rekey --passphrase-file "$S/pass" --new-passphrase-file "$S/pass" "$R"
+check "rekey: a new passphrase with --kdf-iterations" \
+    "$QTPM_IMG" rekey --passphrase-file "$S/pass" --new-passphrase-file "$S/wrong.pass" \
+        --kdf-iterations 700000 "$R"
+check "... info shows the count" test "$(json "$R" --passphrase-file "$S/wrong.pass" |
+    jq '."kdf-iterations"')" = 700000
+refused "--kdf-iterations without a new passphrase" "kdf-iterations" "$R" \
+    "$QTPM_IMG" rekey --passphrase-file "$S/wrong.pass" --remove-key --kdf-iterations 5 "$R"
+check "rekey: passphrase to a hex key" "$QTPM_IMG" rekey --passphrase-file "$S/wrong.pass" \
     --new-key-file "$S/hex.key" --new-key-format hex "$R"
 check "rekey: remove the key" "$QTPM_IMG" rekey "${K[@]}" --remove-key "$R"
 check "... info says unencrypted" test "$(json "$R" | jq .encrypted)" = false
