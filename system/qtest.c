@@ -23,7 +23,7 @@
 
 static bool irq_intercepted;
 static int irq_reported[IOAPIC_NUM_PINS];
-static GString *qtest_reply;        /* the reply being built, during a request */
+static GString *qtest_reply; /* the reply being built, during a request */
 static int64_t qtest_clock_ns;
 
 static void qtest_send_async(const char *line);
@@ -49,7 +49,10 @@ static void qtest_irq_observer(void *opaque, int pin, int level)
 static bool qtest_is_ioapic_path(const char *path)
 {
     static const char *const paths[] = {
-        "ioapic", "/machine/ioapic", "/machine/q35/ioapic", "/machine/i440fx/ioapic",
+        "ioapic",
+        "/machine/ioapic",
+        "/machine/q35/ioapic",
+        "/machine/i440fx/ioapic",
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
@@ -112,8 +115,7 @@ static bool qtest_nargs(GString *reply, char **words, guint min, guint max)
 }
 
 /* ADDR and SIZE of read/write/b64read/b64write/memset. */
-static bool qtest_parse_range(GString *reply, char **words, uint64_t *addr,
-                              uint64_t *len)
+static bool qtest_parse_range(GString *reply, char **words, uint64_t *addr, uint64_t *len)
 {
     if (!qtest_parse_u64(words[1], addr)) {
         qtest_fail(reply, "%s: bad address '%s'", words[0], words[1]);
@@ -241,7 +243,8 @@ static void qtest_cmd_read(GString *reply, char **words)
     g_autofree uint8_t *data = NULL;
     uint64_t addr, len;
 
-    if (!qtest_nargs(reply, words, 2, 2) || !qtest_parse_range(reply, words, &addr, &len)) {
+    if (!qtest_nargs(reply, words, 2, 2) ||
+        !qtest_parse_range(reply, words, &addr, &len)) {
         return;
     }
     if (len == 0) {
@@ -262,7 +265,8 @@ static void qtest_cmd_write(GString *reply, char **words)
     g_autofree uint8_t *data = NULL;
     uint64_t addr, len;
 
-    if (!qtest_nargs(reply, words, 3, 3) || !qtest_parse_range(reply, words, &addr, &len)) {
+    if (!qtest_nargs(reply, words, 3, 3) ||
+        !qtest_parse_range(reply, words, &addr, &len)) {
         return;
     }
     data = g_malloc0(len ? len : 1);
@@ -280,7 +284,8 @@ static void qtest_cmd_b64read(GString *reply, char **words)
     g_autofree char *b64 = NULL;
     uint64_t addr, len;
 
-    if (!qtest_nargs(reply, words, 2, 2) || !qtest_parse_range(reply, words, &addr, &len)) {
+    if (!qtest_nargs(reply, words, 2, 2) ||
+        !qtest_parse_range(reply, words, &addr, &len)) {
         return;
     }
     data = g_malloc(len ? len : 1);
@@ -296,7 +301,8 @@ static void qtest_cmd_b64write(GString *reply, char **words)
     uint64_t addr, len;
     gsize out_len = 0;
 
-    if (!qtest_nargs(reply, words, 3, 3) || !qtest_parse_range(reply, words, &addr, &len)) {
+    if (!qtest_nargs(reply, words, 3, 3) ||
+        !qtest_parse_range(reply, words, &addr, &len)) {
         return;
     }
     if (!qtest_is_base64(words[3])) {
@@ -315,7 +321,8 @@ static void qtest_cmd_memset(GString *reply, char **words)
     g_autofree uint8_t *data = NULL;
     uint64_t addr, len, pattern;
 
-    if (!qtest_nargs(reply, words, 3, 3) || !qtest_parse_range(reply, words, &addr, &len)) {
+    if (!qtest_nargs(reply, words, 3, 3) ||
+        !qtest_parse_range(reply, words, &addr, &len)) {
         return;
     }
     if (!qtest_parse_u64(words[3], &pattern) || pattern > 0xff) {
@@ -397,7 +404,7 @@ static void qtest_cmd_clock_step(GString *reply, char **words)
     }
     if (!words[1]) {
         qtest_fail(reply, "cannot advance clock to the next deadline because there is "
-                   "no pending deadline");
+                          "no pending deadline");
         return;
     }
     if (!qtest_parse_i64(words[1], &ns) || ns <= 0 || ns > INT64_MAX - qtest_clock_ns) {
@@ -422,8 +429,8 @@ static void qtest_cmd_clock_set(GString *reply, char **words)
     if (ns > qtest_clock_ns) {
         qtest_clock_ns = ns;
     }
-    g_string_append_printf(reply, "%s %" PRIi64 "\n", ns == qtest_clock_ns ? "OK" : "FAIL",
-                           qtest_clock_ns);
+    g_string_append_printf(reply, "%s %" PRIi64 "\n",
+                           ns == qtest_clock_ns ? "OK" : "FAIL", qtest_clock_ns);
 }
 
 /* readb/readw/readl/readq, writeb/..., inb/..., outb/... */
@@ -514,14 +521,14 @@ void qtest_process_line(const char *line, GString *reply)
 /* ---- Server -------------------------------------------------------------- */
 
 typedef struct QTestServer {
-    char *path;           /* unix socket path, or NULL for stdio */
+    char *path; /* unix socket path, or NULL for stdio */
     int listen_fd;
     guint listen_watch;
-    int in_fd;            /* client socket, or 0 for stdio */
+    int in_fd; /* client socket, or 0 for stdio */
     int out_fd;
     guint in_watch;
     GString *inbuf;
-    bool discarding;      /* dropping an overlong line up to its newline */
+    bool discarding; /* dropping an overlong line up to its newline */
 } QTestServer;
 
 static QTestServer *qtest_server;
@@ -536,7 +543,7 @@ static void qtest_write_all(int fd, const char *buf, size_t len)
             continue;
         }
         if (n <= 0) {
-            return;     /* the peer went away; the read side notices */
+            return; /* the peer went away; the read side notices */
         }
         buf += n;
         len -= n;
@@ -569,7 +576,7 @@ static void qtest_handle_inbuf(QTestServer *q)
         g_string_erase(q->inbuf, 0, len + 1);
     }
     if (q->discarding) {
-        g_string_truncate(q->inbuf, 0);     /* still inside the overlong line */
+        g_string_truncate(q->inbuf, 0); /* still inside the overlong line */
     } else if (q->inbuf->len > QTEST_MAX_LINE) {
         static const char msg[] = "FAIL line too long\n";
         qtest_write_all(q->out_fd, msg, sizeof(msg) - 1);
@@ -625,7 +632,8 @@ static void qtest_client_opened(QTestServer *q, int in_fd, int out_fd)
     q->discarding = false;
     q->in_fd = in_fd;
     q->out_fd = out_fd;
-    q->in_watch = g_unix_fd_add(in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, qtest_client_ready, q);
+    q->in_watch =
+        g_unix_fd_add(in_fd, G_IO_IN | G_IO_HUP | G_IO_ERR, qtest_client_ready, q);
 }
 
 /* Accept one client; the listening watch sleeps until it disconnects. */
@@ -653,7 +661,7 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 
 static int qtest_listen_unix(QTestServer *q, GError **errp)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
     if (strlen(q->path) >= sizeof(sa.sun_path)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -704,7 +712,8 @@ static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait, GErr
         }
     }
     if (!opts[0] || !opts[0][0]) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "-qtest: '%s' has no path", spec);
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "-qtest: '%s' has no path",
+                    spec);
         return -1;
     }
     if (!server) {
@@ -781,9 +790,10 @@ int qtest_server_start(const char *spec, GError **errp)
             return -1;
         }
     } else {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "-qtest: '%s' is neither 'unix:PATH,server=on[,wait=off]' nor 'stdio'",
-                    spec ? spec : "");
+        g_set_error(
+            errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+            "-qtest: '%s' is neither 'unix:PATH,server=on[,wait=off]' nor 'stdio'",
+            spec ? spec : "");
         qtest_server_free(q);
         return -1;
     }

@@ -26,8 +26,8 @@ typedef enum TPMTISFifoState {
 
 typedef struct TPMLocality {
     TPMTISFifoState state;
-    uint8_t access;     /* SEIZE is kept here but never shown to the guest */
-    uint32_t sts;       /* without the burst count, which is computed */
+    uint8_t access; /* SEIZE is kept here but never shown to the guest */
+    uint32_t sts;   /* without the burst count, which is computed */
     uint32_t iface_id;
     uint32_t inte;
     uint32_t ints;
@@ -47,8 +47,8 @@ struct TPMTISState {
     uint16_t resp_len;
 
     uint8_t active_locty;
-    uint8_t aborting_locty;   /* locality whose command is being aborted */
-    uint8_t next_locty;       /* locality that becomes active after abort */
+    uint8_t aborting_locty; /* locality whose command is being aborted */
+    uint8_t next_locty;     /* locality that becomes active after abort */
     TPMLocality loc[TPM_TIS_NUM_LOCALITIES];
 
     TPMBackendCmd cmd;
@@ -341,9 +341,9 @@ static void tpm_tis_write_fatal_response(TPMTISState *s)
     bool tpm2 = s->be_tpm_version == TPM_VERSION_2_0;
 
     s->buffer[0] = tpm2 ? 0x80 : 0x00;
-    s->buffer[1] = tpm2 ? 0x01 : 0xc4;          /* TPM_ST_NO_SESSIONS / RSP_COMMAND */
+    s->buffer[1] = tpm2 ? 0x01 : 0xc4; /* TPM_ST_NO_SESSIONS / RSP_COMMAND */
     tpm_tis_put_be32(s->buffer + 2, 10);
-    tpm_tis_put_be32(s->buffer + 6, tpm2 ? 0x101 : 0x09);  /* TPM_RC_FAILURE / TPM_FAIL */
+    tpm_tis_put_be32(s->buffer + 6, tpm2 ? 0x101 : 0x09); /* TPM_RC_FAILURE / TPM_FAIL */
     s->resp_len = 10;
 }
 
@@ -546,13 +546,13 @@ static void tpm_tis_fifo_check_complete(TPMTISState *s, uint8_t locty)
     }
 }
 
-static void tpm_tis_fifo_write(TPMTISState *s, uint8_t locty, uint64_t addr,
-                               uint64_t val, unsigned size)
+static void tpm_tis_fifo_write(TPMTISState *s, uint8_t locty, uint64_t addr, uint64_t val,
+                               unsigned size)
 {
     TPMLocality *l = &s->loc[locty];
 
     if (l->state != TPM_TIS_STATE_READY && l->state != TPM_TIS_STATE_RECEPTION) {
-        return;     /* idle, executing or holding a response: byte dropped */
+        return; /* idle, executing or holding a response: byte dropped */
     }
     if (l->state == TPM_TIS_STATE_READY) {
         l->state = TPM_TIS_STATE_RECEPTION;
@@ -696,7 +696,7 @@ static void tpm_tis_write_reg(TPMTISState *s, uint8_t locty, uint32_t offset,
         return;
     }
     if (s->active_locty != locty) {
-        return;     /* the rest belongs to the active locality only */
+        return; /* the rest belongs to the active locality only */
     }
     switch (offset) {
     case TPM_TIS_REG_INT_ENABLE:
@@ -709,7 +709,7 @@ static void tpm_tis_write_reg(TPMTISState *s, uint8_t locty, uint32_t offset,
         tpm_tis_write_sts(s, locty, val);
         break;
     default:
-        break;      /* INT_VECTOR is hard-wired; the rest is read-only */
+        break; /* INT_VECTOR is hard-wired; the rest is read-only */
     }
 }
 
@@ -805,7 +805,8 @@ TPMTISState *tpm_tis_create(TPMBackend *be, int irq, GError **errp)
     TPMTISState *s;
 
     if (!be) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "tpm-tis: no TPM backend given");
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "tpm-tis: no TPM backend given");
         return NULL;
     }
     if (irq < 0 || irq >= IOAPIC_NUM_PINS) {
@@ -880,7 +881,7 @@ static void put_u8(GByteArray *out, uint8_t v)
 
 static void put_be16(GByteArray *out, uint16_t v)
 {
-    uint8_t b[2] = { v >> 8, v };
+    uint8_t b[2] = {v >> 8, v};
 
     g_byte_array_append(out, b, 2);
 }
@@ -907,7 +908,7 @@ void tpm_tis_save_state(TPMTISState *s, GByteArray *out)
     put_be16(out, s->rw_offset);
     put_be16(out, s->resp_len);
     put_be32(out, s->be_buffer_size);
-    put_be16(out, 0);       /* reserved */
+    put_be16(out, 0); /* reserved */
     for (int l = 0; l < TPM_TIS_NUM_LOCALITIES; l++) {
         TPMLocality *loc = &s->loc[l];
         put_u8(out, loc->state);
@@ -970,15 +971,15 @@ static bool tpm_tis_check_locality(TPMTISState *s, const TPMTISState *n, int i,
 {
     const TPMLocality *l = &n->loc[i];
     uint32_t family = s->be_tpm_version == TPM_VERSION_2_0 ? TPM_TIS_STS_TPM_FAMILY2_0
-                                                            : TPM_TIS_STS_TPM_FAMILY1_2;
+                                                           : TPM_TIS_STS_TPM_FAMILY1_2;
     uint32_t sts_bits = TPM_TIS_STS_TPM_FAMILY_MASK | TPM_TIS_STS_VALID |
                         TPM_TIS_STS_COMMAND_READY | TPM_TIS_STS_DATA_AVAILABLE |
                         TPM_TIS_STS_EXPECT | TPM_TIS_STS_SELFTEST_DONE;
     uint32_t access_bits = TPM_TIS_ACCESS_TPM_REG_VALID_STS |
                            TPM_TIS_ACCESS_ACTIVE_LOCALITY | TPM_TIS_ACCESS_BEEN_SEIZED |
                            TPM_TIS_ACCESS_SEIZE | TPM_TIS_ACCESS_REQUEST_USE;
-    uint32_t inte_bits = TPM_TIS_INT_ENABLED | TPM_TIS_INT_POLARITY_MASK |
-                         TPM_TIS_INTERRUPTS_SUPPORTED;
+    uint32_t inte_bits =
+        TPM_TIS_INT_ENABLED | TPM_TIS_INT_POLARITY_MASK | TPM_TIS_INTERRUPTS_SUPPORTED;
     bool active = n->active_locty == i;
 
     if (l->state >= TPM_TIS_STATE__MAX) {
@@ -989,16 +990,22 @@ static bool tpm_tis_check_locality(TPMTISState *s, const TPMTISState *n, int i,
     }
     if ((l->access & ~access_bits) || !(l->access & TPM_TIS_ACCESS_TPM_REG_VALID_STS) ||
         !!(l->access & TPM_TIS_ACCESS_ACTIVE_LOCALITY) != active) {
-        return tis_bad(errp, "locality %d ACCESS 0x%02x does not match the active "
-                       "locality %u", i, l->access, n->active_locty);
+        return tis_bad(errp,
+                       "locality %d ACCESS 0x%02x does not match the active "
+                       "locality %u",
+                       i, l->access, n->active_locty);
     }
     if ((l->sts & ~sts_bits) || (l->sts & TPM_TIS_STS_TPM_FAMILY_MASK) != family) {
-        return tis_bad(errp, "locality %d STS 0x%08x has unknown bits or the wrong "
-                       "TPM family", i, l->sts);
+        return tis_bad(errp,
+                       "locality %d STS 0x%08x has unknown bits or the wrong "
+                       "TPM family",
+                       i, l->sts);
     }
     if ((l->inte & ~inte_bits) || (l->ints & ~TPM_TIS_INTERRUPTS_SUPPORTED)) {
-        return tis_bad(errp, "locality %d interrupt registers 0x%08x/0x%08x have "
-                       "unknown bits", i, l->inte, l->ints);
+        return tis_bad(errp,
+                       "locality %d interrupt registers 0x%08x/0x%08x have "
+                       "unknown bits",
+                       i, l->inte, l->ints);
     }
     if ((l->iface_id & ~TPM_TIS_IFACE_ID_INT_SEL_LOCK) !=
         (s->loc[i].iface_id & ~TPM_TIS_IFACE_ID_INT_SEL_LOCK)) {
@@ -1016,8 +1023,10 @@ static bool tpm_tis_check_locality(TPMTISState *s, const TPMTISState *n, int i,
 static bool tpm_tis_check_offsets(const TPMTISState *n, GError **errp)
 {
     if (n->rw_offset > n->be_buffer_size || n->resp_len > n->be_buffer_size) {
-        return tis_bad(errp, "FIFO offset %u or response length %u beyond the buffer "
-                       "size %u", n->rw_offset, n->resp_len, n->be_buffer_size);
+        return tis_bad(errp,
+                       "FIFO offset %u or response length %u beyond the buffer "
+                       "size %u",
+                       n->rw_offset, n->resp_len, n->be_buffer_size);
     }
     /* A pending abort waits for the executing command; nothing else waits. */
     if (tpm_tis_abort_pending(n) &&
@@ -1059,9 +1068,11 @@ static bool tpm_tis_parse_header(TPMTISState *s, TPMTISState *n, TISLoadCtx *c,
     n->be_buffer_size = get_be32(c);
     c->p += 2;
     if (tpm_version != s->be_tpm_version || n->be_buffer_size != s->be_buffer_size) {
-        return tis_bad(errp, "saved for TPM version %u with a %u-byte buffer, this TPM "
-                       "is version %u with %u bytes", tpm_version, n->be_buffer_size,
-                       s->be_tpm_version, s->be_buffer_size);
+        return tis_bad(errp,
+                       "saved for TPM version %u with a %u-byte buffer, this TPM "
+                       "is version %u with %u bytes",
+                       tpm_version, n->be_buffer_size, s->be_tpm_version,
+                       s->be_buffer_size);
     }
     if (!tpm_tis_locty_field_ok(n->active_locty) ||
         !tpm_tis_locty_field_ok(n->aborting_locty) ||
@@ -1075,7 +1086,7 @@ static bool tpm_tis_parse_header(TPMTISState *s, TPMTISState *n, TISLoadCtx *c,
 int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len, GError **errp)
 {
     g_autofree TPMTISState *n = g_new0(TPMTISState, 1);
-    TISLoadCtx c = { buf, buf + len };
+    TISLoadCtx c = {buf, buf + len};
     size_t want;
 
     if (!buf || len < TPM_TIS_STATE_HDR_LEN) {

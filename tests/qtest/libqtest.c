@@ -24,7 +24,7 @@ struct QTestState {
     QTestConn qtest;
     QTestConn qmp;
     bool irq_level[IOAPIC_NUM_PINS];
-    GQueue events;      /* JsonNode* */
+    GQueue events; /* JsonNode* */
 };
 
 /*
@@ -74,7 +74,7 @@ static bool qtest_child_alive(QTestState *s)
 
 static int qtest_connect_unix(QTestState *s, const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     gint64 deadline = g_get_monotonic_time() + QTEST_REPLY_TIMEOUT_S * G_TIME_SPAN_SECOND;
 
     g_assert_cmpuint(strlen(path), <, sizeof(sa.sun_path));
@@ -104,12 +104,13 @@ static char *qtest_conn_readline(QTestState *s, QTestConn *c)
     for (;;) {
         char *nl = memchr(c->buf->str, '\n', c->buf->len);
         char tmp[4096];
-        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         ssize_t n;
 
         if (nl) {
             size_t len = nl - c->buf->str;
-            char *line = g_strndup(c->buf->str, len > 0 && nl[-1] == '\r' ? len - 1 : len);
+            char *line =
+                g_strndup(c->buf->str, len > 0 && nl[-1] == '\r' ? len - 1 : len);
             g_string_erase(c->buf, 0, len + 1);
             return line;
         }
@@ -383,9 +384,9 @@ JsonNode *qtest_qmp(QTestState *s, const char *fmt, ...)
 
 static bool qtest_is_event(JsonNode *n, const char *name)
 {
-    return g_strcmp0(json_object_get_string_member_with_default(qtest_qdict(n), "event",
-                                                                NULL),
-                     name) == 0;
+    return g_strcmp0(
+               json_object_get_string_member_with_default(qtest_qdict(n), "event", NULL),
+               name) == 0;
 }
 
 JsonNode *qtest_qmp_eventwait(QTestState *s, const char *name)

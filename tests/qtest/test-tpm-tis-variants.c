@@ -41,13 +41,16 @@ static void test_tpm12(void)
 
     tis_machine_start(&m, "1.2", NULL);
     check_tpm12_registers(m.qts);
-    g_assert_cmphex(tis_transmit(m.qts, 0, TPM12_STARTUP_CLEAR, sizeof(TPM12_STARTUP_CLEAR),
-                                 resp, sizeof(resp), &len), ==, 0);
+    g_assert_cmphex(tis_transmit(m.qts, 0, TPM12_STARTUP_CLEAR,
+                                 sizeof(TPM12_STARTUP_CLEAR), resp, sizeof(resp), &len),
+                    ==, 0);
     g_assert_cmpmem(resp, len, TPM12_OK, sizeof(TPM12_OK));
-    g_assert_cmphex(tis_transmit(m.qts, 0, TPM12_STARTUP_CLEAR, sizeof(TPM12_STARTUP_CLEAR),
-                                 resp, sizeof(resp), NULL), ==, TPM_INVALID_POSTINIT);
+    g_assert_cmphex(tis_transmit(m.qts, 0, TPM12_STARTUP_CLEAR,
+                                 sizeof(TPM12_STARTUP_CLEAR), resp, sizeof(resp), NULL),
+                    ==, TPM_INVALID_POSTINIT);
     /* The 1.2 STS has no commandCancel: writing it changes nothing. */
-    qtest_writeb(m.qts, TIS_REG(0, TPM_TIS_REG_STS + 3), TPM_TIS_STS_COMMAND_CANCEL >> 24);
+    qtest_writeb(m.qts, TIS_REG(0, TPM_TIS_REG_STS + 3),
+                 TPM_TIS_STS_COMMAND_CANCEL >> 24);
     g_assert_cmphex(tis_sts(m.qts, 0) & 0xff, ==, TPM_TIS_STS_VALID);
     tis_machine_stop(&m);
 }
@@ -64,7 +67,8 @@ static void test_null_tpm2(void)
     tis_request_locality(m.qts, 0);
     for (int i = 0; i < 2; i++) {
         g_assert_cmphex(tis_transmit(m.qts, 0, TPM2_STARTUP_CLEAR,
-                                     sizeof(TPM2_STARTUP_CLEAR), resp, sizeof(resp), &len),
+                                     sizeof(TPM2_STARTUP_CLEAR), resp, sizeof(resp),
+                                     &len),
                         ==, TPM_RC_FAILURE);
         g_assert_cmpmem(resp, len, TPM2_FAIL, sizeof(TPM2_FAIL));
     }
@@ -97,9 +101,18 @@ static void assert_fail(QTestState *s, const char *line)
 static void test_qtest_protocol(void)
 {
     static const char *const bad[] = {
-        "", "readb", "readb 0xfed4000g", "writel 0xfed40000", "read 0xfed40000 0",
-        "write 0xfed40024 4 0xnothex", "b64write 0xfed40024 4 ***", "memset 1 2",
-        "irq_intercept_in /machine/nowhere", "teleport 0x0", "clock_step", "readq -1",
+        "",
+        "readb",
+        "readb 0xfed4000g",
+        "writel 0xfed40000",
+        "read 0xfed40000 0",
+        "write 0xfed40024 4 0xnothex",
+        "b64write 0xfed40024 4 ***",
+        "memset 1 2",
+        "irq_intercept_in /machine/nowhere",
+        "teleport 0x0",
+        "clock_step",
+        "readq -1",
     };
     TisMachine m;
     g_autofree char *r = NULL;
@@ -166,8 +179,9 @@ static void test_qtest_stdio(void)
     g_autofree char *bin = qtest_qtpm_binary();
     g_autofree char *cmd = g_strdup_printf(
         "printf 'readl 0xfed40f00\\nwriteb 0xfed40000 2\\nreadb 0xfed40000\\nnope\\n' | "
-        "%s -tpmdev null,id=tpm0 -device tpm-tis,tpmdev=tpm0 -qtest stdio", bin);
-    const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+        "%s -tpmdev null,id=tpm0 -device tpm-tis,tpmdev=tpm0 -qtest stdio",
+        bin);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     g_autofree char *out = NULL;
     g_autoptr(GError) err = NULL;
     int status;

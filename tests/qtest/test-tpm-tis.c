@@ -26,8 +26,9 @@ static void startup(QTestState *s, int l)
 {
     uint8_t resp[64];
 
-    g_assert_cmphex(tis_transmit(s, l, TPM2_STARTUP_CLEAR, sizeof(TPM2_STARTUP_CLEAR), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_SUCCESS);
+    g_assert_cmphex(tis_transmit(s, l, TPM2_STARTUP_CLEAR, sizeof(TPM2_STARTUP_CLEAR),
+                                 resp, sizeof(resp), NULL),
+                    ==, TPM_RC_SUCCESS);
 }
 
 static void test_registers(QTestState *s)
@@ -48,7 +49,8 @@ static void test_registers(QTestState *s)
     /* A 64-bit read splits into DID_VID and RID; outside the device: all-ones. */
     g_assert_cmphex(qtest_readq(s, TIS_REG(0, TPM_TIS_REG_DID_VID)), ==,
                     0x0000000100011014ULL);
-    g_assert_cmphex(qtest_readl(s, TPM_TIS_ADDR_BASE + TPM_TIS_ADDR_SIZE), ==, 0xffffffff);
+    g_assert_cmphex(qtest_readl(s, TPM_TIS_ADDR_BASE + TPM_TIS_ADDR_SIZE), ==,
+                    0xffffffff);
     g_assert_cmphex(qtest_readl(s, TPM_TIS_ADDR_BASE - 4), ==, 0xffffffff);
 }
 
@@ -92,8 +94,8 @@ static void test_pending_request(QTestState *s)
     /* Release hands over to the highest requester: 3, then 2, then 1. */
     for (int l = 3, prev = 0; l >= 1; prev = l, l--) {
         tis_release_locality(s, prev);
-        g_assert_cmphex(tis_access(s, l) & (TPM_TIS_ACCESS_ACTIVE_LOCALITY |
-                                            TPM_TIS_ACCESS_REQUEST_USE),
+        g_assert_cmphex(tis_access(s, l) &
+                            (TPM_TIS_ACCESS_ACTIVE_LOCALITY | TPM_TIS_ACCESS_REQUEST_USE),
                         ==, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
         g_assert_cmphex(tis_access(s, l) & TPM_TIS_ACCESS_PENDING_REQUEST, ==,
                         l > 1 ? TPM_TIS_ACCESS_PENDING_REQUEST : 0);
@@ -121,7 +123,8 @@ static void test_seize(QTestState *s)
                             TIS_ACCESS_IDLE | TPM_TIS_ACCESS_ACTIVE_LOCALITY);
             g_assert_cmphex(tis_access(s, l - 1), ==,
                             TIS_ACCESS_IDLE | TPM_TIS_ACCESS_BEEN_SEIZED);
-            qtest_writeb(s, TIS_REG(l - 1, TPM_TIS_REG_ACCESS), TPM_TIS_ACCESS_BEEN_SEIZED);
+            qtest_writeb(s, TIS_REG(l - 1, TPM_TIS_REG_ACCESS),
+                         TPM_TIS_ACCESS_BEEN_SEIZED);
             g_assert_cmphex(tis_access(s, l - 1), ==, TIS_ACCESS_IDLE);
         }
         tis_release_locality(s, 3);
@@ -165,7 +168,8 @@ static void test_transmit_bytewise(QTestState *s)
         resp[i] = qtest_readb(s, TIS_REG(0, TPM_TIS_REG_DATA_FIFO));
         sts = tis_sts(s, 0);
         if (i + 1 < sizeof(resp)) {
-            g_assert_cmphex(sts & 0xff, ==, TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE);
+            g_assert_cmphex(sts & 0xff, ==,
+                            TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE);
             g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(sts), ==, --bcount);
         } else {
             g_assert_cmphex(sts & 0xff, ==, TPM_TIS_STS_VALID);
@@ -188,7 +192,8 @@ static void test_transmit_bursts(QTestState *s)
     tis_request_locality(s, 0);
     startup(s, 0);
     g_assert_cmphex(tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), &len), ==, TPM_RC_SUCCESS);
+                                 sizeof(resp), &len),
+                    ==, TPM_RC_SUCCESS);
     g_assert_cmpuint(len, ==, 20);
     g_assert_cmphex(resp[10] << 8 | resp[11], ==, 8);
 
@@ -316,7 +321,8 @@ static void test_cancel(QTestState *s)
     startup(s, 0);
     for (int i = 0; i < 3; i++) {
         tis_send(s, 0, TPM2_CREATEPRIMARY_RSA2048, sizeof(TPM2_CREATEPRIMARY_RSA2048));
-        qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS + 3), TPM_TIS_STS_COMMAND_CANCEL >> 24);
+        qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS + 3),
+                     TPM_TIS_STS_COMMAND_CANCEL >> 24);
         tis_recv(s, 0, resp, sizeof(resp));
         rc = tis_be32(resp + 6);
         if (rc != TPM_RC_SUCCESS) {
@@ -324,12 +330,14 @@ static void test_cancel(QTestState *s)
             cancelled++;
         }
         /* Cancel when nothing executes does nothing. */
-        qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS + 3), TPM_TIS_STS_COMMAND_CANCEL >> 24);
+        qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS + 3),
+                     TPM_TIS_STS_COMMAND_CANCEL >> 24);
         g_assert_cmphex(tis_sts(s, 0) & 0xff, ==, TPM_TIS_STS_VALID);
     }
     g_test_message("%d of 3 key generations cancelled", cancelled);
     g_assert_cmphex(tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_SUCCESS);
+                                 sizeof(resp), NULL),
+                    ==, TPM_RC_SUCCESS);
 }
 
 /* commandReady during execution aborts: no response, ready for the next. */
@@ -347,7 +355,8 @@ static void test_abort(QTestState *s)
     g_assert_cmphex(qtest_readb(s, TIS_REG(0, TPM_TIS_REG_DATA_FIFO)), ==,
                     TPM_TIS_NO_DATA_BYTE);
     g_assert_cmphex(tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_SUCCESS);
+                                 sizeof(resp), NULL),
+                    ==, TPM_RC_SUCCESS);
 
     /* Abort during reception drops the partial command. */
     qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS), TPM_TIS_STS_COMMAND_READY);
@@ -366,7 +375,8 @@ static void test_abort(QTestState *s)
     }
     g_assert_cmphex(tis_access(s, 0), ==, TIS_ACCESS_IDLE | TPM_TIS_ACCESS_BEEN_SEIZED);
     g_assert_cmphex(tis_transmit(s, 2, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_SUCCESS);
+                                 sizeof(resp), NULL),
+                    ==, TPM_RC_SUCCESS);
 }
 
 /* QMP system_reset: localities released, the TPM needs TPM2_Startup again. */
@@ -377,8 +387,9 @@ static void test_reset(QTestState *s)
 
     tis_request_locality(s, 0);
     startup(s, 0);
-    g_assert_cmphex(tis_transmit(s, 0, TPM2_STARTUP_CLEAR, sizeof(TPM2_STARTUP_CLEAR), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_INITIALIZE);
+    g_assert_cmphex(tis_transmit(s, 0, TPM2_STARTUP_CLEAR, sizeof(TPM2_STARTUP_CLEAR),
+                                 resp, sizeof(resp), NULL),
+                    ==, TPM_RC_INITIALIZE);
     qtest_writel(s, TIS_REG(0, TPM_TIS_REG_INT_ENABLE),
                  TPM_TIS_INT_ENABLED | TPM_TIS_INT_DATA_AVAILABLE);
     qtest_writeb(s, TIS_REG(2, TPM_TIS_REG_ACCESS), TPM_TIS_ACCESS_REQUEST_USE);
@@ -397,7 +408,8 @@ static void test_reset(QTestState *s)
     tis_request_locality(s, 0);
     g_assert_cmphex(tis_sts(s, 0) & 0xff, ==, 0);
     g_assert_cmphex(tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_INITIALIZE);
+                                 sizeof(resp), NULL),
+                    ==, TPM_RC_INITIALIZE);
     startup(s, 0);
 }
 
@@ -412,7 +424,7 @@ static void test_oversize_command(QTestState *s)
     startup(s, 0);
     memcpy(cmd, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8));
     cmd[2] = 0x00;
-    cmd[3] = 0x01;      /* paramSize 0x10000c: more than the buffer holds */
+    cmd[3] = 0x01; /* paramSize 0x10000c: more than the buffer holds */
     qtest_writeb(s, TIS_REG(0, TPM_TIS_REG_STS), TPM_TIS_STS_COMMAND_READY);
     while (off < sizeof(cmd)) {
         qtest_memwrite(s, TIS_REG(0, TPM_TIS_REG_DATA_XFIFO), cmd + off, 4);
@@ -424,19 +436,20 @@ static void test_oversize_command(QTestState *s)
     g_assert_cmpuint(tis_recv(s, 0, resp, sizeof(resp)), ==, 10);
     g_assert_cmphex(tis_be32(resp + 6), !=, TPM_RC_SUCCESS);
     g_assert_cmphex(tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
-                                 sizeof(resp), NULL), ==, TPM_RC_SUCCESS);
+                                 sizeof(resp), NULL),
+                    ==, TPM_RC_SUCCESS);
 }
 
 static const uint32_t hostile_offsets[] = {
-    0x00, 0x01, 0x08, 0x0a, 0x0c, 0x10, 0x13, 0x14, 0x18, 0x19, 0x1a, 0x1b, 0x24,
+    0x00, 0x01, 0x08, 0x0a, 0x0c, 0x10, 0x13, 0x14, 0x18, 0x19, 0x1a,  0x1b,  0x24,
     0x25, 0x26, 0x27, 0x30, 0x80, 0x81, 0x9c, 0xbc, 0xbf, 0xc0, 0xf00, 0xf04, 0xffc,
 };
 
 static void hostile_op(QTestState *s, GRand *rand)
 {
     int l = g_rand_int_range(rand, 0, TPM_TIS_NUM_LOCALITIES);
-    uint64_t addr = TIS_REG(l, hostile_offsets[g_rand_int_range(rand, 0,
-                                               ARRAY_SIZE(hostile_offsets))]);
+    uint64_t addr = TIS_REG(
+        l, hostile_offsets[g_rand_int_range(rand, 0, ARRAY_SIZE(hostile_offsets))]);
     uint64_t val = (uint64_t)g_rand_int(rand) << 32 | g_rand_int(rand);
     uint8_t buf[16];
     int kind = g_rand_int_range(rand, 0, 10);
@@ -450,8 +463,8 @@ static void hostile_op(QTestState *s, GRand *rand)
     }
     case 4 ... 7: {
         static const char sizes[] = "bwlq";
-        g_autofree char *r = qtest_cmd(s, "write%c 0x%" PRIx64 " 0x%" PRIx64,
-                                       sizes[kind - 4], addr, val);
+        g_autofree char *r =
+            qtest_cmd(s, "write%c 0x%" PRIx64 " 0x%" PRIx64, sizes[kind - 4], addr, val);
         g_assert_cmpstr(r, ==, "OK");
         break;
     }
@@ -508,15 +521,15 @@ static void test_hostile_mmio(QTestState *s)
     recover(s);
     tis_release_locality(s, 3);
     tis_request_locality(s, 0);
-    rc = tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp, sizeof(resp),
-                      &len);
+    rc = tis_transmit(s, 0, TPM2_GETRANDOM_8, sizeof(TPM2_GETRANDOM_8), resp,
+                      sizeof(resp), &len);
     g_assert_cmphex(rc, ==, TPM_RC_SUCCESS);
     g_assert_cmpuint(len, ==, 20);
     g_assert_cmpuint(resp[10] << 8 | resp[11], ==, 8);
 }
 
-#define ADD(name, fn) g_test_add_data_func("/tpm-tis/" name, (gconstpointer)(fn), \
-                                           run_with_machine)
+#define ADD(name, fn)                                                                    \
+    g_test_add_data_func("/tpm-tis/" name, (gconstpointer)(fn), run_with_machine)
 
 int main(int argc, char **argv)
 {

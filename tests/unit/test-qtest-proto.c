@@ -9,7 +9,7 @@
 
 #define RAM_BASE 0x10000
 #define RAM_SIZE 0x1000
-#define NARROW_BASE 0x20000     /* a region that takes at most 4-byte accesses */
+#define NARROW_BASE 0x20000 /* a region that takes at most 4-byte accesses */
 
 static uint8_t ram[RAM_SIZE];
 static GString *narrow_log;
@@ -32,13 +32,16 @@ static void ram_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 }
 
 static const MemoryRegionOps ram_ops = {
-    .read = ram_read, .write = ram_write, .min_access_size = 1, .max_access_size = 8,
+    .read = ram_read,
+    .write = ram_write,
+    .min_access_size = 1,
+    .max_access_size = 8,
 };
 
 static uint64_t narrow_read(void *opaque, uint64_t addr, unsigned size)
 {
     g_string_append_printf(narrow_log, "r%u@%" PRIx64 " ", size, addr);
-    return 0x44332211u >> (8 * (4 - size)) << 0;
+    return size >= 4 ? 0x44332211u : 0x44332211u & ((1u << (8 * size)) - 1);
 }
 
 static void narrow_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
@@ -47,7 +50,10 @@ static void narrow_write(void *opaque, uint64_t addr, uint64_t val, unsigned siz
 }
 
 static const MemoryRegionOps narrow_ops = {
-    .read = narrow_read, .write = narrow_write, .min_access_size = 1, .max_access_size = 4,
+    .read = narrow_read,
+    .write = narrow_write,
+    .min_access_size = 1,
+    .max_access_size = 4,
 };
 
 /* The reply to @line, as one string. */
@@ -79,16 +85,16 @@ static void assert_fail(const char *line)
 static void test_read_write_sizes(void)
 {
     memset(ram, 0, sizeof(ram));
-    assert_reply("writeb 0x10000 0x1ab", "OK\n");      /* truncated to a byte */
+    assert_reply("writeb 0x10000 0x1ab", "OK\n"); /* truncated to a byte */
     assert_reply("readb 0x10000", "OK 0x00000000000000ab\n");
     assert_reply("writew 0x10002 0xbeef", "OK\n");
     assert_reply("readw 0x10002", "OK 0x000000000000beef\n");
     assert_reply("readb 0x10003", "OK 0x00000000000000be\n");
-    assert_reply("writel 65540 0x12345678", "OK\n");    /* decimal address */
+    assert_reply("writel 65540 0x12345678", "OK\n"); /* decimal address */
     assert_reply("readl 0x10004", "OK 0x0000000012345678\n");
     assert_reply("writeq 0x10008 0x0102030405060708", "OK\n");
     assert_reply("readq 0x10008", "OK 0x0102030405060708\n");
-    g_assert_cmpint(ram[8], ==, 0x08);                  /* little-endian */
+    g_assert_cmpint(ram[8], ==, 0x08); /* little-endian */
     assert_reply("readl 0x1000c", "OK 0x0000000001020304\n");
 }
 
@@ -181,17 +187,49 @@ static void test_misc_commands(void)
 static void test_malformed(void)
 {
     static const char *const lines[] = {
-        "", "   ", "\t", "readb", "readb zz", "readb 0x10000 extra", "readb -1",
-        "readb 0x1ffffffffffffffffff", "readb 0x", "readb 12abc", "writeb 0x10",
-        "writeb 0x10 x", "writeq 0x10 18446744073709551616", "read", "read 0x10",
-        "read 0x10000 0", "read 0x10000 99999999999", "read 0x10000 -1",
-        "write 0x10000 4", "write 0x10000 4 1234", "write 0x10000 4 0xzz",
-        "write 0x10000 4 0x123", "write 0x10000 4 0x12 extra", "b64read 0x10000",
-        "b64write 0x10000 4 !!!!", "b64write 0x10000 4 A=BC", "memset 0x10000 4 256",
-        "memset 0x10000 4", "memset 0x10000 2000000 1", "irq_intercept_in",
-        "irq_intercept_in a b", "set_irq_in ioapic", "clock_set", "clock_set x",
-        "frobnicate", "READB 0x10000", "readx 0x10000", "r", "in", "outq 0x60 1",
-        "\x01\x02\xff\xfe", "readb\x7f 1", "module_load a b",
+        "",
+        "   ",
+        "\t",
+        "readb",
+        "readb zz",
+        "readb 0x10000 extra",
+        "readb -1",
+        "readb 0x1ffffffffffffffffff",
+        "readb 0x",
+        "readb 12abc",
+        "writeb 0x10",
+        "writeb 0x10 x",
+        "writeq 0x10 18446744073709551616",
+        "read",
+        "read 0x10",
+        "read 0x10000 0",
+        "read 0x10000 99999999999",
+        "read 0x10000 -1",
+        "write 0x10000 4",
+        "write 0x10000 4 1234",
+        "write 0x10000 4 0xzz",
+        "write 0x10000 4 0x123",
+        "write 0x10000 4 0x12 extra",
+        "b64read 0x10000",
+        "b64write 0x10000 4 !!!!",
+        "b64write 0x10000 4 A=BC",
+        "memset 0x10000 4 256",
+        "memset 0x10000 4",
+        "memset 0x10000 2000000 1",
+        "irq_intercept_in",
+        "irq_intercept_in a b",
+        "set_irq_in ioapic",
+        "clock_set",
+        "clock_set x",
+        "frobnicate",
+        "READB 0x10000",
+        "readx 0x10000",
+        "r",
+        "in",
+        "outq 0x60 1",
+        "\x01\x02\xff\xfe",
+        "readb\x7f 1",
+        "module_load a b",
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
@@ -210,11 +248,40 @@ static void test_unknown_command_is_quoted(void)
 static void test_random_lines(void)
 {
     static const char *const tokens[] = {
-        "readb", "readw", "readl", "readq", "writeb", "writeq", "read", "write",
-        "b64read", "b64write", "memset", "irq_intercept_in", "set_irq_in", "ioapic",
-        "unnamed-gpio-in", "clock_step", "clock_set", "endianness", "0x10000",
-        "0x10ff8", "0x20000", "0", "1", "5", "4096", "0xffffffffffffffff", "0x",
-        "0xdeadbeef", "AQID", "==", "-", "\t", "x", "0x1g",
+        "readb",
+        "readw",
+        "readl",
+        "readq",
+        "writeb",
+        "writeq",
+        "read",
+        "write",
+        "b64read",
+        "b64write",
+        "memset",
+        "irq_intercept_in",
+        "set_irq_in",
+        "ioapic",
+        "unnamed-gpio-in",
+        "clock_step",
+        "clock_set",
+        "endianness",
+        "0x10000",
+        "0x10ff8",
+        "0x20000",
+        "0",
+        "1",
+        "5",
+        "4096",
+        "0xffffffffffffffff",
+        "0x",
+        "0xdeadbeef",
+        "AQID",
+        "==",
+        "-",
+        "\t",
+        "x",
+        "0x1g",
     };
     GRand *rand = g_rand_new_with_seed(4242);
 

@@ -48,8 +48,8 @@ static void wl(int l, uint32_t reg, uint32_t v)
 
 static void fixture_setup_version(Fixture *f, const char *version)
 {
-    g_autoptr(GHashTable) opts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                                       g_free);
+    g_autoptr(GHashTable) opts =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g_autoptr(GError) err = NULL;
 
     g_hash_table_insert(opts, g_strdup("type"), g_strdup("null"));
@@ -126,7 +126,8 @@ static void test_registers(Fixture *f, gconstpointer data)
         g_assert_cmphex(rl(l, TPM_TIS_REG_INTERFACE_ID), ==,
                         TPM_TIS_IFACE_ID_SUPPORTED_FLAGS2_0);
         g_assert_cmphex(rl(l, TPM_TIS_REG_INT_VECTOR), ==, IRQ_PIN);
-        g_assert_cmphex(rl(l, TPM_TIS_REG_INT_ENABLE), ==, TPM_TIS_INT_POLARITY_LOW_LEVEL);
+        g_assert_cmphex(rl(l, TPM_TIS_REG_INT_ENABLE), ==,
+                        TPM_TIS_INT_POLARITY_LOW_LEVEL);
         g_assert_cmphex(rb(l, TPM_TIS_REG_ACCESS), ==,
                         TPM_TIS_ACCESS_TPM_REG_VALID_STS |
                             TPM_TIS_ACCESS_TPM_ESTABLISHMENT);
@@ -174,7 +175,8 @@ static void test_tpm12_registers(Fixture *f, gconstpointer data)
 
 static void test_localities(Fixture *f, gconstpointer data)
 {
-    const uint8_t idle = TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
+    const uint8_t idle =
+        TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
 
     for (int l = 0; l < 4; l++) {
         wb(l, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
@@ -194,19 +196,22 @@ static void test_localities(Fixture *f, gconstpointer data)
 
 static void test_pending_and_release(Fixture *f, gconstpointer data)
 {
-    const uint8_t idle = TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
+    const uint8_t idle =
+        TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
 
     request_locality(1);
     wb(0, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
     wb(3, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
     g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS), ==,
-                    idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY | TPM_TIS_ACCESS_PENDING_REQUEST);
+                    idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY |
+                        TPM_TIS_ACCESS_PENDING_REQUEST);
     g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS), ==,
                     idle | TPM_TIS_ACCESS_REQUEST_USE | TPM_TIS_ACCESS_PENDING_REQUEST);
     /* Release: the highest waiting locality (3) wins, then 0. */
     wb(1, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
     g_assert_cmphex(rb(3, TPM_TIS_REG_ACCESS), ==,
-                    idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY | TPM_TIS_ACCESS_PENDING_REQUEST);
+                    idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY |
+                        TPM_TIS_ACCESS_PENDING_REQUEST);
     g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS), ==, idle | TPM_TIS_ACCESS_PENDING_REQUEST);
     /* A waiting locality may withdraw its request. */
     wb(0, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
@@ -220,7 +225,8 @@ static void test_pending_and_release(Fixture *f, gconstpointer data)
 
 static void test_seize(Fixture *f, gconstpointer data)
 {
-    const uint8_t idle = TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
+    const uint8_t idle =
+        TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
 
     request_locality(2);
     /* A lower locality cannot seize. */
@@ -247,7 +253,7 @@ static void test_transmit(Fixture *f, gconstpointer data)
     sts = rl(0, TPM_TIS_REG_STS);
     g_assert_cmphex(sts & 0xff, ==, 0);
     g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(sts), ==, 4096);
-    g_assert_cmphex(rb(0, TPM_TIS_REG_STS + 1), ==, 0xff);   /* byte read: capped */
+    g_assert_cmphex(rb(0, TPM_TIS_REG_STS + 1), ==, 0xff); /* byte read: capped */
     wb(0, TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
     g_assert_cmphex(rl(0, TPM_TIS_REG_STS) & 0xff, ==, TPM_TIS_STS_COMMAND_READY);
     bcount = 4096;
@@ -255,8 +261,9 @@ static void test_transmit(Fixture *f, gconstpointer data)
         wb(0, TPM_TIS_REG_DATA_FIFO, TPM2_STARTUP[i]);
         sts = rl(0, TPM_TIS_REG_STS);
         g_assert_cmphex(sts & 0xff, ==,
-                        i + 1 < sizeof(TPM2_STARTUP) ? TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
-                                                     : TPM_TIS_STS_VALID);
+                        i + 1 < sizeof(TPM2_STARTUP)
+                            ? TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID
+                            : TPM_TIS_STS_VALID);
         g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(sts), ==, --bcount);
     }
     /* Bytes after the complete command are dropped. */
@@ -270,7 +277,8 @@ static void test_transmit(Fixture *f, gconstpointer data)
         resp[i] = rb(0, TPM_TIS_REG_DATA_FIFO);
         sts = rl(0, TPM_TIS_REG_STS);
         if (i < 9) {
-            g_assert_cmphex(sts & 0xff, ==, TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE);
+            g_assert_cmphex(sts & 0xff, ==,
+                            TPM_TIS_STS_VALID | TPM_TIS_STS_DATA_AVAILABLE);
             g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(sts), ==, 9 - i);
         }
     }
@@ -299,7 +307,7 @@ static void test_dword_fifo_and_retry(Fixture *f, gconstpointer data)
     g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(rl(0, TPM_TIS_REG_STS)), ==, 10);
     for (int i = 0; i < 3; i++) {
         uint32_t v = rl(0, TPM_TIS_REG_DATA_FIFO);
-        memcpy(resp + 4 * i, &(uint8_t[4]){ v, v >> 8, v >> 16, v >> 24 }, 4);
+        memcpy(resp + 4 * i, &(uint8_t[4]){v, v >> 8, v >> 16, v >> 24}, 4);
     }
     g_assert_cmpmem(resp, 10, TPM2_FAILURE, 10);
     g_assert_cmphex(resp[10], ==, 0xff);
@@ -358,16 +366,19 @@ static void test_abort_during_reception(Fixture *f, gconstpointer data)
 /* Releasing while the TPM executes takes effect when the command ends. */
 static void test_release_during_execution(Fixture *f, gconstpointer data)
 {
-    const uint8_t idle = TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
+    const uint8_t idle =
+        TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_TPM_ESTABLISHMENT;
 
     for (int waiter = -1; waiter <= 2; waiter += 3) {
         request_locality(0);
         send_command(0, TPM2_STARTUP, sizeof(TPM2_STARTUP));
         wb(0, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
-        g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS), ==, idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+        g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS), ==,
+                        idle | TPM_TIS_ACCESS_ACTIVE_LOCALITY);
         /* The FIFO still belongs to the command: nobody else gets in. */
         wb(1, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
-        g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY, ==, 0);
+        g_assert_cmphex(rb(1, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY, ==,
+                        0);
         wb(1, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
         if (waiter >= 0) {
             wb(waiter, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
@@ -380,7 +391,8 @@ static void test_release_during_execution(Fixture *f, gconstpointer data)
         }
         if (waiter >= 0) {
             send_command(waiter, TPM2_STARTUP, sizeof(TPM2_STARTUP));
-            g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(wait_data_available(waiter)), ==, 10);
+            g_assert_cmpuint(TPM_TIS_STS_BURST_COUNT(wait_data_available(waiter)), ==,
+                             10);
             wb(waiter, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
         }
     }
@@ -388,7 +400,7 @@ static void test_release_during_execution(Fixture *f, gconstpointer data)
 
 static void test_oversize_command(Fixture *f, gconstpointer data)
 {
-    uint8_t hdr[6] = { 0x80, 0x01, 0x00, 0x01, 0x00, 0x00 };   /* 65536 bytes */
+    uint8_t hdr[6] = {0x80, 0x01, 0x00, 0x01, 0x00, 0x00}; /* 65536 bytes */
 
     request_locality(0);
     wb(0, TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
@@ -410,7 +422,8 @@ static void test_interrupts(Fixture *f, gconstpointer data)
 
     request_locality(0);
     wl(0, TPM_TIS_REG_INT_ENABLE, all | TPM_TIS_INT_POLARITY_LOW_LEVEL);
-    g_assert_cmphex(rl(0, TPM_TIS_REG_INT_ENABLE), ==, all | TPM_TIS_INT_POLARITY_LOW_LEVEL);
+    g_assert_cmphex(rl(0, TPM_TIS_REG_INT_ENABLE), ==,
+                    all | TPM_TIS_INT_POLARITY_LOW_LEVEL);
     g_assert_cmpint(qemu_get_irq_pin(IRQ_PIN), ==, 0);
 
     wb(0, TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
@@ -539,7 +552,7 @@ static void test_state_with_held_command(Fixture *f, gconstpointer data)
     tpm_backend_pause(f->be);
     send_command(0, TPM2_STARTUP, sizeof(TPM2_STARTUP));
     saved = save(f->tis);
-    g_assert_cmpuint(saved->data[20], ==, 3);       /* locality 0: EXECUTION */
+    g_assert_cmpuint(saved->data[20], ==, 3); /* locality 0: EXECUTION */
     tpm_tis_reset(f->tis);
     tpm_backend_resume(f->be);
     g_assert_cmphex(rb(0, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY, ==, 0);
@@ -555,7 +568,7 @@ static void test_state_hostile(Fixture *f, gconstpointer data)
 {
     g_autoptr(GByteArray) saved = NULL;
     g_autoptr(GByteArray) before = NULL;
-    static const uint8_t values[] = { 0x00, 0x01, 0x05, 0x7f, 0x80, 0xfe, 0xff };
+    static const uint8_t values[] = {0x00, 0x01, 0x05, 0x7f, 0x80, 0xfe, 0xff};
     guint rejected = 0;
 
     make_busy_state();
@@ -598,16 +611,16 @@ static void test_state_hostile(Fixture *f, gconstpointer data)
 static void test_hostile_mmio(Fixture *f, gconstpointer data)
 {
     static const uint32_t offsets[] = {
-        0x00, 0x01, 0x08, 0x0b, 0x0c, 0x10, 0x14, 0x18, 0x19, 0x1a, 0x1b, 0x24, 0x25,
-        0x27, 0x30, 0x80, 0x83, 0xbc, 0xbf, 0xc0, 0xf00, 0xf04, 0xffc,
+        0x00, 0x01, 0x08, 0x0b, 0x0c, 0x10, 0x14, 0x18, 0x19,  0x1a,  0x1b,  0x24,
+        0x25, 0x27, 0x30, 0x80, 0x83, 0xbc, 0xbf, 0xc0, 0xf00, 0xf04, 0xffc,
     };
     GRand *rand = g_rand_new_with_seed(20261127);
     uint8_t resp[10];
 
     for (int i = 0; i < 20000; i++) {
         int l = g_rand_int_range(rand, 0, TPM_TIS_NUM_LOCALITIES);
-        uint64_t addr = TPM_TIS_ADDR(l, offsets[g_rand_int_range(rand, 0,
-                                                                 ARRAY_SIZE(offsets))]);
+        uint64_t addr =
+            TPM_TIS_ADDR(l, offsets[g_rand_int_range(rand, 0, ARRAY_SIZE(offsets))]);
         unsigned size = 1u << g_rand_int_range(rand, 0, 4);
         uint64_t val = ((uint64_t)g_rand_int(rand) << 32) | g_rand_int(rand);
 
@@ -648,7 +661,7 @@ static void test_create_errors(void)
     }
 }
 
-#define ADD(name, fn, data) \
+#define ADD(name, fn, data)                                                              \
     g_test_add("/tpm-tis/" name, Fixture, data, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv)
