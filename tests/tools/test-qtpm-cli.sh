@@ -1,0 +1,193 @@
+#!/bin/bash
+# build/qtpm's command line: every wrong option, missing reference, locked
+# image and wrong key stops qtpm with exit status 1 and one sentence naming
+# the option, and leaves the image byte for byte unchanged.
+. "$(dirname "$0")/../lib.sh"
+
+cd "$SCRATCH" || exit 1
+ERR=$SCRATCH/err
+OUT=$SCRATCH/out
+head -c 32 /dev/urandom >key.bin
+head -c 32 /dev/urandom >other.bin
+head -c 31 /dev/urandom >short.bin
+qemu-img create -q -f qcow2 tpm.qcow2 1M
+
+# run_qtpm ARGS...: runs qtpm in the foreground (it must exit by itself).
+run_qtpm() { timeout 60 "$QTPM" "$@" >"$OUT" 2>"$ERR"; }
+
+# start_qtpm NAME ARGS...: starts qtpm with a QMP socket NAME.sock and waits
+# until it listens (so start-up has finished).
+start_qtpm() {
+    local name=$1; shift
+    "$QTPM" "$@" -qmp "unix:$SCRATCH/$name.sock,server=on,wait=off" \
+        >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
+    QTPM_PID=$!
+    bg_pid $QTPM_PID
+    wait_for_file "$SCRATCH/$name.sock" 300
+}
+
+# stop_qtpm: SIGTERM and the exit status.
+stop_qtpm() { kill -TERM "$QTPM_PID"; wait "$QTPM_PID"; }
+
+TPM_ARGS=(-drive file=tpm.qcow2,if=none,id=drive0
+          -object secret,id=key0,file=key.bin
+          -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0
+          -device tpm-tis,tpmdev=tpm0)
+
+# The first start formats the blank image and manufactures the TPM.
+start_qtpm first "${TPM_ARGS[@]}"
+check "qtpm starts on a blank image" kill -0 "$QTPM_PID"
+check "SIGTERM shuts qtpm down with status 0" stop_qtpm
+check "the socket is removed at exit" test ! -e "$SCRATCH/first.sock"
+check "the image now holds the TPM's permanent state" \
+    bash -c "'$QTPM_IMG' info --key-file key.bin tpm.qcow2 | grep -q permanent"
+SUM=$(sha256sum <tpm.qcow2)
+
+# fails_with TEXT ARGS...: exit status 1, exactly one line on stderr that
+# starts with "qtpm: " and contains TEXT, nothing on stdout, and the image
+# unchanged.
+fails_with() {
+    local text=$1; shift
+    run_qtpm "$@"
+    local rc=$?
+    local ok=1
+    [ $rc -eq 1 ] || { diag "exit status $rc"; ok=0; }
+    [ "$(wc -l <"$ERR")" -eq 1 ] || { diag "stderr: $(cat "$ERR")"; ok=0; }
+    grep -q '^qtpm: ' "$ERR" || ok=0
+    grep -qF -- "$text" "$ERR" || { diag "stderr: $(cat "$ERR")"; ok=0; }
+    [ ! -s "$OUT" ] || { diag "stdout: $(cat "$OUT")"; ok=0; }
+    [ "$(sha256sum <tpm.qcow2)" = "$SUM" ] || { diag "image changed"; ok=0; }
+    [ $ok -eq 1 ]
+}
+
+# Options.
+check "unknown option" fails_with "qtpm: -foo: invalid option" -foo
+check "not an option" fails_with "qtpm: stray: not an option" stray
+check "missing argument" fails_with "qtpm: -drive: requires an argument" -drive
+check "unknown -drive parameter" \
+    fails_with "qtpm: -drive id=d: 'cache' is not a parameter of -drive" \
+    -drive file=tpm.qcow2,if=none,id=d,cache=none
+check "-drive without id" fails_with "qtpm: -drive file=tpm.qcow2: parameter 'id' is missing" \
+    -drive file=tpm.qcow2
+check "-drive without file" fails_with "parameter 'file' is missing" -drive if=none,id=d
+check "-drive if=ide" fails_with "if=ide is not supported" -drive file=tpm.qcow2,if=ide,id=d
+check "-drive format=vmdk" fails_with "format 'vmdk' is not qcow2 or raw" \
+    -drive file=tpm.qcow2,if=none,id=d,format=vmdk
+check "-drive locking=maybe" fails_with "'locking' expects 'on' or 'off'" \
+    -drive file=tpm.qcow2,if=none,id=d,locking=maybe
+check "-drive file that does not exist" fails_with "qtpm: -drive id=d: " \
+    -drive file=nonexistent.qcow2,if=none,id=d
+check "duplicate drive id" fails_with "id 'd' is used twice" \
+    -drive file=tpm.qcow2,if=none,id=d -drive file=tpm.qcow2,if=none,id=d
+check "parameter given twice" fails_with "parameter 'id' is given twice" \
+    -tpmdev null,id=a,id=b
+check "unknown backend" \
+    fails_with "qtpm: -tpmdev id=t: 'foo' is not a TPM backend type (see -tpmdev help)" \
+    -tpmdev foo,id=t
+check "-tpmdev without id" fails_with "qtpm: -tpmdev null: parameter 'id' is missing" \
+    -tpmdev null
+check "unknown -tpmdev parameter" \
+    fails_with "qtpm: -tpmdev id=t: 'path' is not a parameter of -tpmdev libtpms" \
+    -drive file=tpm.qcow2,if=none,id=d -tpmdev libtpms,id=t,nvram=d,path=/x
+check "libtpms without nvram" fails_with "qtpm: -tpmdev id=t: parameter 'nvram' is missing" \
+    -tpmdev libtpms,id=t
+check "missing drive" \
+    fails_with "qtpm: -tpmdev id=tpm0: nvram=nodrive names no -drive" \
+    -tpmdev libtpms,id=tpm0,nvram=nodrive
+check "missing secret" \
+    fails_with "qtpm: -tpmdev id=tpm0: key-secret=nokey names no -object secret" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=nokey
+check "bad version" fails_with "qtpm: -tpmdev id=tpm0: version '3.0' is not 2.0 or 1.2" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0,version=3.0
+check "key-secret of the wrong size" \
+    fails_with "qtpm: -tpmdev id=tpm0: secret 'key0' is 31 bytes; key-secret needs a 32-byte key" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=short.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0
+check "both key and passphrase" fails_with "exclude each other" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0,passphrase-secret=key0
+check "unknown object type" fails_with "qtpm: -object id=x: 'memory-backend-ram' is not an object type" \
+    -object memory-backend-ram,id=x
+check "secret file that does not exist" fails_with "qtpm: -object id=s: " \
+    -object secret,id=s,file=nonexistent.bin
+check "unknown device" fails_with "qtpm: -device tpm-crb,tpmdev=t: 'tpm-crb' is not a device model" \
+    -tpmdev null,id=t -device tpm-crb,tpmdev=t
+check "device without tpmdev" fails_with "parameter 'tpmdev' is missing" -device tpm-tis
+check "device naming no tpmdev" fails_with "qtpm: -device tpm-tis,tpmdev=none: tpmdev=none names no -tpmdev" \
+    -device tpm-tis,tpmdev=none
+check "irq out of range" fails_with "parameter 'irq' is 24, outside 0..23" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t,irq=24
+check "two devices" fails_with "only one tpm-tis device" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t -device tpm-tis,tpmdev=t
+qemu-img create -q -f qcow2 other.qcow2 1M
+OTHER_SUM=$(sha256sum <other.qcow2)
+check "two libtpms backends" fails_with "only one libtpms backend per process" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
+    -drive file=other.qcow2,if=none,id=drive1 \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0 \
+    -tpmdev libtpms,id=tpm1,nvram=drive1,key-secret=key0
+check "... and the second image is untouched" test "$(sha256sum <other.qcow2)" = "$OTHER_SUM"
+check "unknown log item" fails_with "qtpm: -d: 'bogus' is not a log item" -d bogus
+check "-display other than none" fails_with "qtpm: -display gtk:" -display gtk
+check "bad qmp transport" fails_with "qtpm: -qmp tcp:1234: " -tpmdev null,id=t -qmp tcp:1234
+check "-incoming with a bad URI" fails_with "qtpm: -incoming bogus:" -incoming bogus:x
+
+# The store's own refusals.
+check "wrong key" fails_with "qtpm: -tpmdev id=tpm0: 'tpm.qcow2': wrong key" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=other.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0 -device tpm-tis,tpmdev=tpm0
+check "no key for an encrypted image" fails_with "qtpm: -tpmdev id=tpm0: 'tpm.qcow2' is encrypted" \
+    -drive file=tpm.qcow2,if=none,id=drive0 \
+    -tpmdev libtpms,id=tpm0,nvram=drive0 -device tpm-tis,tpmdev=tpm0
+check "TPM version other than the image's" fails_with "holds TPM 2.0 state, not TPM 1.2" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0,version=1.2 -device tpm-tis,tpmdev=tpm0
+dd if=/dev/urandom of=junk.raw bs=64k count=1 status=none
+cp junk.raw junk.orig
+check "an image that is not a store" fails_with "qtpm: -tpmdev id=tpm0: " \
+    -drive file=junk.raw,if=none,id=drive0,format=raw \
+    -tpmdev libtpms,id=tpm0,nvram=drive0 -device tpm-tis,tpmdev=tpm0
+check "... and it is left alone" cmp -s junk.raw junk.orig
+
+# Two processes on one image: the second refuses at start-up, naming the lock.
+start_qtpm owner "${TPM_ARGS[@]}"
+check "first qtpm owns the image" kill -0 "$QTPM_PID"
+check "second qtpm refuses, naming the lock" fails_with "locked" "${TPM_ARGS[@]}"
+check "second qtpm's sentence names the drive" grep -q "^qtpm: -drive id=drive0: 'tpm.qcow2' is locked" "$ERR"
+check "first qtpm still runs" kill -0 "$QTPM_PID"
+check "first qtpm exits cleanly" stop_qtpm
+check "the image is clean for qemu-img" qemu-img check -q tpm.qcow2
+SUM=$(sha256sum <tpm.qcow2)
+
+# Help and version: exit 0, text on stdout.
+check "--version" bash -c "'$QTPM' --version | grep -q '^qtpm version '"
+check "-h lists -tpmdev" bash -c "'$QTPM' -h | grep -q '^-tpmdev libtpms'"
+check "-tpmdev help lists both types" \
+    bash -c "'$QTPM' -tpmdev help | grep -q libtpms && '$QTPM' -tpmdev help | grep -q null"
+check "-device help lists tpm-tis" bash -c "'$QTPM' -device help | grep -q tpm-tis"
+check "-object help lists secret" bash -c "'$QTPM' -object help | grep -q secret"
+check "-d help lists items" bash -c "'$QTPM' -d help | grep -q '^tpm '"
+
+# -S, -name, -pidfile, -D/-d, -nodefaults, -display none with the null backend.
+start_qtpm misc -tpmdev null,id=t -device tpm-tis,tpmdev=t -S -name vm1 \
+    -pidfile "$SCRATCH/q.pid" -D "$SCRATCH/q.log" -d tpm,qmp -nodefaults -display none
+wait_for_file "$SCRATCH/q.pid" 100
+check "pidfile holds the pid" test "$(cat "$SCRATCH/q.pid" 2>/dev/null)" = "$QTPM_PID"
+check "stops on SIGINT" bash -c "kill -INT $QTPM_PID"
+wait "$QTPM_PID"
+check "exit status 0 after SIGINT" test $? -eq 0
+check "pidfile removed at exit" test ! -e "$SCRATCH/q.pid"
+
+# -daemonize: the parent returns once start-up succeeded.
+check "-daemonize returns 0" "$QTPM" "${TPM_ARGS[@]}" -daemonize -pidfile "$SCRATCH/d.pid"
+DPID=$(cat "$SCRATCH/d.pid" 2>/dev/null)
+check "the daemon runs" kill -0 "$DPID"
+check "a daemon's start-up error still reaches the caller" \
+    fails_with "locked" "${TPM_ARGS[@]}" -daemonize
+kill -TERM "$DPID" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+check "the daemon exits on SIGTERM" bash -c "! kill -0 $DPID 2>/dev/null"
+check "the daemon removed its pidfile" test ! -e "$SCRATCH/d.pid"
+
+done_testing
