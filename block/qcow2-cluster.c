@@ -156,6 +156,12 @@ static int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry,
         return 0;
     }
     qcow2_parse_compressed(s, entry, &coffset, &csize);
+    if (coffset >= (uint64_t)s->file_size) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
+                       "compressed cluster at 0x%" PRIx64 " is outside the "
+                       "file", coffset);
+        return -EINVAL;
+    }
     len = MIN(csize, (uint64_t)s->file_size - coffset);
     in = g_malloc(len);
     if (bdrv_file_pread(bs, coffset, len, in, errp) < 0) {
@@ -325,7 +331,11 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
     int64_t host;
 
     if (nl2) {
+        /* Copied from a shared table: not validated yet. */
         entry = qcow2_be64(nl2->table + l2_index * 8);
+        if (qcow2_check_l2_entry(bs, offset, entry, errp) < 0) {
+            return -EINVAL;
+        }
     } else {
         if (qcow2_get_l2_offset(bs, l1_index, &l2_offset, errp) < 0) {
             return -EINVAL;

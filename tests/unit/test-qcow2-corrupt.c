@@ -422,6 +422,28 @@ static void test_compressed(Fixture *f, gconstpointer data)
     expect_error(f->path, OP_READ, 0, "is corrupt");
     /* Writing over a corrupt compressed cluster fails the same way. */
     expect_error(f->path, OP_WRITE, 100, "is corrupt");
+    /* ... also under a shared L2 table (L1 entry without COPIED), which is
+     * copied before the write. */
+    make_base(f->path);
+    patch_be64(f->path, l.l1_offset, l.l2_offset);
+    patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
+    expect_error(f->path, OP_WRITE, 100, "outside the file");
+    make_base(f->path);
+    patch_be64(f->path, l.l1_offset, l.l2_offset);
+    patch_be64(f->path, l.l2_offset + 8, c | (l.file_size + 1000000));
+    {
+        BlockOpenOptions opts = { .format = "qcow2", .no_locking = true };
+        g_autofree uint8_t *buf = g_malloc0(3 * CS);
+        GError *err = NULL;
+        BlockDriverState *bs = bdrv_open(f->path, &opts, &err);
+
+        g_assert_no_error(err);
+        /* Cluster 0 is fine, cluster 1 is not: one error, no crash. */
+        g_assert_cmpint(bdrv_pwrite(bs, 100, 2 * CS, buf, &err), <, 0);
+        g_assert_nonnull(strstr(err->message, "outside the file"));
+        g_clear_error(&err);
+        bdrv_close(bs);
+    }
 }
 
 int main(int argc, char **argv)
