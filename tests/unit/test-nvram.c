@@ -703,6 +703,23 @@ static void test_owner_lock(gconstpointer data)
     g_assert_nonnull(strstr(err->message, t.path));
     g_clear_error(&err);
 
+    /* Another process is refused the same way. */
+    {
+        pid_t pid = fork();
+        int status;
+        g_assert_cmpint(pid, >=, 0);
+        if (pid == 0) {
+            BlockDriverState *cbs = test_bdrv_open(&t, false, true);
+            GError *cerr = NULL;
+            NvramStore *cs = nvram_open(cbs, &o, &cerr);
+            _exit(!cs && g_error_matches(cerr, QTPM_ERROR, QTPM_ERROR_LOCKED) &&
+                  strstr(cerr->message, "owner lock") ? 0 : 1);
+        }
+        g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+        g_assert_true(WIFEXITED(status));
+        g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    }
+
     /* A reader is welcome while the owner runs, and sees its commits. */
     rd = open_ok(bs2, &r);
     store_ok(s1, NVRAM_BLOB_VOLATILE, p, 100);
@@ -877,15 +894,8 @@ int main(int argc, char **argv)
         g_test_add_data_func(p2, f, test_large_and_bounded);
         g_test_add_data_func(p3, f, test_one_flush_per_commit);
         g_test_add_data_func(p4, f, test_open_matrix);
-        /*
-         * A reader of a qcow2 image another process commits to needs the
-         * driver's bdrv_invalidate_cache; until block/qcow2.c has one these
-         * two run on raw only.
-         */
-        if (!strcmp(f, "raw")) {
-            g_test_add_data_func(p5, f, test_owner_lock);
-            g_test_add_data_func(p6, f, test_reader_during_commits);
-        }
+        g_test_add_data_func(p5, f, test_owner_lock);
+        g_test_add_data_func(p6, f, test_reader_during_commits);
     }
     g_test_add_func("/nvram/raw/foreign-image", test_foreign_image);
     g_test_add_func("/nvram/raw/newer-version-and-damage", test_newer_version_and_damage);
