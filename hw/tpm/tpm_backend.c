@@ -267,12 +267,18 @@ TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
     return tb;
 }
 
+static int tpm_backend_shutdown_on_worker(TPMBackend *tb, void *opaque);
+
 void tpm_backend_free(TPMBackend *tb)
 {
     if (!tb) {
         return;
     }
     tpm_backend_finish_sync(tb);
+    /* Power-off first: the library must not stay initialised without us. */
+    if (tb->klass->shutdown && tb->worker) {
+        tpm_backend_run_sync(tb, tpm_backend_shutdown_on_worker, NULL);
+    }
     tpm_backend_worker_stop(tb);
     if (tb->klass->finalize) {
         tb->klass->finalize(tb);
@@ -400,13 +406,7 @@ static int tpm_backend_shutdown_on_worker(TPMBackend *tb, void *opaque)
 void tpm_backend_shutdown_all(void)
 {
     while (tpm_backends) {
-        TPMBackend *tb = tpm_backends->data;
-
-        tpm_backend_finish_sync(tb);
-        if (tb->klass->shutdown && tb->worker) {
-            tpm_backend_run_sync(tb, tpm_backend_shutdown_on_worker, NULL);
-        }
-        tpm_backend_free(tb);
+        tpm_backend_free(tpm_backends->data);
     }
 }
 

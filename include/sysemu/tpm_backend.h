@@ -175,7 +175,8 @@ struct NvramStore *tpm_backend_get_nvram(TPMBackend *tb);
 
 /* Every backend created with tpm_backend_new, in creation order. */
 GList *tpm_backend_list(void);
-/* Main thread, at exit: power-off of every backend, then free them all. */
+/* Main thread, at exit: power-off of every backend, then free them all
+ * (tpm_backend_free powers a backend off too). */
 void tpm_backend_shutdown_all(void);
 
 #endif
