@@ -18,7 +18,6 @@ static const struct {
 } log_items[] = {
     { "tpm", LOG_TPM, "TPM commands: locality, ordinal, response code" },
     { "qmp", LOG_QMP, "QMP input and output" },
-    { "qtest", LOG_QTEST, "qtest protocol lines" },
 };
 
 static FILE *log_out(void)

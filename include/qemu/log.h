@@ -8,7 +8,6 @@
 
 #define LOG_TPM (1u << 0)     /* each TPM command: locality, ordinal, result */
 #define LOG_QMP (1u << 1)     /* QMP input and output lines */
-#define LOG_QTEST (1u << 2)   /* qtest lines */
 
 extern unsigned qemu_loglevel;
 
