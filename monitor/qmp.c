@@ -461,7 +461,7 @@ static void qmp_client_send(QmpClient *c, const char *line)
     if (c->closing) {
         return;
     }
-    qemu_log_mask(LOG_QMP, "qmp <- %s", line);
+    qemu_log_mask(LOG_QMP, "qmp out: %s", line);
     if (!g_output_stream_write_all(c->out, msg, strlen(msg), NULL, NULL,
                                    NULL)) {
         c->closing = true;
@@ -475,7 +475,7 @@ static void qmp_client_message(const char *json, size_t len,
     g_autofree char *reply = NULL;
 
     if (json) {
-        qemu_log_mask(LOG_QMP, "qmp -> %.*s", (int)MIN(len, 4096), json);
+        qemu_log_mask(LOG_QMP, "qmp in: %.*s", (int)MIN(len, 4096), json);
     }
     reply = qmp_session_dispatch(c->session, json, len,
                                                   error);

@@ -333,6 +333,24 @@ static void test_quit(void)
     remove_dir(dir);
 }
 
+static void test_sigterm(void)
+{
+    QTestState *s = qtest_init("-tpmdev null,id=t -device tpm-tis,tpmdev=t");
+    JsonNode *ev;
+    int status;
+
+    kill(qtest_pid(s), SIGTERM);
+    ev = qtest_qmp_eventwait(s, "SHUTDOWN");
+    g_assert_cmpstr(json_object_get_string_member(
+        json_object_get_object_member(qtest_qdict(ev), "data"), "reason"), ==,
+        "host-signal");
+    json_node_unref(ev);
+    status = qtest_wait_exit(s);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+    qtest_quit(s);
+}
+
 /* ---- raw socket: what libqtest would never send ------------------------------ */
 
 typedef struct RawQmp {
@@ -518,6 +536,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/responsive-during-command",
                     test_responsive_during_command);
     g_test_add_func("/qmp/quit", test_quit);
+    g_test_add_func("/qmp/sigterm", test_sigterm);
     g_test_add_func("/qmp/raw-protocol", test_raw_protocol);
     g_test_add_func("/qmp/events-negotiated-only",
                     test_events_reach_negotiated_clients);
