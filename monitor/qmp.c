@@ -11,6 +11,7 @@
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
+#include <sys/un.h>
 
 /* ---- framing ----------------------------------------------------------- */
 
@@ -566,7 +567,32 @@ static char *qmp_parse_spec(const char *spec, bool *wait, GError **errp)
                     "clients)");
         return NULL;
     }
-    return g_strdup(path + 5);
+    if (strlen(path + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "socket path '%s' is too long for a unix socket",
+                    path + 5);
+        return NULL;
+    }
+    /* Absolute, so that it is still found for unlink after -daemonize. */
+    return g_canonicalize_filename(path + 5, NULL);
+}
+
+bool qmp_check_spec(const char *spec, GError **errp)
+{
+    bool wait;
+    g_autofree char *path = qmp_parse_spec(spec, &wait, errp);
+    g_autofree char *dir = NULL;
+
+    if (!path) {
+        return false;
+    }
+    dir = g_path_get_dirname(path);
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "'%s': the folder does not exist", dir);
+        return false;
+    }
+    return true;
 }
 
 int qmp_server_start(const char *spec, GError **errp)

@@ -455,6 +455,19 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
     return true;
 }
 
+/* Files created after the TPM started must not fail for a missing folder. */
+static bool check_writable_folder(const char *path, GError **errp)
+{
+    g_autofree char *dir = g_path_get_dirname(path);
+
+    if (access(dir, W_OK) < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': %s", dir,
+                    g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 /* Everything that can be checked without opening a file. */
 static bool check_config(QtpmConfig *c)
 {
@@ -494,6 +507,16 @@ static bool check_config(QtpmConfig *c)
     }
     if (c->log_items && !qemu_str_to_log_mask(c->log_items, &mask, &err)) {
         report_error("-d", err);
+        return false;
+    }
+    if (c->qmp && !qmp_check_spec(c->qmp, &err)) {
+        g_autofree char *name = g_strdup_printf("-qmp %s", c->qmp);
+        report_error(name, err);
+        return false;
+    }
+    if (c->pidfile && !check_writable_folder(c->pidfile, &err)) {
+        g_autofree char *name = g_strdup_printf("-pidfile %s", c->pidfile);
+        report_error(name, err);
         return false;
     }
     if (c->daemonize && c->qtest && !strcmp(c->qtest, "stdio")) {

@@ -9,6 +9,8 @@
 
 /* @spec: "unix:PATH,server=on,wait=off". */
 int qmp_server_start(const char *spec, GError **errp);
+/* Checks @spec (syntax, path length, folder) without creating anything. */
+bool qmp_check_spec(const char *spec, GError **errp);
 void qmp_server_stop(void);
 /*
  * Sends {"timestamp": ..., "event": NAME, "data": DATA_JSON} to every client

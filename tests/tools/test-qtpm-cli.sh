@@ -131,6 +131,11 @@ check "... and the second image is untouched" test "$(sha256sum <other.qcow2)" =
 check "unknown log item" fails_with "qtpm: -d: 'bogus' is not a log item" -d bogus
 check "-display other than none" fails_with "qtpm: -display gtk:" -display gtk
 check "bad qmp transport" fails_with "qtpm: -qmp tcp:1234: " -tpmdev null,id=t -qmp tcp:1234
+check "qmp socket in a missing folder" \
+    fails_with "qtpm: -qmp unix:$SCRATCH/nodir/q.sock,server=on,wait=off: '$SCRATCH/nodir': the folder does not exist" \
+    "${TPM_ARGS[@]}" -qmp "unix:$SCRATCH/nodir/q.sock,server=on,wait=off"
+check "pidfile in a missing folder" fails_with "qtpm: -pidfile $SCRATCH/nodir/q.pid: " \
+    "${TPM_ARGS[@]}" -pidfile "$SCRATCH/nodir/q.pid"
 check "-incoming with a bad URI" fails_with "qtpm: -incoming bogus:" -incoming bogus:x
 
 # The store's own refusals.
