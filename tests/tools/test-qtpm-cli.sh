@@ -184,6 +184,10 @@ wait "$QTPM_PID"
 check "exit status 0 after SIGINT" test $? -eq 0
 check "pidfile removed at exit" test ! -e "$SCRATCH/q.pid"
 
+# -qtest stdio: the device answers on stdout; end of input shuts qtpm down.
+check "-qtest stdio reads DID_VID and exits 0 at end of input" \
+    bash -c "printf 'readl 0xfed40f00\n' | timeout 60 '$QTPM' -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest stdio | grep -qx 'OK 0x0000000000011014'"
+
 # -daemonize: the parent returns once start-up succeeded.
 check "-daemonize returns 0" "$QTPM" "${TPM_ARGS[@]}" -daemonize -pidfile "$SCRATCH/d.pid"
 DPID=$(cat "$SCRATCH/d.pid" 2>/dev/null)
