@@ -441,25 +441,33 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
         return -1;
     }
     g_byte_array_set_size(rsp, 0);
-    /* The STS value that showed dataAvail also carries a burst count. */
+    /*
+     * The burst count is what may be read before STS must be looked at
+     * again; the STS value that showed dataAvail already carries one, which
+     * usually covers the whole response.
+     */
+    size_t avail = TPM_TIS_STS_BURST_COUNT(sts);
     while (rsp->len < want) {
-        if ((rsp->len || !sts_can_receive(sts)) &&
-            tis_wait_sts(c, sts_can_receive, &sts,
-                         "the burst count stayed 0", errp) < 0) {
-            return -1;
+        if (avail == 0) {
+            if (tis_wait_sts(c, sts_can_receive, &sts,
+                             "the burst count stayed 0", errp) < 0) {
+                return -1;
+            }
+            if (!(sts & TPM_TIS_STS_DATA_AVAILABLE)) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                            "locality %d: the response ended after %u of %zu "
+                            "bytes", c->locality, rsp->len, want);
+                return -1;
+            }
+            avail = TPM_TIS_STS_BURST_COUNT(sts);
         }
-        if (!(sts & TPM_TIS_STS_DATA_AVAILABLE)) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                        "locality %d: the response ended after %u of %zu "
-                        "bytes", c->locality, rsp->len, want);
-            return -1;
-        }
-        size_t n = MIN(want - rsp->len, (size_t)TPM_TIS_STS_BURST_COUNT(sts));
+        size_t n = MIN(want - rsp->len, avail);
         size_t old_len = rsp->len;
         g_byte_array_set_size(rsp, old_len + n);
         if (tis_fifo_read(c, rsp->data + old_len, n, errp) < 0) {
             return -1;
         }
+        avail -= n;
         if (want == TPM_HEADER_SIZE && rsp->len == TPM_HEADER_SIZE) {
             want = tpm_header_size(rsp->data);
             if (want < TPM_HEADER_SIZE || want > TPM_MAX_MESSAGE_SIZE) {

@@ -32,13 +32,19 @@ enable_irqs() {
     [ "$(grep -c '^OK' "$1/irq.out")" -eq 4 ]
 }
 
-# start_proxy DIR: DIR/p.sock forwards to DIR/q.sock and records the traffic
-# in DIR/traffic, to see what qtpm-tis sent and received whatever the server.
+# start_proxy DIR [NAME]: DIR/NAME.sock forwards to DIR/q.sock and records
+# the traffic in DIR/NAME.traffic, to see what qtpm-tis sent and received
+# whatever the server.
 start_proxy() {
-    socat -v "UNIX-LISTEN:$1/p.sock,fork" "UNIX-CONNECT:$1/q.sock" 2>"$1/traffic" &
+    local name=${2:-p}
+    socat -v "UNIX-LISTEN:$1/$name.sock,fork" "UNIX-CONNECT:$1/q.sock" \
+        2>"$1/$name.traffic" &
     bg_pid $!
-    wait_for_file "$1/p.sock"
+    wait_for_file "$1/$name.sock"
 }
+
+# Request lines other than readl (the polls, whose number depends on timing).
+count_non_poll_lines() { grep -cE '^(writeb|writew|writel|write|readb|readw|read) ' "$1"; }
 
 # suite NAME DIR: DIR/q.sock reaches a TPM 2.0 behind a TIS.
 suite() {
@@ -74,14 +80,22 @@ suite() {
     check "$name: qtpm-tis tolerates IRQ lines among the replies" \
         matches "$out" ^800100000014000000000008
     check "$name: the server did send qtpm-tis an IRQ line" \
-        grep -q '^IRQ raise 5' "$dir/traffic"
+        grep -q '^IRQ raise 5' "$dir/p.traffic"
 
     check "$name: data moved in 64-byte XDATA_FIFO writes" \
-        grep -q '^write 0xfed40080 0x40 0x' "$dir/traffic"
+        grep -q '^write 0xfed40080 0x40 0x' "$dir/p.traffic"
     check "$name: ... and 64-byte XDATA_FIFO reads" \
-        grep -q '^read 0xfed40080 0x40' "$dir/traffic"
+        grep -q '^read 0xfed40080 0x40' "$dir/p.traffic"
     check_fails "$name: no byte-wise FIFO access" \
-        grep -qE '^(writeb|readb) 0xfed4[0-4]0(24|80)' "$dir/traffic"
+        grep -qE '^(writeb|readb) 0xfed4[0-4]0(24|80)' "$dir/p.traffic"
+
+    # One short command: locality request, commandReady, one FIFO write,
+    # tpmGo, header read, body read, commandReady, relinquish; plus polls.
+    check "$name: a second recording proxy" start_proxy "$dir" p1
+    out=$(printf "$GETRANDOM8" | raw "$dir" --qtest "$dir/p1.sock")
+    check "$name: GetRandom(8) through it" matches "$out" ^800100000014000000000008
+    check "$name: ... costs 8 qtest lines besides register polls" \
+        [ "$(count_non_poll_lines "$dir/p1.traffic")" -eq 8 ]
 
     printf '\x80\x01\x00\x00\x00\x0c\x00' | "$QTPM_TIS" --qtest "$dir/q.sock" \
         2>"$dir/err" >/dev/null
