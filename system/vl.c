@@ -395,7 +395,10 @@ static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
     const char *nvram = qemu_opt_get(a->opts, "nvram");
     g_autoptr(GError) err = NULL;
 
-    if (!tpm_backend_find_class(type)) {
+    if (!type) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "the backend type is missing (see -tpmdev help)");
+    } else if (!tpm_backend_find_class(type)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not a TPM backend type (see -tpmdev help)", type);
     } else if (nvram && !find_opt_arg(c->drives, nvram)) {
@@ -427,10 +430,12 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
     g_autoptr(GError) err = NULL;
     uint64_t irq;
 
-    if (g_strcmp0(driver, "tpm-tis")) {
+    if (!driver) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "'%s' is not a device model (see -device help)",
-                    driver ? driver : "");
+                    "the device model is missing (see -device help)");
+    } else if (strcmp(driver, "tpm-tis")) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is not a device model (see -device help)", driver);
     } else if (!qemu_opts_check_keys(a->opts, keys, "-device tpm-tis",
                                      &err)) {
         /* err set */
@@ -476,10 +481,12 @@ static bool check_config(QtpmConfig *c)
 
     for (guint i = 0; i < c->objects->len; i++) {
         QtpmOptArg *a = c->objects->pdata[i];
-        if (g_strcmp0(qemu_opt_get(a->opts, "qom-type"), "secret")) {
+        const char *type = qemu_opt_get(a->opts, "qom-type");
+
+        if (g_strcmp0(type, "secret")) {
             g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s' is not an object type (only 'secret')",
-                        qemu_opt_get(a->opts, "qom-type"));
+                        type ? type : "");
             report_opt_error(a, err);
             return false;
         }

@@ -84,6 +84,10 @@ check "parameter given twice" fails_with "parameter 'id' is given twice" \
 check "unknown backend" \
     fails_with "qtpm: -tpmdev id=t: 'foo' is not a TPM backend type (see -tpmdev help)" \
     -tpmdev foo,id=t
+check "-tpmdev without a type" fails_with "qtpm: -tpmdev id=t: the backend type is missing" \
+    -tpmdev id=t
+check "-device without a model" fails_with "qtpm: -device tpmdev=t: the device model is missing" \
+    -tpmdev null,id=t -device tpmdev=t
 check "-tpmdev without id" fails_with "qtpm: -tpmdev null: parameter 'id' is missing" \
     -tpmdev null
 check "unknown -tpmdev parameter" \
