@@ -159,6 +159,19 @@ check "an image that is not a store" fails_with "qtpm: -tpmdev id=tpm0: " \
     -tpmdev libtpms,id=tpm0,nvram=drive0 -device tpm-tis,tpmdev=tpm0
 check "... and it is left alone" cmp -s junk.raw junk.orig
 
+# Damaged state on a raw image: the permanent blob sits at 0x3000.
+truncate -s 1M state.raw
+RAW_ARGS=(-drive file=state.raw,if=none,id=drive0,format=raw
+          -tpmdev libtpms,id=tpm0,nvram=drive0 -device tpm-tis,tpmdev=tpm0)
+check "a plain raw store starts and keeps its state" \
+    bash -c "printf '' | timeout 60 '$QTPM' ${RAW_ARGS[*]} -qtest stdio"
+printf '\377' | dd of=state.raw bs=1 seek=$((0x3000 + 100)) conv=notrunc status=none
+cp state.raw state.orig
+check "damaged permanent state stops start-up with the store's sentence" \
+    fails_with "qtpm: -tpmdev id=tpm0: 'state.raw': no usable NVRAM directory" \
+    "${RAW_ARGS[@]}" -qtest stdio
+check "... and the damaged image is left as it was" cmp -s state.raw state.orig
+
 # Two processes on one image: the second refuses at start-up, naming the lock.
 start_qtpm owner "${TPM_ARGS[@]}"
 check "first qtpm owns the image" kill -0 "$QTPM_PID"
