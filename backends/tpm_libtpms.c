@@ -270,6 +270,12 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
                     s->nvram_id);
         return -1;
     }
+    if (bdrv_is_read_only(bs) && !s->tb->incoming) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "-drive id=%s is read-only, but the TPM must write its "
+                    "state", s->nvram_id);
+        return -1;
+    }
     if (libtpms_get_key(s, &o.key, errp) < 0) {
         return -1;
     }

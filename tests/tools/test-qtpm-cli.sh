@@ -104,6 +104,9 @@ check "missing secret" \
 check "bad version" fails_with "qtpm: -tpmdev id=tpm0: version '3.0' is not 2.0 or 1.2" \
     -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
     -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0,version=3.0
+check "read-only drive" fails_with "qtpm: -tpmdev id=tpm0: -drive id=drive0 is read-only, but the TPM must write its state" \
+    -drive file=tpm.qcow2,if=none,id=drive0,read-only=on -object secret,id=key0,file=key.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0
 check "key-secret of the wrong size" \
     fails_with "qtpm: -tpmdev id=tpm0: secret 'key0' is 31 bytes; key-secret needs a 32-byte key" \
     -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=short.bin \
