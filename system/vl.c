@@ -222,6 +222,127 @@ static void config_free(QtpmConfig *c)
     g_ptr_array_unref(c->devices);
 }
 
+static void print_list_help(QtpmOptionIndex index)
+{
+    switch (index) {
+    case OPT_TPMDEV:
+        print_tpmdev_help();
+        break;
+    case OPT_DEVICE:
+        print_device_help();
+        break;
+    case OPT_OBJECT:
+        print_object_help();
+        break;
+    default:
+        print_help();
+        break;
+    }
+}
+
+/* -drive, -tpmdev, -device, -object: "key=value,..." into the config. */
+static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
+                             const char *val)
+{
+    static const char *const opt_names[] = {
+        [OPT_DRIVE] = "-drive", [OPT_TPMDEV] = "-tpmdev",
+        [OPT_DEVICE] = "-device", [OPT_OBJECT] = "-object",
+    };
+    static const char *const implied_keys[] = {
+        [OPT_DRIVE] = NULL, [OPT_TPMDEV] = "type",
+        [OPT_DEVICE] = "driver", [OPT_OBJECT] = "qom-type",
+    };
+    GPtrArray *lists[] = {
+        [OPT_DRIVE] = c->drives, [OPT_TPMDEV] = c->tpmdevs,
+        [OPT_DEVICE] = c->devices, [OPT_OBJECT] = c->objects,
+    };
+    g_autoptr(GError) err = NULL;
+
+    if (opt_wants_help(val)) {
+        print_list_help(index);
+        return 1;
+    }
+    if (!add_opt_arg(lists[index], opt_names[index], val, implied_keys[index],
+                     &err)) {
+        g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_name(QtpmConfig *c, const char *val)
+{
+    static const char *const keys[] = { "guest", NULL };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
+
+    if (!o || !qemu_opts_check_keys(o, keys, "-name", &err)) {
+        g_printerr("qtpm: -name %s: %s\n", val, err->message);
+        return -1;
+    }
+    /* "-name NAME" or "-name guest=NAME" as QEMU. */
+    c->name = g_intern_string(qemu_opt_get(o, "guest"));
+    return 0;
+}
+
+/* One option; 1 when a help or version text was printed, -1 on error. */
+static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
+{
+    switch (index) {
+    case OPT_DRIVE:
+    case OPT_TPMDEV:
+    case OPT_DEVICE:
+    case OPT_OBJECT:
+        return parse_opts_option(c, index, val);
+    case OPT_NAME:
+        return parse_name(c, val);
+    case OPT_QTEST:
+        c->qtest = val;
+        break;
+    case OPT_QMP:
+        c->qmp = val;
+        break;
+    case OPT_S:
+        c->start_stopped = true;
+        break;
+    case OPT_PIDFILE:
+        c->pidfile = val;
+        break;
+    case OPT_DAEMONIZE:
+        c->daemonize = true;
+        break;
+    case OPT_LOGFILE:
+        c->logfile = val;
+        break;
+    case OPT_LOG:
+        if (!strcmp(val, "help") || !strcmp(val, "?")) {
+            qemu_print_log_usage(stdout);
+            return 1;
+        }
+        c->log_items = val;
+        break;
+    case OPT_VERSION:
+        print_version();
+        return 1;
+    case OPT_HELP:
+        print_help();
+        return 1;
+    case OPT_INCOMING:
+        c->incoming = val;
+        break;
+    case OPT_NODEFAULTS:
+        break;
+    case OPT_DISPLAY:
+        if (strcmp(val, "none")) {
+            g_printerr("qtpm: -display %s: qtpm has no display; only 'none' "
+                       "is accepted\n", val);
+            return -1;
+        }
+        break;
+    }
+    return 0;
+}
+
 /* Returns 1 when a help or version text was printed (exit 0). */
 static int parse_command_line(int argc, char **argv, QtpmConfig *c)
 {
@@ -229,9 +350,8 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
         const char *arg = argv[i];
         const char *name = arg + 1;
         const char *val = NULL;
-        g_autoptr(GError) err = NULL;
-        QtpmOptionIndex index;
         unsigned k;
+        int r;
 
         if (arg[0] != '-' || !arg[1]) {
             g_printerr("qtpm: %s: not an option (options start with '-'; "
@@ -250,7 +370,6 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
             g_printerr("qtpm: %s: invalid option (see -h)\n", arg);
             return -1;
         }
-        index = qtpm_options[k].index;
         if (qtpm_options[k].has_arg) {
             if (i + 1 >= argc) {
                 g_printerr("qtpm: %s: requires an argument\n", arg);
@@ -258,97 +377,9 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
             }
             val = argv[++i];
         }
-        switch (index) {
-        case OPT_DRIVE:
-        case OPT_TPMDEV:
-        case OPT_DEVICE:
-        case OPT_OBJECT: {
-            static const char *const opt_names[] = {
-                [OPT_DRIVE] = "-drive", [OPT_TPMDEV] = "-tpmdev",
-                [OPT_DEVICE] = "-device", [OPT_OBJECT] = "-object",
-            };
-            GPtrArray *lists[] = {
-                [OPT_DRIVE] = c->drives, [OPT_TPMDEV] = c->tpmdevs,
-                [OPT_DEVICE] = c->devices, [OPT_OBJECT] = c->objects,
-            };
-            const char *implied = index == OPT_DRIVE ? NULL
-                                : index == OPT_TPMDEV ? "type"
-                                : index == OPT_DEVICE ? "driver"
-                                                      : "qom-type";
-            if (opt_wants_help(val)) {
-                if (index == OPT_TPMDEV) {
-                    print_tpmdev_help();
-                } else if (index == OPT_DEVICE) {
-                    print_device_help();
-                } else if (index == OPT_OBJECT) {
-                    print_object_help();
-                } else {
-                    print_help();
-                }
-                return 1;
-            }
-            if (!add_opt_arg(lists[index], opt_names[index], val, implied,
-                             &err)) {
-                g_printerr("qtpm: %s %s: %s\n", opt_names[index], val,
-                           err->message);
-                return -1;
-            }
-            break;
-        }
-        case OPT_QTEST:
-            c->qtest = val;
-            break;
-        case OPT_QMP:
-            c->qmp = val;
-            break;
-        case OPT_S:
-            c->start_stopped = true;
-            break;
-        case OPT_NAME: {
-            g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
-            static const char *const keys[] = { "guest", NULL };
-            if (!o || !qemu_opts_check_keys(o, keys, "-name", &err)) {
-                g_printerr("qtpm: -name %s: %s\n", val, err->message);
-                return -1;
-            }
-            /* "-name NAME" or "-name guest=NAME" as QEMU. */
-            c->name = g_intern_string(qemu_opt_get(o, "guest"));
-            break;
-        }
-        case OPT_PIDFILE:
-            c->pidfile = val;
-            break;
-        case OPT_DAEMONIZE:
-            c->daemonize = true;
-            break;
-        case OPT_LOGFILE:
-            c->logfile = val;
-            break;
-        case OPT_LOG:
-            if (!strcmp(val, "help") || !strcmp(val, "?")) {
-                qemu_print_log_usage(stdout);
-                return 1;
-            }
-            c->log_items = val;
-            break;
-        case OPT_VERSION:
-            print_version();
-            return 1;
-        case OPT_HELP:
-            print_help();
-            return 1;
-        case OPT_INCOMING:
-            c->incoming = val;
-            break;
-        case OPT_NODEFAULTS:
-            break;
-        case OPT_DISPLAY:
-            if (strcmp(val, "none")) {
-                g_printerr("qtpm: -display %s: qtpm has no display; only "
-                           "'none' is accepted\n", val);
-                return -1;
-            }
-            break;
+        r = parse_option(c, qtpm_options[k].index, val);
+        if (r != 0) {
+            return r;
         }
     }
     return 0;
