@@ -7,6 +7,7 @@
 #include "monitor/qmp.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
+#include "sysemu/runstate.h"
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -629,24 +630,23 @@ int qmp_server_start(const char *spec, GError **errp)
         return -1;
     }
     qmp_socket_path = g_steal_pointer(&path);
-    if (wait) {
-        /* As QEMU: wait=on blocks until the first client connects. */
-        GSocket *sock = g_socket_accept(qmp_listen_socket, NULL, &err);
-        if (!sock) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': %s",
-                        qmp_socket_path, err->message);
-            qmp_server_stop();
-            return -1;
-        }
-        qmp_client_new(sock);
-        g_object_unref(sock);
-    }
     g_socket_set_blocking(qmp_listen_socket, FALSE);
     qmp_listen_source = g_socket_create_source(qmp_listen_socket, G_IO_IN,
                                                NULL);
     g_source_set_callback(qmp_listen_source, G_SOURCE_FUNC(qmp_accept), NULL,
                           NULL);
     g_source_attach(qmp_listen_source, NULL);
+    if (wait) {
+        /*
+         * As QEMU: wait=on holds start-up until the first client connects.
+         * The main context runs meanwhile, so signals still end qtpm.
+         */
+        g_printerr("qtpm: -qmp: waiting for a connection on %s\n",
+                   qmp_socket_path);
+        while (!qmp_clients && !qemu_shutdown_requested()) {
+            g_main_context_iteration(NULL, TRUE);
+        }
+    }
     return 0;
 }
 

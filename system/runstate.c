@@ -13,6 +13,7 @@ static RunState current_run_state = RUN_STATE_PRELAUNCH;
 static GMainLoop *main_loop;
 static char *vm_name;
 static bool shutdown_requested;
+static bool shutdown_done;       /* SHUTDOWN sent; the main loop must end */
 static char *shutdown_reason;
 static guint reset_idle_id;
 
@@ -188,6 +189,7 @@ static gboolean shutdown_idle(gpointer opaque)
                         shutdown_reason);
 
     qmp_send_event("SHUTDOWN", data);
+    shutdown_done = true;
     if (main_loop) {
         g_main_loop_quit(main_loop);
     }
@@ -221,8 +223,13 @@ void qemu_main_loop_run(void)
 {
     GMainLoop *loop = qemu_main_loop();
 
-    /* A request that came before the loop ran still has its idle pending. */
-    g_main_loop_run(loop);
+    /*
+     * A shutdown carried out by a main context iteration before the loop
+     * ran (e.g. while -qmp wait=on waited for its client) already quit.
+     */
+    if (!shutdown_done) {
+        g_main_loop_run(loop);
+    }
 }
 
 const char *qemu_get_vm_name(void)

@@ -204,6 +204,19 @@ wait "$QTPM_PID"
 check "exit status 0 after SIGINT" test $? -eq 0
 check "pidfile removed at exit" test ! -e "$SCRATCH/q.pid"
 
+# -qmp with wait=on (QEMU's default) holds start-up until a client comes;
+# a signal still ends it cleanly.
+"$QTPM" -tpmdev null,id=t -qmp "unix:$SCRATCH/w.sock,server=on" \
+    -pidfile "$SCRATCH/w.pid" 2>"$SCRATCH/w.err" &
+WPID=$!
+bg_pid $WPID
+wait_for_file "$SCRATCH/w.sock" 300
+check "wait=on says it waits" grep -q "waiting for a connection on $SCRATCH/w.sock" "$SCRATCH/w.err"
+check "wait=on: no pidfile before a client came" test ! -e "$SCRATCH/w.pid"
+kill -TERM $WPID
+wait $WPID
+check "wait=on: SIGTERM ends qtpm with status 0" test $? -eq 0
+
 # -qtest stdio: the device answers on stdout; end of input shuts qtpm down.
 check "-qtest stdio reads DID_VID and exits 0 at end of input" \
     bash -c "printf 'readl 0xfed40f00\n' | timeout 60 '$QTPM' -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest stdio | grep -qx 'OK 0x0000000000011014'"
