@@ -45,6 +45,8 @@
 #define TPM_HEADER_SIZE 10
 /* Larger than any TPM's buffer; only bounds what a garbled size can ask. */
 #define TPM_MAX_MESSAGE_SIZE 65536
+/* Longer than any reply to the lines we send (a 64-byte read: 135 bytes). */
+#define QTEST_MAX_REPLY_LINE 4096
 
 typedef struct TisClient {
     int fd;
@@ -86,6 +88,12 @@ static char *qtest_recv_line(TisClient *c, GError **errp)
             char *line = g_strndup(c->inbuf->str, len);
             g_string_erase(c->inbuf, 0, len + 1);
             return line;
+        }
+        if (c->inbuf->len > QTEST_MAX_REPLY_LINE) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "the qtest server sent a line longer than %d bytes",
+                        QTEST_MAX_REPLY_LINE);
+            return NULL;
         }
         char buf[4096];
         ssize_t n = recv(c->fd, buf, sizeof(buf), 0);

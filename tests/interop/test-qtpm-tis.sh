@@ -118,6 +118,34 @@ check_fails "--timeout 0 is refused" "$QTPM_TIS" --qtest x --timeout 0 </dev/nul
 "$QTPM_TIS" </dev/null 2>"$SCRATCH/err"
 check "--qtest is required" grep -qx 'qtpm-tis: --qtest PATH is required' "$SCRATCH/err"
 
+# --- servers that misbehave: one sentence each, never a hang or a crash
+# fake_server NAME SHELL_CMD: a one-connection server on $SCRATCH/NAME.sock
+# whose stdin/stdout are the connection.
+fake_server() {
+    socat "UNIX-LISTEN:$SCRATCH/$1.sock" "SYSTEM:$2" 2>/dev/null &
+    bg_pid $!
+    wait_for_file "$SCRATCH/$1.sock"
+}
+# tis_against NAME: qtpm-tis with one GetRandom against the fake server NAME;
+# its stderr in $SCRATCH/err; true when it exits 1.
+tis_against() {
+    printf "$GETRANDOM8" | timeout 60 "$QTPM_TIS" --qtest "$SCRATCH/$1.sock" \
+        >/dev/null 2>"$SCRATCH/err"
+    [ $? -eq 1 ]
+}
+fake_server fail 'while read -r l; do echo "FAIL nope"; done'
+check "a server answering FAIL: exit 1" tis_against fail
+check "... naming the reply and the line" grep -qx "qtpm-tis: the qtest server answered 'FAIL nope' to 'readl 0xfed40f00'" "$SCRATCH/err"
+fake_server closing 'exit 0'
+check "a server that hangs up: exit 1" tis_against closing
+check "... one sentence" grep -qx 'qtpm-tis: the qtest server closed the connection' "$SCRATCH/err"
+fake_server garbage 'read -r l; echo "OK 0xZZ"; cat >/dev/null'
+check "a server answering a readl with garbage: exit 1" tis_against garbage
+check "... one sentence" grep -qx "qtpm-tis: the qtest server answered 'OK 0xZZ' to a readl" "$SCRATCH/err"
+fake_server endless 'head -c 100000 /dev/zero | tr "\\0" a; cat >/dev/null'
+check "a server sending an endless line: exit 1" tis_against endless
+check "... one sentence" grep -qx 'qtpm-tis: the qtest server sent a line longer than 4096 bytes' "$SCRATCH/err"
+
 # --- reference: Debian's QEMU and swtpm
 REF=$SCRATCH/ref
 mkdir -p "$REF"
