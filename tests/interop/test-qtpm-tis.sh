@@ -179,4 +179,20 @@ else
     not_ok "qtpm started"
 fi
 
+# --- qtpm with a TPM 1.2: the same 10-byte header carries the size
+T12=$SCRATCH/tpm12
+mkdir -p "$T12"
+if "$QTPM_IMG" create --tpm 1.2 "$T12/tpm.qcow2" >/dev/null &&
+    TPM_VERSION=1.2 start_qtpm "$T12" "$T12/tpm.qcow2"; then
+    ok "qtpm with a TPM 1.2 started"
+    # TPM_Startup(ST_CLEAR), then TPM_GetRandom(8), in one stream.
+    out=$(printf '\x00\xc1\x00\x00\x00\x0c\x00\x00\x00\x99\x00\x01\x00\xc1\x00\x00\x00\x0e\x00\x00\x00\x46\x00\x00\x00\x08' |
+        raw "$T12")
+    check "TPM 1.2: TPM_Startup and TPM_GetRandom(8) succeed" \
+        matches "$out" '^00c40000000a0000000000c4000000160000000000000008[0-9a-f]{16}$'
+    check "TPM 1.2: QMP quit" qmp_quit "$T12"
+else
+    not_ok "qtpm with a TPM 1.2 started"
+fi
+
 done_testing

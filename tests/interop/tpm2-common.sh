@@ -4,11 +4,13 @@
 
 # start_qtpm DIR DRIVE_FILE [KEY_FILE] [EXTRA_ARGS...]: starts qtpm with its
 # qtest socket DIR/q.sock and QMP socket DIR/m.sock, stderr in DIR/qtpm.err.
-# Sets QTPM_PID. Fails when qtpm exits or no socket appears.
+# Sets QTPM_PID. Fails when qtpm exits or no socket appears. TPM_VERSION=1.2
+# in the environment asks for a TPM 1.2.
 start_qtpm() {
     local dir=$1 img=$2 key=${3:-}
     shift 3 2>/dev/null || shift $#
     local keyopts=() tpmdev="libtpms,id=tpm0,nvram=d0"
+    [ -n "${TPM_VERSION:-}" ] && tpmdev="$tpmdev,version=$TPM_VERSION"
     if [ -n "$key" ]; then
         keyopts=(-object "secret,id=k0,file=$key")
         tpmdev="$tpmdev,key-secret=k0"
