@@ -26,6 +26,7 @@
 /* docs/migration.md §4: bounded waits of each side. */
 #define MIG_REPLY_TIMEOUT_MS 60000
 #define MIG_OWNER_LOCK_TIMEOUT_MS 10000
+#define MIG_STREAM_TIMEOUT_MS 60000
 #define MIG_REPLY_MAGIC "QMRP"
 #define MIG_REPLY_MAX 1024
 
@@ -768,7 +769,8 @@ static gpointer mig_incoming_thread(gpointer opaque)
         ssize_t n;
 
         buf = g_realloc(buf, need);
-        n = mig_read_full(incoming.fd, buf, need, -1, &err);
+        /* A source that stops sending is as good as gone. */
+        n = mig_read_full(incoming.fd, buf, need, MIG_STREAM_TIMEOUT_MS, &err);
         if (n == 0) {
             g_set_error(&err, QTPM_ERROR, QTPM_ERROR_IO,
                         "the migration stream ended before its end marker");

@@ -43,7 +43,7 @@ start_qtpm() {
         "$@" 2>"$SCRATCH/$name.err" &
     local pid=$!
     bg_pid "$pid"
-    eval "PID_$name=$pid"
+    eval "PID_${name//[^A-Za-z0-9_]/_}=$pid"
 }
 
 # wait_qmp NAME: waits until NAME's QMP socket exists.
