@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <zlib.h>
 
@@ -793,7 +794,8 @@ static int reader_blob_commit(NvramBlobType type, const uint8_t *d, size_t len)
 static void test_reader_during_commits(gconstpointer data)
 {
     const char *format = data;
-    enum { COMMITS = 150 };
+    /* Upper bounds only: the reader stops once it has seen enough commits. */
+    enum { WANT_SEEN = 20, MAX_READS = 100000, MAX_COMMITS = 20000 };
     TestImage t;
     NvramOpenOptions o = test_opts(true, true);
     BlockDriverState *bs;
@@ -830,11 +832,14 @@ static void test_reader_during_commits(gconstpointer data)
         g_assert_cmpint(write(go[1], &c, 1), ==, 1);
         close(go[1]);
         /* Whole blobs only, and time never runs backwards. */
-        int last_p = 0, last_v = 0;
-        for (reads = 0; reads < 300; reads++) {
+        int last_p = 0, last_v = 0, seen = 0;
+        for (reads = 0; seen < WANT_SEEN; reads++) {
             uint8_t *p = NULL, *v = NULL;
             size_t pl = 0, vl = 0;
             int kp, kv;
+            if (reads == MAX_READS) {
+                _exit(5);
+            }
             if (nvram_load(rs, NVRAM_BLOB_PERMANENT, &p, &pl, NULL) != 1 ||
                 nvram_load(rs, NVRAM_BLOB_VOLATILE, &v, &vl, NULL) != 1) {
                 _exit(3);
@@ -844,6 +849,7 @@ static void test_reader_during_commits(gconstpointer data)
             if (kp < last_p || kv < last_v || kv < kp) {
                 _exit(4);
             }
+            seen += kp > last_p;
             last_p = kp;
             last_v = kv;
             g_free(p);
@@ -859,17 +865,20 @@ static void test_reader_during_commits(gconstpointer data)
         g_assert_cmpint(read(go[0], &c, 1), ==, 1);
         close(go[0]);
     }
-    for (unsigned k = 1; k <= COMMITS; k++) {
+    for (unsigned k = 1; waitpid(pid, &status, WNOHANG) == 0; k++) {
         size_t pl, vl;
         g_autofree uint8_t *p = reader_blob(NVRAM_BLOB_PERMANENT, k, &pl);
         g_autofree uint8_t *v = reader_blob(NVRAM_BLOB_VOLATILE, k, &vl);
         NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, p, pl },
                                  { NVRAM_BLOB_VOLATILE, v, vl } };
         GError *err = NULL;
+        if (k > MAX_COMMITS) {
+            kill(pid, SIGKILL);
+            g_error("the reader saw fewer than %d commits in %d", WANT_SEEN, MAX_COMMITS);
+        }
         g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
         g_assert_no_error(err);
     }
-    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
     nvram_close(s);
