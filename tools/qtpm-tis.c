@@ -19,28 +19,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-/* TIS register offsets within a locality's 4 KiB page (TIS 1.3 names). */
-#define TPM_TIS_REG_ACCESS      0x00
-#define TPM_TIS_REG_STS         0x18
-#define TPM_TIS_REG_DATA_XFIFO  0x80
-#define TPM_TIS_REG_DID_VID     0xf00
-/* XDATA_FIFO spans 0x80..0xbf; a longer MMIO write would leave it. */
-#define TPM_TIS_XFIFO_SIZE      0x40
+#include "hw/tpm/tpm_tis.h"
 
-#define TPM_TIS_ACCESS_TPM_REG_VALID_STS  (1u << 7)
-#define TPM_TIS_ACCESS_ACTIVE_LOCALITY    (1u << 5)
-#define TPM_TIS_ACCESS_REQUEST_USE        (1u << 1)
-
-#define TPM_TIS_STS_VALID           (1u << 7)
-#define TPM_TIS_STS_COMMAND_READY   (1u << 6)
-#define TPM_TIS_STS_TPM_GO          (1u << 5)
-#define TPM_TIS_STS_DATA_AVAILABLE  (1u << 4)
-#define TPM_TIS_STS_EXPECT          (1u << 3)
-#define TPM_TIS_STS_BURST_COUNT(sts) (((sts) >> 8) & 0xffff)
-
-#define TPM_TIS_ADDR_BASE       0xFED40000ULL
-#define TPM_TIS_NUM_LOCALITIES  5
-#define TPM_TIS_LOCALITY_SHIFT  12
+/* XDATA_FIFO spans 0x80..0xbf; a longer MMIO access would run past it. */
+#define TPM_TIS_XFIFO_SIZE (TPM_TIS_REG_DATA_XFIFO_END + 4 - TPM_TIS_REG_DATA_XFIFO)
 
 #define TPM_HEADER_SIZE 10
 /* Larger than any TPM's buffer; only bounds what a garbled size can ask. */
@@ -288,6 +270,24 @@ static bool deadline_wait(Deadline *d)
     return true;
 }
 
+/*
+ * STS of a locality that is not the active one reads as all-ones, which
+ * would look like every bit set: another locality took over (seize).
+ */
+static int tis_read_sts(TisClient *c, uint32_t *sts, GError **errp)
+{
+    if (tis_readl(c, TPM_TIS_REG_STS, sts, errp) < 0) {
+        return -1;
+    }
+    if (*sts == UINT32_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "locality %d lost the TPM (STS reads all-ones)",
+                    c->locality);
+        return -1;
+    }
+    return 0;
+}
+
 /* Polls STS until @ready accepts it; the last value read stays in @sts. */
 static int tis_wait_sts(TisClient *c, bool (*ready)(uint32_t sts),
                         uint32_t *sts, const char *what, GError **errp)
@@ -295,7 +295,7 @@ static int tis_wait_sts(TisClient *c, bool (*ready)(uint32_t sts),
     Deadline d = deadline_start(c->timeout_ms);
 
     do {
-        if (tis_readl(c, TPM_TIS_REG_STS, sts, errp) < 0) {
+        if (tis_read_sts(c, sts, errp) < 0) {
             return -1;
         }
         if (ready(*sts)) {
@@ -420,7 +420,7 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
         }
         done += n;
     }
-    if (tis_readl(c, TPM_TIS_REG_STS, &sts, errp) < 0) {
+    if (tis_read_sts(c, &sts, errp) < 0) {
         return -1;
     }
     if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_EXPECT)) {
@@ -486,7 +486,7 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
             }
         }
     }
-    if (tis_readl(c, TPM_TIS_REG_STS, &sts, errp) < 0) {
+    if (tis_read_sts(c, &sts, errp) < 0) {
         return -1;
     }
     if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_DATA_AVAILABLE)) {
@@ -719,7 +719,7 @@ int main(int argc, char **argv)
 
     TisClient c = {
         .inbuf = g_string_new(NULL),
-        .base = TPM_TIS_ADDR_BASE + ((uint64_t)locality << TPM_TIS_LOCALITY_SHIFT),
+        .base = TPM_TIS_ADDR(locality, 0),
         .locality = locality,
         .timeout_ms = timeout_ms,
     };

@@ -46,6 +46,24 @@ start_proxy() {
 # Request lines other than readl (the polls, whose number depends on timing).
 count_non_poll_lines() { grep -cE '^(writeb|writew|writel|write|readb|readw|read) ' "$1"; }
 
+# qtest_lines DIR LINE...: sends LINEs to DIR/q.sock as a client of its own;
+# the replies in DIR/lines.out; true when each got an OK.
+qtest_lines() {
+    local dir=$1
+    shift
+    printf '%s\n' "$@" | timeout 10 socat -t 2 - "UNIX-CONNECT:$dir/q.sock" >"$dir/lines.out"
+    [ "$(grep -c '^OK' "$dir/lines.out")" -eq $# ]
+}
+
+# no_active_or_pending FILE: every "OK 0x.." ACCESS value in FILE has
+# activeLocality (0x20) and pendingRequest (0x04) clear.
+no_active_or_pending() {
+    local v
+    for v in $(sed -n 's/^OK //p' "$1"); do
+        [ $((v & 0x24)) -eq 0 ] || { diag "ACCESS $v"; return 1; }
+    done
+}
+
 # suite NAME DIR: DIR/q.sock reaches a TPM 2.0 behind a TIS.
 suite() {
     local name=$1 dir=$2 out
@@ -104,6 +122,18 @@ suite() {
     printf '\x80\x01\x7f\x00\x00\x00\x00\x00\x01\x7b' | "$QTPM_TIS" --qtest "$dir/q.sock" \
         2>"$dir/err" >/dev/null
     check "$name: an absurd command size is refused" grep -q '^qtpm-tis: a command on stdin gives size 2130706432' "$dir/err"
+    # Locality 0 held by another client: a request for locality 1 stays
+    # pending until --timeout; qtpm-tis withdraws it before exiting, so once
+    # locality 0 is released the device serves locality 0 again.
+    check "$name: another client takes locality 0" qtest_lines "$dir" 'writeb 0xfed40000 0x02'
+    printf "$GETRANDOM8" | "$QTPM_TIS" --qtest "$dir/q.sock" --locality 1 --timeout 500 \
+        2>"$dir/err" >/dev/null
+    check "$name: locality 1 is not granted meanwhile: exit 1" [ $? -eq 1 ]
+    check "$name: ... one sentence" grep -q '^qtpm-tis: locality 1 was not granted within 500 ms (ACCESS 0x' "$dir/err"
+    check "$name: the other client releases locality 0" qtest_lines "$dir" 'writeb 0xfed40000 0x20'
+    check "$name: ACCESS of localities 0 and 1" qtest_lines "$dir" 'readb 0xfed40000' 'readb 0xfed41000'
+    check "$name: ... neither is active or pending" no_active_or_pending "$dir/lines.out"
+
     # The TPM still works after the refusals.
     out=$(printf "$GETRANDOM8" | raw "$dir")
     check "$name: the device still transmits" matches "$out" ^800100000014000000000008
