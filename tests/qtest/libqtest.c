@@ -421,10 +421,9 @@ static void qtest_qmp_handshake(QTestState *s)
 
 /* ---- Process ------------------------------------------------------------- */
 
-static void qtest_spawn(QTestState *s, const char *args, const char *qtest_sock,
-                        const char *qmp_sock)
+static void qtest_spawn(QTestState *s, const char *bin, const char *args,
+                        const char *qtest_sock, const char *qmp_sock)
 {
-    g_autofree char *bin = qtest_qtpm_binary();
     g_autofree char *cmdline = g_strdup_printf(
         "%s %s -qtest unix:%s,server=on,wait=off -qmp unix:%s,server=on,wait=off", bin,
         args ? args : "", qtest_sock, qmp_sock);
@@ -432,7 +431,8 @@ static void qtest_spawn(QTestState *s, const char *args, const char *qtest_sock,
     g_autoptr(GError) err = NULL;
 
     if (!g_shell_parse_argv(cmdline, NULL, &argv, &err) ||
-        !g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, qtest_child_setup,
+        !g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                       qtest_child_setup,
                        NULL, &s->pid, &err)) {
         g_error("cannot start '%s': %s", cmdline, err->message);
     }
@@ -442,6 +442,13 @@ static void qtest_spawn(QTestState *s, const char *args, const char *qtest_sock,
 }
 
 QTestState *qtest_init(const char *args)
+{
+    g_autofree char *bin = qtest_qtpm_binary();
+
+    return qtest_init_binary(bin, args);
+}
+
+QTestState *qtest_init_binary(const char *binary, const char *args)
 {
     QTestState *s = g_new0(QTestState, 1);
     g_autofree char *qtest_sock = NULL;
@@ -453,7 +460,7 @@ QTestState *qtest_init(const char *args)
     g_queue_init(&s->events);
     s->qtest.buf = g_string_new(NULL);
     s->qmp.buf = g_string_new(NULL);
-    qtest_spawn(s, args, qtest_sock, qmp_sock);
+    qtest_spawn(s, binary, args, qtest_sock, qmp_sock);
     s->qtest.fd = qtest_connect_unix(s, qtest_sock);
     s->qmp.fd = qtest_connect_unix(s, qmp_sock);
     qtest_qmp_handshake(s);

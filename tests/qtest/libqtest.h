@@ -28,6 +28,8 @@ char *qtest_scratch_dir(void);
  */
 QTestState *qtest_init(const char *args);
 QTestState *qtest_initf(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+/* The same with another binary that speaks qtest and QMP (QEMU itself). */
+QTestState *qtest_init_binary(const char *binary, const char *args);
 /* Kills qtpm (SIGTERM, then waits) and frees @s. */
 void qtest_quit(QTestState *s);
 /* Waits for qtpm to exit by itself; returns its wait status. */

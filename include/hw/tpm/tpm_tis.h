@@ -29,7 +29,7 @@
 
 /* The guest address of register @reg of locality @l. */
 #define TPM_TIS_ADDR(l, reg) \
-    (TPM_TIS_ADDR_BASE + ((uint64_t)(l) << TPM_TIS_LOCALITY_SHIFT) + (reg))
+    ((uint64_t)(TPM_TIS_ADDR_BASE + ((uint64_t)(l) << TPM_TIS_LOCALITY_SHIFT) + (reg)))
 
 #define TPM_TIS_ACCESS_TPM_REG_VALID_STS (1u << 7)
 #define TPM_TIS_ACCESS_ACTIVE_LOCALITY   (1u << 5)
