@@ -32,8 +32,8 @@
 
 typedef struct TisClient {
     int fd;
-    GString *inbuf;         /* bytes received but not yet consumed */
-    uint64_t base;          /* MMIO address of the chosen locality */
+    GString *inbuf; /* bytes received but not yet consumed */
+    uint64_t base;  /* MMIO address of the chosen locality */
     int locality;
     int timeout_ms;
 } TisClient;
@@ -51,8 +51,7 @@ static int qtest_send_line(TisClient *c, const char *line, GError **errp)
         }
         if (n < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "writing to the qtest socket failed: %s",
-                        g_strerror(errno));
+                        "writing to the qtest socket failed: %s", g_strerror(errno));
             return -1;
         }
         done += n;
@@ -84,8 +83,8 @@ static char *qtest_recv_line(TisClient *c, GError **errp)
         }
         if (n <= 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "the qtest server closed the connection%s%s",
-                        n < 0 ? ": " : "", n < 0 ? g_strerror(errno) : "");
+                        "the qtest server closed the connection%s%s", n < 0 ? ": " : "",
+                        n < 0 ? g_strerror(errno) : "");
             return NULL;
         }
         g_string_append_len(c->inbuf, buf, n);
@@ -155,12 +154,11 @@ static int tis_readl(TisClient *c, unsigned reg, uint32_t *val, GError **errp)
     return 0;
 }
 
-static int tis_write_reg(TisClient *c, const char *op, unsigned reg,
-                         uint32_t val, GError **errp)
+static int tis_write_reg(TisClient *c, const char *op, unsigned reg, uint32_t val,
+                         GError **errp)
 {
     uint64_t addr = c->base + reg;
-    g_autofree char *r = qtest_command(c, errp, "%s 0x%" PRIx64 " 0x%x",
-                                       op, addr, val);
+    g_autofree char *r = qtest_command(c, errp, "%s 0x%" PRIx64 " 0x%x", op, addr, val);
     return r ? 0 : -1;
 }
 
@@ -168,8 +166,7 @@ static int tis_write_reg(TisClient *c, const char *op, unsigned reg,
  * XDATA_FIFO accesses of up to 64 bytes each, all sent before the first
  * reply is read: a whole burst costs one round trip.
  */
-static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len,
-                          GError **errp)
+static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len, GError **errp)
 {
     g_autoptr(GString) lines = g_string_new(NULL);
     size_t n_lines = 0;
@@ -195,13 +192,11 @@ static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len,
     return 0;
 }
 
-static int parse_read_reply(const char *r, uint8_t *buf, size_t len,
-                            GError **errp)
+static int parse_read_reply(const char *r, uint8_t *buf, size_t len, GError **errp)
 {
     if (strlen(r) != 2 + 2 * len || r[0] != '0' || r[1] != 'x') {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "the qtest server answered a %zu-byte read with '%.40s'",
-                    len, r);
+                    "the qtest server answered a %zu-byte read with '%.40s'", len, r);
         return -1;
     }
     for (size_t i = 0; i < len; i++) {
@@ -232,9 +227,9 @@ static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
     }
     for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE) {
         g_autofree char *r = qtest_reply(c, "read", errp);
-        if (!r || parse_read_reply(r, buf + off,
-                                   MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE),
-                                   errp) < 0) {
+        if (!r ||
+            parse_read_reply(r, buf + off, MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE),
+                             errp) < 0) {
             return -1;
         }
     }
@@ -250,7 +245,7 @@ typedef struct Deadline {
 
 static Deadline deadline_start(int timeout_ms)
 {
-    return (Deadline){ g_get_monotonic_time() + (gint64)timeout_ms * 1000, 0 };
+    return (Deadline){g_get_monotonic_time() + (gint64)timeout_ms * 1000, 0};
 }
 
 /*
@@ -281,16 +276,15 @@ static int tis_read_sts(TisClient *c, uint32_t *sts, GError **errp)
     }
     if (*sts == UINT32_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                    "locality %d lost the TPM (STS reads all-ones)",
-                    c->locality);
+                    "locality %d lost the TPM (STS reads all-ones)", c->locality);
         return -1;
     }
     return 0;
 }
 
 /* Polls STS until @ready accepts it; the last value read stays in @sts. */
-static int tis_wait_sts(TisClient *c, bool (*ready)(uint32_t sts),
-                        uint32_t *sts, const char *what, GError **errp)
+static int tis_wait_sts(TisClient *c, bool (*ready)(uint32_t sts), uint32_t *sts,
+                        const char *what, GError **errp)
 {
     Deadline d = deadline_start(c->timeout_ms);
 
@@ -330,8 +324,7 @@ static bool sts_response_ready(uint32_t sts)
 /* Either more bytes to read now, or the response has ended. */
 static bool sts_can_receive(uint32_t sts)
 {
-    return !(sts & TPM_TIS_STS_DATA_AVAILABLE) ||
-           TPM_TIS_STS_BURST_COUNT(sts) != 0;
+    return !(sts & TPM_TIS_STS_DATA_AVAILABLE) || TPM_TIS_STS_BURST_COUNT(sts) != 0;
 }
 
 /*
@@ -340,13 +333,13 @@ static bool sts_can_receive(uint32_t sts)
  */
 static int tis_request_locality(TisClient *c, GError **errp)
 {
-    const uint32_t active = TPM_TIS_ACCESS_TPM_REG_VALID_STS |
-                            TPM_TIS_ACCESS_ACTIVE_LOCALITY;
+    const uint32_t active =
+        TPM_TIS_ACCESS_TPM_REG_VALID_STS | TPM_TIS_ACCESS_ACTIVE_LOCALITY;
     Deadline d = deadline_start(c->timeout_ms);
     uint32_t access;
 
-    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
-                      TPM_TIS_ACCESS_REQUEST_USE, errp) < 0) {
+    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE, errp) <
+        0) {
         return -1;
     }
     do {
@@ -358,8 +351,8 @@ static int tis_request_locality(TisClient *c, GError **errp)
         }
     } while (deadline_wait(&d));
     g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                "locality %d was not granted within %d ms (ACCESS 0x%02x)",
-                c->locality, c->timeout_ms, access & 0xff);
+                "locality %d was not granted within %d ms (ACCESS 0x%02x)", c->locality,
+                c->timeout_ms, access & 0xff);
     return -1;
 }
 
@@ -385,33 +378,32 @@ static int tis_probe(TisClient *c, GError **errp)
 
 static int tis_relinquish_locality(TisClient *c, GError **errp)
 {
-    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS,
-                         TPM_TIS_ACCESS_ACTIVE_LOCALITY, errp);
+    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY,
+                         errp);
 }
 
-static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
-                    GError **errp)
+static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
 {
     uint32_t sts;
     size_t done = 0;
 
-    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS,
-                      TPM_TIS_STS_COMMAND_READY, errp) < 0 ||
-        tis_wait_sts(c, sts_command_ready, &sts,
-                     "the TPM did not become ready", errp) < 0) {
+    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, errp) <
+            0 ||
+        tis_wait_sts(c, sts_command_ready, &sts, "the TPM did not become ready", errp) <
+            0) {
         return -1;
     }
     /* The STS value that showed commandReady also carries a burst count. */
     while (done < len) {
         if ((done || !sts_can_send(sts)) &&
-            tis_wait_sts(c, sts_can_send, &sts,
-                         "the burst count stayed 0", errp) < 0) {
+            tis_wait_sts(c, sts_can_send, &sts, "the burst count stayed 0", errp) < 0) {
             return -1;
         }
         if (done && !(sts & TPM_TIS_STS_EXPECT)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                         "locality %d: the TPM stopped expecting data after "
-                        "%zu of %zu command bytes", c->locality, done, len);
+                        "%zu of %zu command bytes",
+                        c->locality, done, len);
             return -1;
         }
         size_t n = MIN(len - done, (size_t)TPM_TIS_STS_BURST_COUNT(sts));
@@ -426,11 +418,11 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len,
     if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_EXPECT)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "locality %d: the TPM still expects data after the whole "
-                    "%zu-byte command (STS 0x%08x)", c->locality, len, sts);
+                    "%zu-byte command (STS 0x%08x)",
+                    c->locality, len, sts);
         return -1;
     }
-    return tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_TPM_GO,
-                         errp);
+    return tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_TPM_GO, errp);
 }
 
 static uint32_t tpm_header_size(const uint8_t *hdr)
@@ -444,8 +436,7 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
     uint32_t sts;
     size_t want = TPM_HEADER_SIZE;
 
-    if (tis_wait_sts(c, sts_response_ready, &sts, "no response arrived",
-                     errp) < 0) {
+    if (tis_wait_sts(c, sts_response_ready, &sts, "no response arrived", errp) < 0) {
         return -1;
     }
     g_byte_array_set_size(rsp, 0);
@@ -457,14 +448,15 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
     size_t avail = TPM_TIS_STS_BURST_COUNT(sts);
     while (rsp->len < want) {
         if (avail == 0) {
-            if (tis_wait_sts(c, sts_can_receive, &sts,
-                             "the burst count stayed 0", errp) < 0) {
+            if (tis_wait_sts(c, sts_can_receive, &sts, "the burst count stayed 0", errp) <
+                0) {
                 return -1;
             }
             if (!(sts & TPM_TIS_STS_DATA_AVAILABLE)) {
                 g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                             "locality %d: the response ended after %u of %zu "
-                            "bytes", c->locality, rsp->len, want);
+                            "bytes",
+                            c->locality, rsp->len, want);
                 return -1;
             }
             avail = TPM_TIS_STS_BURST_COUNT(sts);
@@ -492,23 +484,23 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
     if (!(sts & TPM_TIS_STS_VALID) || (sts & TPM_TIS_STS_DATA_AVAILABLE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "locality %d: the TPM has more data than the response "
-                    "header's %zu bytes (STS 0x%08x)", c->locality, want, sts);
+                    "header's %zu bytes (STS 0x%08x)",
+                    c->locality, want, sts);
         return -1;
     }
     return 0;
 }
 
-static int tis_transmit(TisClient *c, const uint8_t *cmd, size_t len,
-                        GByteArray *rsp, GError **errp)
+static int tis_transmit(TisClient *c, const uint8_t *cmd, size_t len, GByteArray *rsp,
+                        GError **errp)
 {
-    if (tis_request_locality(c, errp) < 0 ||
-        tis_send(c, cmd, len, errp) < 0 ||
+    if (tis_request_locality(c, errp) < 0 || tis_send(c, cmd, len, errp) < 0 ||
         tis_recv(c, rsp, errp) < 0) {
         return -1;
     }
     /* commandReady frees the response buffer; then give the locality back. */
-    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS,
-                      TPM_TIS_STS_COMMAND_READY, errp) < 0) {
+    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, errp) <
+        0) {
         return -1;
     }
     return tis_relinquish_locality(c, errp);
@@ -517,8 +509,7 @@ static int tis_transmit(TisClient *c, const uint8_t *cmd, size_t len,
 /* After a failure: abort any command and release the locality, quietly. */
 static void tis_abandon(TisClient *c)
 {
-    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY,
-                  NULL);
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, NULL);
     tis_relinquish_locality(c, NULL);
 }
 
@@ -536,8 +527,7 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len, GError **errp)
         }
         if (n < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "reading a command from stdin failed: %s",
-                        g_strerror(errno));
+                        "reading a command from stdin failed: %s", g_strerror(errno));
             return -1;
         }
         if (n == 0) {
@@ -559,8 +549,7 @@ static int write_full(int fd, const uint8_t *buf, size_t len, GError **errp)
         }
         if (n < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "writing a response to stdout failed: %s",
-                        g_strerror(errno));
+                        "writing a response to stdout failed: %s", g_strerror(errno));
             return -1;
         }
         done += n;
@@ -579,21 +568,21 @@ static int read_command(GByteArray *cmd, GError **errp)
     }
     if (n < TPM_HEADER_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "stdin ended inside a command header (%zd of %d bytes)",
-                    n, TPM_HEADER_SIZE);
+                    "stdin ended inside a command header (%zd of %d bytes)", n,
+                    TPM_HEADER_SIZE);
         return -1;
     }
     uint32_t size = tpm_header_size(hdr);
     if (size < TPM_HEADER_SIZE || size > TPM_MAX_MESSAGE_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "a command on stdin gives size %u (must be %d..%d)",
-                    size, TPM_HEADER_SIZE, TPM_MAX_MESSAGE_SIZE);
+                    "a command on stdin gives size %u (must be %d..%d)", size,
+                    TPM_HEADER_SIZE, TPM_MAX_MESSAGE_SIZE);
         return -1;
     }
     g_byte_array_set_size(cmd, size);
     memcpy(cmd->data, hdr, TPM_HEADER_SIZE);
-    n = read_full(STDIN_FILENO, cmd->data + TPM_HEADER_SIZE,
-                  size - TPM_HEADER_SIZE, errp);
+    n = read_full(STDIN_FILENO, cmd->data + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE,
+                  errp);
     if (n < 0) {
         return -1;
     }
@@ -609,7 +598,7 @@ static int read_command(GByteArray *cmd, GError **errp)
 
 static int qtest_connect(const char *path, GError **errp)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
 
     if (strlen(path) >= sizeof(addr.sun_path)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -619,14 +608,13 @@ static int qtest_connect(const char *path, GError **errp)
     strcpy(addr.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "cannot create a socket: %s", g_strerror(errno));
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "cannot create a socket: %s",
+                    g_strerror(errno));
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "cannot connect to qtest socket '%s': %s", path,
-                    g_strerror(errno));
+                    "cannot connect to qtest socket '%s': %s", path, g_strerror(errno));
         close(fd);
         return -1;
     }
@@ -669,24 +657,25 @@ int main(int argc, char **argv)
     int timeout_ms = 120000;
     gboolean version = FALSE;
     GOptionEntry entries[] = {
-        { "qtest", 'q', 0, G_OPTION_ARG_FILENAME, &qtest_path,
-          "qtest unix socket of the device host (required)", "PATH" },
-        { "locality", 'l', 0, G_OPTION_ARG_INT, &locality,
-          "TIS locality to use, 0..4 (default 0)", "N" },
-        { "timeout", 't', 0, G_OPTION_ARG_INT, &timeout_ms,
-          "longest wait for a locality, readiness or a response, in ms "
-          "(default 120000)", "MS" },
-        { "version", 'V', 0, G_OPTION_ARG_NONE, &version,
-          "print the version and exit", NULL },
-        { NULL },
+        {"qtest", 'q', 0, G_OPTION_ARG_FILENAME, &qtest_path,
+         "qtest unix socket of the device host (required)", "PATH"},
+        {"locality", 'l', 0, G_OPTION_ARG_INT, &locality,
+         "TIS locality to use, 0..4 (default 0)", "N"},
+        {"timeout", 't', 0, G_OPTION_ARG_INT, &timeout_ms,
+         "longest wait for a locality, readiness or a response, in ms "
+         "(default 120000)",
+         "MS"},
+        {"version", 'V', 0, G_OPTION_ARG_NONE, &version, "print the version and exit",
+         NULL},
+        {NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(
         "- run raw TPM commands from stdin through a TPM TIS device over qtest");
     g_autoptr(GError) err = NULL;
 
     g_option_context_set_summary(ctx,
-        "Use as a tpm2-tss \"cmd\" TCTI:\n"
-        "  tpm2_getrandom -T \"cmd:qtpm-tis --qtest q.sock\" 8");
+                                 "Use as a tpm2-tss \"cmd\" TCTI:\n"
+                                 "  tpm2_getrandom -T \"cmd:qtpm-tis --qtest q.sock\" 8");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         return fail(err->message);
@@ -696,23 +685,20 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc > 1) {
-        g_autofree char *msg = g_strdup_printf("unexpected argument '%s'",
-                                               argv[1]);
+        g_autofree char *msg = g_strdup_printf("unexpected argument '%s'", argv[1]);
         return fail(msg);
     }
     if (!qtest_path) {
         return fail("--qtest PATH is required");
     }
     if (locality < 0 || locality >= TPM_TIS_NUM_LOCALITIES) {
-        g_autofree char *msg = g_strdup_printf(
-            "--locality %d is out of range (0..%d)", locality,
-            TPM_TIS_NUM_LOCALITIES - 1);
+        g_autofree char *msg = g_strdup_printf("--locality %d is out of range (0..%d)",
+                                               locality, TPM_TIS_NUM_LOCALITIES - 1);
         return fail(msg);
     }
     if (timeout_ms <= 0) {
         g_autofree char *msg = g_strdup_printf(
-            "--timeout %d must be a positive number of milliseconds",
-            timeout_ms);
+            "--timeout %d must be a positive number of milliseconds", timeout_ms);
         return fail(msg);
     }
     signal(SIGPIPE, SIG_IGN);
