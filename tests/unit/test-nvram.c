@@ -374,6 +374,37 @@ static void test_newer_version_and_damage(void)
     test_file_write(t.path, f, len);
     assert_open_refused(&t, &o, QTPM_ERROR_CORRUPT, "header");
 
+    /* Damage under a running owner: load fails, it does not say "absent". */
+    test_file_write(t.path, orig, len);
+    {
+        BlockDriverState *bs = test_bdrv_open(&t, false, false);
+        NvramStore *s = open_ok(bs, &o);
+        NvramInfo info;
+        uint8_t *d = NULL;
+        size_t l = 0;
+        GError *err = NULL;
+        int fd;
+        uint8_t c;
+
+        g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
+        g_assert_cmpuint(info.n_blobs, ==, 1);
+        fd = open(t.path, O_RDWR);
+        g_assert_cmpint(pread(fd, &c, 1, info.blobs[0].offset + 5), ==, 1);
+        c ^= 0x10;
+        g_assert_cmpint(pwrite(fd, &c, 1, info.blobs[0].offset + 5), ==, 1);
+        close(fd);
+        g_assert_cmpint(nvram_load(s, NVRAM_BLOB_PERMANENT, &d, &l, &err), ==, -1);
+        g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+        g_assert_nonnull(strstr(err->message, "CRC mismatch"));
+        g_assert_null(d);
+        g_clear_error(&err);
+        g_assert_cmpint(nvram_check(s, &err), ==, -1);
+        g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+        g_clear_error(&err);
+        nvram_close(s);
+        bdrv_close(bs);
+    }
+
     /* The permanent blob lost: an error, never an empty TPM. */
     memcpy(f, orig, len);
     memset(f + NVRAM_DATA_OFFSET, 0, len - NVRAM_DATA_OFFSET);
