@@ -155,4 +155,15 @@ check "defer: PCR 16 arrived" test "$(pcr16 tdefer)" = "$pcr"
 check "a bad URI is refused by migrate" grep -q error <(qmpc "$SCRATCH/tdefer.qmp" \
     '{"execute": "migrate", "arguments": {"uri": "nonsense:1"}}')
 
+# --- tcp: the same hand-off over a TCP socket -------------------------------
+port=$((20000 + RANDOM % 30000))
+start_qtpm ttcp "$img" "$KA" -incoming "tcp:127.0.0.1:$port"
+for i in $(seq 1 100); do
+    [ "$(query_migrate ttcp status 2>/dev/null)" = setup ] && break
+    sleep 0.1
+done
+migrate tdefer "tcp:127.0.0.1:$port" >/dev/null
+check "tcp: migration completed" test "$(query_migrate tdefer status)" = completed
+check "tcp: PCR 16 arrived" test "$(pcr16 ttcp)" = "$pcr"
+
 done_testing
