@@ -27,8 +27,10 @@ typedef struct QtpmIncomingHooks {
 void qtpm_set_incoming_hooks(const QtpmIncomingHooks *hooks);
 
 /*
- * Weak: defined by the migration module when it is linked in; qtpm_main
- * calls it first so it can register its hooks and QMP commands.
+ * Weak: defined by the migration module; qtpm_main calls it first, when it
+ * is linked in, so the module registers its hooks and QMP commands. A weak
+ * reference does not pull a module out of libqtpm.a: main() references the
+ * module strongly (migration_module_init).
  */
 void migration_init(void) __attribute__((weak));
 
