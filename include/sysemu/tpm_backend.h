@@ -40,7 +40,7 @@ typedef enum TPMStateBlobType {
 typedef struct TPMBackendClass {
     const char *type;        /* "libtpms", "null" */
     const char *desc;
-    size_t instance_size;
+    size_t instance_size;    /* unused: a backend's state is tb->opaque */
 
     /*
      * Main thread, at startup, before the worker exists: parse options
@@ -53,7 +53,11 @@ typedef struct TPMBackendClass {
      * runs and after every reset.
      */
     int (*startup_tpm)(TPMBackend *tb, size_t buffersize, GError **errp);
-    /* Worker thread: runs one command, fills cmd->out/out_len. */
+    /*
+     * Worker thread: runs one command and writes its response into
+     * cmd->out (at most cmd->out_len bytes); never fails, a TPM that cannot
+     * answer gets a fatal-error response (tpm_util.h).
+     */
     void (*handle_request)(TPMBackend *tb, TPMBackendCmd *cmd);
     /* Any thread: ask the running command to stop early. */
     void (*cancel_cmd)(TPMBackend *tb);
