@@ -1040,40 +1040,39 @@ static int seal_blob(NvramStore *s, const NvramDirectory *d, const NvramKeys *k,
     return 0;
 }
 
-/*
- * One commit: @updates over the current blobs, into slot !s->slot with the
- * key record @rec and @keys (the current ones unless rekeying).
- */
-static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
-                            const NvramKeyRecord *rec, const NvramKeys *keys,
-                            GError **errp)
+/* A commit being prepared: the new directory and the bytes of its new blobs. */
+typedef struct NvramCommit {
+    NvramDirectory d;
+    uint8_t *sealed[NVRAM_DIR_MAX_ENTRIES];     /* new blobs only */
+    uint64_t end;                               /* end of the data area it uses */
+} NvramCommit;
+
+static void commit_free(NvramCommit *c)
 {
-    NvramDirectory d = { 0 };
-    uint8_t *sealed[NVRAM_DIR_MAX_ENTRIES] = { NULL };
-    bool is_new[NVRAM_DIR_MAX_ENTRIES] = { false };
-    Extent used[2 * NVRAM_DIR_MAX_ENTRIES];
-    unsigned n_used = 0;
-    uint64_t end = NVRAM_DATA_OFFSET;
-    uint8_t slot[NVRAM_SLOT_SIZE];
-    int ret = -1;
-
-    d.slot_index = !s->slot;
-    d.generation = s->dir.generation + 1;
-    memcpy(d.uuid, s->hdr.uuid, NVRAM_UUID_LEN);
-    d.key = *rec;
-
-    /* The directory in use stays intact until the new one is durable. */
-    for (unsigned i = 0; i < s->dir.n_entries; i++) {
-        const NvramDirEntry *e = &s->dir.entries[i];
-        used[n_used].start = e->offset;
-        used[n_used].end = e->offset + nvram_extent_len(e->length);
-        n_used++;
+    for (unsigned i = 0; i < NVRAM_DIR_MAX_ENTRIES; i++) {
+        if (c->sealed[i]) {
+            /* Plain stores hold TPM state here in the clear. */
+            qcrypto_memwipe(c->sealed[i], c->d.entries[i].length);
+            g_free(c->sealed[i]);
+        }
     }
+}
 
+/* The next directory: unchanged entries kept, new blobs sealed for it. */
+static int commit_build(NvramStore *s, NvramCommit *c, const NvramBlobUpdate *updates,
+                        size_t n, const NvramKeyRecord *rec, const NvramKeys *keys,
+                        GError **errp)
+{
+    NvramDirectory *d = &c->d;
+
+    d->slot_index = !s->slot;
+    d->generation = s->dir.generation + 1;
+    memcpy(d->uuid, s->hdr.uuid, NVRAM_UUID_LEN);
+    d->key = *rec;
     for (int type = 1; type <= NVRAM_BLOB_TYPE_MAX; type++) {
         const NvramBlobUpdate *u = NULL;
         const NvramDirEntry *cur = dir_find(&s->dir, type, NULL);
-        NvramDirEntry *e = &d.entries[d.n_entries];
+        NvramDirEntry *e = &d->entries[d->n_entries];
 
         for (size_t i = 0; i < n; i++) {
             if (updates[i].type == (NvramBlobType)type) {
@@ -1083,7 +1082,7 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
         if (!u) {
             if (cur) {
                 *e = *cur;
-                d.n_entries++;
+                d->n_entries++;
             }
             continue;
         }
@@ -1091,18 +1090,37 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
             continue;   /* deleted */
         }
         e->type = type;
-        if (seal_blob(s, &d, keys, e, u->data, u->len, &sealed[d.n_entries], errp) < 0) {
-            goto out;
+        if (seal_blob(s, d, keys, e, u->data, u->len, &c->sealed[d->n_entries],
+                      errp) < 0) {
+            return -1;
         }
-        is_new[d.n_entries] = true;
-        d.n_entries++;
+        d->n_entries++;
     }
-    /* Largest first: small blobs then fill the holes, which keeps the disk compact. */
+    return 0;
+}
+
+/*
+ * Places the new blobs in free space (section 4 "Free space"): around the
+ * extents of the directory in use, which stays intact until the new one is
+ * durable. Largest first, so that small blobs fill holes instead of
+ * splitting them.
+ */
+static void commit_place(NvramStore *s, NvramCommit *c)
+{
+    Extent used[2 * NVRAM_DIR_MAX_ENTRIES];
+    unsigned n_used = 0;
+
+    for (unsigned i = 0; i < s->dir.n_entries; i++) {
+        const NvramDirEntry *e = &s->dir.entries[i];
+        used[n_used].start = e->offset;
+        used[n_used].end = e->offset + nvram_extent_len(e->length);
+        n_used++;
+    }
     for (;;) {
         NvramDirEntry *big = NULL;
-        for (unsigned i = 0; i < d.n_entries; i++) {
-            NvramDirEntry *e = &d.entries[i];
-            if (is_new[i] && !e->offset && (!big || e->length > big->length)) {
+        for (unsigned i = 0; i < c->d.n_entries; i++) {
+            NvramDirEntry *e = &c->d.entries[i];
+            if (c->sealed[i] && !e->offset && (!big || e->length > big->length)) {
                 big = e;
             }
         }
@@ -1114,21 +1132,25 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
         used[n_used].end = big->offset + nvram_extent_len(big->length);
         n_used++;
     }
-    for (unsigned i = 0; i < d.n_entries; i++) {
-        end = MAX(end, d.entries[i].offset + nvram_extent_len(d.entries[i].length));
+    c->end = NVRAM_DATA_OFFSET;
+    for (unsigned i = 0; i < c->d.n_entries; i++) {
+        const NvramDirEntry *e = &c->d.entries[i];
+        c->end = MAX(c->end, e->offset + nvram_extent_len(e->length));
     }
-    nvram_dir_encode(&d, rec->cipher != NVRAM_CIPHER_NONE ? keys->dir_mac : NULL, slot);
+}
 
-    if (access_lock(s, BDRV_LOCK_EXCLUSIVE, errp) < 0) {
-        goto out;
+/* Steps 2 to 4 of the commit protocol, under the exclusive access lock. */
+static int commit_write(NvramStore *s, NvramCommit *c, const uint8_t *slot,
+                        GError **errp)
+{
+    if (ensure_disk_size(s, c->end, errp) < 0) {
+        return -1;
     }
-    if (ensure_disk_size(s, end, errp) < 0) {
-        goto unlock;
-    }
-    for (unsigned i = 0; i < d.n_entries; i++) {
-        if (is_new[i] && bdrv_pwrite(s->bs, d.entries[i].offset, d.entries[i].length,
-                                     sealed[i], errp) < 0) {
-            goto unlock;
+    for (unsigned i = 0; i < c->d.n_entries; i++) {
+        if (c->sealed[i] && bdrv_pwrite(s->bs, c->d.entries[i].offset,
+                                        c->d.entries[i].length, c->sealed[i],
+                                        errp) < 0) {
+            return -1;
         }
     }
     /*
@@ -1138,29 +1160,49 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
      * open never falls back to a state without the permanent blob.
      */
     if (!dir_find(&s->dir, NVRAM_BLOB_PERMANENT, NULL) &&
-        dir_find(&d, NVRAM_BLOB_PERMANENT, NULL) && bdrv_flush(s->bs, errp) < 0) {
-        goto unlock;
+        dir_find(&c->d, NVRAM_BLOB_PERMANENT, NULL) && bdrv_flush(s->bs, errp) < 0) {
+        return -1;
     }
-    if (bdrv_pwrite(s->bs, slot_offsets[d.slot_index], NVRAM_SLOT_SIZE, slot,
+    if (bdrv_pwrite(s->bs, slot_offsets[c->d.slot_index], NVRAM_SLOT_SIZE, slot,
                     errp) < 0) {
-        goto unlock;
+        return -1;
     }
     /* The one flush: the commit is durable, and acknowledged, when it returns. */
-    if (bdrv_flush(s->bs, errp) < 0) {
-        goto unlock;
+    return bdrv_flush(s->bs, errp);
+}
+
+/*
+ * One commit: @updates over the current blobs, into slot !s->slot with the
+ * key record @rec and @keys (the current ones unless rekeying).
+ */
+static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
+                            const NvramKeyRecord *rec, const NvramKeys *keys,
+                            GError **errp)
+{
+    NvramCommit c = { 0 };
+    uint8_t slot[NVRAM_SLOT_SIZE];
+    int ret = -1;
+
+    if (commit_build(s, &c, updates, n, rec, keys, errp) < 0) {
+        goto out;
     }
-    s->dir = d;
-    s->slot = d.slot_index;
-    s->other_problem = false;
-    s->other_generation = 0;
-    g_clear_pointer(&s->other_reason, g_free);
-    ret = 0;
-unlock:
+    commit_place(s, &c);
+    nvram_dir_encode(&c.d, rec->cipher != NVRAM_CIPHER_NONE ? keys->dir_mac : NULL,
+                     slot);
+    if (access_lock(s, BDRV_LOCK_EXCLUSIVE, errp) < 0) {
+        goto out;
+    }
+    ret = commit_write(s, &c, slot, errp) < 0 ? -1 : 0;
     access_unlock(s);
-out:
-    for (unsigned i = 0; i < NVRAM_DIR_MAX_ENTRIES; i++) {
-        g_free(sealed[i]);
+    if (ret == 0) {
+        s->dir = c.d;
+        s->slot = c.d.slot_index;
+        s->other_problem = false;
+        s->other_generation = 0;
+        g_clear_pointer(&s->other_reason, g_free);
     }
+out:
+    commit_free(&c);
     if (ret < 0) {
         g_prefix_error(errp, "'%s': NVRAM commit failed: ", s->name);
     }
@@ -1337,7 +1379,7 @@ int nvram_check(NvramStore *s, GError **errp)
         }
     }
     access_unlock(s);
-    return ret;
+    return ret < 0 ? -1 : 0;
 }
 
 void nvram_release_owner(NvramStore *s)
