@@ -240,6 +240,31 @@ static void print_list_help(QtpmOptionIndex index)
     }
 }
 
+/* KEY=help lists the values KEY takes, as QEMU's format=help does. */
+static int print_value_help(const char *option, GHashTable *opts)
+{
+    static const struct {
+        const char *option, *key, *choices;
+    } choices[] = {
+        { "-drive", "format", "qcow2 raw" },
+        { "-drive", "if", "none" },
+        { "-drive", "locking", "on off" },
+        { "-drive", "read-only", "on off" },
+        { "-tpmdev", "version", "2.0 1.2" },
+        { "-object", "format", "raw base64 hex" },
+    };
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(choices); i++) {
+        if (!strcmp(choices[i].option, option) &&
+            !g_strcmp0(qemu_opt_get(opts, choices[i].key), "help")) {
+            printf("%s %s= takes: %s\n", option, choices[i].key,
+                   choices[i].choices);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* -drive, -tpmdev, -device, -object: "key=value,..." into the config. */
 static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
                              const char *val)
@@ -267,7 +292,9 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
         g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
         return -1;
     }
-    return 0;
+    return print_value_help(opt_names[index],
+                            ((QtpmOptArg *)g_ptr_array_index(
+                                lists[index], lists[index]->len - 1))->opts);
 }
 
 static int parse_name(QtpmConfig *c, const char *val)

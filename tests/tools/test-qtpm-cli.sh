@@ -192,6 +192,10 @@ check "-tpmdev help lists both types" \
     bash -c "'$QTPM' -tpmdev help | grep -q libtpms && '$QTPM' -tpmdev help | grep -q null"
 check "-device help lists tpm-tis" bash -c "'$QTPM' -device help | grep -q tpm-tis"
 check "-object help lists secret" bash -c "'$QTPM' -object help | grep -q secret"
+check "-drive format=help lists the formats" \
+    bash -c "'$QTPM' -drive file=x,if=none,id=d,format=help | grep -qx -- '-drive format= takes: qcow2 raw'"
+check "-tpmdev version=help lists the versions" \
+    bash -c "'$QTPM' -tpmdev libtpms,id=t,version=help | grep -q '2.0 1.2'"
 check "-d help lists items" bash -c "'$QTPM' -d help | grep -q '^tpm '"
 
 # -S, -name, -pidfile, -D/-d, -nodefaults, -display none with the null backend.
