@@ -490,6 +490,14 @@ static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
     }
     g_clear_error(&s->nv_error);
     rc = TPMLIB_MainInit();
+    if (rc == TPM_SUCCESS && s->nv_error) {
+        /*
+         * libtpms may go on after a failed store (e.g. of a newly
+         * manufactured TPM's state), but a TPM whose state is not durable
+         * must not start.
+         */
+        rc = TPM_FAIL;
+    }
     if (rc != TPM_SUCCESS) {
         if (s->nv_error) {
             g_propagate_error(errp, g_steal_pointer(&s->nv_error));

@@ -60,7 +60,6 @@ BlockDriverState *drive_new(GHashTable *opts, GError **errp)
     BlockOpenOptions bo = { 0 };
     bool locking, read_only;
     BlockDriverState *bs;
-    DriveInfo *di;
     const char *id = qemu_opt_get(opts, "id");
 
     if (!drive_check_opts(opts, errp)) {
@@ -82,11 +81,24 @@ BlockDriverState *drive_new(GHashTable *opts, GError **errp)
     if (!bs) {
         return NULL;
     }
+    drive_add(id, bs, NULL);
+    return bs;
+}
+
+bool drive_add(const char *id, BlockDriverState *bs, GError **errp)
+{
+    DriveInfo *di;
+
+    if (drive_get_by_id(id)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "a drive with id '%s' already exists", id);
+        return false;
+    }
     di = g_new0(DriveInfo, 1);
     di->id = g_strdup(id);
     di->bs = bs;
     drives = g_list_append(drives, di);
-    return bs;
+    return true;
 }
 
 BlockDriverState *drive_get_by_id(const char *id)

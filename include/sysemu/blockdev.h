@@ -15,6 +15,8 @@ BlockDriverState *drive_new(GHashTable *opts, GError **errp);
 /* Checks @opts without opening anything (used before the first open). */
 bool drive_check_opts(GHashTable *opts, GError **errp);
 BlockDriverState *drive_get_by_id(const char *id);
+/* Registers an image opened elsewhere (tests: with a blkdebug layer). */
+bool drive_add(const char *id, BlockDriverState *bs, GError **errp);
 const char *drive_get_id(BlockDriverState *bs);
 void drive_close_all(void);
 

@@ -4,6 +4,7 @@
  * backend's start-up rules over a real NVRAM store.
  */
 #include "qemu/osdep.h"
+#include "block/blkdebug.h"
 #include "crypto/secret.h"
 #include "hw/tpm/tpm_nvram.h"
 #include "qemu/option.h"
@@ -301,6 +302,32 @@ static void test_libtpms_lost_permanent_state(Fixture *f, gconstpointer data)
     tpm_backend_free(tb);
 }
 
+/* A store error inside libtpms's start-up stops it with the store's sentence. */
+static void test_libtpms_store_error_at_startup(Fixture *f,
+                                                gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    BlockOpenOptions bo = { .format = "qcow2", .blkdebug = true };
+    BlockDriverState *bs = bdrv_open(f->img, &bo, &err);
+    TPMBackend *tb;
+
+    g_assert_no_error(err);
+    g_assert_true(drive_add("drive0", bs, &err));
+    tb = new_backend("libtpms,id=t,nvram=drive0", &err);
+    g_assert_no_error(err);
+    /* Manufacturing the new TPM stores its permanent state: fail that. */
+    blkdebug_fail_write(bdrv_get_blkdebug(bs), 1);
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING,
+                          "TPM backend 't': *injected write error*");
+    g_assert_cmpint(tpm_backend_startup_tpm(tb, 4096, &err), ==, -1);
+    g_test_assert_expected_messages();
+    g_assert_nonnull(err);
+    g_assert_true(strstr(err->message, f->img) != NULL);
+    g_assert_null(strstr(err->message, "TPM_RESULT"));
+    g_assert_true(tpm_backend_had_startup_error(tb));
+    tpm_backend_free(tb);
+}
+
 /* State blobs out of a running TPM and into a stopped one (migration). */
 static void test_libtpms_state_blobs(Fixture *f, gconstpointer data)
 {
@@ -351,6 +378,9 @@ int main(int argc, char **argv)
                test_libtpms_lifecycle, fixture_teardown);
     g_test_add("/tpm-backend/libtpms/lost-permanent-state", Fixture, NULL,
                fixture_setup, test_libtpms_lost_permanent_state,
+               fixture_teardown);
+    g_test_add("/tpm-backend/libtpms/store-error-at-startup", Fixture, NULL,
+               fixture_setup, test_libtpms_store_error_at_startup,
                fixture_teardown);
     g_test_add("/tpm-backend/libtpms/state-blobs", Fixture, NULL,
                fixture_setup, test_libtpms_state_blobs, fixture_teardown);
