@@ -361,116 +361,167 @@ static bool verify_sealed(NvramStore *s, const uint8_t *raw, const NvramDirector
     return true;
 }
 
+/* What reading one directory slot found. */
+typedef struct SlotScan {
+    uint8_t raw[NVRAM_SLOT_SIZE];
+    NvramDirectory dir;
+    bool zero;              /* never written */
+    bool parsed;            /* CRC and structure verify: a candidate */
+    GError *reason;         /* why it is not usable */
+} SlotScan;
+
+static int scan_slots(NvramStore *s, SlotScan *slots, GError **errp)
+{
+    for (int i = 0; i < 2; i++) {
+        SlotScan *sc = &slots[i];
+        GError *local_err = NULL;
+
+        if (bdrv_pread(s->bs, slot_offsets[i], NVRAM_SLOT_SIZE, sc->raw,
+                       &local_err) < 0) {
+            g_propagate_prefixed_error(errp, local_err,
+                                       "'%s': cannot read directory slot %c: ",
+                                       s->name, slot_name(i));
+            return -1;
+        }
+        sc->zero = nvram_buffer_is_zero(sc->raw, NVRAM_SLOT_SIZE);
+        if (sc->zero) {
+            g_set_error(&sc->reason, QTPM_ERROR, QTPM_ERROR_CORRUPT, "empty slot");
+        } else {
+            sc->parsed = nvram_dir_parse(sc->raw, NVRAM_SLOT_SIZE, i, s->hdr.uuid,
+                                         &sc->dir, &sc->reason);
+        }
+    }
+    return 0;
+}
+
+static void wipe_plain(NvramSelection *sel)
+{
+    for (int j = 0; j < NVRAM_DIR_MAX_ENTRIES; j++) {
+        if (sel->plain[j]) {
+            qcrypto_memwipe(sel->plain[j], sel->plain_len[j]);
+            g_clear_pointer(&sel->plain[j], g_free);
+        }
+    }
+}
+
+/*
+ * Tries candidate @sc. Returns 1 when it is valid (sel filled), 0 when it is
+ * not (sc->reason set), -1 when the key is refused (@errp set: final).
+ * @key_decided: whether an earlier candidate already had the key checked.
+ */
+static int try_candidate(NvramStore *s, SlotScan *sc, bool *key_decided,
+                         NvramSelection *sel, GError **errp)
+{
+    uint8_t *stored[NVRAM_DIR_MAX_ENTRIES] = { NULL };
+    NvramKeys keys = { 0 };
+    bool ok = read_dir_blobs(s, &sc->dir, stored, &sc->reason);
+
+    if (ok && !*key_decided) {
+        *key_decided = true;
+        if (check_key_against(s, &sc->dir, &keys, errp) < 0) {
+            free_blobs(stored, sc->dir.n_entries);
+            return -1;
+        }
+    } else if (ok) {
+        ok = older_key_ok(s, &sc->dir, &keys, &sc->reason);
+    }
+    ok = ok && verify_sealed(s, sc->raw, &sc->dir, &keys, stored, sel, &sc->reason);
+    free_blobs(stored, sc->dir.n_entries);
+    if (!ok) {
+        wipe_plain(sel);
+        keys_wipe(&keys);
+        return 0;
+    }
+    sel->keys = keys;
+    return 1;
+}
+
+/* For nvram_check: the slot not in use should be empty or an older directory. */
+static void describe_other_slot(const SlotScan *slots, int chosen, NvramSelection *sel)
+{
+    int o = !chosen;
+    const SlotScan *other = &slots[o];
+    g_autofree char *gen = NULL;
+
+    /* An older, valid directory whose blobs were reused is normal. */
+    if (other->zero ||
+        (other->parsed && other->dir.generation < slots[chosen].dir.generation)) {
+        return;
+    }
+    sel->other_problem = true;
+    sel->other_generation = other->parsed ? other->dir.generation : 0;
+    gen = other->parsed
+        ? g_strdup_printf(" (generation %" PRIu64 ")", other->dir.generation)
+        : g_strdup("");
+    sel->other_reason = g_strdup_printf(
+        "slot %c%s is not usable (%s): an interrupted commit or damage; "
+        "slot %c (generation %" PRIu64 ") is in use", slot_name(o), gen,
+        other->reason ? other->reason->message : "?", slot_name(chosen),
+        slots[chosen].dir.generation);
+}
+
 /*
  * A consistent read of the directory slots (docs/nvram-format.md section 4,
  * "Open: choosing a slot"). The caller holds the access lock.
  */
 static int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
 {
-    uint8_t raw[2][NVRAM_SLOT_SIZE];
-    NvramDirectory dirs[2];
-    GError *reason[2] = { NULL, NULL };
-    bool parsed[2], zero[2];
+    SlotScan slots[2] = { 0 };
     int order[2] = { 0, 1 };
     bool key_decided = false;
     int chosen = -1;
+    int ret = -1;
 
     memset(sel, 0, sizeof(*sel));
-    for (int i = 0; i < 2; i++) {
-        GError *local_err = NULL;
-        if (bdrv_pread(s->bs, slot_offsets[i], NVRAM_SLOT_SIZE, raw[i], &local_err) < 0) {
-            g_propagate_prefixed_error(errp, local_err,
-                                       "'%s': cannot read directory slot %c: ",
-                                       s->name, slot_name(i));
-            return -1;
-        }
-        zero[i] = nvram_buffer_is_zero(raw[i], NVRAM_SLOT_SIZE);
-        parsed[i] = !zero[i] && nvram_dir_parse(raw[i], NVRAM_SLOT_SIZE, i, s->hdr.uuid,
-                                                &dirs[i], &reason[i]);
-        if (zero[i]) {
-            g_set_error(&reason[i], QTPM_ERROR, QTPM_ERROR_CORRUPT, "empty slot");
-        }
+    if (scan_slots(s, slots, errp) < 0) {
+        goto out;
     }
-    if (parsed[0] && parsed[1] && dirs[1].generation > dirs[0].generation) {
+    if (slots[0].parsed && slots[1].parsed &&
+        slots[1].dir.generation > slots[0].dir.generation) {
         order[0] = 1;
         order[1] = 0;
     }
-
     for (int k = 0; k < 2 && chosen < 0; k++) {
-        int i = order[k];
-        uint8_t *stored[NVRAM_DIR_MAX_ENTRIES] = { NULL };
-        NvramKeys keys = { 0 };
-        bool ok;
+        SlotScan *sc = &slots[order[k]];
+        const SlotScan *newer = &slots[order[0]];
+        int r;
 
-        if (!parsed[i]) {
+        if (!sc->parsed) {
             continue;
         }
-        if (k == 1 && parsed[order[0]] &&
-            dir_find(&dirs[order[0]], NVRAM_BLOB_PERMANENT, NULL) &&
-            !dir_find(&dirs[i], NVRAM_BLOB_PERMANENT, NULL)) {
-            /* See commit_with_keys(): that newer permanent blob was durable. */
-            g_set_error(&reason[i], QTPM_ERROR, QTPM_ERROR_CORRUPT,
+        if (k == 1 && newer->parsed &&
+            dir_find(&newer->dir, NVRAM_BLOB_PERMANENT, NULL) &&
+            !dir_find(&sc->dir, NVRAM_BLOB_PERMANENT, NULL)) {
+            /* See commit_write(): that newer permanent blob was durable. */
+            g_set_error(&sc->reason, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "holds no permanent blob, and the newer slot's permanent "
                         "blob is damaged: refusing to start from an empty state");
             continue;
         }
-        ok = read_dir_blobs(s, &dirs[i], stored, &reason[i]);
-        if (ok && !key_decided) {
-            key_decided = true;
-            if (check_key_against(s, &dirs[i], &keys, errp) < 0) {
-                free_blobs(stored, dirs[i].n_entries);
-                g_clear_error(&reason[0]);
-                g_clear_error(&reason[1]);
-                selection_clear(sel);
-                return -1;
-            }
-        } else if (ok) {
-            ok = older_key_ok(s, &dirs[i], &keys, &reason[i]);
+        r = try_candidate(s, sc, &key_decided, sel, errp);
+        if (r < 0) {
+            selection_clear(sel);
+            goto out;
         }
-        ok = ok && verify_sealed(s, raw[i], &dirs[i], &keys, stored, sel, &reason[i]);
-        free_blobs(stored, dirs[i].n_entries);
-        if (ok) {
-            chosen = i;
-            sel->keys = keys;
-        } else {
-            for (int j = 0; j < NVRAM_DIR_MAX_ENTRIES; j++) {
-                g_clear_pointer(&sel->plain[j], g_free);
-            }
-            keys_wipe(&keys);
+        if (r > 0) {
+            chosen = order[k];
         }
     }
-
     if (chosen < 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "'%s': no usable NVRAM directory (slot A: %s; slot B: %s)", s->name,
-                    reason[0] ? reason[0]->message : "not tried",
-                    reason[1] ? reason[1]->message : "not tried");
-        g_clear_error(&reason[0]);
-        g_clear_error(&reason[1]);
-        return -1;
+                    slots[0].reason ? slots[0].reason->message : "not tried",
+                    slots[1].reason ? slots[1].reason->message : "not tried");
+        goto out;
     }
-
-    sel->dir = dirs[chosen];
+    sel->dir = slots[chosen].dir;
     sel->slot = chosen;
-    {
-        int o = !chosen;
-        /* An older, valid directory whose blobs were reused is normal. */
-        if (!zero[o] && (!parsed[o] || dirs[o].generation >= dirs[chosen].generation)) {
-            sel->other_problem = true;
-            sel->other_generation = parsed[o] ? dirs[o].generation : 0;
-            g_autofree char *gen = parsed[o]
-                ? g_strdup_printf(" (generation %" PRIu64 ")", dirs[o].generation)
-                : g_strdup("");
-            sel->other_reason = g_strdup_printf(
-                "slot %c%s is not usable (%s): an interrupted commit or damage; "
-                "slot %c (generation %" PRIu64 ") is in use", slot_name(o), gen,
-                reason[o] ? reason[o]->message : "?", slot_name(chosen),
-                dirs[chosen].generation);
-        }
-    }
-    g_clear_error(&reason[0]);
-    g_clear_error(&reason[1]);
-    return 0;
+    describe_other_slot(slots, chosen, sel);
+    ret = 0;
+out:
+    g_clear_error(&slots[0].reason);
+    g_clear_error(&slots[1].reason);
+    return ret;
 }
 
 static void store_adopt_selection(NvramStore *s, NvramSelection *sel)
