@@ -10,8 +10,8 @@
  *   tpm2_getrandom -T "cmd:build/qtpm-tis --qtest q.sock" 8
  *
  * Data moves in bursts through XDATA_FIFO with multi-byte qtest "read" and
- * "write" lines, so a command costs about a dozen round trips whatever its
- * size. Protocol and register use: docs/qtpm-tis.md.
+ * "write" lines, and writes are posted, so a command costs about eight round
+ * trips whatever its size. Protocol and register use: docs/qtpm-tis.md.
  */
 #include "qemu/osdep.h"
 
@@ -30,10 +30,17 @@
 /* Longer than any reply to the lines we send (a 64-byte read: 135 bytes). */
 #define QTEST_MAX_REPLY_LINE 4096
 
+/*
+ * Register and FIFO writes are posted, as on a bus: their lines wait in
+ * @posted and go out with the next read (or flush), whose round trip also
+ * brings their "OK"s back. A command thus costs about eight round trips.
+ */
 typedef struct TisClient {
     int fd;
-    GString *inbuf; /* bytes received but not yet consumed */
-    uint64_t base;  /* MMIO address of the chosen locality */
+    GString *inbuf;         /* bytes received but not yet consumed */
+    GString *posted;        /* write lines not sent yet */
+    GPtrArray *posted_cmds; /* the same lines, for error messages */
+    uint64_t base;          /* MMIO address of the chosen locality */
     int locality;
     int timeout_ms;
 } TisClient;
@@ -118,6 +125,41 @@ static char *qtest_reply(TisClient *c, const char *cmd, GError **errp)
     }
 }
 
+/* Queues a write line (@cmd, taken over) to go out with the next read. */
+static void qtest_post(TisClient *c, char *cmd)
+{
+    g_string_append(c->posted, cmd);
+    g_string_append_c(c->posted, '\n');
+    g_ptr_array_add(c->posted_cmds, cmd);
+}
+
+/*
+ * Sends the posted lines followed by @lines (complete lines, or "") in one
+ * write, and consumes the posted lines' replies; the replies to @lines are
+ * next in the stream.
+ */
+static int qtest_send_after_posted(TisClient *c, const char *lines, GError **errp)
+{
+    g_autoptr(GPtrArray) cmds = c->posted_cmds;
+
+    c->posted_cmds = g_ptr_array_new_with_free_func(g_free);
+    g_string_append(c->posted, lines);
+    int ret = qtest_send_line(c, c->posted->str, errp);
+    g_string_truncate(c->posted, 0);
+    for (guint i = 0; ret == 0 && i < cmds->len; i++) {
+        g_autofree char *r = qtest_reply(c, cmds->pdata[i], errp);
+        ret = r ? 0 : -1;
+    }
+    return ret;
+}
+
+/* Sends what is posted and waits for its replies. */
+static int qtest_flush(TisClient *c, GError **errp)
+{
+    return c->posted_cmds->len ? qtest_send_after_posted(c, "", errp) : 0;
+}
+
+/* A command that returns a value: posted writes go first, in the same write. */
 static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
@@ -128,7 +170,7 @@ static char *qtest_command(TisClient *c, GError **errp, const char *fmt, ...)
     va_end(ap);
     g_autofree char *line_out = g_strconcat(cmd, "\n", NULL);
 
-    if (qtest_send_line(c, line_out, errp) < 0) {
+    if (qtest_send_after_posted(c, line_out, errp) < 0) {
         return NULL;
     }
     return qtest_reply(c, cmd, errp);
@@ -154,42 +196,25 @@ static int tis_readl(TisClient *c, unsigned reg, uint32_t *val, GError **errp)
     return 0;
 }
 
-static int tis_write_reg(TisClient *c, const char *op, unsigned reg, uint32_t val,
-                         GError **errp)
+/* Posted: a failure shows at the next read or flush. */
+static void tis_write_reg(TisClient *c, const char *op, unsigned reg, uint32_t val)
 {
-    uint64_t addr = c->base + reg;
-    g_autofree char *r = qtest_command(c, errp, "%s 0x%" PRIx64 " 0x%x", op, addr, val);
-    return r ? 0 : -1;
+    qtest_post(c, g_strdup_printf("%s 0x%" PRIx64 " 0x%x", op, c->base + reg, val));
 }
 
-/*
- * XDATA_FIFO accesses of up to 64 bytes each, all sent before the first
- * reply is read: a whole burst costs one round trip.
- */
-static int tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len, GError **errp)
+/* Posted XDATA_FIFO writes of up to 64 bytes each. */
+static void tis_fifo_write(TisClient *c, const uint8_t *buf, size_t len)
 {
-    g_autoptr(GString) lines = g_string_new(NULL);
-    size_t n_lines = 0;
-
-    for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE, n_lines++) {
+    for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE) {
         size_t n = MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE);
-        g_string_append_printf(lines, "write 0x%" PRIx64 " 0x%zx 0x",
+        GString *line = g_string_new(NULL);
+        g_string_append_printf(line, "write 0x%" PRIx64 " 0x%zx 0x",
                                c->base + TPM_TIS_REG_DATA_XFIFO, n);
         for (size_t i = 0; i < n; i++) {
-            g_string_append_printf(lines, "%02x", buf[off + i]);
+            g_string_append_printf(line, "%02x", buf[off + i]);
         }
-        g_string_append_c(lines, '\n');
+        qtest_post(c, g_string_free(line, FALSE));
     }
-    if (qtest_send_line(c, lines->str, errp) < 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < n_lines; i++) {
-        g_autofree char *r = qtest_reply(c, "write", errp);
-        if (!r) {
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static int parse_read_reply(const char *r, uint8_t *buf, size_t len, GError **errp)
@@ -222,7 +247,7 @@ static int tis_fifo_read(TisClient *c, uint8_t *buf, size_t len, GError **errp)
                                c->base + TPM_TIS_REG_DATA_XFIFO,
                                MIN(len - off, (size_t)TPM_TIS_XFIFO_SIZE));
     }
-    if (qtest_send_line(c, lines->str, errp) < 0) {
+    if (qtest_send_after_posted(c, lines->str, errp) < 0) {
         return -1;
     }
     for (size_t off = 0; off < len; off += TPM_TIS_XFIFO_SIZE) {
@@ -338,10 +363,7 @@ static int tis_request_locality(TisClient *c, GError **errp)
     Deadline d = deadline_start(c->timeout_ms);
     uint32_t access;
 
-    if (tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE, errp) <
-        0) {
-        return -1;
-    }
+    tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
     do {
         if (tis_readl(c, TPM_TIS_REG_ACCESS, &access, errp) < 0) {
             return -1;
@@ -376,10 +398,9 @@ static int tis_probe(TisClient *c, GError **errp)
     return 0;
 }
 
-static int tis_relinquish_locality(TisClient *c, GError **errp)
+static void tis_relinquish_locality(TisClient *c)
 {
-    return tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY,
-                         errp);
+    tis_write_reg(c, "writeb", TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_ACTIVE_LOCALITY);
 }
 
 static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
@@ -387,10 +408,9 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
     uint32_t sts;
     size_t done = 0;
 
-    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, errp) <
-            0 ||
-        tis_wait_sts(c, sts_command_ready, &sts, "the TPM did not become ready", errp) <
-            0) {
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
+    if (tis_wait_sts(c, sts_command_ready, &sts, "the TPM did not become ready", errp) <
+        0) {
         return -1;
     }
     /* The STS value that showed commandReady also carries a burst count. */
@@ -407,9 +427,7 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
             return -1;
         }
         size_t n = MIN(len - done, (size_t)TPM_TIS_STS_BURST_COUNT(sts));
-        if (tis_fifo_write(c, cmd + done, n, errp) < 0) {
-            return -1;
-        }
+        tis_fifo_write(c, cmd + done, n);
         done += n;
     }
     if (tis_read_sts(c, &sts, errp) < 0) {
@@ -422,7 +440,8 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
                     c->locality, len, sts);
         return -1;
     }
-    return tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_TPM_GO, errp);
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_TPM_GO);
+    return 0;
 }
 
 static uint32_t tpm_header_size(const uint8_t *hdr)
@@ -499,18 +518,23 @@ static int tis_transmit(TisClient *c, const uint8_t *cmd, size_t len, GByteArray
         return -1;
     }
     /* commandReady frees the response buffer; then give the locality back. */
-    if (tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, errp) <
-        0) {
-        return -1;
-    }
-    return tis_relinquish_locality(c, errp);
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
+    tis_relinquish_locality(c);
+    return qtest_flush(c, errp);
 }
 
-/* After a failure: abort any command and release the locality, quietly. */
+/*
+ * After a failure: abort any command and release the locality (or withdraw
+ * the request), quietly. Replies still owed to lines sent before the failure
+ * come first in the stream and are read as the replies to these.
+ */
 static void tis_abandon(TisClient *c)
 {
-    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY, NULL);
-    tis_relinquish_locality(c, NULL);
+    g_string_truncate(c->posted, 0);
+    g_ptr_array_set_size(c->posted_cmds, 0);
+    tis_write_reg(c, "writel", TPM_TIS_REG_STS, TPM_TIS_STS_COMMAND_READY);
+    tis_relinquish_locality(c);
+    qtest_flush(c, NULL);
 }
 
 /* ---- stdin / stdout ---- */
@@ -705,6 +729,8 @@ int main(int argc, char **argv)
 
     TisClient c = {
         .inbuf = g_string_new(NULL),
+        .posted = g_string_new(NULL),
+        .posted_cmds = g_ptr_array_new_with_free_func(g_free),
         .base = TPM_TIS_ADDR(locality, 0),
         .locality = locality,
         .timeout_ms = timeout_ms,
@@ -718,5 +744,7 @@ int main(int argc, char **argv)
         close(c.fd);
     }
     g_string_free(c.inbuf, TRUE);
+    g_string_free(c.posted, TRUE);
+    g_ptr_array_free(c.posted_cmds, TRUE);
     return ret;
 }
