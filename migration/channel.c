@@ -55,8 +55,7 @@ bool mig_uri_parse(const char *uri, MigUri *out, GError **errp)
     memset(out, 0, sizeof(*out));
     out->fd = -1;
     if (!uri) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "missing migration URI");
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "missing migration URI");
         return false;
     }
     if (!strcmp(uri, "defer")) {
@@ -90,8 +89,7 @@ bool mig_uri_parse(const char *uri, MigUri *out, GError **errp)
         v = strtol(uri + 3, &end, 10);
         if (!uri[3] || *end || errno || v < 0 || v > INT_MAX) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration URI '%s': not a file descriptor number",
-                        uri);
+                        "migration URI '%s': not a file descriptor number", uri);
             return false;
         }
         out->kind = MIG_URI_FD;
@@ -100,7 +98,8 @@ bool mig_uri_parse(const char *uri, MigUri *out, GError **errp)
     }
     g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                 "migration URI '%s' is not unix:PATH, tcp:HOST:PORT, fd:N, "
-                "file:PATH or defer", uri);
+                "file:PATH or defer",
+                uri);
     return false;
 }
 
@@ -113,8 +112,7 @@ void mig_uri_clear(MigUri *u)
 
 bool mig_uri_has_return_path(const MigUri *u)
 {
-    return u->kind == MIG_URI_UNIX || u->kind == MIG_URI_TCP ||
-           u->kind == MIG_URI_FD;
+    return u->kind == MIG_URI_UNIX || u->kind == MIG_URI_TCP || u->kind == MIG_URI_FD;
 }
 
 static int unix_addr(const char *path, struct sockaddr_un *sa)
@@ -127,7 +125,7 @@ static int unix_addr(const char *path, struct sockaddr_un *sa)
 
 static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
 {
-    struct addrinfo hints = { 0 }, *res = NULL;
+    struct addrinfo hints = {0}, *res = NULL;
     int fd = -1, rc, err = 0;
 
     hints.ai_family = AF_UNSPEC;
@@ -136,23 +134,21 @@ static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
     rc = getaddrinfo(u->host, u->port, &hints, &res);
     if (rc != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration: cannot resolve '%s:%s': %s", u->host,
-                    u->port, gai_strerror(rc));
+                    "migration: cannot resolve '%s:%s': %s", u->host, u->port,
+                    gai_strerror(rc));
         return -1;
     }
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int one = 1;
 
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd < 0) {
             err = errno;
             continue;
         }
         if (listen_side) {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-                listen(fd, 1) == 0) {
+            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0) {
                 break;
             }
         } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
@@ -164,10 +160,9 @@ static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "migration: cannot %s tcp:%s:%s: %s",
-                    listen_side ? "listen on" : "connect to", u->host,
-                    u->port, g_strerror(err));
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot %s tcp:%s:%s: %s",
+                    listen_side ? "listen on" : "connect to", u->host, u->port,
+                    g_strerror(err));
     }
     return fd;
 }
@@ -198,8 +193,7 @@ int mig_channel_connect(const MigUri *u, GError **errp)
     case MIG_URI_FD:
         if (fcntl(u->fd, F_GETFD) < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration: fd:%d is not an open file descriptor",
-                        u->fd);
+                        "migration: fd:%d is not an open file descriptor", u->fd);
             return -1;
         }
         return u->fd;
@@ -207,8 +201,7 @@ int mig_channel_connect(const MigUri *u, GError **errp)
         fd = open(u->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot create '%s': %s", u->path,
-                        g_strerror(errno));
+                        "migration: cannot create '%s': %s", u->path, g_strerror(errno));
         }
         return fd;
     case MIG_URI_DEFER:
@@ -216,8 +209,8 @@ int mig_channel_connect(const MigUri *u, GError **errp)
                     "migration: 'defer' is only valid for -incoming");
         return -1;
     }
-    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                "migration: cannot create a socket: %s", g_strerror(errno));
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot create a socket: %s",
+                g_strerror(errno));
     return -1;
 }
 
@@ -232,14 +225,12 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot create a socket: %s",
-                        g_strerror(errno));
+                        "migration: cannot create a socket: %s", g_strerror(errno));
             return -1;
         }
         unix_addr(u->path, &sa);
         unlink(u->path);
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            listen(fd, 1) < 0) {
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
             int e = errno;
             close(fd);
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
@@ -256,8 +247,7 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
     case MIG_URI_FD:
         if (fcntl(u->fd, F_GETFD) < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration: fd:%d is not an open file descriptor",
-                        u->fd);
+                        "migration: fd:%d is not an open file descriptor", u->fd);
             return -1;
         }
         return u->fd;
@@ -265,8 +255,7 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
         fd = open(u->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot open '%s': %s", u->path,
-                        g_strerror(errno));
+                        "migration: cannot open '%s': %s", u->path, g_strerror(errno));
         }
         return fd;
     case MIG_URI_DEFER:
@@ -285,8 +274,8 @@ int mig_channel_accept(int lfd, GError **errp)
         fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "migration: accept failed: %s", g_strerror(errno));
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: accept failed: %s",
+                    g_strerror(errno));
     }
     close(lfd);
     return fd;
@@ -305,8 +294,8 @@ int mig_write_full(int fd, const void *buf, size_t len, GError **errp)
             if (errno == EINTR) {
                 continue;
             }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: write failed: %s", g_strerror(errno));
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: write failed: %s",
+                        g_strerror(errno));
             return -1;
         }
         p += n;
@@ -315,19 +304,18 @@ int mig_write_full(int fd, const void *buf, size_t len, GError **errp)
     return 0;
 }
 
-ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms,
-                      GError **errp)
+ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms, GError **errp)
 {
     uint8_t *p = buf;
     size_t done = 0;
-    gint64 deadline = timeout_ms < 0 ? -1
-                      : g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    gint64 deadline =
+        timeout_ms < 0 ? -1 : g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
     while (done < len) {
         ssize_t n;
 
         if (deadline >= 0) {
-            struct pollfd pfd = { .fd = fd, .events = POLLIN };
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
             gint64 left = (deadline - g_get_monotonic_time()) / 1000;
             int rc;
 
@@ -349,8 +337,8 @@ ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms,
             if (errno == EINTR) {
                 continue;
             }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: read failed: %s", g_strerror(errno));
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: read failed: %s",
+                        g_strerror(errno));
             return -1;
         }
         if (n == 0) {
@@ -358,8 +346,7 @@ ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms,
                 return 0;
             }
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: the stream ended after %zu of %zu bytes",
-                        done, len);
+                        "migration: the stream ended after %zu of %zu bytes", done, len);
             return -1;
         }
         done += n;

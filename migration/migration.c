@@ -59,11 +59,11 @@ typedef struct MigrationState {
 } MigrationState;
 
 typedef enum MigMsgKind {
-    MIG_MSG_SWITCHOVER,     /* source: END is on the wire */
-    MIG_MSG_DONE,           /* source: the target runs */
+    MIG_MSG_SWITCHOVER, /* source: END is on the wire */
+    MIG_MSG_DONE,       /* source: the target runs */
     MIG_MSG_FAILED,
-    MIG_MSG_ACTIVE,         /* target: a source connected */
-    MIG_MSG_STREAM,         /* target: the whole stream verified */
+    MIG_MSG_ACTIVE, /* target: a source connected */
+    MIG_MSG_STREAM, /* target: the whole stream verified */
 } MigMsgKind;
 
 typedef struct MigMsg {
@@ -73,8 +73,8 @@ typedef struct MigMsg {
 } MigMsg;
 
 typedef struct MigIncoming {
-    bool pending;           /* -incoming given, not finished */
-    bool started;           /* listening / reading */
+    bool pending; /* -incoming given, not finished */
+    bool started; /* listening / reading */
     MigUri uri;
     int lfd;
     bool listening;
@@ -84,18 +84,15 @@ typedef struct MigIncoming {
 } MigIncoming;
 
 static MigNvram mig_nvram;
-static MigrationState mig = { .fd = -1 };
-static MigIncoming incoming = { .lfd = -1, .fd = -1 };
+static MigrationState mig = {.fd = -1};
+static MigIncoming incoming = {.lfd = -1, .fd = -1};
 
 const char *migration_status_name(MigrationStatus s)
 {
     static const char *const names[] = {
-        [MIGRATION_STATUS_NONE] = "none",
-        [MIGRATION_STATUS_SETUP] = "setup",
-        [MIGRATION_STATUS_ACTIVE] = "active",
-        [MIGRATION_STATUS_COMPLETED] = "completed",
-        [MIGRATION_STATUS_FAILED] = "failed",
-        [MIGRATION_STATUS_CANCELLED] = "cancelled",
+        [MIGRATION_STATUS_NONE] = "none",     [MIGRATION_STATUS_SETUP] = "setup",
+        [MIGRATION_STATUS_ACTIVE] = "active", [MIGRATION_STATUS_COMPLETED] = "completed",
+        [MIGRATION_STATUS_FAILED] = "failed", [MIGRATION_STATUS_CANCELLED] = "cancelled",
     };
     return s < ARRAY_SIZE(names) ? names[s] : "unknown";
 }
@@ -106,8 +103,8 @@ const char *migration_status_name(MigrationStatus s)
  */
 static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
 {
-    g_autoptr(GHashTable) o = g_hash_table_new_full(g_str_hash, g_str_equal,
-                                                    g_free, g_free);
+    g_autoptr(GHashTable) o =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     const char *drive, *key_id, *pass_id;
 
     memset(&mig_nvram, 0, sizeof(mig_nvram));
@@ -120,7 +117,8 @@ static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
     if (!mig_nvram.store || !mig_nvram.bs) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration: TPM backend '%s' keeps no state in an NVRAM "
-                    "store and cannot migrate", tb->id);
+                    "store and cannot migrate",
+                    tb->id);
         return false;
     }
     key_id = g_hash_table_lookup(o, "key-secret");
@@ -154,8 +152,7 @@ static void mig_set_status(MigrationStatus s)
     qmp_send_event("MIGRATION", data);
 }
 
-static void mig_post(MigMsgKind kind, GError *err, MigStreamContents *c,
-                     GSourceFunc fn)
+static void mig_post(MigMsgKind kind, GError *err, MigStreamContents *c, GSourceFunc fn)
 {
     MigMsg *msg = g_new0(MigMsg, 1);
 
@@ -198,8 +195,7 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 static uint32_t get_be32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static void mig_send_reply(int fd, bool ok, const char *reason)
@@ -237,8 +233,7 @@ static int mig_read_reply(int fd, GError **errp)
     }
     status = get_be32(hdr + 4);
     len = get_be32(hdr + 8);
-    if (memcmp(hdr, MIG_REPLY_MAGIC, 4) != 0 || status > 1 ||
-        len > MIG_REPLY_MAX) {
+    if (memcmp(hdr, MIG_REPLY_MAGIC, 4) != 0 || status > 1 || len > MIG_REPLY_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the target sent a malformed reply");
         return -1;
@@ -246,8 +241,8 @@ static int mig_read_reply(int fd, GError **errp)
     if (status == 0) {
         return 0;
     }
-    if (len && mig_read_full(fd, reason, len, MIG_REPLY_TIMEOUT_MS,
-                             NULL) != (ssize_t)len) {
+    if (len &&
+        mig_read_full(fd, reason, len, MIG_REPLY_TIMEOUT_MS, NULL) != (ssize_t)len) {
         len = 0;
     }
     reason[len] = '\0';
@@ -315,12 +310,12 @@ static void mig_source_fail_back(const GError *cause)
     mig.error_desc = NULL;
     if (mig.switched_over) {
         /* Lock first: a failing target inactivates before it unlocks. */
-        if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS,
-                                &err) < 0 ||
+        if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS, &err) < 0 ||
             bdrv_activate(mig_nvram.bs, &err) < 0) {
             mig.error_desc = g_strdup_printf(
                 "%s; the source could not take its image back (%s) and stays "
-                "stopped", cause->message, err->message);
+                "stopped",
+                cause->message, err->message);
             mig_finish_times();
             mig_source_cleanup();
             mig_set_status(MIGRATION_STATUS_FAILED);
@@ -333,12 +328,10 @@ static void mig_source_fail_back(const GError *cause)
     if (mig.was_running) {
         vm_start(NULL);
     }
-    mig.error_desc = g_strdup(cancelled ? "migration cancelled"
-                                        : cause->message);
+    mig.error_desc = g_strdup(cancelled ? "migration cancelled" : cause->message);
     mig_finish_times();
     mig_source_cleanup();
-    mig_set_status(cancelled ? MIGRATION_STATUS_CANCELLED
-                             : MIGRATION_STATUS_FAILED);
+    mig_set_status(cancelled ? MIGRATION_STATUS_CANCELLED : MIGRATION_STATUS_FAILED);
 }
 
 static void mig_source_complete(void)
@@ -385,8 +378,8 @@ static gboolean mig_source_event(gpointer opaque)
     default:
         if (mig.error_desc) {
             /* The switchover's own failure is the real cause. */
-            g_autoptr(GError) first = g_error_new_literal(
-                QTPM_ERROR, QTPM_ERROR_FAILED, mig.error_desc);
+            g_autoptr(GError) first =
+                g_error_new_literal(QTPM_ERROR, QTPM_ERROR_FAILED, mig.error_desc);
             mig_source_fail_back(first);
         } else {
             mig_source_fail_back(msg->err);
@@ -420,10 +413,9 @@ static gpointer mig_source_thread(gpointer opaque)
 }
 
 /* S3: the complete stream, built while the TPM is paused. */
-static int mig_source_build_stream(TPMTISState *tis, TPMBackend *tb,
-                                   GError **errp)
+static int mig_source_build_stream(TPMTISState *tis, TPMBackend *tb, GError **errp)
 {
-    MigStreamHeader h = { 0 };
+    MigStreamHeader h = {0};
     NvramInfo info;
     MigStreamEncoder *e = NULL;
     g_autoptr(GByteArray) tis_state = g_byte_array_new();
@@ -447,38 +439,32 @@ static int mig_source_build_stream(TPMTISState *tis, TPMBackend *tb,
     mig_stream_encode_header(e, mig.stream);
 
     tpm_tis_save_state(tis, tis_state);
-    if (mig_stream_encode_section(e, MIG_SECTION_TIS, tis_state->data,
-                                  tis_state->len, mig.stream, errp) < 0) {
+    if (mig_stream_encode_section(e, MIG_SECTION_TIS, tis_state->data, tis_state->len,
+                                  mig.stream, errp) < 0) {
         goto out;
     }
-    rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_VOLATILE, &blob, &len,
-                                    errp);
-    if (rc < 0 ||
-        mig_stream_encode_section(e, MIG_SECTION_TPM_VOLATILE, blob,
-                                  rc ? len : 0, mig.stream, errp) < 0) {
+    rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_VOLATILE, &blob, &len, errp);
+    if (rc < 0 || mig_stream_encode_section(e, MIG_SECTION_TPM_VOLATILE, blob,
+                                            rc ? len : 0, mig.stream, errp) < 0) {
         goto out;
     }
     g_clear_pointer(&blob, g_free);
     if (mig.storage != MIG_STORAGE_SHARED) {
-        rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_PERMANENT, &blob,
-                                        &len, errp);
+        rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_PERMANENT, &blob, &len, errp);
         if (rc == 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                         "migration: the TPM has no permanent state");
         }
-        if (rc <= 0 ||
-            mig_stream_encode_section(e, MIG_SECTION_TPM_PERMANENT, blob, len,
-                                      mig.stream, errp) < 0) {
+        if (rc <= 0 || mig_stream_encode_section(e, MIG_SECTION_TPM_PERMANENT, blob, len,
+                                                 mig.stream, errp) < 0) {
             goto out;
         }
         memset(blob, 0, len);
         g_clear_pointer(&blob, g_free);
-        rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_SAVESTATE, &blob,
-                                        &len, errp);
+        rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_SAVESTATE, &blob, &len, errp);
         if (rc < 0 ||
-            (rc == 1 &&
-             mig_stream_encode_section(e, MIG_SECTION_TPM_SAVESTATE, blob,
-                                       len, mig.stream, errp) < 0)) {
+            (rc == 1 && mig_stream_encode_section(e, MIG_SECTION_TPM_SAVESTATE, blob, len,
+                                                  mig.stream, errp) < 0)) {
             goto out;
         }
     }
@@ -492,15 +478,13 @@ out:
     return ret;
 }
 
-static int mig_source_start(const char *uri, MigStorageMode storage,
-                            GError **errp)
+static int mig_source_start(const char *uri, MigStorageMode storage, GError **errp)
 {
     TPMTISState *tis;
     TPMBackend *tb;
     g_autoptr(GError) err = NULL;
 
-    if (mig.status == MIGRATION_STATUS_SETUP ||
-        mig.status == MIGRATION_STATUS_ACTIVE) {
+    if (mig.status == MIGRATION_STATUS_SETUP || mig.status == MIGRATION_STATUS_ACTIVE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "There's a migration process in progress");
         return -1;
@@ -590,8 +574,7 @@ static bool mig_incoming_check_mode(const MigStreamHeader *h, bool *shared,
     if (h->tpm_version != (uint32_t)version) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the source runs a TPM %s, this target a TPM %s",
-                    h->tpm_version == 1 ? "1.2" : "2.0",
-                    version == 1 ? "1.2" : "2.0");
+                    h->tpm_version == 1 ? "1.2" : "2.0", version == 1 ? "1.2" : "2.0");
         return false;
     }
     if (h->storage == MIG_STORAGE_SHARED && !same) {
@@ -606,19 +589,16 @@ static bool mig_incoming_check_mode(const MigStreamHeader *h, bool *shared,
 }
 
 /* T4: take the image. */
-static int mig_incoming_take_image(const MigStreamContents *c, bool shared,
-                                   GError **errp)
+static int mig_incoming_take_image(const MigStreamContents *c, bool shared, GError **errp)
 {
     const char *file = bdrv_get_filename(mig_nvram.bs);
 
-    if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS,
-                            errp) < 0) {
+    if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS, errp) < 0) {
         g_prefix_error(errp, "taking the owner lock of '%s': ", file);
         return -1;
     }
     incoming.owner_taken = true;
-    if (bdrv_is_inactive(mig_nvram.bs) &&
-        bdrv_activate(mig_nvram.bs, errp) < 0) {
+    if (bdrv_is_inactive(mig_nvram.bs) && bdrv_activate(mig_nvram.bs, errp) < 0) {
         return -1;
     }
     if (shared) {
@@ -631,8 +611,8 @@ static int mig_incoming_take_image(const MigStreamContents *c, bool shared,
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s' is at generation %" PRIu64 " but the source "
                         "stopped at %" PRIu64 " (a copy of the image, not "
-                        "the same one? use storage non-shared)", file,
-                        info.generation, c->header.generation);
+                        "the same one? use storage non-shared)",
+                        file, info.generation, c->header.generation);
             return -1;
         }
         return 0;
@@ -665,9 +645,8 @@ static int mig_incoming_take_image(const MigStreamContents *c, bool shared,
 }
 
 /* T5: give libtpms the volatile state, start it, load the TIS. */
-static int mig_incoming_load_devices(const MigStreamContents *c,
-                                     TPMTISState *tis, TPMBackend *tb,
-                                     GError **errp)
+static int mig_incoming_load_devices(const MigStreamContents *c, TPMTISState *tis,
+                                     TPMBackend *tb, GError **errp)
 {
     GBytes *vol = c->section[MIG_SECTION_TPM_VOLATILE];
     GBytes *tis_state = c->section[MIG_SECTION_TIS];
@@ -679,8 +658,7 @@ static int mig_incoming_load_devices(const MigStreamContents *c,
     tpm_backend_incoming_done(tb);
     p = g_bytes_get_data(vol, &len);
     if (len > 0 &&
-        tpm_backend_set_state_blob(tb, TPM_STATE_BLOB_VOLATILE, p, len,
-                                   errp) < 0) {
+        tpm_backend_set_state_blob(tb, TPM_STATE_BLOB_VOLATILE, p, len, errp) < 0) {
         return -1;
     }
     if (tpm_backend_startup_tpm(tb, bufsize, errp) < 0) {
@@ -779,8 +757,7 @@ static gpointer mig_incoming_thread(gpointer opaque)
             goto fail;
         }
     }
-    mig_post(MIG_MSG_STREAM, NULL, mig_stream_decoder_steal(d),
-             mig_incoming_event);
+    mig_post(MIG_MSG_STREAM, NULL, mig_stream_decoder_steal(d), mig_incoming_event);
     mig_stream_decoder_free(d);
     return NULL;
 fail:
@@ -791,8 +768,7 @@ fail:
 
 static int mig_incoming_start(GError **errp)
 {
-    incoming.lfd = mig_channel_listen(&incoming.uri, &incoming.listening,
-                                      errp);
+    incoming.lfd = mig_channel_listen(&incoming.uri, &incoming.listening, errp);
     if (incoming.lfd < 0) {
         return -1;
     }
@@ -856,33 +832,30 @@ static JsonObject *mig_parse_args(const char *args_json, GError **errp)
     g_autoptr(JsonParser) p = json_parser_new();
     JsonNode *root;
 
-    if (!json_parser_load_from_data(p, args_json ? args_json : "{}", -1,
-                                    errp)) {
+    if (!json_parser_load_from_data(p, args_json ? args_json : "{}", -1, errp)) {
         return NULL;
     }
     root = json_parser_get_root(p);
     if (!root || !JSON_NODE_HOLDS_OBJECT(root)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "arguments must be an object");
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "arguments must be an object");
         return NULL;
     }
     return json_object_ref(json_node_get_object(root));
 }
 
-static const char *mig_arg_string(JsonObject *o, const char *name,
-                                  bool required, GError **errp)
+static const char *mig_arg_string(JsonObject *o, const char *name, bool required,
+                                  GError **errp)
 {
     JsonNode *n = json_object_get_member(o, name);
 
     if (!n) {
         if (required) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "Parameter '%s' is missing", name);
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "Parameter '%s' is missing",
+                        name);
         }
         return NULL;
     }
-    if (!JSON_NODE_HOLDS_VALUE(n) ||
-        json_node_get_value_type(n) != G_TYPE_STRING) {
+    if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "Parameter '%s' expects a string", name);
         return NULL;
@@ -890,8 +863,7 @@ static const char *mig_arg_string(JsonObject *o, const char *name,
     return json_node_get_string(n);
 }
 
-static bool mig_args_only(JsonObject *o, const char *const *allowed,
-                          GError **errp)
+static bool mig_args_only(JsonObject *o, const char *const *allowed, GError **errp)
 {
     g_autoptr(GList) members = json_object_get_members(o);
 
@@ -940,9 +912,8 @@ static char *qmp_migrate_cancel(const char *args_json, GError **errp)
     if (!qmp_args_check_none(args_json, errp)) {
         return NULL;
     }
-    if ((mig.status == MIGRATION_STATUS_SETUP ||
-         mig.status == MIGRATION_STATUS_ACTIVE) && mig.thread &&
-        !mig.switched_over) {
+    if ((mig.status == MIGRATION_STATUS_SETUP || mig.status == MIGRATION_STATUS_ACTIVE) &&
+        mig.thread && !mig.switched_over) {
         mig.cancel_requested = true;
         shutdown(mig.fd, SHUT_RDWR);
     }
@@ -966,8 +937,9 @@ static char *qmp_query_migrate(const char *args_json, GError **errp)
     json_builder_set_member_name(b, "status");
     json_builder_add_string_value(b, migration_status_name(mig.status));
     json_builder_set_member_name(b, "total-time");
-    json_builder_add_int_value(b, mig.have_total ? mig.total_ms
-                               : (g_get_monotonic_time() - mig.start_us) / 1000);
+    json_builder_add_int_value(b, mig.have_total
+                                      ? mig.total_ms
+                                      : (g_get_monotonic_time() - mig.start_us) / 1000);
     if (mig.have_downtime) {
         json_builder_set_member_name(b, "downtime");
         json_builder_add_int_value(b, mig.downtime_ms);
@@ -985,7 +957,7 @@ static char *qmp_query_migrate(const char *args_json, GError **errp)
 
 static char *qmp_migrate_incoming(const char *args_json, GError **errp)
 {
-    static const char *const allowed[] = { "uri", NULL };
+    static const char *const allowed[] = {"uri", NULL};
     g_autoptr(JsonObject) o = mig_parse_args(args_json, errp);
     const char *uri;
     MigUri u;
@@ -994,8 +966,7 @@ static char *qmp_migrate_incoming(const char *args_json, GError **errp)
         !(uri = mig_arg_string(o, "uri", true, errp))) {
         return NULL;
     }
-    if (!incoming.pending || incoming.uri.kind != MIG_URI_DEFER ||
-        incoming.started) {
+    if (!incoming.pending || incoming.uri.kind != MIG_URI_DEFER || incoming.started) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "The incoming migration has already been started or "
                     "qtpm was not started with -incoming defer");

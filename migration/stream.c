@@ -36,8 +36,7 @@ static void put_be64(uint8_t *p, uint64_t v)
 
 static uint32_t get_be32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static uint64_t get_be64(const uint8_t *p)
@@ -95,7 +94,9 @@ const char *mig_storage_mode_name(MigStorageMode mode)
 bool mig_storage_mode_parse(const char *s, MigStorageMode *mode)
 {
     static const MigStorageMode all[] = {
-        MIG_STORAGE_AUTO, MIG_STORAGE_SHARED, MIG_STORAGE_NON_SHARED,
+        MIG_STORAGE_AUTO,
+        MIG_STORAGE_SHARED,
+        MIG_STORAGE_NON_SHARED,
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -184,7 +185,8 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
     if (encrypted != (h->key_kind != NVRAM_KEY_NONE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: header key kind %u contradicts its "
-                    "encrypted flag", h->key_kind);
+                    "encrypted flag",
+                    h->key_kind);
         return -1;
     }
     if (h->key_kind == NVRAM_KEY_PASSPHRASE) {
@@ -192,18 +194,19 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
             h->kdf_iterations > MIG_KDF_ITERATIONS_MAX) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration stream: KDF iteration count %u is outside "
-                        "%u..%u", h->kdf_iterations, MIG_KDF_ITERATIONS_MIN,
+                        "%u..%u",
+                        h->kdf_iterations, MIG_KDF_ITERATIONS_MIN,
                         MIG_KDF_ITERATIONS_MAX);
             return -1;
         }
     } else if (h->kdf_iterations != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: KDF iteration count %u without a "
-                    "passphrase", h->kdf_iterations);
+                    "passphrase",
+                    h->kdf_iterations);
         return -1;
     }
-    if (!encrypted && (!all_zero(h->stream_salt, 32) ||
-                       !all_zero(h->key_check, 32))) {
+    if (!encrypted && (!all_zero(h->stream_salt, 32) || !all_zero(h->key_check, 32))) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unencrypted header carries key "
                     "material");
@@ -212,15 +215,15 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
     return 0;
 }
 
-int mig_stream_header_parse(const uint8_t *buf, size_t len,
-                            MigStreamHeader *h, GError **errp)
+int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
+                            GError **errp)
 {
     uint32_t hlen, crc;
 
     if (len < MIG_HEADER_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: header truncated (%zu of %d bytes)",
-                    len, MIG_HEADER_SIZE);
+                    "migration stream: header truncated (%zu of %d bytes)", len,
+                    MIG_HEADER_SIZE);
         return -1;
     }
     if (memcmp(buf, MIG_STREAM_MAGIC, 8) != 0) {
@@ -247,7 +250,8 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len,
     if (crc != get_be32(buf + 124)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: header CRC mismatch (stored 0x%08x, "
-                    "computed 0x%08x)", get_be32(buf + 124), crc);
+                    "computed 0x%08x)",
+                    get_be32(buf + 124), crc);
         return -1;
     }
     h->flags = get_be32(buf + 16);
@@ -267,8 +271,7 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len,
     h->tpm_version = get_be32(buf + 24);
     if (h->tpm_version != 1 && h->tpm_version != 2) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: unknown TPM version %u",
-                    h->tpm_version);
+                    "migration stream: unknown TPM version %u", h->tpm_version);
         return -1;
     }
     memcpy(h->image_uuid, buf + 28, 16);
@@ -293,8 +296,8 @@ static bool key_present(const NvramKey *key)
     return key && key->kind != NVRAM_KEY_NONE;
 }
 
-static int derive_keys(const MigStreamHeader *h, const NvramKey *key,
-                       MigKeys *k, GError **errp)
+static int derive_keys(const MigStreamHeader *h, const NvramKey *key, MigKeys *k,
+                       GError **errp)
 {
     uint8_t ikm[32];
     const uint8_t *ikm_p;
@@ -306,8 +309,7 @@ static int derive_keys(const MigStreamHeader *h, const NvramKey *key,
     if (key->kind == NVRAM_KEY_RAW) {
         if (key->len != 32) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration: raw key must be 32 bytes, not %zu",
-                        key->len);
+                        "migration: raw key must be 32 bytes, not %zu", key->len);
             return -1;
         }
         ikm_p = key->data;
@@ -318,8 +320,8 @@ static int derive_keys(const MigStreamHeader *h, const NvramKey *key,
                         "migration: empty passphrase");
             return -1;
         }
-        qcrypto_pbkdf2_sha256(key->data, key->len, h->stream_salt, 32,
-                          h->kdf_iterations, ikm, sizeof(ikm));
+        qcrypto_pbkdf2_sha256(key->data, key->len, h->stream_salt, 32, h->kdf_iterations,
+                              ikm, sizeof(ikm));
         ikm_p = ikm;
         ikm_len = sizeof(ikm);
     } else {
@@ -331,13 +333,13 @@ static int derive_keys(const MigStreamHeader *h, const NvramKey *key,
     llen = strlen(LABEL_SEAL);
     memcpy(info, LABEL_SEAL, llen);
     memcpy(info + llen, h->image_uuid, 16);
-    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16,
-                        k->seal, sizeof(k->seal));
+    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16, k->seal,
+                        sizeof(k->seal));
     llen = strlen(LABEL_KCV);
     memcpy(info, LABEL_KCV, llen);
     memcpy(info + llen, h->image_uuid, 16);
-    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16,
-                        k->kcv, sizeof(k->kcv));
+    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16, k->kcv,
+                        sizeof(k->kcv));
     qcrypto_memwipe(ikm, sizeof(ikm));
     k->keyed = true;
     return 0;
@@ -395,8 +397,8 @@ struct MigStreamEncoder {
     bool ended;
 };
 
-MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr,
-                                         const NvramKey *key, GError **errp)
+MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const NvramKey *key,
+                                         GError **errp)
 {
     g_autofree MigStreamEncoder *e = g_new0(MigStreamEncoder, 1);
 
@@ -466,9 +468,8 @@ void mig_stream_encode_header(MigStreamEncoder *e, GByteArray *out)
     g_byte_array_append(out, buf, sizeof(buf));
 }
 
-static int encode_section_raw(MigStreamEncoder *e, uint32_t type,
-                              const uint8_t *data, size_t len,
-                              GByteArray *out, GError **errp)
+static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t *data,
+                              size_t len, GByteArray *out, GError **errp)
 {
     size_t wire_len = len + (e->keys.keyed ? MIG_SEAL_OVERHEAD : 0);
     size_t start = out->len;
@@ -478,8 +479,8 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type,
     if (len > mig_section_max_len(type)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration: section %s of %zu bytes exceeds its %zu-byte "
-                    "limit", mig_section_type_name(type), len,
-                    mig_section_max_len(type));
+                    "limit",
+                    mig_section_type_name(type), len, mig_section_max_len(type));
         return -1;
     }
     put_be32(hdr, type);
@@ -513,14 +514,15 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type,
 }
 
 int mig_stream_encode_section(MigStreamEncoder *e, MigSectionType type,
-                              const uint8_t *data, size_t len,
-                              GByteArray *out, GError **errp)
+                              const uint8_t *data, size_t len, GByteArray *out,
+                              GError **errp)
 {
-    if (e->ended || type < 1 || type > MIG_SECTION_DATA_MAX ||
-        e->seen[type] || !section_allowed(e->hdr.storage, type)) {
+    if (e->ended || type < 1 || type > MIG_SECTION_DATA_MAX || e->seen[type] ||
+        !section_allowed(e->hdr.storage, type)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration: section %s (type %u) cannot be added here "
-                    "(storage %s)", mig_section_type_name(type), type,
+                    "(storage %s)",
+                    mig_section_type_name(type), type,
                     mig_storage_mode_name(e->hdr.storage));
         return -1;
     }
@@ -531,8 +533,7 @@ int mig_stream_encode_section(MigStreamEncoder *e, MigSectionType type,
     return 0;
 }
 
-int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out,
-                          GError **errp)
+int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp)
 {
     uint8_t count[4];
 
@@ -552,8 +553,8 @@ int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out,
     return 0;
 }
 
-int mig_stream_encode(const MigStreamContents *c, const NvramKey *key,
-                      GByteArray *out, GError **errp)
+int mig_stream_encode(const MigStreamContents *c, const NvramKey *key, GByteArray *out,
+                      GError **errp)
 {
     MigStreamEncoder *e = mig_stream_encoder_new(&c->header, key, errp);
     int ret = -1;
@@ -650,8 +651,7 @@ size_t mig_stream_decoder_need(MigStreamDecoder *d)
 
 const MigStreamHeader *mig_stream_decoder_header(MigStreamDecoder *d)
 {
-    return d->state == DEC_HEADER || d->state == DEC_FAILED ? NULL
-                                                              : &d->c->header;
+    return d->state == DEC_HEADER || d->state == DEC_FAILED ? NULL : &d->c->header;
 }
 
 bool mig_stream_decoder_done(MigStreamDecoder *d)
@@ -675,7 +675,9 @@ static int decoder_check_key(MigStreamDecoder *d, GError **errp)
 {
     const MigStreamHeader *h = &d->c->header;
     NvramKey key = {
-        .kind = d->key_kind, .data = d->key_data, .len = d->key_len,
+        .kind = d->key_kind,
+        .data = d->key_data,
+        .len = d->key_len,
     };
 
     if (!(h->flags & MIG_FLAG_ENCRYPTED)) {
@@ -712,11 +714,9 @@ static int decoder_check_key(MigStreamDecoder *d, GError **errp)
     return 0;
 }
 
-static int decode_header(MigStreamDecoder *d, const uint8_t *buf,
-                         GError **errp)
+static int decode_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
-    if (mig_stream_header_parse(buf, MIG_HEADER_SIZE, &d->c->header,
-                                errp) < 0) {
+    if (mig_stream_header_parse(buf, MIG_HEADER_SIZE, &d->c->header, errp) < 0) {
         return -1;
     }
     if (decoder_check_key(d, errp) < 0) {
@@ -726,8 +726,7 @@ static int decode_header(MigStreamDecoder *d, const uint8_t *buf,
     return 0;
 }
 
-static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf,
-                                 GError **errp)
+static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
     const MigStreamHeader *h = &d->c->header;
     uint32_t type = get_be32(buf);
@@ -740,26 +739,28 @@ static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf,
     if (max == 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: section %u has unknown section type "
-                    "0x%x", d->seq, type);
+                    "0x%x",
+                    d->seq, type);
         return -1;
     }
     if (seq != d->seq) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: section %u (%s) carries sequence "
-                    "number %u", d->seq, mig_section_type_name(type), seq);
+                    "number %u",
+                    d->seq, mig_section_type_name(type), seq);
         return -1;
     }
     if (sflags & ~MIG_SECTION_SEALED) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: section %u (%s) has unknown flags "
-                    "0x%x", d->seq, mig_section_type_name(type), sflags);
+                    "0x%x",
+                    d->seq, mig_section_type_name(type), sflags);
         return -1;
     }
     if (!!(sflags & MIG_SECTION_SEALED) != sealed) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: section %u (%s) is %s in an %s stream",
-                    d->seq, mig_section_type_name(type),
-                    sealed ? "not sealed" : "sealed",
+                    "migration stream: section %u (%s) is %s in an %s stream", d->seq,
+                    mig_section_type_name(type), sealed ? "not sealed" : "sealed",
                     sealed ? "encrypted" : "unencrypted");
         return -1;
     }
@@ -769,28 +770,30 @@ static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf,
     if (len > max || (sealed && len < MIG_SEAL_OVERHEAD)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: section %u (%s) length %u is outside "
-                    "0..%zu", d->seq, mig_section_type_name(type), len, max);
+                    "0..%zu",
+                    d->seq, mig_section_type_name(type), len, max);
         return -1;
     }
     if (type != MIG_SECTION_END) {
         if (!section_allowed(h->storage, type)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration stream: section %u (%s) is not allowed "
-                        "with %s storage", d->seq,
-                        mig_section_type_name(type),
+                        "with %s storage",
+                        d->seq, mig_section_type_name(type),
                         mig_storage_mode_name(h->storage));
             return -1;
         }
         if (d->c->section[type]) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration stream: section %u duplicates the %s "
-                        "section", d->seq, mig_section_type_name(type));
+                        "section",
+                        d->seq, mig_section_type_name(type));
             return -1;
         }
     } else if (len != (sealed ? 4 + MIG_SEAL_OVERHEAD : 4)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: END section length %u is not %d",
-                    len, sealed ? 4 + MIG_SEAL_OVERHEAD : 4);
+                    "migration stream: END section length %u is not %d", len,
+                    sealed ? 4 + MIG_SEAL_OVERHEAD : 4);
         return -1;
     }
     memcpy(d->cur_hdr, buf, MIG_SECTION_HEADER_SIZE);
@@ -800,15 +803,13 @@ static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf,
     return 0;
 }
 
-static int decoder_finish(MigStreamDecoder *d, const uint8_t *count,
-                          GError **errp)
+static int decoder_finish(MigStreamDecoder *d, const uint8_t *count, GError **errp)
 {
     uint32_t n = get_be32(count);
 
     if (n != d->seq) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: END counts %u sections, %u were sent",
-                    n, d->seq);
+                    "migration stream: END counts %u sections, %u were sent", n, d->seq);
         return -1;
     }
     for (uint32_t t = 1; t <= MIG_SECTION_DATA_MAX; t++) {
@@ -823,8 +824,7 @@ static int decoder_finish(MigStreamDecoder *d, const uint8_t *count,
     return 0;
 }
 
-static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf,
-                               GError **errp)
+static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
     uint32_t stored = get_be32(buf + d->cur_len);
     uLong crc = crc32(0L, Z_NULL, 0);
@@ -836,9 +836,8 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf,
     if ((uint32_t)crc != stored) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: section %u (%s): CRC mismatch "
-                    "(stored 0x%08x, computed 0x%08x)", d->seq,
-                    mig_section_type_name(d->cur_type), stored,
-                    (uint32_t)crc);
+                    "(stored 0x%08x, computed 0x%08x)",
+                    d->seq, mig_section_type_name(d->cur_type), stored, (uint32_t)crc);
         return -1;
     }
 
@@ -853,7 +852,8 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf,
                                   buf + MIG_SEAL_NONCE_SIZE + plain_len)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "migration stream: section %u (%s): authentication "
-                        "failed", d->seq, mig_section_type_name(d->cur_type));
+                        "failed",
+                        d->seq, mig_section_type_name(d->cur_type));
             return -1;
         }
     } else {
@@ -864,24 +864,22 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf,
     if (d->cur_type == MIG_SECTION_END) {
         return decoder_finish(d, plain, errp);
     }
-    d->c->section[d->cur_type] =
-        g_bytes_new_take(g_steal_pointer(&plain), plain_len);
+    d->c->section[d->cur_type] = g_bytes_new_take(g_steal_pointer(&plain), plain_len);
     d->seq++;
     d->state = DEC_SECTION_HEADER;
     return 0;
 }
 
-int mig_stream_decoder_push(MigStreamDecoder *d, const uint8_t *buf,
-                            size_t len, GError **errp)
+int mig_stream_decoder_push(MigStreamDecoder *d, const uint8_t *buf, size_t len,
+                            GError **errp)
 {
     size_t need = mig_stream_decoder_need(d);
     int ret;
 
     if (need == 0 || len != need) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: %s", need == 0
-                    ? "data after the end of the stream"
-                    : "internal framing error");
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "migration stream: %s",
+                    need == 0 ? "data after the end of the stream"
+                              : "internal framing error");
         d->state = DEC_FAILED;
         return -1;
     }
@@ -919,7 +917,8 @@ int mig_stream_decode(const uint8_t *buf, size_t len, const NvramKey *key,
         if (need > len - pos) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration stream: truncated at byte %zu (%zu more "
-                        "bytes expected, %zu left)", pos, need, len - pos);
+                        "bytes expected, %zu left)",
+                        pos, need, len - pos);
             goto out;
         }
         if (mig_stream_decoder_push(d, buf + pos, need, errp) < 0) {
@@ -929,8 +928,7 @@ int mig_stream_decode(const uint8_t *buf, size_t len, const NvramKey *key,
     }
     if (pos != len) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration stream: %zu bytes after the end marker",
-                    len - pos);
+                    "migration stream: %zu bytes after the end marker", len - pos);
         goto out;
     }
     *out = mig_stream_decoder_steal(d);

@@ -17,13 +17,14 @@ typedef enum MigUriKind {
 
 typedef struct MigUri {
     MigUriKind kind;
-    char *path;     /* unix, file */
-    char *host;     /* tcp */
-    char *port;     /* tcp */
-    int fd;         /* fd */
+    char *path; /* unix, file */
+    char *host; /* tcp */
+    char *port; /* tcp */
+    int fd;     /* fd */
 } MigUri;
 
-/* Pure: parses "unix:PATH", "tcp:HOST:PORT" ("[v6]:PORT"), "fd:N", "file:PATH", "defer". */
+/* Pure: parses "unix:PATH", "tcp:HOST:PORT" ("[v6]:PORT"), "fd:N", "file:PATH", "defer".
+ */
 bool mig_uri_parse(const char *uri, MigUri *out, GError **errp);
 void mig_uri_clear(MigUri *u);
 /* Whether the channel carries the target's reply (sockets and fds). */
@@ -45,7 +46,6 @@ int mig_write_full(int fd, const void *buf, size_t len, GError **errp);
  * Returns len on success, 0 on EOF before the first byte, -1 on error or EOF
  * after some bytes (errp names it). @timeout_ms < 0 waits forever.
  */
-ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms,
-                      GError **errp);
+ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms, GError **errp);
 
 #endif

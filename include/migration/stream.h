@@ -33,9 +33,9 @@ typedef enum MigSectionType {
     MIG_SECTION_TPM_VOLATILE = 2,
     MIG_SECTION_TPM_PERMANENT = 3,
     MIG_SECTION_TPM_SAVESTATE = 4,
-    MIG_SECTION_END = 0x454e4421,   /* "END!" */
+    MIG_SECTION_END = 0x454e4421, /* "END!" */
 } MigSectionType;
-#define MIG_SECTION_DATA_MAX 4      /* highest data section type */
+#define MIG_SECTION_DATA_MAX 4 /* highest data section type */
 
 typedef enum MigStorageMode {
     MIG_STORAGE_AUTO = 0,
@@ -50,7 +50,7 @@ typedef struct MigStreamHeader {
     uint32_t tpm_version;
     uint8_t image_uuid[16];
     uint64_t generation;
-    uint32_t key_kind;              /* NvramKeyKind */
+    uint32_t key_kind; /* NvramKeyKind */
     uint32_t kdf_iterations;
     uint8_t stream_salt[32];
     uint8_t key_check[32];
@@ -59,7 +59,7 @@ typedef struct MigStreamHeader {
 /* A decoded (or to-be-encoded) stream: header and plaintext sections. */
 typedef struct MigStreamContents {
     MigStreamHeader header;
-    GBytes *section[MIG_SECTION_DATA_MAX + 1];  /* indexed by type; NULL if absent */
+    GBytes *section[MIG_SECTION_DATA_MAX + 1]; /* indexed by type; NULL if absent */
 } MigStreamContents;
 
 const char *mig_section_type_name(uint32_t type);
@@ -80,19 +80,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigStreamContents, mig_stream_contents_free)
  * @key NULL or kind NVRAM_KEY_NONE: an unencrypted stream.
  */
 typedef struct MigStreamEncoder MigStreamEncoder;
-MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr,
-                                         const NvramKey *key, GError **errp);
+MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const NvramKey *key,
+                                         GError **errp);
 void mig_stream_encoder_free(MigStreamEncoder *e);
 const MigStreamHeader *mig_stream_encoder_header(MigStreamEncoder *e);
 void mig_stream_encode_header(MigStreamEncoder *e, GByteArray *out);
 int mig_stream_encode_section(MigStreamEncoder *e, MigSectionType type,
-                              const uint8_t *data, size_t len,
-                              GByteArray *out, GError **errp);
-int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out,
-                          GError **errp);
+                              const uint8_t *data, size_t len, GByteArray *out,
+                              GError **errp);
+int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp);
 /* Whole stream: header, the present sections in type order, END. */
-int mig_stream_encode(const MigStreamContents *c, const NvramKey *key,
-                      GByteArray *out, GError **errp);
+int mig_stream_encode(const MigStreamContents *c, const NvramKey *key, GByteArray *out,
+                      GError **errp);
 
 /*
  * Incremental decoder: ask how many bytes the next unit takes, read exactly
@@ -106,8 +105,8 @@ MigStreamDecoder *mig_stream_decoder_new(const NvramKey *key);
 void mig_stream_decoder_free(MigStreamDecoder *d);
 /* Bytes the next push must carry; 0 once END was accepted or after an error. */
 size_t mig_stream_decoder_need(MigStreamDecoder *d);
-int mig_stream_decoder_push(MigStreamDecoder *d, const uint8_t *buf,
-                            size_t len, GError **errp);
+int mig_stream_decoder_push(MigStreamDecoder *d, const uint8_t *buf, size_t len,
+                            GError **errp);
 /* The verified header, or NULL before the header push succeeded. */
 const MigStreamHeader *mig_stream_decoder_header(MigStreamDecoder *d);
 bool mig_stream_decoder_done(MigStreamDecoder *d);
@@ -120,7 +119,7 @@ int mig_stream_decode(const uint8_t *buf, size_t len, const NvramKey *key,
 
 /* Pure header codec (docs/migration-stream.md section 1). */
 void mig_stream_header_pack(const MigStreamHeader *h, uint8_t *buf);
-int mig_stream_header_parse(const uint8_t *buf, size_t len,
-                            MigStreamHeader *h, GError **errp);
+int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
+                            GError **errp);
 
 #endif

@@ -37,7 +37,7 @@ static size_t inlen;
 
 static int unix_connect(const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
     strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
@@ -50,7 +50,7 @@ static int unix_connect(const char *path)
 
 static int unix_listen(const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
     strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
@@ -93,7 +93,7 @@ static int next_line(int fd, char *line, size_t max, time_t deadline)
             inlen -= n + 1;
             return 1;
         }
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         int left = (int)(deadline - time(NULL));
         if (left <= 0 || poll(&p, 1, left * 1000) <= 0) {
             return 0;
@@ -134,14 +134,13 @@ static int do_qmp(int argc, char **argv)
         return 1;
     }
     write_all(fd, cap, strlen(cap));
-    while (next_line(fd, line, sizeof(line), deadline) &&
-           !strstr(line, "\"return\"")) {
+    while (next_line(fd, line, sizeof(line), deadline) && !strstr(line, "\"return\"")) {
     }
     write_all(fd, argv[3], strlen(argv[3]));
     write_all(fd, "\n", 1);
     while (next_line(fd, line, sizeof(line), deadline)) {
-        int is_reply = !strncmp(line, "{\"return\"", 9) ||
-                       !strncmp(line, "{\"error\"", 8);
+        int is_reply =
+            !strncmp(line, "{\"return\"", 9) || !strncmp(line, "{\"error\"", 8);
         if (is_reply && !got_reply) {
             puts(line);
             got_reply = 1;
@@ -202,8 +201,8 @@ static int do_relay(int argc, char **argv)
     dst = unix_connect(argv[3]);
     while (src_open || dst_open) {
         struct pollfd p[2] = {
-            { .fd = src_open ? src : -1, .events = POLLIN },
-            { .fd = dst_open ? dst : -1, .events = POLLIN },
+            {.fd = src_open ? src : -1, .events = POLLIN},
+            {.fd = dst_open ? dst : -1, .events = POLLIN},
         };
         if (poll(p, 2, -1) < 0) {
             if (errno == EINTR) {
@@ -227,8 +226,7 @@ static int do_relay(int argc, char **argv)
                     buf[i] = (char)(val >> (8 * (3 - (at - arg))));
                 }
             }
-            if ((!strcmp(mode, "cut") || !strcmp(mode, "stall")) &&
-                pos + n > arg) {
+            if ((!strcmp(mode, "cut") || !strcmp(mode, "stall")) && pos + n > arg) {
                 ssize_t keep = pos < arg ? (ssize_t)(arg - pos) : 0;
                 write_all(dst, buf, keep);
                 pos += n;

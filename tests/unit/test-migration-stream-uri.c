@@ -50,9 +50,10 @@ static void test_uri_good(void)
 static void test_uri_bad(void)
 {
     static const char *const bad[] = {
-        "", "unix:", "file:", "tcp:", "tcp:host", "tcp:host:", "tcp:h:12x",
-        "tcp:[::1", "tcp:[::1]5", "fd:", "fd:-1", "fd:3x",
-        "fd:99999999999", "exec:cat", "defer2", "UNIX:/x",
+        "",          "unix:",     "file:",          "tcp:",       "tcp:host",
+        "tcp:host:", "tcp:h:12x", "tcp:[::1",       "tcp:[::1]5", "fd:",
+        "fd:-1",     "fd:3x",     "fd:99999999999", "exec:cat",   "defer2",
+        "UNIX:/x",
     };
     g_autofree char *longpath = g_strnfill(200, 'a');
     g_autofree char *longuri = g_strconcat("unix:/", longpath, NULL);

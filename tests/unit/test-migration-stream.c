@@ -9,18 +9,22 @@
 #include "migration/stream.h"
 
 static const uint8_t raw_key_a[32] = {
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
     17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
 };
-static const uint8_t raw_key_b[32] = { [0] = 0xff, [31] = 0x01 };
+static const uint8_t raw_key_b[32] = {[0] = 0xff, [31] = 0x01};
 
-static const NvramKey key_a = { NVRAM_KEY_RAW, raw_key_a, 32 };
-static const NvramKey key_b = { NVRAM_KEY_RAW, raw_key_b, 32 };
+static const NvramKey key_a = {NVRAM_KEY_RAW, raw_key_a, 32};
+static const NvramKey key_b = {NVRAM_KEY_RAW, raw_key_b, 32};
 static const NvramKey pass_a = {
-    NVRAM_KEY_PASSPHRASE, (const uint8_t *)"correct horse", 13,
+    NVRAM_KEY_PASSPHRASE,
+    (const uint8_t *)"correct horse",
+    13,
 };
 static const NvramKey pass_b = {
-    NVRAM_KEY_PASSPHRASE, (const uint8_t *)"battery staple", 14,
+    NVRAM_KEY_PASSPHRASE,
+    (const uint8_t *)"battery staple",
+    14,
 };
 
 /* A recognisable plaintext marker; it must never appear in a keyed stream. */
@@ -69,8 +73,7 @@ static GByteArray *encode_sample(MigStorageMode storage, const NvramKey *key)
     return out;
 }
 
-static void assert_same_sections(const MigStreamContents *a,
-                                 const MigStreamContents *b)
+static void assert_same_sections(const MigStreamContents *a, const MigStreamContents *b)
 {
     for (int t = 1; t <= MIG_SECTION_DATA_MAX; t++) {
         g_assert_true(!a->section[t] == !b->section[t]);
@@ -102,8 +105,7 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 static uint32_t get_be32(const uint8_t *p)
 {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
 static void fix_header_crc(uint8_t *buf)
@@ -130,8 +132,8 @@ static void append_section(GByteArray *out, uint32_t type, uint32_t seq,
 
 static void append_header(GByteArray *out, MigStorageMode storage)
 {
-    MigStreamHeader h = { .version = MIG_STREAM_VERSION, .storage = storage,
-                          .tpm_version = 2 };
+    MigStreamHeader h = {
+        .version = MIG_STREAM_VERSION, .storage = storage, .tpm_version = 2};
     uint8_t buf[MIG_HEADER_SIZE];
 
     mig_stream_header_pack(&h, buf);
@@ -146,9 +148,8 @@ static void append_end(GByteArray *out, uint32_t seq, uint32_t count)
     append_section(out, MIG_SECTION_END, seq, n, 4);
 }
 
-static void assert_decode_fails(const uint8_t *buf, size_t len,
-                                const NvramKey *key, int code,
-                                const char *msg_part)
+static void assert_decode_fails(const uint8_t *buf, size_t len, const NvramKey *key,
+                                int code, const char *msg_part)
 {
     MigStreamContents *c = (MigStreamContents *)0x1;
     g_autoptr(GError) err = NULL;
@@ -175,8 +176,7 @@ static void roundtrip(MigStorageMode storage, const NvramKey *key)
 
     g_assert_cmpint(mig_stream_encode(in, key, out, &err), ==, 0);
     g_assert_no_error(err);
-    g_assert_cmpint(mig_stream_decode(out->data, out->len, key, &back, &err),
-                    ==, 0);
+    g_assert_cmpint(mig_stream_decode(out->data, out->len, key, &back, &err), ==, 0);
     g_assert_no_error(err);
     assert_same_sections(in, back);
     g_assert_cmpmem(back->header.image_uuid, 16, in->header.image_uuid, 16);
@@ -184,11 +184,9 @@ static void roundtrip(MigStorageMode storage, const NvramKey *key)
     g_assert_cmpuint(back->header.storage, ==, storage);
     g_assert_cmpuint(back->header.tpm_version, ==, 2);
     g_assert_true(back->header.flags & MIG_FLAG_SOURCE_RUNNING);
-    g_assert_cmpint(!!(back->header.flags & MIG_FLAG_ENCRYPTED), ==,
-                    key != NULL);
+    g_assert_cmpint(!!(back->header.flags & MIG_FLAG_ENCRYPTED), ==, key != NULL);
     /* Plaintext visible exactly when there is no key. */
-    g_assert_cmpint(contains(out->data, out->len, SECRET_MARK), ==,
-                    key == NULL);
+    g_assert_cmpint(contains(out->data, out->len, SECRET_MARK), ==, key == NULL);
 }
 
 static void test_roundtrip_plain(void)
@@ -218,8 +216,8 @@ static void test_fresh_salt_and_nonces(void)
     g_assert_cmpuint(a->len, ==, b->len);
     /* Salt differs, so key-check value and all ciphertext differ. */
     g_assert_true(memcmp(a->data + 60, b->data + 60, 64) != 0);
-    g_assert_true(memcmp(a->data + MIG_HEADER_SIZE + 16,
-                         b->data + MIG_HEADER_SIZE + 16, 40) != 0);
+    g_assert_true(
+        memcmp(a->data + MIG_HEADER_SIZE + 16, b->data + MIG_HEADER_SIZE + 16, 40) != 0);
 }
 
 static void test_empty_payload(void)
@@ -231,8 +229,7 @@ static void test_empty_payload(void)
     g_bytes_unref(in->section[MIG_SECTION_TIS]);
     in->section[MIG_SECTION_TIS] = g_bytes_new(NULL, 0);
     g_assert_cmpint(mig_stream_encode(in, &key_a, out, NULL), ==, 0);
-    g_assert_cmpint(mig_stream_decode(out->data, out->len, &key_a, &back,
-                                      NULL), ==, 0);
+    g_assert_cmpint(mig_stream_decode(out->data, out->len, &key_a, &back, NULL), ==, 0);
     g_assert_cmpuint(g_bytes_get_size(back->section[MIG_SECTION_TIS]), ==, 0);
 }
 
@@ -240,21 +237,21 @@ static void test_empty_payload(void)
 
 static void test_encoder_rules(void)
 {
-    MigStreamHeader h = { .storage = MIG_STORAGE_SHARED, .tpm_version = 2 };
+    MigStreamHeader h = {.storage = MIG_STORAGE_SHARED, .tpm_version = 2};
     g_autoptr(GByteArray) out = g_byte_array_new();
     g_autoptr(GError) err = NULL;
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
     MigStreamEncoder *e = mig_stream_encoder_new(&h, NULL, &err);
 
     g_assert_no_error(err);
     /* The permanent state never travels in a shared-storage stream. */
-    g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TPM_PERMANENT, b,
-                                              8, out, &err), ==, -1);
+    g_assert_cmpint(
+        mig_stream_encode_section(e, MIG_SECTION_TPM_PERMANENT, b, 8, out, &err), ==, -1);
     g_clear_error(&err);
-    g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TIS, b, 8, out,
-                                              &err), ==, 0);
-    g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TIS, b, 8, out,
-                                              &err), ==, -1);
+    g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TIS, b, 8, out, &err), ==,
+                    0);
+    g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TIS, b, 8, out, &err), ==,
+                    -1);
     g_clear_error(&err);
     /* Missing the volatile state. */
     g_assert_cmpint(mig_stream_encode_end(e, out, &err), ==, -1);
@@ -263,9 +260,9 @@ static void test_encoder_rules(void)
     g_clear_error(&err);
     {
         g_autofree uint8_t *big = g_malloc0(64 * 1024 + 1);
-        g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TPM_VOLATILE,
-                                                  big, 2 * 1024 * 1024, out,
-                                                  &err), ==, -1);
+        g_assert_cmpint(mig_stream_encode_section(e, MIG_SECTION_TPM_VOLATILE, big,
+                                                  2 * 1024 * 1024, out, &err),
+                        ==, -1);
         g_clear_error(&err);
     }
     mig_stream_encoder_free(e);
@@ -289,25 +286,22 @@ static void test_wrong_key_before_sections(void)
 
     /* The header alone is enough to refuse: no section byte is consumed. */
     g_assert_cmpuint(mig_stream_decoder_need(d), ==, MIG_HEADER_SIZE);
-    g_assert_cmpint(mig_stream_decoder_push(d, s->data, MIG_HEADER_SIZE,
-                                            &err), ==, -1);
+    g_assert_cmpint(mig_stream_decoder_push(d, s->data, MIG_HEADER_SIZE, &err), ==, -1);
     g_assert_error(err, QTPM_ERROR, QTPM_ERROR_WRONG_KEY);
     g_assert_nonnull(strstr(err->message, "does not match"));
     g_assert_cmpuint(mig_stream_decoder_need(d), ==, 0);
     g_assert_null(mig_stream_decoder_header(d));
     mig_stream_decoder_free(d);
 
-    assert_decode_fails(s->data, s->len, &key_b, QTPM_ERROR_WRONG_KEY,
-                        "does not match");
+    assert_decode_fails(s->data, s->len, &key_b, QTPM_ERROR_WRONG_KEY, "does not match");
 }
 
 static void test_missing_key(void)
 {
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, &key_a);
-    NvramKey none = { NVRAM_KEY_NONE, NULL, 0 };
+    NvramKey none = {NVRAM_KEY_NONE, NULL, 0};
 
-    assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_NO_KEY,
-                        "no key");
+    assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_NO_KEY, "no key");
     assert_decode_fails(s->data, s->len, &none, QTPM_ERROR_NO_KEY, NULL);
 }
 
@@ -316,18 +310,15 @@ static void test_key_on_target_plain_stream(void)
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, NULL);
 
     /* A keyed target never accepts TPM state that travelled in plaintext. */
-    assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_WRONG_KEY,
-                        "unencrypted");
+    assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_WRONG_KEY, "unencrypted");
 }
 
 static void test_passphrase_mismatch(void)
 {
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, &pass_a);
 
-    assert_decode_fails(s->data, s->len, &pass_b, QTPM_ERROR_WRONG_KEY,
-                        "does not match");
-    assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_WRONG_KEY,
-                        "passphrase");
+    assert_decode_fails(s->data, s->len, &pass_b, QTPM_ERROR_WRONG_KEY, "does not match");
+    assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_WRONG_KEY, "passphrase");
 }
 
 static void test_downgrade_refused(void)
@@ -337,8 +328,7 @@ static void test_downgrade_refused(void)
     /* Clearing ENCRYPTED (and fixing the CRC) contradicts the key kind. */
     put_be32(s->data + 16, get_be32(s->data + 16) & ~MIG_FLAG_ENCRYPTED);
     fix_header_crc(s->data);
-    assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_INVALID,
-                        "contradicts");
+    assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_INVALID, "contradicts");
     assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_INVALID, NULL);
 }
 
@@ -357,7 +347,7 @@ static void test_header_binding(void)
 
 static void test_truncated_everywhere(void)
 {
-    const NvramKey *keys[] = { NULL, &key_a };
+    const NvramKey *keys[] = {NULL, &key_a};
 
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, keys[k]);
@@ -380,7 +370,7 @@ static void test_trailing_bytes(void)
 
 static void test_bit_flips_everywhere(void)
 {
-    const NvramKey *keys[] = { NULL, &key_a };
+    const NvramKey *keys[] = {NULL, &key_a};
 
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, keys[k]);
@@ -396,7 +386,10 @@ static void test_bit_flips_everywhere(void)
 static void test_absurd_lengths(void)
 {
     static const uint32_t lens[] = {
-        0xffffffff, 0x80000000, 64 * 1024 + 1, 64 * 1024 + 29,
+        0xffffffff,
+        0x80000000,
+        64 * 1024 + 1,
+        64 * 1024 + 29,
     };
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, NULL);
 
@@ -405,8 +398,8 @@ static void test_absurd_lengths(void)
         g_autoptr(GError) err = NULL;
         uint8_t sh[16];
 
-        g_assert_cmpint(mig_stream_decoder_push(d, s->data, MIG_HEADER_SIZE,
-                                                NULL), ==, 0);
+        g_assert_cmpint(mig_stream_decoder_push(d, s->data, MIG_HEADER_SIZE, NULL), ==,
+                        0);
         memcpy(sh, s->data + MIG_HEADER_SIZE, 16);
         put_be32(sh + 8, lens[i]);
         /* Refused from the 16-byte section header, before any allocation. */
@@ -428,22 +421,20 @@ static void test_absurd_lengths(void)
         put_be32(hdr + 8, 4 * 1024 * 1024 + 1);
         put_be32(hdr + 12, 0);
         g_byte_array_append(m, hdr, 16);
-        assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
-                            "outside");
+        assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID, "outside");
     }
     /* A sealed section shorter than nonce + tag. */
     {
         g_autoptr(GByteArray) k = encode_sample(MIG_STORAGE_SHARED, &key_a);
         put_be32(k->data + MIG_HEADER_SIZE + 8, 27);
-        assert_decode_fails(k->data, k->len, &key_a, QTPM_ERROR_INVALID,
-                            "outside");
+        assert_decode_fails(k->data, k->len, &key_a, QTPM_ERROR_INVALID, "outside");
     }
 }
 
 static void test_unknown_section(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, 7, 0, b, 8);
@@ -455,7 +446,7 @@ static void test_unknown_section(void)
 static void test_reordered_sections(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     /* Sections swapped (each with a valid CRC): the sequence numbers give
      * it away. */
@@ -463,15 +454,14 @@ static void test_reordered_sections(void)
     append_section(m, MIG_SECTION_TPM_VOLATILE, 1, b, 8);
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
     append_end(m, 2, 2);
-    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
-                        "sequence number");
+    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID, "sequence number");
 }
 
 static void test_other_order_is_fine(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
     g_autoptr(MigStreamContents) c = NULL;
-    uint8_t b[8] = { 1, 2, 3 };
+    uint8_t b[8] = {1, 2, 3};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, MIG_SECTION_TPM_VOLATILE, 0, b, 8);
@@ -484,15 +474,14 @@ static void test_other_order_is_fine(void)
 static void test_duplicate_sections(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
     append_section(m, MIG_SECTION_TIS, 1, b, 8);
     append_section(m, MIG_SECTION_TPM_VOLATILE, 2, b, 8);
     append_end(m, 3, 3);
-    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
-                        "duplicates");
+    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID, "duplicates");
 }
 
 static void test_replayed_sealed_section(void)
@@ -510,8 +499,7 @@ static void test_replayed_sealed_section(void)
     copy = m->data + MIG_HEADER_SIZE + tis_total;
     put_be32(copy, MIG_SECTION_TPM_VOLATILE);
     put_be32(copy + 4, 1);
-    put_be32(copy + tis_total - 4,
-             (uint32_t)crc32(0, copy, tis_total - 4));
+    put_be32(copy + tis_total - 4, (uint32_t)crc32(0, copy, tis_total - 4));
     assert_decode_fails(m->data, m->len, &key_a, QTPM_ERROR_CORRUPT,
                         "authentication failed");
 }
@@ -520,7 +508,7 @@ static void test_missing_required_section(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
     g_autoptr(GByteArray) n = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
@@ -540,7 +528,7 @@ static void test_missing_required_section(void)
 static void test_permanent_in_shared_stream(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, MIG_SECTION_TPM_PERMANENT, 0, b, 8);
@@ -553,14 +541,13 @@ static void test_end_count_and_length(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
     g_autoptr(GByteArray) n = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
     append_header(m, MIG_STORAGE_SHARED);
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
     append_section(m, MIG_SECTION_TPM_VOLATILE, 1, b, 8);
     append_end(m, 2, 5);
-    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
-                        "END counts 5");
+    assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID, "END counts 5");
 
     append_header(n, MIG_STORAGE_SHARED);
     append_section(n, MIG_SECTION_TIS, 0, b, 8);
@@ -572,15 +559,14 @@ static void test_end_count_and_length(void)
 static void test_sealed_flag_mismatch(void)
 {
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
     size_t pos;
 
     append_header(m, MIG_STORAGE_SHARED);
     pos = m->len;
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
     put_be32(m->data + pos + 12, MIG_SECTION_SEALED);
-    put_be32(m->data + pos + 24,
-             (uint32_t)crc32(0, m->data + pos, 24));
+    put_be32(m->data + pos + 24, (uint32_t)crc32(0, m->data + pos, 24));
     assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
                         "sealed in an unencrypted stream");
 }
@@ -594,14 +580,14 @@ static void test_bad_headers(void)
         int code;
         const char *msg;
     } cases[] = {
-        { 8, 2, QTPM_ERROR_UNSUPPORTED, "version 2" },
-        { 12, 256, QTPM_ERROR_INVALID, "header length" },
-        { 16, 0x80, QTPM_ERROR_UNSUPPORTED, "flags" },
-        { 20, 3, QTPM_ERROR_INVALID, "storage mode" },
-        { 24, 7, QTPM_ERROR_INVALID, "TPM version" },
-        { 52, 9, QTPM_ERROR_UNSUPPORTED, "key kind" },
-        { 56, 1000, QTPM_ERROR_INVALID, "iteration" },
-        { 70, 1, QTPM_ERROR_INVALID, "key material" },
+        {8, 2, QTPM_ERROR_UNSUPPORTED, "version 2"},
+        {12, 256, QTPM_ERROR_INVALID, "header length"},
+        {16, 0x80, QTPM_ERROR_UNSUPPORTED, "flags"},
+        {20, 3, QTPM_ERROR_INVALID, "storage mode"},
+        {24, 7, QTPM_ERROR_INVALID, "TPM version"},
+        {52, 9, QTPM_ERROR_UNSUPPORTED, "key kind"},
+        {56, 1000, QTPM_ERROR_INVALID, "iteration"},
+        {70, 1, QTPM_ERROR_INVALID, "key material"},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -610,28 +596,24 @@ static void test_bad_headers(void)
         g_byte_array_append(c, s->data, s->len);
         put_be32(c->data + cases[i].off, cases[i].val);
         fix_header_crc(c->data);
-        assert_decode_fails(c->data, c->len, NULL, cases[i].code,
-                            cases[i].msg);
+        assert_decode_fails(c->data, c->len, NULL, cases[i].code, cases[i].msg);
     }
     /* Bad magic, bad CRC. */
     {
         g_autoptr(GByteArray) c = g_byte_array_new();
         g_byte_array_append(c, s->data, s->len);
         c->data[0] = 'X';
-        assert_decode_fails(c->data, c->len, NULL, QTPM_ERROR_INVALID,
-                            "magic");
+        assert_decode_fails(c->data, c->len, NULL, QTPM_ERROR_INVALID, "magic");
         c->data[0] = 'Q';
         c->data[30] ^= 1;
-        assert_decode_fails(c->data, c->len, NULL, QTPM_ERROR_CORRUPT,
-                            "header CRC");
+        assert_decode_fails(c->data, c->len, NULL, QTPM_ERROR_CORRUPT, "header CRC");
     }
     /* Passphrase header with an absurd iteration count. */
     {
         g_autoptr(GByteArray) p = encode_sample(MIG_STORAGE_SHARED, &pass_a);
         put_be32(p->data + 56, 0xffffffff);
         fix_header_crc(p->data);
-        assert_decode_fails(p->data, p->len, &pass_a, QTPM_ERROR_INVALID,
-                            "iteration");
+        assert_decode_fails(p->data, p->len, &pass_a, QTPM_ERROR_INVALID, "iteration");
     }
 }
 
@@ -700,14 +682,10 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migration-stream/roundtrip/plain", test_roundtrip_plain);
-    g_test_add_func("/migration-stream/roundtrip/raw-key",
-                    test_roundtrip_raw_key);
-    g_test_add_func("/migration-stream/roundtrip/passphrase",
-                    test_roundtrip_passphrase);
-    g_test_add_func("/migration-stream/roundtrip/fresh-salt",
-                    test_fresh_salt_and_nonces);
-    g_test_add_func("/migration-stream/roundtrip/empty-payload",
-                    test_empty_payload);
+    g_test_add_func("/migration-stream/roundtrip/raw-key", test_roundtrip_raw_key);
+    g_test_add_func("/migration-stream/roundtrip/passphrase", test_roundtrip_passphrase);
+    g_test_add_func("/migration-stream/roundtrip/fresh-salt", test_fresh_salt_and_nonces);
+    g_test_add_func("/migration-stream/roundtrip/empty-payload", test_empty_payload);
     g_test_add_func("/migration-stream/encoder-rules", test_encoder_rules);
     g_test_add_func("/migration-stream/key/wrong-before-sections",
                     test_wrong_key_before_sections);
@@ -717,22 +695,15 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-stream/key/passphrase-mismatch",
                     test_passphrase_mismatch);
     g_test_add_func("/migration-stream/key/downgrade", test_downgrade_refused);
-    g_test_add_func("/migration-stream/key/header-binding",
-                    test_header_binding);
-    g_test_add_func("/migration-stream/hostile/truncated",
-                    test_truncated_everywhere);
+    g_test_add_func("/migration-stream/key/header-binding", test_header_binding);
+    g_test_add_func("/migration-stream/hostile/truncated", test_truncated_everywhere);
     g_test_add_func("/migration-stream/hostile/trailing", test_trailing_bytes);
-    g_test_add_func("/migration-stream/hostile/bit-flips",
-                    test_bit_flips_everywhere);
-    g_test_add_func("/migration-stream/hostile/absurd-lengths",
-                    test_absurd_lengths);
-    g_test_add_func("/migration-stream/hostile/unknown-section",
-                    test_unknown_section);
-    g_test_add_func("/migration-stream/hostile/reordered",
-                    test_reordered_sections);
+    g_test_add_func("/migration-stream/hostile/bit-flips", test_bit_flips_everywhere);
+    g_test_add_func("/migration-stream/hostile/absurd-lengths", test_absurd_lengths);
+    g_test_add_func("/migration-stream/hostile/unknown-section", test_unknown_section);
+    g_test_add_func("/migration-stream/hostile/reordered", test_reordered_sections);
     g_test_add_func("/migration-stream/order-free", test_other_order_is_fine);
-    g_test_add_func("/migration-stream/hostile/duplicate",
-                    test_duplicate_sections);
+    g_test_add_func("/migration-stream/hostile/duplicate", test_duplicate_sections);
     g_test_add_func("/migration-stream/hostile/replayed-sealed",
                     test_replayed_sealed_section);
     g_test_add_func("/migration-stream/hostile/missing-required",
@@ -740,8 +711,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-stream/hostile/permanent-in-shared",
                     test_permanent_in_shared_stream);
     g_test_add_func("/migration-stream/hostile/end", test_end_count_and_length);
-    g_test_add_func("/migration-stream/hostile/sealed-flag",
-                    test_sealed_flag_mismatch);
+    g_test_add_func("/migration-stream/hostile/sealed-flag", test_sealed_flag_mismatch);
     g_test_add_func("/migration-stream/hostile/headers", test_bad_headers);
     g_test_add_func("/migration-stream/push-misuse", test_push_misuse);
     g_test_add_func("/migration-stream/hostile/random", test_random_garbage);
