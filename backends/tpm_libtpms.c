@@ -42,7 +42,7 @@ typedef struct TPMLibtpmsState {
         uint8_t *data;
         size_t len;
         bool set;
-    } incoming[NVRAM_BLOB_TYPE_MAX + 1];
+    } incoming[TPM_STATE_BLOB_SAVESTATE + 1];   /* by TPMStateBlobType */
 
     /* Written by the worker, read by the main thread. */
     gint established;
@@ -51,6 +51,12 @@ typedef struct TPMLibtpmsState {
 
 /* libtpms has one instance per process, and so do its callbacks. */
 static TPMLibtpmsState *libtpms_state;
+
+static const enum TPMLIB_StateType libtpms_state_type[] = {
+    [TPM_STATE_BLOB_PERMANENT] = TPMLIB_STATE_PERMANENT,
+    [TPM_STATE_BLOB_VOLATILE] = TPMLIB_STATE_VOLATILE,
+    [TPM_STATE_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
+};
 
 static NvramBlobType libtpms_blob_type(const char *name)
 {
@@ -305,16 +311,25 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
     return 0;
 }
 
+/* Forgets a blob given by set_state_blob, wiping its bytes. */
+static void libtpms_drop_incoming(TPMLibtpmsState *s, unsigned type)
+{
+    if (s->incoming[type].data) {
+        qcrypto_memwipe(s->incoming[type].data, s->incoming[type].len);
+        g_free(s->incoming[type].data);
+    }
+    s->incoming[type].data = NULL;
+    s->incoming[type].len = 0;
+    s->incoming[type].set = false;
+}
+
 static void libtpms_state_free(TPMLibtpmsState *s)
 {
     if (s->store) {
         nvram_close(s->store);
     }
-    for (int i = 0; i <= NVRAM_BLOB_TYPE_MAX; i++) {
-        if (s->incoming[i].data) {
-            qcrypto_memwipe(s->incoming[i].data, s->incoming[i].len);
-            g_free(s->incoming[i].data);
-        }
+    for (unsigned i = 0; i < G_N_ELEMENTS(s->incoming); i++) {
+        libtpms_drop_incoming(s, i);
     }
     if (s->nv_error) {
         g_error_free(s->nv_error);
@@ -384,7 +399,7 @@ static int libtpms_check_store(TPMLibtpmsState *s, GError **errp)
     NvramInfo info;
     bool have_permanent = false;
 
-    if (s->incoming[NVRAM_BLOB_PERMANENT].set) {
+    if (s->incoming[TPM_STATE_BLOB_PERMANENT].set) {
         return 0;
     }
     if (nvram_get_info(s->store, &info, errp) < 0) {
@@ -407,25 +422,16 @@ static int libtpms_check_store(TPMLibtpmsState *s, GError **errp)
 /* Hands blobs given by set_state_blob to libtpms before MainInit. */
 static int libtpms_apply_incoming(TPMLibtpmsState *s, GError **errp)
 {
-    static const enum TPMLIB_StateType st[] = {
-        [NVRAM_BLOB_PERMANENT] = TPMLIB_STATE_PERMANENT,
-        [NVRAM_BLOB_VOLATILE] = TPMLIB_STATE_VOLATILE,
-        [NVRAM_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
-    };
-
-    for (int i = 1; i <= NVRAM_BLOB_TYPE_MAX; i++) {
+    for (int i = TPM_STATE_BLOB_PERMANENT; i <= TPM_STATE_BLOB_SAVESTATE;
+         i++) {
         TPM_RESULT rc;
 
         if (!s->incoming[i].set) {
             continue;
         }
-        rc = TPMLIB_SetState(st[i], s->incoming[i].data, s->incoming[i].len);
-        if (s->incoming[i].data) {
-            qcrypto_memwipe(s->incoming[i].data, s->incoming[i].len);
-            g_free(s->incoming[i].data);
-        }
-        s->incoming[i].data = NULL;
-        s->incoming[i].set = false;
+        rc = TPMLIB_SetState(libtpms_state_type[i], s->incoming[i].data,
+                             s->incoming[i].len);
+        libtpms_drop_incoming(s, i);
         if (rc != TPM_SUCCESS) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "libtpms refused the %s state blob (TPM_RESULT "
@@ -600,12 +606,6 @@ static int tpm_libtpms_reset_established(TPMBackend *tb, uint8_t locality)
     return rc == TPM_SUCCESS ? 0 : -1;
 }
 
-static const enum TPMLIB_StateType libtpms_state_type[] = {
-    [TPM_STATE_BLOB_PERMANENT] = TPMLIB_STATE_PERMANENT,
-    [TPM_STATE_BLOB_VOLATILE] = TPMLIB_STATE_VOLATILE,
-    [TPM_STATE_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
-};
-
 static int tpm_libtpms_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                       uint8_t **data, size_t *len,
                                       GError **errp)
@@ -660,10 +660,7 @@ static int tpm_libtpms_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
                     "state", tb->id);
         return -1;
     }
-    if (s->incoming[type].data) {
-        qcrypto_memwipe(s->incoming[type].data, s->incoming[type].len);
-        g_free(s->incoming[type].data);
-    }
+    libtpms_drop_incoming(s, type);
     s->incoming[type].data = len ? g_memdup2(data, len) : NULL;
     s->incoming[type].len = len;
     s->incoming[type].set = true;
