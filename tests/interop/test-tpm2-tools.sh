@@ -63,6 +63,8 @@ first_life() {
     check "$name: PCR 16 = SHA-256(zeros || digest)" \
         [ "$(hex_of "$dir/pcr16")" = "$(pcr_after "$digest")" ]
 
+    check "$name: tpm2_createprimary RSA 2048 (a key generation: STS polled meanwhile)" \
+        tpm createprimary -C o -G rsa2048 -c "$dir/rsa.ctx"
     check "$name: tpm2_createprimary (ECC, owner hierarchy)" \
         tpm createprimary -C o -G ecc -c "$dir/prim.ctx"
     check "$name: tpm2_create a signing key" \
@@ -144,6 +146,11 @@ second_life() {
     check "$name: orderly tpm2_shutdown" tpm shutdown -c
 }
 
+# image_contains IMG FILE: FILE's bytes appear in IMG as they are.
+image_contains() {
+    xxd -p "$1" | tr -d '\n' | grep -q "$(hex_of "$2")"
+}
+
 # run_image NAME DIR IMG [KEY_FILE]
 run_image() {
     local name=$1 dir=$2 img=$3 key=${4:-}
@@ -158,6 +165,13 @@ run_image() {
     # Power off without TPM2_Shutdown: the state must be durable anyway.
     check "$name: QMP quit" qmp_quit "$dir"
     check "$name: qemu-img check clean between the lives" qemu_img_check_clean "$img"
+    if [ -n "$key" ]; then
+        check_fails "$name: the NV index's random bytes are not in the image in clear" \
+            image_contains "$img" "$dir/nvdata"
+    else
+        check "$name: the NV index's random bytes are in the plain image" \
+            image_contains "$img" "$dir/nvdata"
+    fi
     if start_qtpm "$dir" "$img" "$key"; then
         ok "$name: qtpm restarted on the same image"
         second_life "$name" "$dir"
