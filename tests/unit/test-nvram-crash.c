@@ -305,6 +305,100 @@ static void test_crash_format(gconstpointer data)
     }
 }
 
+/*
+ * Exactly one of the old key and the new passphrase opens the image after a
+ * crash during a rekey, and the state is intact under it.
+ */
+static void rekey_verify(Crash *cr, const NvramKey *new_key, int want_new,
+                         const char *what)
+{
+    NvramOpenOptions with_old = test_opts(true, true);
+    NvramOpenOptions with_new = test_opts(true, false);
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *e1 = NULL, *e2 = NULL;
+    NvramStore *s_old, *s_new;
+
+    with_new.key = *new_key;
+    s_old = nvram_open(bs, &with_old, &e1);
+    if (s_old) {
+        g_assert_true(state_is(s_old, &cr->old));
+        nvram_close(s_old);
+    }
+    s_new = nvram_open(bs, &with_new, &e2);
+    if (s_new) {
+        g_assert_true(state_is(s_new, &cr->old));
+        nvram_close(s_new);
+    }
+    if (!!s_old == !!s_new) {
+        g_error("%s: %s", what, s_old ? "both keys open the image"
+                                       : "neither key opens the image");
+    }
+    if (want_new >= 0 && !!s_new != want_new) {
+        g_error("%s: expected the %s key", what, want_new ? "new" : "old");
+    }
+    g_clear_error(&e1);
+    g_clear_error(&e2);
+    bdrv_close(bs);
+    cr->runs++;
+}
+
+static void test_crash_rekey(gconstpointer data)
+{
+    static const CrashCase c = { "raw", true, 5000, true };
+    const char *format = data;
+    NvramKey pass = { NVRAM_KEY_PASSPHRASE, (const uint8_t *)"new passphrase", 14 };
+    CrashCase cc = c;
+    Crash cr;
+    unsigned n;
+    GError *err = NULL;
+
+    cc.format = format;
+    crash_setup(&cr, &cc);
+    /* Count the rekey's writes. */
+    {
+        BlockDriverState *bs;
+        BlkdebugState *bd;
+        NvramStore *s = crash_begin(&cr, &bs, &bd);
+        blkdebug_fail_flush(bd, 1);
+        g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
+        g_clear_error(&err);
+        n = blkdebug_unflushed_count(bd);
+        g_assert_cmpuint(n, >=, 3);
+        g_assert_cmpuint(n, <=, 64);
+        nvram_close(s);
+        bdrv_close(bs);
+    }
+    for (unsigned i = 1; i <= n; i++) {
+        BlockDriverState *bs;
+        BlkdebugState *bd;
+        NvramStore *s = crash_begin(&cr, &bs, &bd);
+        g_autofree char *what = g_strdup_printf("rekey write %u torn", i);
+        blkdebug_tear_write(bd, i, 1);
+        g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
+        g_clear_error(&err);
+        nvram_close(s);
+        bdrv_close(bs);
+        rekey_verify(&cr, &pass, 0, what);
+    }
+    for (uint64_t m = 0; m < (n <= 8 ? (1ULL << n) : 64); m++) {
+        BlockDriverState *bs;
+        BlkdebugState *bd;
+        NvramStore *s = crash_begin(&cr, &bs, &bd);
+        uint64_t mask = n <= 8 ? m : m * 0x9e3779b97f4a7c15ULL >> (64 - n);
+        g_autofree char *what = g_strdup_printf("rekey power loss 0x%" PRIx64, mask);
+        blkdebug_fail_flush(bd, 1);
+        g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
+        g_clear_error(&err);
+        g_assert_cmpint(blkdebug_power_loss_mask(bd, mask, &err), ==, 0);
+        g_assert_no_error(err);
+        nvram_close(s);
+        bdrv_close(bs);
+        rekey_verify(&cr, &pass, mask == 0 ? 1 : -1, what);
+    }
+    g_test_message("%s: rekey has %u writes, %u crashes", format, n, cr.runs);
+    crash_teardown(&cr);
+}
+
 int main(int argc, char **argv)
 {
     static const char *formats[] = { "raw", "qcow2" };
@@ -333,6 +427,10 @@ int main(int argc, char **argv)
         {
             g_autofree char *path = g_strdup_printf("/nvram-crash/%s/format", formats[f]);
             g_test_add_data_func(path, formats[f], test_crash_format);
+        }
+        {
+            g_autofree char *path = g_strdup_printf("/nvram-crash/%s/rekey", formats[f]);
+            g_test_add_data_func(path, formats[f], test_crash_rekey);
         }
     }
     return g_test_run();
