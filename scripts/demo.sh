@@ -229,4 +229,83 @@ show sha256sum tpm.qcow2
 [ "$BEFORE" = "$(sha256sum <tpm.qcow2)" ] || die "the refused start changed the image"
 say "The image is unchanged."
 
+# ---------------------------------------------------------------------------
+title "7. Live migration: the key is checked before the target accepts"
+# qmp SOCKET JSON: one QMP command after the handshake; prints its reply.
+qmp() {
+    printf '%s\n' '{"execute": "qmp_capabilities"}' "$2" |
+        timeout 30 socat -t 1 - "UNIX-CONNECT:$1" 2>&1 | tr -d '\r' |
+        awk '/"QMP"|"event"/ { next } /^\{"return"/ && !n++ { next } { print }'
+}
+# target_args KEY: a second qtpm on the same image, waiting for the stream.
+target_args() {
+    echo -drive file=tpm.qcow2,if=none,id=d0 \
+        -object "secret,id=k0,file=$1" \
+        -tpmdev libtpms,id=tpm0,nvram=d0,key-secret=k0 \
+        -device tpm-tis,tpmdev=tpm0 \
+        -qtest unix:q2.sock,server=on,wait=off \
+        -qmp unix:m2.sock,server=on,wait=off \
+        -incoming unix:mig.sock
+}
+start_qtpm tpm.key
+quietly tpm2_startup -c
+quietly tpm2_pcrextend "23:sha256=$DIGEST"
+quietly tpm2_nvincrement 0x01500016 -C o
+show tpm2_pcrread sha256:23
+PCR23=$(grep -o '0x[0-9A-F]*' out)
+
+say "A target with the wrong key opens the shared image as a reader, checks"
+say "the key, and ends before it listens:"
+printf '$ qtpm %s\n' "$(target_args wrong.key)"
+# shellcheck disable=SC2046
+timeout 60 qtpm $(target_args wrong.key) >out 2>&1
+RC=$?
+indent <out
+[ $RC -eq 1 ] || die "the wrong-key target exited with status $RC, not 1"
+[ ! -e mig.sock ] || die "the wrong-key target listened"
+say "    ${D}(exit status 1; nothing ever listened on mig.sock)$R"
+say "QMP to the source: migrate, then query-migrate:"
+qmp m.sock '{"execute": "migrate", "arguments": {"uri": "unix:mig.sock"}}' | indent
+sleep 0.5
+qmp m.sock '{"execute": "query-migrate"}' >out
+indent <out
+grep -q '"failed"' out || die "the source's migration did not fail"
+say "The source keeps running, its TPM answers:"
+show tpm2_getrandom --hex 8
+echo
+
+say "Now a target with the right key:"
+printf '$ qtpm %s &\n' "$(target_args tpm.key)"
+# shellcheck disable=SC2046
+qtpm $(target_args tpm.key) 2>target.err &
+TARGET_PID=$!
+PIDS+=("$TARGET_PID")
+i=0
+until [ -S mig.sock ] && [ -S m2.sock ]; do
+    kill -0 "$TARGET_PID" 2>/dev/null || die "the target did not start: $(cat target.err)"
+    [ $i -lt 200 ] || die "the target did not listen"
+    sleep 0.05
+    i=$((i + 1))
+done
+qmp m.sock '{"execute": "migrate", "arguments": {"uri": "unix:mig.sock"}}' | indent
+i=0
+until qmp m.sock '{"execute": "query-migrate"}' >out && grep -q '"completed"\|"failed"' out; do
+    [ $i -lt 100 ] || die "the migration did not finish"
+    sleep 0.1
+    i=$((i + 1))
+done
+indent <out
+grep -q '"completed"' out || die "the migration failed: $(cat out target.err)"
+say "    ${D}(downtime: from the TPM pause on the source to the target's go-ahead)$R"
+export TPM2TOOLS_TCTI="cmd:qtpm-tis --qtest $WORK/q2.sock"
+say "$ export TPM2TOOLS_TCTI=\"cmd:qtpm-tis --qtest q2.sock\"    # the target"
+show tpm2_pcrread sha256:23
+grep -q "$PCR23" out || die "PCR 23 did not migrate"
+show_sh 'tpm2_nvread 0x01500016 -C o -s 8 | xxd -p'
+[ "$(tail -1 out)" = 0000000000000003 ] || die "the counter did not migrate"
+say "    ${D}(PCR 23, a volatile value, and the counter arrived; the target owns the image)$R"
+kill "$QTPM_PID" "$TARGET_PID"
+wait "$QTPM_PID" "$TARGET_PID" 2>/dev/null
+show qemu-img check tpm.qcow2
+
 printf '\n%sDemo complete.%s Run "make check" for the test suites.\n' "$B" "$R"
