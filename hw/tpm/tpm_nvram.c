@@ -572,8 +572,13 @@ static int owner_lock(NvramStore *s, int timeout_ms, GError **errp)
     if (bdrv_lock_id(s->bs, NVRAM_LOCK_ID_OWNER, BDRV_LOCK_EXCLUSIVE, timeout_ms,
                      &local_err) < 0) {
         if (local_err->code == QTPM_ERROR_LOCKED) {
+            /* The block layer names the holder when the kernel knows it. */
+            const char *pid = strstr(local_err->message, "(pid ");
+            g_autofree char *who = pid ? g_strndup(pid + 1, strcspn(pid + 1, ")"))
+                                       : NULL;
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_LOCKED,
-                        "'%s' is in use by another qtpm (owner lock held)", s->name);
+                        "'%s' is in use by another qtpm (owner lock held%s%s)", s->name,
+                        who ? " by " : "", who ? who : "");
             g_error_free(local_err);
         } else {
             g_propagate_error(errp, local_err);
