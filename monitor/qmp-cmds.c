@@ -20,15 +20,10 @@ static char *builder_to_string(JsonBuilder *b)
 
 static char *qmp_query_version(const char *args, GError **errp)
 {
-    unsigned major = 0, minor = 0, micro = 0;
-
     if (!qmp_args_check_none(args, errp)) {
         return NULL;
     }
-    sscanf(QTPM_VERSION, "%u.%u.%u", &major, &minor, &micro);
-    return g_strdup_printf("{\"qemu\": {\"micro\": %u, \"minor\": %u, "
-                           "\"major\": %u}, \"package\": \"qtpm "
-                           QTPM_VERSION "\"}", micro, minor, major);
+    return qmp_version_info();
 }
 
 static char *qmp_query_status(const char *args, GError **errp)

@@ -396,15 +396,22 @@ char *qmp_session_dispatch(QmpSession *s, const char *json, size_t len,
     return qmp_run_command(s, command, args, id_json);
 }
 
-char *qmp_greeting(void)
+char *qmp_version_info(void)
 {
     unsigned major = 0, minor = 0, micro = 0;
 
     sscanf(QTPM_VERSION, "%u.%u.%u", &major, &minor, &micro);
-    return g_strdup_printf("{\"QMP\": {\"version\": {\"qemu\": {\"micro\": %u, "
-                           "\"minor\": %u, \"major\": %u}, \"package\": "
-                           "\"qtpm " QTPM_VERSION "\"}, \"capabilities\": "
-                           "[]}}", micro, minor, major);
+    return g_strdup_printf("{\"qemu\": {\"micro\": %u, \"minor\": %u, "
+                           "\"major\": %u}, \"package\": \"qtpm "
+                           QTPM_VERSION "\"}", micro, minor, major);
+}
+
+char *qmp_greeting(void)
+{
+    g_autofree char *version = qmp_version_info();
+
+    return g_strdup_printf("{\"QMP\": {\"version\": %s, \"capabilities\": "
+                           "[]}}", version);
 }
 
 char *qmp_build_event(const char *name, const char *data_json)

@@ -66,6 +66,8 @@ void qmp_session_free(QmpSession *s);
 bool qmp_session_negotiated(QmpSession *s);
 char *qmp_session_dispatch(QmpSession *s, const char *json, size_t len,
                            const char *error);
+/* query-version's value, also the greeting's "version". */
+char *qmp_version_info(void);
 /* The greeting sent to every new client. */
 char *qmp_greeting(void);
 /* Builds an event line (no newline) with the current time. */
