@@ -8,6 +8,7 @@
 #include "libqtest.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -372,6 +373,12 @@ static int raw_connect(const char *path)
     return fd;
 }
 
+static void raw_child_setup(gpointer data)
+{
+    /* qtpm must not outlive a test that failed half-way. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static void raw_start(RawQmp *r)
 {
     g_autofree char *bin = qtest_qtpm_binary();
@@ -388,7 +395,7 @@ static void raw_start(RawQmp *r)
         g_assert_true(g_spawn_async(NULL, argv, NULL,
                                     G_SPAWN_DO_NOT_REAP_CHILD |
                                     G_SPAWN_STDOUT_TO_DEV_NULL,
-                                    NULL, NULL, &r->pid, &err));
+                                    raw_child_setup, NULL, &r->pid, &err));
     }
     while (!g_file_test(r->sock, G_FILE_TEST_EXISTS)) {
         g_assert_cmpint(g_get_monotonic_time(), <, deadline);
