@@ -324,11 +324,17 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
     case OPT_NAME:
         return parse_name(c, val);
     case OPT_QTEST:
-        c->qtest = val;
+    case OPT_QMP: {
+        const char **slot = index == OPT_QTEST ? &c->qtest : &c->qmp;
+        if (*slot) {
+            g_printerr("qtpm: %s %s: only one %s is supported\n",
+                       index == OPT_QTEST ? "-qtest" : "-qmp", val,
+                       index == OPT_QTEST ? "-qtest" : "-qmp");
+            return -1;
+        }
+        *slot = val;
         break;
-    case OPT_QMP:
-        c->qmp = val;
-        break;
+    }
     case OPT_S:
         c->start_stopped = true;
         break;

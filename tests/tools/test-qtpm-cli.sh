@@ -137,6 +137,8 @@ check "two libtpms backends" fails_with "only one libtpms backend per process" \
 check "... and the second image is untouched" test "$(sha256sum <other.qcow2)" = "$OTHER_SUM"
 check "unknown log item" fails_with "qtpm: -d: 'bogus' is not a log item" -d bogus
 check "-display other than none" fails_with "qtpm: -display gtk:" -display gtk
+check "two -qmp" fails_with "qtpm: -qmp unix:b.sock: only one -qmp is supported" \
+    -qmp unix:a.sock -qmp unix:b.sock
 check "bad qmp transport" fails_with "qtpm: -qmp tcp:1234: " -tpmdev null,id=t -qmp tcp:1234
 check "qmp socket in a missing folder" \
     fails_with "qtpm: -qmp unix:$SCRATCH/nodir/q.sock,server=on,wait=off: '$SCRATCH/nodir': the folder does not exist" \
