@@ -156,15 +156,19 @@ static int qcow2_create_refblock(BlockDriverState *bs, uint64_t rt_index,
     g_autofree uint8_t *block = NULL;
     uint64_t offset;
 
+    int ret = 0;
+
     if (loc >= avoid_start && loc < avoid_end) {
         loc = avoid_end;
     }
     if (loc > last) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_UNSUPPORTED,
-                       "cannot place refcount block %" PRIu64
-                       ": its whole range is being allocated at once",
-                       rt_index);
-        return -ENOSPC;
+        /*
+         * The run being allocated covers this block's whole range: take the
+         * range's first cluster anyway (a valid, self-describing block) and
+         * tell the caller to put the run elsewhere.
+         */
+        loc = first;
+        ret = 1;
     }
     if (!qcow2_check_free_cluster(bs, loc, errp)) {
         return -EINVAL;
@@ -188,7 +192,7 @@ static int qcow2_create_refblock(BlockDriverState *bs, uint64_t rt_index,
         return -EIO;
     }
     qcow2_cache_put(&s->refblock_cache, offset, block);
-    return 0;
+    return ret;
 }
 
 /*
@@ -302,7 +306,10 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     return 0;
 }
 
-/* Makes sure refcount blocks exist for every cluster in [start, end). */
+/*
+ * Makes sure refcount blocks exist for every cluster in [start, end).
+ * Returns 1 when a block had to go inside [start, end): pick another run.
+ */
 static int qcow2_ensure_refblocks(BlockDriverState *bs, uint64_t start,
                                   uint64_t end, GError **errp)
 {
@@ -321,7 +328,7 @@ static int qcow2_ensure_refblocks(BlockDriverState *bs, uint64_t start,
         if ((s->refcount_table[i] & REFT_OFFSET_MASK) == 0) {
             int ret = qcow2_create_refblock(bs, i, start, end, errp);
 
-            if (ret < 0) {
+            if (ret != 0) {
                 return ret;
             }
         }
@@ -347,6 +354,7 @@ static int qcow2_update_refcount(BlockDriverState *bs, uint64_t cluster_index,
                            "refcount block", cluster_index << s->cluster_bits);
             return -EINVAL;
         }
+        /* A single cluster never covers a whole range (rb_entries >= 8). */
         if (qcow2_ensure_refblocks(bs, cluster_index, cluster_index + 1,
                                    errp) < 0) {
             return -EIO;
@@ -403,6 +411,35 @@ int qcow2_update_refcount_range(BlockDriverState *bs, uint64_t offset,
 }
 
 /*
+ * A run too long to fit between self-describing refcount blocks (more
+ * clusters than a block covers, over ranges without blocks): it goes right
+ * after the clusters the refcount table covers, and a table growth puts the
+ * blocks for it behind it (docs/qcow2.md section 4).
+ */
+static int64_t qcow2_alloc_area_at_end(BlockDriverState *bs,
+                                       uint64_t nb_clusters, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t start = s->refcount_table_size << s->rb_bits;
+
+    for (uint64_t c = start; c < start + nb_clusters; c++) {
+        if (!qcow2_check_free_cluster(bs, c, errp)) {
+            return -EINVAL;
+        }
+    }
+    if (qcow2_grow_refcount_table(bs, start + nb_clusters - 1,
+                                  start + nb_clusters, errp) < 0) {
+        return -EIO;
+    }
+    for (uint64_t c = start; c < start + nb_clusters; c++) {
+        if (qcow2_update_refcount(bs, c, 1, errp) < 0) {
+            return -EIO;
+        }
+    }
+    return (int64_t)(start << s->cluster_bits);
+}
+
+/*
  * Allocates @nb_clusters contiguous clusters, first fit from the free
  * cluster hint, and writes their refcounts (1). Returns the byte offset.
  * The refcounts are written before the caller references the clusters
@@ -412,9 +449,12 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t nb_clusters,
                              GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t start = s->free_cluster_index, run = 0;
+    uint64_t start, run;
     uint64_t limit = QCOW2_MAX_VIRTUAL_SIZE >> s->cluster_bits;
+    int ret;
 
+    start = s->free_cluster_index;
+    run = 0;
     while (run < nb_clusters) {
         uint64_t c = start + run, rc;
 
@@ -439,8 +479,12 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t nb_clusters,
         }
         run++;
     }
-    if (qcow2_ensure_refblocks(bs, start, start + nb_clusters, errp) < 0) {
+    ret = qcow2_ensure_refblocks(bs, start, start + nb_clusters, errp);
+    if (ret < 0) {
         return -EIO;
+    }
+    if (ret == 1) {
+        return qcow2_alloc_area_at_end(bs, nb_clusters, errp);
     }
     /* Creating refcount blocks may have used clusters of the run's range
      * only outside [start, start + nb_clusters), so the run is still free. */

@@ -387,6 +387,18 @@ static void test_truncate_grow(Fixture *f, gconstpointer data)
 
     bs = open_ok(f->path);
     read_expect(bs, 64 * 1024 * 1024 - sizeof(buf), sizeof(buf), buf);
+    /* 1 GiB: the new L1 table (256 KiB) is longer than the range one
+     * refcount block covers (128 KiB), so it cannot sit between
+     * self-describing blocks. */
+    g_assert_cmpint(bdrv_truncate(bs, 1024 * 1024 * 1024, &err), ==, 0);
+    g_assert_no_error(err);
+    write_ok(bs, 1000 * 1024 * 1024, sizeof(buf), buf);
+    read_expect(bs, 1000, sizeof(buf), buf);
+    bdrv_close(bs);
+    assert_check_clean(f->path);
+    bs = open_ok(f->path);
+    read_expect(bs, 1000 * 1024 * 1024, sizeof(buf), buf);
+    read_expect(bs, 64 * 1024 * 1024 - sizeof(buf), sizeof(buf), buf);
     bdrv_close(bs);
 }
 
