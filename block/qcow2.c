@@ -114,10 +114,9 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
  * Walks the header extensions from @start to @end (the end of the first
  * cluster or of the file) and keeps the feature name table.
  */
-static int qcow2_parse_extensions(const uint8_t *buf, size_t start,
-                                  size_t end, Qcow2Feature **features,
-                                  int *nb_features, const char *name,
-                                  GError **errp)
+int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
+                           Qcow2Feature **features, int *nb_features,
+                           const char *name, GError **errp)
 {
     size_t off = start;
 

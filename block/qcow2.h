@@ -149,9 +149,12 @@ typedef struct BDRVQcow2State {
     bool broken;              /* metadata could not be reloaded after an error */
 } BDRVQcow2State;
 
-/* qcow2.c */
+/* qcow2.c. The two parsers are pure functions over the first cluster. */
 int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                        const char *name, GError **errp);
+int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
+                           Qcow2Feature **features, int *nb_features,
+                           const char *name, GError **errp);
 bool qcow2_check_overlap(BDRVQcow2State *s, uint64_t offset, uint64_t bytes,
                          const char **what);
 bool qcow2_check_table(BlockDriverState *bs, const char *what,
