@@ -43,6 +43,13 @@ static int qcow2_check_l2_entry(BlockDriverState *bs, uint64_t guest_offset,
     if (qcow2_entry_is_compressed(entry)) {
         uint64_t coffset, csize;
 
+        if (entry & QCOW_OFLAG_COPIED) {
+            bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
+                           "compressed L2 entry 0x%" PRIx64 " for guest "
+                           "offset 0x%" PRIx64 " has the COPIED flag", entry,
+                           guest_offset);
+            return -EINVAL;
+        }
         qcow2_parse_compressed(s, entry, &coffset, &csize);
         if (coffset >= QCOW2_MAX_VIRTUAL_SIZE ||
             coffset >= (uint64_t)s->file_size || coffset < s->cluster_size) {
@@ -355,6 +362,7 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
     }
 
     if (!nl2 && (entry & QCOW_OFLAG_COPIED) &&
+        !qcow2_entry_is_compressed(entry) &&
         !qcow2_entry_reads_zero(s, entry)) {
         /* Allocated, ours alone: overwrite in place, no metadata. */
         const char *what;

@@ -408,6 +408,9 @@ static void test_compressed(Fixture *f, gconstpointer data)
     patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
     expect_error(f->path, OP_READ, 0, "outside the file");
     make_base(f->path);
+    patch_be64(f->path, l.l2_offset, c | 1ULL << 63 | l.data_offset);
+    expect_error(f->path, OP_WRITE, 0, "has the COPIED flag");
+    make_base(f->path);
     patch_be64(f->path, l.l2_offset, c | 15ULL << 58 | 100);
     expect_error(f->path, OP_READ, 0, "outside the file");
     /* Valid deflate that stops short of a cluster. */
