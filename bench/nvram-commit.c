@@ -1,0 +1,176 @@
+/*
+ * NVRAM commit benchmark: N durable updates of a permall-sized blob plus a
+ * small volatile blob through the NVRAM store on a fresh image, then N
+ * updates of the volatile blob alone. Prints one line per phase: latency
+ * (median/min/max/mean), commits/s, flushes per commit and file growth.
+ *
+ *   nvram-commit DIR FORMAT N [key|plain] [both|full]
+ * "full" runs the permall+volatile phase only (for instruction counts).
+ *
+ * Built and run by bench/run.sh; not part of the library or the tests.
+ */
+#include "qemu/osdep.h"
+
+#include <sys/stat.h>
+
+#include "block/block.h"
+#include "hw/tpm/tpm_nvram.h"
+
+#define PERMALL_LEN (173 * 1024)
+#define VOLATILE_LEN 4000
+
+static const uint8_t bench_key[32] = {
+    0x5a, 0x17, 0x93, 0x2c, 0x61, 0xe4, 0x08, 0xbf, 0x3d, 0x90, 0x27, 0xc1,
+    0x44, 0x7e, 0xa8, 0x15, 0xd2, 0x6b, 0x39, 0xf0, 0x82, 0x0c, 0x5e, 0xa3,
+    0x71, 0xc8, 0x1f, 0x96, 0x4a, 0xe7, 0x2b, 0xd0,
+};
+
+static void fill(uint8_t *b, size_t len, unsigned seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345;
+        b[i] = x >> 16;
+    }
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) < 0 ? -1 : (int64_t)st.st_size;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *label, double *lat, int n, uint64_t flushes,
+                   int64_t size_before, int64_t size_after)
+{
+    double sum = 0;
+
+    for (int i = 0; i < n; i++) {
+        sum += lat[i];
+    }
+    qsort(lat, n, sizeof(*lat), cmp_double);
+    printf("%-16s n=%-4d median %7.3f  min %7.3f  max %7.3f  mean %7.3f ms"
+           "  %7.1f commits/s  %.2f flushes/commit  growth %+" PRId64 " B\n",
+           label, n, lat[n / 2], lat[0], lat[n - 1], sum / n,
+           n / (sum / 1000.0), (double)flushes / n, size_after - size_before);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir, *format;
+    int n;
+    bool keyed, full_only;
+    g_autofree char *path = NULL;
+    g_autofree uint8_t *perm = g_malloc(PERMALL_LEN);
+    g_autofree uint8_t *vol = g_malloc(VOLATILE_LEN);
+    g_autofree double *lat = NULL;
+    BlockOpenOptions bo = { 0 };
+    NvramOpenOptions no = { .owner = true, .format_blank = true, .tpm_version = 2 };
+    BlockDriverState *bs;
+    NvramStore *s;
+    GError *err = NULL;
+    int64_t size0, size1;
+    uint64_t f0;
+
+    if (argc < 4 || atoi(argv[3]) <= 0) {
+        fprintf(stderr, "usage: nvram-commit DIR qcow2|raw N [key|plain] [both|full]\n");
+        return 1;
+    }
+    dir = argv[1];
+    format = argv[2];
+    n = atoi(argv[3]);
+    keyed = argc < 5 || strcmp(argv[4], "plain");
+    full_only = argc > 5 && !strcmp(argv[5], "full");
+    lat = g_new(double, n);
+    path = g_strdup_printf("%s/nvram-bench.%s", dir, format);
+    unlink(path);
+    if (!strcmp(format, "qcow2")) {
+        if (qcow2_create(path, 1024 * 1024, NULL, &err) < 0) {
+            goto fail;
+        }
+    } else if (!g_file_set_contents(path, "", 0, &err)) {
+        goto fail;
+    }
+    bo.format = format;
+    bs = bdrv_open(path, &bo, &err);
+    if (!bs) {
+        goto fail;
+    }
+    if (keyed) {
+        no.key.kind = NVRAM_KEY_RAW;
+        no.key.data = bench_key;
+        no.key.len = sizeof(bench_key);
+    }
+    s = nvram_open(bs, &no, &err);
+    if (!s) {
+        goto fail;
+    }
+
+    /* Warm-up: both directory slots and both blob areas get allocated. */
+    for (int i = 0; i < 4; i++) {
+        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, perm, PERMALL_LEN },
+                                 { NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN } };
+        fill(perm, PERMALL_LEN, i);
+        if (nvram_commit(s, u, 2, &err) < 0) {
+            goto fail;
+        }
+    }
+
+    size0 = file_size(path);
+    f0 = bdrv_get_flush_count(bs);
+    for (int i = 0; i < n; i++) {
+        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, perm, PERMALL_LEN },
+                                 { NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN } };
+        int64_t t0;
+
+        /* A few bytes change per update, as with a TPM NV write. */
+        perm[(i * 7919) % PERMALL_LEN] ^= 1;
+        vol[i % VOLATILE_LEN] ^= 1;
+        t0 = g_get_monotonic_time();
+        if (nvram_commit(s, u, 2, &err) < 0) {
+            goto fail;
+        }
+        lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+    }
+    size1 = file_size(path);
+    report("permall+volatile",
+           lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+
+    size0 = size1;
+    f0 = bdrv_get_flush_count(bs);
+    for (int i = 0; i < n && !full_only; i++) {
+        int64_t t0;
+
+        vol[i % VOLATILE_LEN] ^= 2;
+        t0 = g_get_monotonic_time();
+        if (nvram_store(s, NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN, &err) < 0) {
+            goto fail;
+        }
+        lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+    }
+    if (!full_only) {
+        size1 = file_size(path);
+        report("volatile only",
+               lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+    }
+
+    nvram_close(s);
+    bdrv_close(bs);
+    unlink(path);
+    return 0;
+
+fail:
+    fprintf(stderr, "nvram-commit: %s\n", err ? err->message : "failed");
+    g_clear_error(&err);
+    unlink(path);
+    return 1;
+}

@@ -1,0 +1,259 @@
+#!/bin/bash
+# qtpm benchmarks against today's standard (Debian's QEMU tpm-tis + swtpm).
+#   bench/run.sh [BUILD_DIR]          (make bench)
+# Environment: BENCH_RUNS (hyperfine runs per command, default 60),
+# BENCH_COMMITS (NVRAM commits per phase, default 300), BENCH_STARTS
+# (start-ups per configuration, default 10).
+# Prints tables (median, min, max, ratios); asserts nothing. What each
+# number means: docs/benchmarks.md.
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${1:-${BUILD:-build}}
+RUNS=${BENCH_RUNS:-60}
+COMMITS=${BENCH_COMMITS:-300}
+STARTS=${BENCH_STARTS:-10}
+export BUILD
+. tests/lib.sh
+. tests/interop/tpm2-common.sh
+
+for t in hyperfine swtpm qemu-system-x86_64 tpm2_getrandom socat jq strace; do
+    command -v "$t" >/dev/null || { echo "bench: $t is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+done
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is not installed" >&2; exit 1; }
+
+NV=0x1500016
+DIDVID=0xfed40f00
+
+# ms VALUE_IN_SECONDS -> milliseconds with 3 decimals
+ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
+
+# stats LABEL: reads one number (ms) per line, prints median/min/max/mean.
+stats() {
+    sort -g | awk -v l="$1" '
+        { v[NR] = $1; s += $1 }
+        END { printf "  %-34s n=%-3d median %8.3f  min %8.3f  max %8.3f  mean %8.3f ms\n",
+                     l, NR, v[int((NR + 1) / 2)], v[1], v[NR], s / NR }'
+}
+
+# median_of: the median of numbers on stdin
+median_of() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# qtest_answers DIR: a qtest client gets DID_VID back from DIR/q.sock.
+qtest_answers() {
+    printf 'readl %s\n' "$DIDVID" |
+        timeout 2 socat -t 1 - "UNIX-CONNECT:$1/q.sock" 2>/dev/null | grep -q '^OK 0x'
+}
+
+wait_answer() {
+    local i=0
+    until qtest_answers "$1"; do
+        i=$((i + 1))
+        [ $i -gt 5000 ] && return 1
+        sleep 0.002
+    done
+}
+
+# Servers. Each may run under a wrapper (WRAP=(/usr/bin/time -v -o F)); the
+# pid to signal is then the wrapped child, found by parent pid.
+child_of() { local c; c=$(pgrep -P "$1" | head -1); echo "${c:-$1}"; }
+
+# qtpm_up DIR IMAGE KEY_FILE: qtpm with a keyed image; QTPM_PID, QTPM_WPID.
+qtpm_up() {
+    local dir=$1
+    rm -f "$dir/q.sock"
+    "${WRAP[@]}" "$QTPM" -drive "file=$2,if=none,id=d0" \
+        -object "secret,id=k0,file=$3" \
+        -tpmdev libtpms,id=tpm0,nvram=d0,key-secret=k0 -device tpm-tis,tpmdev=tpm0 \
+        -qtest "unix:$dir/q.sock,server=on,wait=off" 2>"$dir/qtpm.err" &
+    QTPM_WPID=$!
+    bg_pid "$QTPM_WPID"
+    wait_answer "$dir" || { echo "bench: qtpm did not start: $(cat "$dir/qtpm.err")" >&2; return 1; }
+    QTPM_PID=$(child_of "$QTPM_WPID")
+}
+
+qtpm_down() { kill "$QTPM_PID" 2>/dev/null; wait "$QTPM_WPID" 2>/dev/null; }
+
+# ref_up DIR: swtpm (dir backend, state DIR/state) behind Debian's QEMU;
+# SWTPM_PID, QEMU_PID (and _WPID for the wrappers).
+ref_up() {
+    local dir=$1
+    mkdir -p "$dir/state"
+    rm -f "$dir/q.sock" "$dir/ctrl"
+    "${WRAP_SWTPM[@]}" swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
+        --ctrl "type=unixio,path=$dir/ctrl" --terminate >"$dir/swtpm.log" 2>&1 &
+    SWTPM_WPID=$!
+    bg_pid "$SWTPM_WPID"
+    until [ -S "$dir/ctrl" ]; do sleep 0.002; done
+    "${WRAP[@]}" qemu-system-x86_64 -machine q35 -S -nodefaults -display none \
+        -qtest "unix:$dir/q.sock,server=on,wait=off" -qtest-log /dev/null \
+        -chardev "socket,id=c,path=$dir/ctrl" -tpmdev emulator,id=t0,chardev=c \
+        -device tpm-tis,tpmdev=t0 >"$dir/qemu.log" 2>&1 &
+    QEMU_WPID=$!
+    bg_pid "$QEMU_WPID"
+    wait_answer "$dir" || { echo "bench: QEMU did not start: $(cat "$dir/qemu.log")" >&2; return 1; }
+    SWTPM_PID=$(child_of "$SWTPM_WPID")
+    QEMU_PID=$(child_of "$QEMU_WPID")
+}
+
+ref_down() {
+    kill "$QEMU_PID" 2>/dev/null
+    wait "$QEMU_WPID" 2>/dev/null
+    kill "$SWTPM_PID" 2>/dev/null
+    wait "$SWTPM_WPID" 2>/dev/null
+}
+
+tcti() { echo "cmd:$QTPM_TIS --qtest $1/q.sock"; }
+
+# prepare DIR: TPM2_Startup and an NV counter, as a guest's first boot would.
+prepare() {
+    local T; T=$(tcti "$1")
+    tpm2_startup -T "$T" -c >/dev/null 2>&1
+    tpm2_nvdefine -T "$T" "$NV" -C o -s 8 \
+        -a "nt=counter|ownerwrite|ownerread|authread|authwrite" >/dev/null 2>&1
+    tpm2_nvincrement -T "$T" "$NV" -C o >/dev/null
+}
+
+QD=$SCRATCH/qtpm
+RD=$SCRATCH/ref
+mkdir -p "$QD" "$RD"
+head -c 32 /dev/urandom >"$SCRATCH/key"
+IMG=$QD/tpm.qcow2
+"$QTPM_IMG" create --key-file "$SCRATCH/key" "$IMG" >/dev/null || exit 1
+
+echo "qtpm benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r)"
+echo "  $(swtpm --version 2>&1 | head -1); $(qemu-system-x86_64 --version | head -1)"
+echo
+
+# --- 1. NVRAM commit ---------------------------------------------------------
+echo "1. NVRAM commit: 173 KB permall + 4000 B volatile, durable, through the store"
+eval "$(sed -n 's/^\(CC\|QEMU_CFLAGS\|LIBS\)=\(.*\)/\1="\2"/p' "$BUILD/config-host.mak")"
+if $CC $QEMU_CFLAGS -Iinclude -I"$BUILD" bench/nvram-commit.c -o "$BUILD/nvram-commit" \
+        "$BUILD/libqtpm.a" $LIBS; then
+    for cfg in "qcow2 key" "qcow2 plain" "raw key"; do
+        set -- $cfg
+        "$BUILD/nvram-commit" "$SCRATCH" "$1" "$COMMITS" "$2" >"$SCRATCH/nc.out" || continue
+        while IFS= read -r l; do printf "  %-12s %s\n" "$1/$2" "$l"; done <"$SCRATCH/nc.out"
+    done
+    if command -v valgrind >/dev/null; then
+        valgrind --tool=callgrind --callgrind-out-file="$SCRATCH/cg.out" \
+            "$BUILD/nvram-commit" "$SCRATCH" qcow2 20 key full >/dev/null 2>"$SCRATCH/cg1.err"
+        valgrind --tool=callgrind --callgrind-out-file="$SCRATCH/cg.out" \
+            "$BUILD/nvram-commit" "$SCRATCH" qcow2 120 key full >/dev/null 2>"$SCRATCH/cg2.err"
+        i1=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$SCRATCH/cg1.err")
+        i2=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$SCRATCH/cg2.err")
+        [ -n "$i1" ] && [ -n "$i2" ] &&
+            awk -v a="$i1" -v b="$i2" 'BEGIN { printf "  callgrind: %.0f instructions per permall+volatile commit (qcow2, key)\n", (b - a) / 100 }'
+    fi
+else
+    echo "  (nvram-commit did not compile)"
+fi
+echo
+
+# --- 2. TPM command round trip -----------------------------------------------
+echo "2. TPM command round trip through qtpm-tis (tpm2-tools cmd TCTI), hyperfine, $RUNS runs"
+qtpm_up "$QD" "$IMG" "$SCRATCH/key" || exit 1
+ref_up "$RD" || exit 1
+prepare "$QD"
+prepare "$RD"
+hf() {  # hf NAME COMMAND_FOR_DIR: one hyperfine comparison, qtpm first
+    local name=$1 q r
+    q="tpm2_$2 -T '$(tcti "$QD")'"
+    r="tpm2_$2 -T '$(tcti "$RD")'"
+    hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$SCRATCH/$name.json" \
+        -n qtpm "$q" -n qemu+swtpm "$r" >/dev/null 2>"$SCRATCH/$name.hf.err" ||
+        { echo "  $name: hyperfine failed: $(tail -3 "$SCRATCH/$name.hf.err")"; return; }
+    jq -r '.results[] | [.command, .median, .min, .max, .mean] | @tsv' "$SCRATCH/$name.json" |
+        while IFS=$'\t' read -r c med mn mx mean; do
+            printf "  %-34s median %8s  min %8s  max %8s  mean %8s ms\n" "$name $c" \
+                "$(ms "$med")" "$(ms "$mn")" "$(ms "$mx")" "$(ms "$mean")"
+        done
+    jq -r '"  " + "'"$name"'" + ": qtpm / qemu+swtpm median ratio " +
+           ((.results[0].median / .results[1].median * 100 | round) / 100 | tostring)' \
+        "$SCRATCH/$name.json"
+}
+hf getrandom "getrandom 8"
+hf nvincrement "nvincrement $NV -C o"
+
+# Flushes per durable NV update: syscalls of each server over 20 increments.
+echo "  durable syscalls per tpm2_nvincrement (strace -c -f over 20 increments):"
+count_syncs() {  # count_syncs LABEL DIR PID...
+    local label=$1 dir=$2 spid i
+    shift 2
+    local pargs=()
+    for p in "$@"; do pargs+=(-p "$p"); done
+    strace -f -qq -c -e trace=fsync,fdatasync,sync_file_range,rename,renameat,renameat2,pwrite64,write \
+        -o "$dir/strace.out" "${pargs[@]}" 2>/dev/null &
+    spid=$!
+    sleep 0.5
+    for i in $(seq 20); do
+        tpm2_nvincrement -T "$(tcti "$dir")" "$NV" -C o >/dev/null
+    done
+    kill -INT "$spid"
+    wait "$spid" 2>/dev/null
+    awk -v l="$label" '
+        $NF ~ /^(fsync|fdatasync|sync_file_range|rename|renameat|renameat2|pwrite64|write)$/ {
+            c[$NF] = $4 }
+        END {
+            s = c["fsync"] + c["fdatasync"] + c["sync_file_range"]
+            r = c["rename"] + c["renameat"] + c["renameat2"]
+            printf "    %-12s fsync+fdatasync %5.2f  rename %5.2f  pwrite64 %6.2f  write %6.2f\n",
+                   l, s / 20, r / 20, c["pwrite64"] / 20, c["write"] / 20 }' "$dir/strace.out"
+}
+count_syncs qtpm "$QD" "$QTPM_PID"
+count_syncs swtpm "$RD" "$SWTPM_PID"
+qtpm_down
+ref_down
+echo
+
+# --- 3. Start-up and peak RSS ------------------------------------------------
+echo "3. Start-up to a usable TPM (launch until a qtest readl of DID_VID answers), $STARTS starts"
+WRAP=()
+WRAP_SWTPM=()
+for i in $(seq "$STARTS"); do
+    t0=$EPOCHREALTIME
+    qtpm_up "$QD" "$IMG" "$SCRATCH/key" || break
+    t1=$EPOCHREALTIME
+    qtpm_down
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
+done >"$SCRATCH/start.qtpm"
+for i in $(seq "$STARTS"); do
+    t0=$EPOCHREALTIME
+    ref_up "$RD" || break
+    t1=$EPOCHREALTIME
+    ref_down
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
+done >"$SCRATCH/start.ref"
+stats "qtpm (keyed qcow2, key checked)" <"$SCRATCH/start.qtpm"
+stats "qemu+swtpm (dir state)" <"$SCRATCH/start.ref"
+awk -v a="$(median_of <"$SCRATCH/start.qtpm")" -v b="$(median_of <"$SCRATCH/start.ref")" \
+    'BEGIN { printf "  start-up: qtpm / qemu+swtpm median ratio %.2f\n", a / b }'
+echo
+
+echo "   Peak RSS (/usr/bin/time -v) over start-up, startup, getrandom, nvincrement, createprimary ecc256"
+workload() {
+    local T; T=$(tcti "$1")
+    tpm2_startup -T "$T" -c >/dev/null 2>&1
+    tpm2_getrandom -T "$T" 8 >/dev/null
+    tpm2_nvincrement -T "$T" "$NV" -C o >/dev/null
+    tpm2_createprimary -T "$T" -C o -G ecc256 -c "$1/p.ctx" >/dev/null
+    tpm2_flushcontext -T "$T" -t >/dev/null
+}
+rss() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1"; }
+WRAP=(/usr/bin/time -v -o "$SCRATCH/rss.qtpm")
+qtpm_up "$QD" "$IMG" "$SCRATCH/key" && workload "$QD"
+qtpm_down
+WRAP=(/usr/bin/time -v -o "$SCRATCH/rss.qemu")
+WRAP_SWTPM=(/usr/bin/time -v -o "$SCRATCH/rss.swtpm")
+ref_up "$RD" && workload "$RD"
+ref_down
+WRAP=()
+WRAP_SWTPM=()
+q=$(rss "$SCRATCH/rss.qtpm")
+s=$(rss "$SCRATCH/rss.swtpm")
+e=$(rss "$SCRATCH/rss.qemu")
+printf "  %-34s %8s KiB\n" qtpm "$q" swtpm "$s" qemu-system-x86_64 "$e" "swtpm + qemu" "$((s + e))"
+awk -v a="$q" -v b="$((s + e))" 'BEGIN { printf "  peak RSS: qtpm / (swtpm + qemu) %.2f\n", a / b }'
+echo
+
+# --- 4. Migration downtime ---------------------------------------------------
+echo "4. Migration downtime (query-migrate downtime; bench/migration-downtime.sh)"
+bench/migration-downtime.sh "$BUILD" 5 | sed 's/^/  /'
