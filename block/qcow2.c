@@ -350,70 +350,14 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
     return 0;
 }
 
-/* Validates the header against the file and loads the L1 and refcount tables. */
-static int qcow2_load_metadata(BlockDriverState *bs, GError **errp)
+/* Checks sizes, offsets and overlaps of the header's tables (§1). */
+static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Header *h = &s->hdr;
-    g_autofree uint8_t *buf = NULL;
-    Qcow2Feature *features = NULL;
-    int nb_features = 0, ret;
-    uint64_t l1_needed, len;
+    uint64_t l1_needed;
     const char *other;
-    uint8_t first[QCOW2_V3_HEADER_LENGTH + 8];
-
-    s->file_size = bdrv_file_getlength(bs, errp);
-    if (s->file_size < 0) {
-        return -EIO;
-    }
-    len = MIN((uint64_t)s->file_size, sizeof(first));
-    memset(first, 0, sizeof(first));
-    if (bdrv_file_pread(bs, 0, len, first, errp) < 0) {
-        return -EIO;
-    }
-    ret = qcow2_parse_header(first, len, h, bs->filename, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    if (s->l2_cache.nb && h->cluster_bits != s->cluster_bits) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
-                       "cluster_bits changed from %u to %u while open",
-                       s->cluster_bits, h->cluster_bits);
-        return -EINVAL;
-    }
-    s->cluster_bits = h->cluster_bits;
-    s->cluster_size = 1ULL << h->cluster_bits;
-    s->l2_bits = s->cluster_bits - 3;
-    s->l2_size = 1ULL << s->l2_bits;
-    s->refcount_order = h->refcount_order;
-    s->refcount_bits = 1u << h->refcount_order;
-    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
-                                             : (1ULL << s->refcount_bits) - 1;
-    s->rb_bits = s->cluster_bits + 3 - s->refcount_order;
-    s->rb_entries = 1ULL << s->rb_bits;
-
-    /* The whole first cluster, for the header and its extensions. */
-    len = MIN((uint64_t)s->file_size, s->cluster_size);
-    buf = g_malloc0(s->cluster_size);
-    if (bdrv_file_pread(bs, 0, len, buf, errp) < 0) {
-        return -EIO;
-    }
-    ret = qcow2_parse_header(buf, len, h, bs->filename, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = qcow2_parse_extensions(buf, h->header_length, len, &features,
-                                 &nb_features, bs->filename, errp);
-    if (ret < 0) {
-        return ret;
-    }
-    g_free(s->features);
-    s->features = features;
-    s->nb_features = nb_features;
-    ret = qcow2_check_features(bs, h, features, nb_features, errp);
-    if (ret < 0) {
-        return ret;
-    }
+    int ret;
 
     if (h->size > QCOW2_MAX_VIRTUAL_SIZE) {
         bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
@@ -502,6 +446,78 @@ static int qcow2_load_metadata(BlockDriverState *bs, GError **errp)
             return -EINVAL;
         }
         s->snapshots_size = sz;
+    }
+
+    return 0;
+}
+
+/* Validates the header against the file and loads the L1 and refcount tables. */
+static int qcow2_load_metadata(BlockDriverState *bs, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Header *h = &s->hdr;
+    g_autofree uint8_t *buf = NULL;
+    Qcow2Feature *features = NULL;
+    int nb_features = 0, ret;
+    uint64_t len;
+    uint8_t first[QCOW2_V3_HEADER_LENGTH + 8];
+
+    s->file_size = bdrv_file_getlength(bs, errp);
+    if (s->file_size < 0) {
+        return -EIO;
+    }
+    len = MIN((uint64_t)s->file_size, sizeof(first));
+    memset(first, 0, sizeof(first));
+    if (bdrv_file_pread(bs, 0, len, first, errp) < 0) {
+        return -EIO;
+    }
+    ret = qcow2_parse_header(first, len, h, bs->filename, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    if (s->l2_cache.nb && h->cluster_bits != s->cluster_bits) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
+                       "cluster_bits changed from %u to %u while open",
+                       s->cluster_bits, h->cluster_bits);
+        return -EINVAL;
+    }
+    s->cluster_bits = h->cluster_bits;
+    s->cluster_size = 1ULL << h->cluster_bits;
+    s->l2_bits = s->cluster_bits - 3;
+    s->l2_size = 1ULL << s->l2_bits;
+    s->refcount_order = h->refcount_order;
+    s->refcount_bits = 1u << h->refcount_order;
+    s->refcount_max = s->refcount_bits == 64 ? UINT64_MAX
+                                             : (1ULL << s->refcount_bits) - 1;
+    s->rb_bits = s->cluster_bits + 3 - s->refcount_order;
+    s->rb_entries = 1ULL << s->rb_bits;
+
+    /* The whole first cluster, for the header and its extensions. */
+    len = MIN((uint64_t)s->file_size, s->cluster_size);
+    buf = g_malloc0(s->cluster_size);
+    if (bdrv_file_pread(bs, 0, len, buf, errp) < 0) {
+        return -EIO;
+    }
+    ret = qcow2_parse_header(buf, len, h, bs->filename, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = qcow2_parse_extensions(buf, h->header_length, len, &features,
+                                 &nb_features, bs->filename, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    g_free(s->features);
+    s->features = features;
+    s->nb_features = nb_features;
+    ret = qcow2_check_features(bs, h, features, nb_features, errp);
+    if (ret < 0) {
+        return ret;
+    }
+
+    ret = qcow2_check_header_tables(bs, errp);
+    if (ret < 0) {
+        return ret;
     }
 
     g_free(s->l1_table);
