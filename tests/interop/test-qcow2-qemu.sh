@@ -120,4 +120,22 @@ for opts in cluster_size=64k cluster_size=4k cluster_size=512 compat=0.10; do
     check "$opts: check clean after deleting s1" check_clean "$img"
 done
 
+# --- a dirty image (QEMU died with lazy refcounts on) ---
+img=$SCRATCH/dirty.qcow2
+qemu-img create -q -f qcow2 -o lazy_refcounts=on,cluster_size=4k "$img" 1M
+# qemu-io's 'abort' ends the process without writing refcounts back.
+bash -c 'qemu-io -f qcow2 -c "write -P 0x42 0 64k" -c abort "$1"; true' _ "$img" \
+    >/dev/null 2>&1
+check "qemu-io abort left the image dirty" \
+    test "$(od -A n -t x1 -j 79 -N 1 "$img" | tr -d ' ')" = 01
+check_fails "a dirty image is refused read-write" qio -f qcow2 -c 'read 0 1' "$img"
+check "the refusal names the cause and the repair" \
+    grep -q "image is dirty.*qemu-img check -r all" "$SCRATCH/qio.out"
+check "a dirty image reads right read-only" \
+    qio -f qcow2 -r -c 'read -P 0x42 0 64k' -c 'read -P 0 64k 64k' "$img"
+qemu-img check -q -r all "$img" >/dev/null 2>&1
+check "after 'qemu-img check -r all' our writes work" \
+    qio -f qcow2 -c 'write -P 0x43 4k 4k' -c 'read -P 0x42 0 4k' "$img"
+check "and the image stays clean" check_clean "$img"
+
 done_testing
