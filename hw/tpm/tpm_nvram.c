@@ -461,6 +461,32 @@ static void describe_other_slot(const SlotScan *slots, int chosen, NvramSelectio
 }
 
 /*
+ * The newest slot was rejected for damage and the key did not open the
+ * older one. When the key is the newest slot's, the key is right and the
+ * state is damaged: say so instead of "wrong key".
+ */
+static void explain_older_key_refused(NvramStore *s, const SlotScan *newer, int newer_idx,
+                                      const SlotScan *older, int older_idx, GError **errp)
+{
+    NvramKeys keys = { 0 };
+    bool newer_key = check_key_against(s, &newer->dir, &keys, NULL) == 0 &&
+                     newer->dir.key.cipher != NVRAM_CIPHER_NONE;
+
+    keys_wipe(&keys);
+    if (!newer_key || !errp || !*errp) {
+        return;
+    }
+    g_clear_error(errp);
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                "'%s': no usable NVRAM directory (slot %c, generation %" PRIu64
+                ", under this key: %s; slot %c, generation %" PRIu64
+                ", is under an earlier key)", s->name, slot_name(newer_idx),
+                newer->dir.generation,
+                newer->reason ? newer->reason->message : "damaged",
+                slot_name(older_idx), older->dir.generation);
+}
+
+/*
  * A consistent read of the directory slots (docs/nvram-format.md section 4,
  * "Open: choosing a slot"). The caller holds the access lock.
  */
@@ -500,6 +526,9 @@ static int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
         }
         r = try_candidate(s, sc, &key_decided, sel, errp);
         if (r < 0) {
+            if (k == 1 && newer->parsed) {
+                explain_older_key_refused(s, newer, order[0], sc, order[1], errp);
+            }
             selection_clear(sel);
             goto out;
         }

@@ -983,6 +983,45 @@ static void test_rekey_and_derive(void)
     test_image_free(&t);
 }
 
+/*
+ * The newest slot, written under a new key, has a damaged blob; the older
+ * slot is under the old key. The new key is the right one: the refusal
+ * names the damage, not a wrong key.
+ */
+static void test_damage_after_rekey(void)
+{
+    TestImage t;
+    NvramOpenOptions o = test_opts(true, true);
+    NvramKey pass = { NVRAM_KEY_PASSPHRASE, (const uint8_t *)"a passphrase", 12 };
+    g_autofree uint8_t *p = test_blob(3000, 31);
+    g_autofree uint8_t *img = NULL;
+    BlockDriverState *bs;
+    NvramStore *s;
+    NvramInfo info;
+    GError *err = NULL;
+    gsize len;
+
+    test_image_new(&t, "raw");
+    bs = test_bdrv_open(&t, false, false);
+    s = open_ok(bs, &o);
+    store_ok(s, NVRAM_BLOB_PERMANENT, p, 3000);
+    g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
+    g_assert_cmpuint(info.n_blobs, ==, 1);
+    nvram_close(s);
+    bdrv_close(bs);
+
+    img = test_file_read(t.path, &len);
+    g_assert_cmpuint(info.blobs[0].offset + 10, <, len);
+    img[info.blobs[0].offset + 10] ^= 0x01;
+    test_file_write(t.path, img, len);
+
+    o.key = pass;
+    assert_open_refused(&t, &o, QTPM_ERROR_CORRUPT, "CRC mismatch");
+    test_image_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     static const char *formats[] = { "raw", "qcow2" };
@@ -1010,5 +1049,6 @@ int main(int argc, char **argv)
                          test_bit_flips);
     g_test_add_func("/nvram/raw/replay-and-swap", test_replay_and_swap);
     g_test_add_func("/nvram/raw/rekey-and-derive", test_rekey_and_derive);
+    g_test_add_func("/nvram/raw/damage-after-rekey", test_damage_after_rekey);
     return g_test_run();
 }
