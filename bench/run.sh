@@ -24,7 +24,7 @@ NV=0x1500016
 DIDVID=0xfed40f00
 
 # ms VALUE_IN_SECONDS -> milliseconds with 3 decimals
-ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
+ms() { awk -v s="$1" -v d="${2:-1}" 'BEGIN { printf "%.3f", s * 1000 / d }'; }
 
 # stats LABEL: reads one number (ms) per line, prints median/min/max/mean.
 stats() {
@@ -172,6 +172,41 @@ hf() {  # hf NAME COMMAND_FOR_DIR: one hyperfine comparison, qtpm first
 }
 hf getrandom "getrandom 8"
 hf nvincrement "nvincrement $NV -C o"
+
+# The device path alone, without a tool's start-up: BATCH raw commands
+# through one qtpm-tis process (TPM2_GetRandom(8); TPM2_NV_Increment with an
+# empty owner password), per command.
+BATCH=100
+for i in $(seq $BATCH); do printf '\x80\x01\x00\x00\x00\x0c\x00\x00\x01\x7b\x00\x08'; done >"$SCRATCH/getrandom.bin"
+# NV index 0x01500016 ($NV)
+for i in $(seq $BATCH); do
+    printf '\x80\x02\x00\x00\x00\x1f\x00\x00\x01\x34\x40\x00\x00\x01\x01\x50\x00\x16'
+    printf '\x00\x00\x00\x09\x40\x00\x00\x09\x00\x00\x00\x00\x00'
+done >"$SCRATCH/nvincrement.bin"
+batch() {  # batch NAME RESPONSE_LEN
+    local name=$1 len=$2 d got
+    for d in "$QD" "$RD"; do
+        got=$("$QTPM_TIS" --qtest "$d/q.sock" <"$SCRATCH/$name.bin" | wc -c)
+        [ "$got" = $((BATCH * len)) ] ||
+            echo "  ($name batch on ${d##*/}: $got response bytes, expected $((BATCH * len)))"
+    done
+    hyperfine --warmup 1 --runs 10 --export-json "$SCRATCH/b$name.json" \
+        -n qtpm "$QTPM_TIS --qtest $QD/q.sock <$SCRATCH/$name.bin >/dev/null" \
+        -n qemu+swtpm "$QTPM_TIS --qtest $RD/q.sock <$SCRATCH/$name.bin >/dev/null" \
+        >/dev/null 2>"$SCRATCH/b$name.hf.err" ||
+        { echo "  $name batch: hyperfine failed: $(tail -3 "$SCRATCH/b$name.hf.err")"; return; }
+    jq -r '.results[] | [.command, .median, .min, .max] | @tsv' "$SCRATCH/b$name.json" |
+        while IFS=$'\t' read -r c med mn mx; do
+            printf "  %-34s median %8s  min %8s  max %8s ms per command\n" "$name x$BATCH $c" \
+                "$(ms "$med" $BATCH)" "$(ms "$mn" $BATCH)" "$(ms "$mx" $BATCH)"
+        done
+    jq -r '"  " + "'"$name"' x'"$BATCH"'" + ": qtpm / qemu+swtpm median ratio " +
+           ((.results[0].median / .results[1].median * 100 | round) / 100 | tostring)' \
+        "$SCRATCH/b$name.json"
+}
+echo "  device path only: $BATCH raw commands through one qtpm-tis process, hyperfine, 10 runs"
+batch getrandom 20
+batch nvincrement 19
 
 # Flushes per durable NV update: syscalls of each server over 20 increments.
 echo "  durable syscalls per tpm2_nvincrement (strace -c -f over 20 increments):"
