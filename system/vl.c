@@ -74,6 +74,9 @@ static char *opt_arg_name(const QtpmOptArg *a)
     if (id) {
         return g_strdup_printf("%s id=%s", a->option, id);
     }
+    if (!strcmp(a->option, "-object")) {
+        return g_strdup(a->option);     /* its text may hold data=SECRET */
+    }
     return g_strdup_printf("%s %s", a->option, a->text);
 }
 
@@ -289,7 +292,12 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
     }
     if (!add_opt_arg(lists[index], opt_names[index], val, implied_keys[index],
                      &err)) {
-        g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
+        if (index == OPT_OBJECT) {
+            /* The text may hold data=SECRET: never echo it. */
+            g_printerr("qtpm: %s: %s\n", opt_names[index], err->message);
+        } else {
+            g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
+        }
         return -1;
     }
     return print_value_help(opt_names[index],
@@ -540,6 +548,9 @@ static bool check_writable_folder(const char *path, GError **errp)
 /* Everything that can be checked without opening a file. */
 static bool check_config(QtpmConfig *c)
 {
+    static const char *const secret_keys[] = {
+        "qom-type", "id", "file", "data", "format", NULL
+    };
     g_autoptr(GError) err = NULL;
     unsigned mask;
 
@@ -551,6 +562,10 @@ static bool check_config(QtpmConfig *c)
             g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s' is not an object type (only 'secret')",
                         type ? type : "");
+            report_opt_error(a, err);
+            return false;
+        }
+        if (!qemu_opts_check_keys(a->opts, secret_keys, "-object secret", &err)) {
             report_opt_error(a, err);
             return false;
         }

@@ -118,6 +118,15 @@ check "unknown object type" fails_with "qtpm: -object id=x: 'memory-backend-ram'
     -object memory-backend-ram,id=x
 check "secret file that does not exist" fails_with "qtpm: -object id=s: " \
     -object secret,id=s,file=nonexistent.bin
+check "unknown secret parameter" fails_with "qtpm: -object id=s: 'bogus' is not a parameter of -object secret" \
+    -object secret,id=s,file=key.bin,bogus=1
+# A secret given as data= never appears in an error message.
+secret_not_echoed() {
+    ! run_qtpm "$@" && [ -s "$ERR" ] && ! grep -q TOPSECRETDATA "$ERR"
+}
+check "a secret's data is not echoed in a parse error" \
+    secret_not_echoed -object secret,id=s,data=TOPSECRETDATA,format=raw,format=hex
+check "... nor when the id is missing" secret_not_echoed -object secret,data=TOPSECRETDATA
 check "unknown device" fails_with "qtpm: -device tpm-crb,tpmdev=t: 'tpm-crb' is not a device model" \
     -tpmdev null,id=t -device tpm-crb,tpmdev=t
 check "device without tpmdev" fails_with "parameter 'tpmdev' is missing" -device tpm-tis
