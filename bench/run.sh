@@ -68,6 +68,7 @@ qtpm_up() {
     bg_pid "$QTPM_WPID"
     wait_answer "$dir" || { echo "bench: qtpm did not start: $(cat "$dir/qtpm.err")" >&2; return 1; }
     QTPM_PID=$(child_of "$QTPM_WPID")
+    bg_pid "$QTPM_PID"
 }
 
 qtpm_down() { kill "$QTPM_PID" 2>/dev/null; wait "$QTPM_WPID" 2>/dev/null; }
@@ -92,6 +93,8 @@ ref_up() {
     wait_answer "$dir" || { echo "bench: QEMU did not start: $(cat "$dir/qemu.log")" >&2; return 1; }
     SWTPM_PID=$(child_of "$SWTPM_WPID")
     QEMU_PID=$(child_of "$QEMU_WPID")
+    bg_pid "$SWTPM_PID"
+    bg_pid "$QEMU_PID"
 }
 
 ref_down() {
