@@ -167,6 +167,29 @@ static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
     return fd;
 }
 
+/*
+ * fd:N must be a descriptor qtpm inherited. Every descriptor qtpm opens
+ * itself is close-on-exec (the image among them), and an inherited one
+ * cannot be: refusing those keeps the stream from landing on the image.
+ */
+static int inherited_fd(int fd, GError **errp)
+{
+    int flags = fcntl(fd, F_GETFD);
+
+    if (flags < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "migration: fd:%d is not an open file descriptor", fd);
+        return -1;
+    }
+    if (flags & FD_CLOEXEC) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "migration: fd:%d is one of qtpm's own descriptors, not an "
+                    "inherited one", fd);
+        return -1;
+    }
+    return fd;
+}
+
 int mig_channel_connect(const MigUri *u, GError **errp)
 {
     struct sockaddr_un sa;
@@ -191,12 +214,7 @@ int mig_channel_connect(const MigUri *u, GError **errp)
     case MIG_URI_TCP:
         return tcp_socket(u, false, errp);
     case MIG_URI_FD:
-        if (fcntl(u->fd, F_GETFD) < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration: fd:%d is not an open file descriptor", u->fd);
-            return -1;
-        }
-        return u->fd;
+        return inherited_fd(u->fd, errp);
     case MIG_URI_FILE:
         fd = open(u->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
@@ -245,12 +263,7 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
         *listening = fd >= 0;
         return fd;
     case MIG_URI_FD:
-        if (fcntl(u->fd, F_GETFD) < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "migration: fd:%d is not an open file descriptor", u->fd);
-            return -1;
-        }
-        return u->fd;
+        return inherited_fd(u->fd, errp);
     case MIG_URI_FILE:
         fd = open(u->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {

@@ -127,6 +127,34 @@ static void test_connect_refused(void)
     rmdir(dir);
 }
 
+/*
+ * fd:N names a descriptor qtpm inherited. Its own (all close-on-exec, the
+ * image among them) are refused, so "migrate fd:N" cannot write the stream
+ * over the TPM's image.
+ */
+static void test_fd_own_refused(void)
+{
+    MigUri u;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GError) err2 = NULL;
+    g_autofree char *uri = NULL;
+    bool listening;
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    g_assert_cmpint(fd, >=, 0);
+    uri = g_strdup_printf("fd:%d", fd);
+    g_assert_true(mig_uri_parse(uri, &u, NULL));
+    g_assert_cmpint(mig_channel_connect(&u, &err), ==, -1);
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
+    g_assert_cmpint(mig_channel_listen(&u, &listening, &err2), ==, -1);
+    g_assert_error(err2, QTPM_ERROR, QTPM_ERROR_INVALID);
+    /* Without close-on-exec it is an inherited descriptor: accepted. */
+    g_assert_cmpint(fcntl(fd, F_SETFD, 0), ==, 0);
+    g_assert_cmpint(mig_channel_connect(&u, NULL), ==, fd);
+    mig_uri_clear(&u);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -135,5 +163,6 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-uri/io", test_socketpair_io);
     g_test_add_func("/migration-uri/read-timeout", test_read_timeout);
     g_test_add_func("/migration-uri/connect-refused", test_connect_refused);
+    g_test_add_func("/migration-uri/fd-own-refused", test_fd_own_refused);
     return g_test_run();
 }
