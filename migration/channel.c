@@ -167,6 +167,31 @@ static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
     return fd;
 }
 
+/* Is the regular file behind @fd also open on another descriptor of ours? */
+static bool open_elsewhere(int fd)
+{
+    struct stat st, o;
+    const char *name;
+    bool found = false;
+    GDir *d;
+
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return false;
+    }
+    d = g_dir_open("/proc/self/fd", 0, NULL);
+    if (!d) {
+        return false;
+    }
+    while (!found && (name = g_dir_read_name(d))) {
+        int other = atoi(name);
+
+        found = other != fd && fstat(other, &o) == 0 && S_ISREG(o.st_mode) &&
+                o.st_dev == st.st_dev && o.st_ino == st.st_ino;
+    }
+    g_dir_close(d);
+    return found;
+}
+
 /*
  * fd:N must be a descriptor qtpm inherited. Every descriptor qtpm opens
  * itself is close-on-exec (the image among them), and an inherited one
@@ -216,10 +241,26 @@ int mig_channel_connect(const MigUri *u, GError **errp)
     case MIG_URI_FD:
         return inherited_fd(u->fd, errp);
     case MIG_URI_FILE:
-        fd = open(u->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        /* Truncated only once it is known not to be a file qtpm has open. */
+        fd = open(u->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
                         "migration: cannot create '%s': %s", u->path, g_strerror(errno));
+            return -1;
+        }
+        if (open_elsewhere(fd)) {
+            close(fd);
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "migration: '%s' is a file qtpm has open (its image?); "
+                        "refusing to overwrite it", u->path);
+            return -1;
+        }
+        if (ftruncate(fd, 0) < 0) {
+            int e = errno;
+            close(fd);
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "migration: cannot truncate '%s': %s", u->path, g_strerror(e));
+            return -1;
         }
         return fd;
     case MIG_URI_DEFER:

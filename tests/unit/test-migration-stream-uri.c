@@ -155,6 +155,42 @@ static void test_fd_own_refused(void)
     close(fd);
 }
 
+/*
+ * file:PATH never truncates a file qtpm has open (its image): "migrate
+ * file:tpm.qcow2" is refused. Any other file is replaced by the stream.
+ */
+static void test_file_open_refused(void)
+{
+    MigUri u;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("mig-uri-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "image", NULL);
+    g_autofree char *uri = g_strdup_printf("file:%s", path);
+    g_autofree char *data = NULL;
+    gsize len;
+    int held, fd;
+
+    g_assert_true(g_file_set_contents(path, "state", 5, NULL));
+    held = open(path, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(held, >=, 0);
+    g_assert_true(mig_uri_parse(uri, &u, NULL));
+    g_assert_cmpint(mig_channel_connect(&u, &err), ==, -1);
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpmem(data, len, "state", 5);
+    close(held);
+
+    fd = mig_channel_connect(&u, NULL);
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    g_clear_pointer(&data, g_free);
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpuint(len, ==, 0);
+    mig_uri_clear(&u);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -164,5 +200,6 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-uri/read-timeout", test_read_timeout);
     g_test_add_func("/migration-uri/connect-refused", test_connect_refused);
     g_test_add_func("/migration-uri/fd-own-refused", test_fd_own_refused);
+    g_test_add_func("/migration-uri/file-open-refused", test_file_open_refused);
     return g_test_run();
 }
