@@ -276,6 +276,7 @@ int mig_channel_connect(const MigUri *u, GError **errp)
 int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
 {
     struct sockaddr_un sa;
+    struct stat st;
     int fd;
 
     *listening = false;
@@ -288,7 +289,10 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
             return -1;
         }
         unix_addr(u->path, &sa);
-        unlink(u->path);
+        /* A stale socket is replaced; any other file makes bind fail. */
+        if (lstat(u->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(u->path);
+        }
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
             int e = errno;
             close(fd);

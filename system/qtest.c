@@ -662,6 +662,7 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 static int qtest_listen_unix(QTestServer *q, GError **errp)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
 
     if (strlen(q->path) >= sizeof(sa.sun_path)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -675,8 +676,10 @@ static int qtest_listen_unix(QTestServer *q, GError **errp)
                     g_strerror(errno));
         return -1;
     }
-    /* As QEMU: a stale socket file from an earlier run is replaced. */
-    unlink(q->path);
+    /* As QEMU: a stale socket file from an earlier run is replaced (only a socket). */
+    if (lstat(q->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        unlink(q->path);
+    }
     if (bind(q->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(q->listen_fd, 1) < 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "-qtest: cannot listen on '%s': %s",

@@ -127,6 +127,12 @@ secret_not_echoed() {
 check "a secret's data is not echoed in a parse error" \
     secret_not_echoed -object secret,id=s,data=TOPSECRETDATA,format=raw,format=hex
 check "... nor when the id is missing" secret_not_echoed -object secret,data=TOPSECRETDATA
+# A -qtest socket path naming a regular file never deletes it.
+echo precious >"$SCRATCH/not-a-socket"
+check "-qtest on a regular file is refused" fails_with "cannot listen on" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t \
+    -qtest "unix:$SCRATCH/not-a-socket,server=on,wait=off"
+check "... and the file is kept" grep -qx precious "$SCRATCH/not-a-socket"
 check "unknown device" fails_with "qtpm: -device tpm-crb,tpmdev=t: 'tpm-crb' is not a device model" \
     -tpmdev null,id=t -device tpm-crb,tpmdev=t
 check "device without tpmdev" fails_with "parameter 'tpmdev' is missing" -device tpm-tis

@@ -191,6 +191,29 @@ static void test_file_open_refused(void)
     rmdir(dir);
 }
 
+/* Listening on unix:PATH replaces a stale socket, never a regular file. */
+static void test_listen_keeps_file(void)
+{
+    MigUri u;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("mig-uri-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "image", NULL);
+    g_autofree char *uri = g_strdup_printf("unix:%s", path);
+    g_autofree char *data = NULL;
+    bool listening;
+    gsize len;
+
+    g_assert_true(g_file_set_contents(path, "state", 5, NULL));
+    g_assert_true(mig_uri_parse(uri, &u, NULL));
+    g_assert_cmpint(mig_channel_listen(&u, &listening, &err), ==, -1);
+    g_assert_nonnull(err);
+    g_assert_true(g_file_get_contents(path, &data, &len, NULL));
+    g_assert_cmpmem(data, len, "state", 5);
+    mig_uri_clear(&u);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -201,5 +224,6 @@ int main(int argc, char **argv)
     g_test_add_func("/migration-uri/connect-refused", test_connect_refused);
     g_test_add_func("/migration-uri/fd-own-refused", test_fd_own_refused);
     g_test_add_func("/migration-uri/file-open-refused", test_file_open_refused);
+    g_test_add_func("/migration-uri/listen-keeps-file", test_listen_keeps_file);
     return g_test_run();
 }
