@@ -1217,6 +1217,15 @@ static bool parse_blob_type(const char *s, NvramBlobType *t, GError **errp)
     return true;
 }
 
+/* Do @a and @b name one existing file? */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 static int cmd_dump(int argc, char **argv)
 {
     KeyOptions ko = { 0 };
@@ -1237,6 +1246,12 @@ static int cmd_dump(int argc, char **argv)
 
     if (!parse_args("dump", "IMAGE OUT", e, &ko, &argc, &argv, 2, &err) ||
         !parse_blob_type(blob, &t, &err) || !load_key(&ko, "", &lk, &err)) {
+        goto out;
+    }
+    if (strcmp(argv[2], "-") && same_file(argv[1], argv[2])) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s' is the image itself; refusing to write a blob over it",
+                    argv[2]);
         goto out;
     }
     s = open_reader(argv[1], &lk.key, false, &bs, &err);

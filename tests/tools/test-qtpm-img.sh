@@ -141,6 +141,8 @@ fails_with "dump of an absent blob" 1 "savestate" \
     "$QTPM_IMG" dump --blob savestate "$I" "$S/d.save"
 fails_with "dump --blob with a bad name" 1 "permanent" \
     "$QTPM_IMG" dump --blob everything "$I" "$S/d.x"
+refused "dump over the image itself" "is the image" "$I" \
+    "$QTPM_IMG" dump --blob permanent "$I" "$I"
 refused "import into an image that holds state" "already holds" "$I" \
     "$QTPM_IMG" import --swtpm-dir "$SW" "$I"
 
