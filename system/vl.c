@@ -683,11 +683,40 @@ static void daemonize_finish(void)
     daemon_pipe = -1;
 }
 
+/* Does @path exist with contents a stale pid file cannot have? */
+static bool holds_other_data(const char *path)
+{
+    char buf[24];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        return false;
+    }
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (!g_ascii_isdigit(buf[i]) && buf[i] != '\n') {
+            return true;
+        }
+    }
+    return n == (ssize_t)sizeof(buf);
+}
+
 static bool write_pidfile(const char *path)
 {
     g_autofree char *text = g_strdup_printf("%d\n", (int)getpid());
     g_autoptr(GError) err = NULL;
 
+    /* Replaced and later deleted: never a file that is not a pid file. */
+    if (holds_other_data(path)) {
+        g_printerr("qtpm: -pidfile %s: the file exists and holds no process id; "
+                   "refusing to replace it\n", path);
+        return false;
+    }
     if (!g_file_set_contents(path, text, -1, &err)) {
         g_printerr("qtpm: -pidfile %s: %s\n", path, err->message);
         return false;

@@ -127,6 +127,10 @@ secret_not_echoed() {
 check "a secret's data is not echoed in a parse error" \
     secret_not_echoed -object secret,id=s,data=TOPSECRETDATA,format=raw,format=hex
 check "... nor when the id is missing" secret_not_echoed -object secret,data=TOPSECRETDATA
+check "-pidfile naming the image is refused" fails_with "holds no process id" \
+    -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
+    -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0 -device tpm-tis,tpmdev=tpm0 \
+    -pidfile tpm.qcow2
 # A -qtest socket path naming a regular file never deletes it.
 echo precious >"$SCRATCH/not-a-socket"
 check "-qtest on a regular file is refused" fails_with "cannot listen on" \
