@@ -19,6 +19,9 @@ wait_for_line() {
 # $SCRATCH/NAME.out / .err, pid in $PID.
 start() {
     local name=$1; shift
+    # Removed here, in this shell, so that a wait_for_line that runs before
+    # the child has opened its output never reads the previous run's lines.
+    rm -f "$SCRATCH/$name.out" "$SCRATCH/$name.err"
     "$QTPM_IO" "$@" >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
     PID=$!
     bg_pid $PID

@@ -19,6 +19,7 @@ run_qtpm() { timeout 60 "$QTPM" "$@" >"$OUT" 2>"$ERR"; }
 # until it listens (so start-up has finished).
 start_qtpm() {
     local name=$1; shift
+    rm -f "$SCRATCH/$name.sock"
     "$QTPM" "$@" -qmp "unix:$SCRATCH/$name.sock,server=on,wait=off" \
         >"$SCRATCH/$name.out" 2>"$SCRATCH/$name.err" &
     QTPM_PID=$!
