@@ -199,6 +199,38 @@ static int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry,
     return 0;
 }
 
+/*
+ * A data cluster that starts at or past the end of the file was lost (the
+ * image was truncated): qemu-img check reports it as an error, and reading
+ * it as zeros would hand the layer above zeros for data it wrote. The file
+ * length is asked again first, since another process may have grown it.
+ * The tail of a cluster cut short reads as zeros (file layer), as in QEMU.
+ */
+static int qcow2_read_data_cluster(BlockDriverState *bs, uint64_t host_offset,
+                                   uint64_t offset_in_cluster, uint64_t bytes,
+                                   uint8_t *buf, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (host_offset >= (uint64_t)s->file_size) {
+        int64_t len = bdrv_file_getlength(bs, errp);
+
+        if (len < 0) {
+            return (int)len;
+        }
+        s->file_size = MAX(s->file_size, len);
+        if (host_offset >= (uint64_t)len) {
+            bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
+                           "data cluster at 0x%" PRIx64 " lies past the end "
+                           "of the file (0x%" PRIx64 " bytes): the image was "
+                           "truncated", host_offset, (uint64_t)len);
+            return -EIO;
+        }
+    }
+    return bdrv_file_pread(bs, host_offset + offset_in_cluster, bytes, buf,
+                           errp);
+}
+
 int qcow2_read_cluster(BlockDriverState *bs, uint64_t entry,
                        uint64_t offset_in_cluster, uint64_t bytes,
                        uint8_t *buf, GError **errp)
@@ -216,9 +248,8 @@ int qcow2_read_cluster(BlockDriverState *bs, uint64_t entry,
         memset(buf, 0, bytes);
         return 0;
     }
-    /* Bytes past the end of the file read as zeros (file layer). */
-    return bdrv_file_pread(bs, (entry & L2E_OFFSET_MASK) + offset_in_cluster,
-                           bytes, buf, errp);
+    return qcow2_read_data_cluster(bs, entry & L2E_OFFSET_MASK,
+                                   offset_in_cluster, bytes, buf, errp);
 }
 
 /* The host bytes an allocated entry holds a reference to, for freeing. */

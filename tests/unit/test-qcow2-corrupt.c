@@ -190,6 +190,36 @@ static void test_truncated(Fixture *f, gconstpointer data)
     expect_error(f->path, OP_OPEN_RO, 0, "too short");
 }
 
+/*
+ * A data cluster that the L2 table names but the file no longer holds (the
+ * image was truncated) is an error, as qemu-img check says, not zeros: the
+ * NVRAM store above must not mistake lost state for a never-written area.
+ */
+static void test_truncated_data(Fixture *f, gconstpointer data)
+{
+    Layout l = make_base(f->path);
+
+    g_assert_cmpuint(l.data_offset + CS, ==, l.file_size);
+    g_assert_cmpint(truncate(f->path, l.data_offset), ==, 0);
+    expect_error(f->path, OP_READ, 0, "past the end of the file");
+    /* A cluster cut short still reads: its missing tail is zeros. */
+    make_base(f->path);
+    g_assert_cmpint(truncate(f->path, l.data_offset + 512), ==, 0);
+    {
+        BlockOpenOptions opts = { .format = "qcow2", .no_locking = true,
+                                  .read_only = true };
+        GError *err = NULL;
+        BlockDriverState *bs = bdrv_open(f->path, &opts, &err);
+        uint8_t buf[CS];
+
+        g_assert_no_error(err);
+        g_assert_cmpint(bdrv_pread(bs, 0, CS, buf, &err), ==, 0);
+        g_assert_cmpint(buf[0], ==, 0x3c);
+        g_assert_cmpint(buf[CS - 1], ==, 0);
+        bdrv_close(bs);
+    }
+}
+
 static void test_bad_magic_version(Fixture *f, gconstpointer data)
 {
     make_base(f->path);
@@ -558,6 +588,7 @@ int main(int argc, char **argv)
     g_test_add("/qcow2-corrupt/" name, Fixture, NULL, fixture_setup, fn, \
                fixture_teardown)
     ADD("truncated", test_truncated);
+    ADD("truncated-data", test_truncated_data);
     ADD("magic-version", test_bad_magic_version);
     ADD("cluster-bits", test_cluster_bits);
     ADD("header-length", test_header_length);
