@@ -145,7 +145,7 @@ int qcow2_get_l2_entry(BlockDriverState *bs, uint64_t guest_offset,
     if (!table) {
         return -EIO;
     }
-    *entry = qcow2_be64(table + (gci & (s->l2_size - 1)) * 8);
+    *entry = ldq_be_p(table + (gci & (s->l2_size - 1)) * 8);
     return qcow2_check_l2_entry(bs, guest_offset, *entry, errp);
 }
 
@@ -338,8 +338,8 @@ static Qcow2NewL2 *qcow2_start_new_l2(BlockDriverState *bs, Qcow2WriteCtx *w,
             return NULL;
         }
         for (uint64_t i = 0; i < s->l2_size; i++) {
-            qcow2_st64(n.table + i * 8,
-                       qcow2_be64(old + i * 8) & ~QCOW_OFLAG_COPIED);
+            stq_be_p(n.table + i * 8,
+                       ldq_be_p(old + i * 8) & ~QCOW_OFLAG_COPIED);
         }
     }
     off = qcow2_alloc_clusters(bs, 1, errp);
@@ -370,7 +370,7 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
 
     if (nl2) {
         /* Copied from a shared table: not validated yet. */
-        entry = qcow2_be64(nl2->table + l2_index * 8);
+        entry = ldq_be_p(nl2->table + l2_index * 8);
         if (qcow2_check_l2_entry(bs, offset, entry, errp) < 0) {
             return -EINVAL;
         }
@@ -431,7 +431,7 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
     }
     qcow2_note_file_end(s, host + s->cluster_size);
     if (nl2) {
-        qcow2_st64(nl2->table + l2_index * 8,
+        stq_be_p(nl2->table + l2_index * 8,
                    (uint64_t)host | QCOW_OFLAG_COPIED);
     } else {
         Qcow2L2Update u = { l2_offset, l2_index,
@@ -457,7 +457,7 @@ static int qcow2_write_l2_entry(BlockDriverState *bs, uint64_t l2_offset,
     if (!table) {
         return -EIO;
     }
-    qcow2_st64(table + l2_index * 8, entry);
+    stq_be_p(table + l2_index * 8, entry);
     if (bdrv_file_pwrite(bs, l2_offset + l2_index * 8, 8,
                          table + l2_index * 8, errp) < 0) {
         qcow2_cache_discard(&s->l2_cache, l2_offset);
@@ -472,7 +472,7 @@ static int qcow2_write_l1_entry(BlockDriverState *bs, uint64_t l1_index,
     BDRVQcow2State *s = bs->opaque;
     uint8_t buf[8];
 
-    qcow2_st64(buf, entry);
+    stq_be_p(buf, entry);
     if (bdrv_file_pwrite(bs, s->l1_table_offset + l1_index * 8, 8, buf,
                          errp) < 0) {
         return -EIO;
@@ -691,7 +691,7 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     table = g_new0(uint64_t, min_size);
     for (uint64_t i = 0; i < s->l1_size; i++) {
         table[i] = s->l1_table[i];
-        qcow2_st64(raw + i * 8, s->l1_table[i]);
+        stq_be_p(raw + i * 8, s->l1_table[i]);
     }
     if (bdrv_file_pwrite(bs, off, clusters * s->cluster_size, raw, errp) < 0) {
         return -EIO;
@@ -702,10 +702,10 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
         return -EIO;
     }
     /* size, crypt_method, l1_size, l1_table_offset: one write. */
-    qcow2_st64(hdr, new_virtual_size);
-    qcow2_st32(hdr + 8, 0);
-    qcow2_st32(hdr + 12, min_size);
-    qcow2_st64(hdr + 16, off);
+    stq_be_p(hdr, new_virtual_size);
+    stl_be_p(hdr + 8, 0);
+    stl_be_p(hdr + 12, min_size);
+    stq_be_p(hdr + 16, off);
     if (bdrv_file_pwrite(bs, 24, sizeof(hdr), hdr, errp) < 0) {
         return -EIO;
     }

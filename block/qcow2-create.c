@@ -82,20 +82,20 @@ int qcow2_create(const char *filename, uint64_t size,
 
     img = g_malloc0(total * cs);
     h = img;
-    qcow2_st32(h, QCOW_MAGIC);
-    qcow2_st32(h + 4, 3);
-    qcow2_st32(h + 20, cluster_bits);
-    qcow2_st64(h + 24, size);
-    qcow2_st32(h + 36, l1_size);
-    qcow2_st64(h + 40, l1_size ? (1 + rt_clusters + nb_rb) * cs : 0);
-    qcow2_st64(h + 48, cs);
-    qcow2_st32(h + 56, rt_clusters);
-    qcow2_st32(h + 96, refcount_order);
-    qcow2_st32(h + 100, QCOW2_V3_HEADER_LENGTH);
+    stl_be_p(h, QCOW_MAGIC);
+    stl_be_p(h + 4, 3);
+    stl_be_p(h + 20, cluster_bits);
+    stq_be_p(h + 24, size);
+    stl_be_p(h + 36, l1_size);
+    stq_be_p(h + 40, l1_size ? (1 + rt_clusters + nb_rb) * cs : 0);
+    stq_be_p(h + 48, cs);
+    stl_be_p(h + 56, rt_clusters);
+    stl_be_p(h + 96, refcount_order);
+    stl_be_p(h + 100, QCOW2_V3_HEADER_LENGTH);
     for (uint64_t b = 0; b < nb_rb; b++) {
         uint64_t block_off = (1 + rt_clusters + b) * cs;
 
-        qcow2_st64(img + cs + b * 8, block_off);
+        stq_be_p(img + cs + b * 8, block_off);
         for (uint64_t c = b * rb_entries;
              c < MIN(total, (b + 1) * rb_entries); c++) {
             qcow2_refcount_entry_set(img + block_off, refcount_order,

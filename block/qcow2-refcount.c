@@ -110,7 +110,7 @@ static int qcow2_write_rt_entry(BlockDriverState *bs, uint64_t rt_index,
     BDRVQcow2State *s = bs->opaque;
     uint8_t buf[8];
 
-    qcow2_st64(buf, entry);
+    stq_be_p(buf, entry);
     if (bdrv_file_pwrite(bs, s->refcount_table_offset + rt_index * 8, 8, buf,
                          errp) < 0) {
         return -EIO;
@@ -276,7 +276,7 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
         g_autofree uint8_t *raw = g_malloc0(table_bytes);
 
         for (uint64_t i = 0; i < entries; i++) {
-            qcow2_st64(raw + i * 8, new_table[i]);
+            stq_be_p(raw + i * 8, new_table[i]);
         }
         if (bdrv_file_pwrite(bs, area_start << s->cluster_bits, table_bytes,
                              raw, errp) < 0) {
@@ -289,8 +289,8 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    qcow2_st64(hdr, area_start << s->cluster_bits);
-    qcow2_st32(hdr + 8, table_clusters);
+    stq_be_p(hdr, area_start << s->cluster_bits);
+    stl_be_p(hdr + 8, table_clusters);
     if (bdrv_file_pwrite(bs, 48, sizeof(hdr), hdr, errp) < 0) {
         return -EIO;
     }

@@ -34,19 +34,19 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                     name, len);
         return -EINVAL;
     }
-    h->magic = qcow2_be32(buf);
-    h->version = qcow2_be32(buf + 4);
-    h->backing_file_offset = qcow2_be64(buf + 8);
-    h->backing_file_size = qcow2_be32(buf + 16);
-    h->cluster_bits = qcow2_be32(buf + 20);
-    h->size = qcow2_be64(buf + 24);
-    h->crypt_method = qcow2_be32(buf + 32);
-    h->l1_size = qcow2_be32(buf + 36);
-    h->l1_table_offset = qcow2_be64(buf + 40);
-    h->refcount_table_offset = qcow2_be64(buf + 48);
-    h->refcount_table_clusters = qcow2_be32(buf + 56);
-    h->nb_snapshots = qcow2_be32(buf + 60);
-    h->snapshots_offset = qcow2_be64(buf + 64);
+    h->magic = ldl_be_p(buf);
+    h->version = ldl_be_p(buf + 4);
+    h->backing_file_offset = ldq_be_p(buf + 8);
+    h->backing_file_size = ldl_be_p(buf + 16);
+    h->cluster_bits = ldl_be_p(buf + 20);
+    h->size = ldq_be_p(buf + 24);
+    h->crypt_method = ldl_be_p(buf + 32);
+    h->l1_size = ldl_be_p(buf + 36);
+    h->l1_table_offset = ldq_be_p(buf + 40);
+    h->refcount_table_offset = ldq_be_p(buf + 48);
+    h->refcount_table_clusters = ldl_be_p(buf + 56);
+    h->nb_snapshots = ldl_be_p(buf + 60);
+    h->snapshots_offset = ldq_be_p(buf + 64);
 
     if (h->magic != QCOW_MAGIC) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -79,11 +79,11 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                     "bytes)", name, len);
         return -EINVAL;
     }
-    h->incompatible_features = qcow2_be64(buf + 72);
-    h->compatible_features = qcow2_be64(buf + 80);
-    h->autoclear_features = qcow2_be64(buf + 88);
-    h->refcount_order = qcow2_be32(buf + 96);
-    h->header_length = qcow2_be32(buf + 100);
+    h->incompatible_features = ldq_be_p(buf + 72);
+    h->compatible_features = ldq_be_p(buf + 80);
+    h->autoclear_features = ldq_be_p(buf + 88);
+    h->refcount_order = ldl_be_p(buf + 96);
+    h->header_length = ldl_be_p(buf + 100);
     if (h->header_length < QCOW2_V3_HEADER_LENGTH ||
         h->header_length % 8 != 0 || h->header_length > cluster_size) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -123,8 +123,8 @@ int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
     *features = NULL;
     *nb_features = 0;
     while (off + 8 <= end) {
-        uint32_t type = qcow2_be32(buf + off);
-        uint32_t elen = qcow2_be32(buf + off + 4);
+        uint32_t type = ldl_be_p(buf + off);
+        uint32_t elen = ldl_be_p(buf + off + 4);
 
         if (type == QCOW2_EXT_END) {
             break;
@@ -293,7 +293,7 @@ static uint64_t *qcow2_read_table(BlockDriverState *bs, uint64_t offset,
         return NULL;
     }
     for (uint64_t i = 0; i < entries; i++) {
-        t[i] = qcow2_be64((const uint8_t *)&t[i]);
+        t[i] = ldq_be_p((const uint8_t *)&t[i]);
     }
     return g_steal_pointer(&t);
 }
@@ -331,7 +331,7 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
         if (bdrv_file_pread(bs, off + total, sizeof(e), e, errp) < 0) {
             return -EIO;
         }
-        len = 40 + (uint64_t)qcow2_be32(e + 36) +
+        len = 40 + (uint64_t)ldl_be_p(e + 36) +
               (uint64_t)(e[12] << 8 | e[13]) + (uint64_t)(e[14] << 8 | e[15]);
         /* QEMU does not write the padding of the last entry. */
         end = total + len;
@@ -554,8 +554,8 @@ int qcow2_reload_metadata(BlockDriverState *bs, GError **errp)
 
 static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
 {
-    if (buf_size >= 8 && qcow2_be32(buf) == QCOW_MAGIC &&
-        (qcow2_be32(buf + 4) == 2 || qcow2_be32(buf + 4) == 3)) {
+    if (buf_size >= 8 && ldl_be_p(buf) == QCOW_MAGIC &&
+        (ldl_be_p(buf + 4) == 2 || ldl_be_p(buf + 4) == 3)) {
         return 100;
     }
     return 0;
@@ -765,7 +765,7 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t size, GError **errp)
         ret = qcow2_grow_l1_table(bs, l1_needed, (uint64_t)size, errp);
         return ret < 0 ? qcow2_recover(bs, ret) : 0;
     }
-    qcow2_st64(buf, size);
+    stq_be_p(buf, size);
     if (bdrv_file_pwrite(bs, 24, 8, buf, errp) < 0) {
         return -EIO;
     }

@@ -5,6 +5,7 @@
 #define BLOCK_QCOW2_H
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include "block/block_int.h"
 
@@ -201,36 +202,6 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
                         uint64_t new_virtual_size, GError **errp);
 void qcow2_parse_compressed(BDRVQcow2State *s, uint64_t entry,
                             uint64_t *coffset, uint64_t *csize);
-
-static inline uint64_t qcow2_be64(const uint8_t *p)
-{
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 |
-           (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
-           (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-           (uint64_t)p[6] << 8 | p[7];
-}
-
-static inline uint32_t qcow2_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void qcow2_st64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = v & 0xff;
-        v >>= 8;
-    }
-}
-
-static inline void qcow2_st32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--) {
-        p[i] = v & 0xff;
-        v >>= 8;
-    }
-}
 
 static inline void qcow2_note_file_end(BDRVQcow2State *s, uint64_t end)
 {

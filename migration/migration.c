@@ -8,6 +8,7 @@
  * with idle callbacks (MigMsg).
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include <json-glib/json-glib.h>
 #include <sys/socket.h>
@@ -185,27 +186,14 @@ static bool mig_find_tpm(TPMTISState **tis, TPMBackend **tb, GError **errp)
 
 /* ---- return path (docs/migration.md §2) ---- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 static void mig_send_reply(int fd, bool ok, const char *reason)
 {
     size_t len = reason ? MIN(strlen(reason), MIG_REPLY_MAX) : 0;
     g_autofree uint8_t *buf = g_malloc(12 + len);
 
     memcpy(buf, MIG_REPLY_MAGIC, 4);
-    put_be32(buf + 4, ok ? 0 : 1);
-    put_be32(buf + 8, len);
+    stl_be_p(buf + 4, ok ? 0 : 1);
+    stl_be_p(buf + 8, len);
     if (len) {
         memcpy(buf + 12, reason, len);
     }
@@ -231,8 +219,8 @@ static int mig_read_reply(int fd, GError **errp)
         g_prefix_error(errp, "waiting for the target: ");
         return -1;
     }
-    status = get_be32(hdr + 4);
-    len = get_be32(hdr + 8);
+    status = ldl_be_p(hdr + 4);
+    len = ldl_be_p(hdr + 8);
     if (memcmp(hdr, MIG_REPLY_MAGIC, 4) != 0 || status > 1 || len > MIG_REPLY_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the target sent a malformed reply");

@@ -4,6 +4,7 @@
  * directly.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include <zlib.h>
 
@@ -19,30 +20,6 @@
 #define LABEL_KCV "qtpm migration v1 key-check"
 
 /* ---- byte helpers ---- */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    put_be32(p, v >> 32);
-    put_be32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
-}
 
 static uint32_t mig_crc32(const uint8_t *p, size_t len)
 {
@@ -149,18 +126,18 @@ void mig_stream_header_pack(const MigStreamHeader *h, uint8_t *buf)
 {
     memset(buf, 0, MIG_HEADER_SIZE);
     memcpy(buf, MIG_STREAM_MAGIC, 8);
-    put_be32(buf + 8, h->version);
-    put_be32(buf + 12, MIG_HEADER_SIZE);
-    put_be32(buf + 16, h->flags);
-    put_be32(buf + 20, h->storage);
-    put_be32(buf + 24, h->tpm_version);
+    stl_be_p(buf + 8, h->version);
+    stl_be_p(buf + 12, MIG_HEADER_SIZE);
+    stl_be_p(buf + 16, h->flags);
+    stl_be_p(buf + 20, h->storage);
+    stl_be_p(buf + 24, h->tpm_version);
     memcpy(buf + 28, h->image_uuid, 16);
-    put_be64(buf + 44, h->generation);
-    put_be32(buf + 52, h->key_kind);
-    put_be32(buf + 56, h->kdf_iterations);
+    stq_be_p(buf + 44, h->generation);
+    stl_be_p(buf + 52, h->key_kind);
+    stl_be_p(buf + 56, h->kdf_iterations);
     memcpy(buf + 60, h->stream_salt, 32);
     memcpy(buf + 92, h->key_check, 32);
-    put_be32(buf + 124, mig_crc32(buf, 124));
+    stl_be_p(buf + 124, mig_crc32(buf, 124));
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -233,13 +210,13 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
         return -1;
     }
     memset(h, 0, sizeof(*h));
-    h->version = get_be32(buf + 8);
+    h->version = ldl_be_p(buf + 8);
     if (h->version != MIG_STREAM_VERSION) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: unsupported version %u", h->version);
         return -1;
     }
-    hlen = get_be32(buf + 12);
+    hlen = ldl_be_p(buf + 12);
     if (hlen != MIG_HEADER_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: header length %u is not %d", hlen,
@@ -247,37 +224,37 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
         return -1;
     }
     crc = mig_crc32(buf, 124);
-    if (crc != get_be32(buf + 124)) {
+    if (crc != ldl_be_p(buf + 124)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: header CRC mismatch (stored 0x%08x, "
                     "computed 0x%08x)",
-                    get_be32(buf + 124), crc);
+                    ldl_be_p(buf + 124), crc);
         return -1;
     }
-    h->flags = get_be32(buf + 16);
+    h->flags = ldl_be_p(buf + 16);
     if (h->flags & ~MIG_FLAGS_KNOWN) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: unknown header flags 0x%x",
                     h->flags & ~MIG_FLAGS_KNOWN);
         return -1;
     }
-    uint32_t storage = get_be32(buf + 20);
+    uint32_t storage = ldl_be_p(buf + 20);
     if (storage > MIG_STORAGE_NON_SHARED) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unknown storage mode %u", storage);
         return -1;
     }
     h->storage = storage;
-    h->tpm_version = get_be32(buf + 24);
+    h->tpm_version = ldl_be_p(buf + 24);
     if (h->tpm_version != 1 && h->tpm_version != 2) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unknown TPM version %u", h->tpm_version);
         return -1;
     }
     memcpy(h->image_uuid, buf + 28, 16);
-    h->generation = get_be64(buf + 44);
-    h->key_kind = get_be32(buf + 52);
-    h->kdf_iterations = get_be32(buf + 56);
+    h->generation = ldq_be_p(buf + 44);
+    h->key_kind = ldl_be_p(buf + 52);
+    h->kdf_iterations = ldl_be_p(buf + 56);
     memcpy(h->stream_salt, buf + 60, 32);
     memcpy(h->key_check, buf + 92, 32);
     return header_check_key_fields(h, errp);
@@ -350,10 +327,10 @@ static void build_ad(const MigStreamHeader *h, uint32_t type, uint32_t seq,
 {
     memcpy(ad, MIG_STREAM_MAGIC, 8);
     memcpy(ad + 8, h->image_uuid, 16);
-    put_be32(ad + 24, type);
-    put_be32(ad + 28, seq);
-    put_be32(ad + 32, h->flags);
-    put_be32(ad + 36, h->storage);
+    stl_be_p(ad + 24, type);
+    stl_be_p(ad + 28, seq);
+    stl_be_p(ad + 32, h->flags);
+    stl_be_p(ad + 36, h->storage);
 }
 
 /*
@@ -483,10 +460,10 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t 
                     mig_section_type_name(type), len, mig_section_max_len(type));
         return -1;
     }
-    put_be32(hdr, type);
-    put_be32(hdr + 4, e->seq);
-    put_be32(hdr + 8, (uint32_t)wire_len);
-    put_be32(hdr + 12, e->keys.keyed ? MIG_SECTION_SEALED : 0);
+    stl_be_p(hdr, type);
+    stl_be_p(hdr + 4, e->seq);
+    stl_be_p(hdr + 8, (uint32_t)wire_len);
+    stl_be_p(hdr + 12, e->keys.keyed ? MIG_SECTION_SEALED : 0);
     g_byte_array_append(out, hdr, sizeof(hdr));
 
     if (e->keys.keyed) {
@@ -507,7 +484,7 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t 
     } else if (len > 0) {
         g_byte_array_append(out, data, len);
     }
-    put_be32(crc, mig_crc32(out->data + start, out->len - start));
+    stl_be_p(crc, mig_crc32(out->data + start, out->len - start));
     g_byte_array_append(out, crc, sizeof(crc));
     e->seq++;
     return 0;
@@ -545,7 +522,7 @@ int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp)
             return -1;
         }
     }
-    put_be32(count, e->seq);
+    stl_be_p(count, e->seq);
     if (encode_section_raw(e, MIG_SECTION_END, count, 4, out, errp) < 0) {
         return -1;
     }
@@ -729,10 +706,10 @@ static int decode_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
     const MigStreamHeader *h = &d->c->header;
-    uint32_t type = get_be32(buf);
-    uint32_t seq = get_be32(buf + 4);
-    uint32_t len = get_be32(buf + 8);
-    uint32_t sflags = get_be32(buf + 12);
+    uint32_t type = ldl_be_p(buf);
+    uint32_t seq = ldl_be_p(buf + 4);
+    uint32_t len = ldl_be_p(buf + 8);
+    uint32_t sflags = ldl_be_p(buf + 12);
     bool sealed = h->flags & MIG_FLAG_ENCRYPTED;
     size_t max = mig_section_max_len(type);
 
@@ -805,7 +782,7 @@ static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf, GError
 
 static int decoder_finish(MigStreamDecoder *d, const uint8_t *count, GError **errp)
 {
-    uint32_t n = get_be32(count);
+    uint32_t n = ldl_be_p(count);
 
     if (n != d->seq) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -826,7 +803,7 @@ static int decoder_finish(MigStreamDecoder *d, const uint8_t *count, GError **er
 
 static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
-    uint32_t stored = get_be32(buf + d->cur_len);
+    uint32_t stored = ldl_be_p(buf + d->cur_len);
     uLong crc = crc32(0L, Z_NULL, 0);
     g_autofree uint8_t *plain = NULL;
     size_t plain_len;

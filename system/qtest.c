@@ -133,20 +133,6 @@ static bool qtest_parse_range(GString *reply, char **words, uint64_t *addr, uint
     return true;
 }
 
-static int qtest_hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* "0x" + hex pairs into @len bytes; missing bytes are zero, extra ignored. */
 static bool qtest_decode_hex(const char *hex, uint8_t *data, uint64_t len)
 {
@@ -161,8 +147,8 @@ static bool qtest_decode_hex(const char *hex, uint8_t *data, uint64_t len)
         return false;
     }
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = qtest_hex_nibble(hex[2 * i]);
-        int lo = qtest_hex_nibble(hex[2 * i + 1]);
+        int hi = g_ascii_xdigit_value(hex[2 * i]);
+        int lo = g_ascii_xdigit_value(hex[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             return false;
         }

@@ -4,6 +4,7 @@
  * buffer the caller handed in; nothing here trusts a length from the file.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "qemu/swtpm-blob.h"
 
 #include <nettle/aes.h>
@@ -14,31 +15,6 @@
 #include <nettle/sha2.h>
 
 #define AES_BLOCK 16
-
-static uint16_t ld_be16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t ld_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void st_be16(uint8_t *p, uint16_t v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
-
-static void st_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
 
 /* docs/swtpm-state.md "Blob header" */
 bool swtpm_blob_parse_header(const uint8_t *buf, size_t len, const char *what,
@@ -55,9 +31,9 @@ bool swtpm_blob_parse_header(const uint8_t *buf, size_t len, const char *what,
     }
     hdr->version = buf[0];
     hdr->min_version = buf[1];
-    hdr->hdrsize = ld_be16(buf + 2);
-    hdr->flags = ld_be16(buf + 4);
-    hdr->totlen = ld_be32(buf + 6);
+    hdr->hdrsize = lduw_be_p(buf + 2);
+    hdr->flags = lduw_be_p(buf + 4);
+    hdr->totlen = ldl_be_p(buf + 6);
 
     if (hdr->totlen != len) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -127,8 +103,8 @@ int swtpm_tlv_find(const uint8_t *buf, size_t len, uint16_t tag,
                         off + SWTPM_BLOB_HEADER_SIZE);
             return -1;
         }
-        t = ld_be16(buf + off);
-        l = ld_be32(buf + off + 2);
+        t = lduw_be_p(buf + off);
+        l = ldl_be_p(buf + off + 2);
         off += SWTPM_TLV_HEADER_SIZE;
         if (l > len - off) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -425,8 +401,8 @@ bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
 static uint8_t *put_tlv(uint8_t *p, uint16_t tag, const uint8_t *v,
                         uint32_t len)
 {
-    st_be16(p, tag);
-    st_be32(p + 2, len);
+    stw_be_p(p, tag);
+    stl_be_p(p + 2, len);
     memcpy(p + SWTPM_TLV_HEADER_SIZE, v, len);
     return p + SWTPM_TLV_HEADER_SIZE + len;
 }
@@ -435,9 +411,9 @@ static void put_header(uint8_t *p, uint16_t flags, uint32_t totlen)
 {
     p[0] = SWTPM_BLOB_VERSION;
     p[1] = 1;   /* what swtpm writes: version 1 readers may try */
-    st_be16(p + 2, SWTPM_BLOB_HEADER_SIZE);
-    st_be16(p + 4, flags);
-    st_be32(p + 6, totlen);
+    stw_be_p(p + 2, SWTPM_BLOB_HEADER_SIZE);
+    stw_be_p(p + 4, flags);
+    stl_be_p(p + 6, totlen);
 }
 
 uint8_t *swtpm_blob_encode_plain(const uint8_t *data, size_t len,
@@ -493,20 +469,6 @@ uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
     return buf;
 }
 
-static int hex_digit(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static bool parse_hex_key(const uint8_t *buf, size_t len, const char *what,
                           SwtpmKey *key, GError **errp)
 {
@@ -515,14 +477,14 @@ static bool parse_hex_key(const uint8_t *buf, size_t len, const char *what,
     if (len >= 2 && buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')) {
         i = 2;
     }
-    for (; i < len && hex_digit(buf[i]) >= 0; i++, digits++) {
+    for (; i < len && g_ascii_xdigit_value(buf[i]) >= 0; i++, digits++) {
         if (digits / 2 >= SWTPM_KEY_MAX) {
             break;
         }
         if (digits % 2) {
-            key->bytes[digits / 2] |= hex_digit(buf[i]);
+            key->bytes[digits / 2] |= g_ascii_xdigit_value(buf[i]);
         } else {
-            key->bytes[digits / 2] = hex_digit(buf[i]) << 4;
+            key->bytes[digits / 2] = g_ascii_xdigit_value(buf[i]) << 4;
         }
     }
     for (; i < len; i++) {

@@ -4,6 +4,7 @@
  * from a buffer is checked before it is used.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include <zlib.h>
 
@@ -33,30 +34,6 @@ uint32_t nvram_crc32(const uint8_t *buf, size_t len)
     return (uint32_t)crc;
 }
 
-static void st32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-    st32(p, v >> 32);
-    st32(p + 4, (uint32_t)v);
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-    return (uint64_t)ld32(p) << 32 | ld32(p + 4);
-}
-
 bool nvram_buffer_is_zero(const uint8_t *buf, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
@@ -74,18 +51,18 @@ void nvram_header_encode(const NvramHeader *h, uint8_t *block)
     uint8_t copy[NVRAM_HEADER_SIZE] = { 0 };
 
     memcpy(copy, header_magic, 8);
-    st32(copy + 8, NVRAM_FORMAT_VERSION);
-    st32(copy + 12, NVRAM_HEADER_SIZE);
-    st32(copy + 16, 0);
-    st32(copy + 20, h->compat_flags);
+    stl_be_p(copy + 8, NVRAM_FORMAT_VERSION);
+    stl_be_p(copy + 12, NVRAM_HEADER_SIZE);
+    stl_be_p(copy + 16, 0);
+    stl_be_p(copy + 20, h->compat_flags);
     memcpy(copy + 24, h->uuid, NVRAM_UUID_LEN);
     copy[40] = h->tpm_version;
-    st32(copy + 44, NVRAM_BLOCK_SIZE);
-    st64(copy + 48, NVRAM_SLOT_A_OFFSET);
-    st64(copy + 56, NVRAM_SLOT_B_OFFSET);
-    st32(copy + 64, NVRAM_SLOT_SIZE);
-    st64(copy + 68, NVRAM_DATA_OFFSET);
-    st32(copy + HDR_CRC_OFFSET, nvram_crc32(copy, HDR_CRC_OFFSET));
+    stl_be_p(copy + 44, NVRAM_BLOCK_SIZE);
+    stq_be_p(copy + 48, NVRAM_SLOT_A_OFFSET);
+    stq_be_p(copy + 56, NVRAM_SLOT_B_OFFSET);
+    stl_be_p(copy + 64, NVRAM_SLOT_SIZE);
+    stq_be_p(copy + 68, NVRAM_DATA_OFFSET);
+    stl_be_p(copy + HDR_CRC_OFFSET, nvram_crc32(copy, HDR_CRC_OFFSET));
 
     memset(block, 0, NVRAM_BLOCK_SIZE);
     for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
@@ -102,8 +79,8 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND, "no header magic");
         return false;
     }
-    version = ld32(c + 8);
-    stored_crc = ld32(c + HDR_CRC_OFFSET);
+    version = ldl_be_p(c + 8);
+    stored_crc = ldl_be_p(c + HDR_CRC_OFFSET);
     crc = nvram_crc32(c, HDR_CRC_OFFSET);
     if (version > NVRAM_FORMAT_VERSION && crc == stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
@@ -122,15 +99,15 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
                     "header has an invalid format version %" PRIu32, version);
         return false;
     }
-    if (ld32(c + 16) != 0) {
+    if (ldl_be_p(c + 16) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "header has unknown incompatible feature flags 0x%08" PRIx32,
-                    ld32(c + 16));
+                    ldl_be_p(c + 16));
         return false;
     }
-    if (ld32(c + 12) != NVRAM_HEADER_SIZE || ld32(c + 44) != NVRAM_BLOCK_SIZE ||
-        ld64(c + 48) != NVRAM_SLOT_A_OFFSET || ld64(c + 56) != NVRAM_SLOT_B_OFFSET ||
-        ld32(c + 64) != NVRAM_SLOT_SIZE || ld64(c + 68) != NVRAM_DATA_OFFSET) {
+    if (ldl_be_p(c + 12) != NVRAM_HEADER_SIZE || ldl_be_p(c + 44) != NVRAM_BLOCK_SIZE ||
+        ldq_be_p(c + 48) != NVRAM_SLOT_A_OFFSET || ldq_be_p(c + 56) != NVRAM_SLOT_B_OFFSET ||
+        ldl_be_p(c + 64) != NVRAM_SLOT_SIZE || ldq_be_p(c + 68) != NVRAM_DATA_OFFSET) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "header describes a layout that format version 1 does not use");
         return false;
@@ -146,7 +123,7 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
         return false;
     }
     h->version = version;
-    h->compat_flags = ld32(c + 20);
+    h->compat_flags = ldl_be_p(c + 20);
     memcpy(h->uuid, c + 24, NVRAM_UUID_LEN);
     h->tpm_version = c[40];
     return true;
@@ -235,12 +212,12 @@ bool nvram_header_parse(const uint8_t *block, size_t len, NvramHeader *h,
 static void entry_encode(const NvramDirEntry *e, uint8_t *p)
 {
     memset(p, 0, DIR_ENTRY_SIZE);
-    st32(p, e->type);
-    st32(p + 4, 0);
-    st64(p + 8, e->offset);
-    st32(p + 16, e->length);
-    st32(p + 20, e->crc32);
-    st64(p + 24, e->generation);
+    stl_be_p(p, e->type);
+    stl_be_p(p + 4, 0);
+    stq_be_p(p + 8, e->offset);
+    stl_be_p(p + 16, e->length);
+    stl_be_p(p + 20, e->crc32);
+    stq_be_p(p + 24, e->generation);
     memcpy(p + 32, e->nonce, NVRAM_NONCE_LEN);
     memcpy(p + 48, e->tag, NVRAM_TAG_LEN);
 }
@@ -249,13 +226,13 @@ void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
 {
     memset(slot, 0, NVRAM_SLOT_SIZE);
     memcpy(slot, dir_magic, 8);
-    st32(slot + 8, d->slot_index);
-    st32(slot + 12, d->n_entries);
-    st64(slot + 16, d->generation);
+    stl_be_p(slot + 8, d->slot_index);
+    stl_be_p(slot + 12, d->n_entries);
+    stq_be_p(slot + 16, d->generation);
     memcpy(slot + 24, d->uuid, NVRAM_UUID_LEN);
     slot[40] = d->key.cipher;
     slot[41] = d->key.kdf;
-    st32(slot + 44, d->key.kdf_iterations);
+    stl_be_p(slot + 44, d->key.kdf_iterations);
     memcpy(slot + 48, d->key.kdf_salt, NVRAM_SALT_LEN);
     memcpy(slot + 80, d->key.key_check, NVRAM_KEY_CHECK_LEN);
     for (unsigned i = 0; i < d->n_entries && i < NVRAM_DIR_MAX_ENTRIES; i++) {
@@ -267,7 +244,7 @@ void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
         memset(d->mac, 0, sizeof(d->mac));
     }
     memcpy(slot + NVRAM_DIR_MAC_OFFSET, d->mac, NVRAM_MAC_LEN);
-    st32(slot + DIR_CRC_OFFSET, nvram_crc32(slot, DIR_CRC_OFFSET));
+    stl_be_p(slot + DIR_CRC_OFFSET, nvram_crc32(slot, DIR_CRC_OFFSET));
 }
 
 bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key)
@@ -287,7 +264,7 @@ static bool key_record_parse(const uint8_t *slot, NvramKeyRecord *k, GError **er
 {
     k->cipher = slot[40];
     k->kdf = slot[41];
-    k->kdf_iterations = ld32(slot + 44);
+    k->kdf_iterations = ldl_be_p(slot + 44);
     memcpy(k->kdf_salt, slot + 48, NVRAM_SALT_LEN);
     memcpy(k->key_check, slot + 80, NVRAM_KEY_CHECK_LEN);
 
@@ -337,11 +314,11 @@ static bool key_record_parse(const uint8_t *slot, NvramKeyRecord *k, GError **er
 static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
                         uint64_t dir_generation, NvramDirEntry *e, GError **errp)
 {
-    e->type = ld32(p);
-    e->offset = ld64(p + 8);
-    e->length = ld32(p + 16);
-    e->crc32 = ld32(p + 20);
-    e->generation = ld64(p + 24);
+    e->type = ldl_be_p(p);
+    e->offset = ldq_be_p(p + 8);
+    e->length = ldl_be_p(p + 16);
+    e->crc32 = ldl_be_p(p + 20);
+    e->generation = ldq_be_p(p + 24);
     memcpy(e->nonce, p + 32, NVRAM_NONCE_LEN);
     memcpy(e->tag, p + 48, NVRAM_TAG_LEN);
 
@@ -350,7 +327,7 @@ static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
                     "directory entry %u has an unknown blob type %" PRIu32, i, e->type);
         return false;
     }
-    if (ld32(p + 4) || ld32(p + 44)) {
+    if (ldl_be_p(p + 4) || ldl_be_p(p + 44)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory entry %u has non-zero flags or reserved bytes", i);
         return false;
@@ -392,7 +369,7 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
                     "directory slot is truncated (%zu bytes)", len);
         return false;
     }
-    stored_crc = ld32(slot + DIR_CRC_OFFSET);
+    stored_crc = ldl_be_p(slot + DIR_CRC_OFFSET);
     crc = nvram_crc32(slot, DIR_CRC_OFFSET);
     if (crc != stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -405,20 +382,20 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
         return false;
     }
     if (!nvram_buffer_is_zero(slot + NVRAM_DIR_SIZE, NVRAM_SLOT_SIZE - NVRAM_DIR_SIZE) ||
-        ld32(slot + 1016) != 0) {
+        ldl_be_p(slot + 1016) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory slot has non-zero bytes outside the directory");
         return false;
     }
     memset(d, 0, sizeof(*d));
-    d->slot_index = ld32(slot + 8);
+    d->slot_index = ldl_be_p(slot + 8);
     if (d->slot_index != slot_index) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory belongs in slot %" PRIu32 ", not slot %u",
                     d->slot_index, slot_index);
         return false;
     }
-    d->generation = ld64(slot + 16);
+    d->generation = ldq_be_p(slot + 16);
     if (d->generation == 0 || d->generation > INT64_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory has an invalid generation %" PRIu64, d->generation);
@@ -440,7 +417,7 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
                     "directory of a plain store has a MAC");
         return false;
     }
-    n = ld32(slot + 12);
+    n = ldl_be_p(slot + 12);
     if (n > NVRAM_DIR_MAX_ENTRIES) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory has %" PRIu32 " entries (at most %d)", n,
@@ -486,6 +463,6 @@ void nvram_blob_ad(const uint8_t uuid[NVRAM_UUID_LEN], uint32_t type,
 {
     memcpy(ad, blob_ad_magic, 8);
     memcpy(ad + 8, uuid, NVRAM_UUID_LEN);
-    st32(ad + 24, type);
-    st64(ad + 28, generation);
+    stl_be_p(ad + 24, type);
+    stq_be_p(ad + 28, generation);
 }

@@ -3,6 +3,7 @@
  * (docs/migration-stream.md).
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include <zlib.h>
 
@@ -95,22 +96,9 @@ static bool contains(const uint8_t *hay, size_t n, const char *needle)
     return false;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 static void fix_header_crc(uint8_t *buf)
 {
-    put_be32(buf + 124, (uint32_t)crc32(0, buf, 124));
+    stl_be_p(buf + 124, (uint32_t)crc32(0, buf, 124));
 }
 
 /* Appends an unsealed section with a correct CRC. */
@@ -120,13 +108,13 @@ static void append_section(GByteArray *out, uint32_t type, uint32_t seq,
     size_t start = out->len;
     uint8_t hdr[16], crc[4];
 
-    put_be32(hdr, type);
-    put_be32(hdr + 4, seq);
-    put_be32(hdr + 8, len);
-    put_be32(hdr + 12, 0);
+    stl_be_p(hdr, type);
+    stl_be_p(hdr + 4, seq);
+    stl_be_p(hdr + 8, len);
+    stl_be_p(hdr + 12, 0);
     g_byte_array_append(out, hdr, 16);
     g_byte_array_append(out, data, len);
-    put_be32(crc, (uint32_t)crc32(0, out->data + start, out->len - start));
+    stl_be_p(crc, (uint32_t)crc32(0, out->data + start, out->len - start));
     g_byte_array_append(out, crc, 4);
 }
 
@@ -144,7 +132,7 @@ static void append_end(GByteArray *out, uint32_t seq, uint32_t count)
 {
     uint8_t n[4];
 
-    put_be32(n, count);
+    stl_be_p(n, count);
     append_section(out, MIG_SECTION_END, seq, n, 4);
 }
 
@@ -326,7 +314,7 @@ static void test_downgrade_refused(void)
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, &key_a);
 
     /* Clearing ENCRYPTED (and fixing the CRC) contradicts the key kind. */
-    put_be32(s->data + 16, get_be32(s->data + 16) & ~MIG_FLAG_ENCRYPTED);
+    stl_be_p(s->data + 16, ldl_be_p(s->data + 16) & ~MIG_FLAG_ENCRYPTED);
     fix_header_crc(s->data);
     assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_INVALID, "contradicts");
     assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_INVALID, NULL);
@@ -337,7 +325,7 @@ static void test_header_binding(void)
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, &key_a);
 
     /* Storage mode is in every section's associated data. */
-    put_be32(s->data + 20, MIG_STORAGE_NON_SHARED);
+    stl_be_p(s->data + 20, MIG_STORAGE_NON_SHARED);
     fix_header_crc(s->data);
     assert_decode_fails(s->data, s->len, &key_a, QTPM_ERROR_CORRUPT,
                         "authentication failed");
@@ -401,7 +389,7 @@ static void test_absurd_lengths(void)
         g_assert_cmpint(mig_stream_decoder_push(d, s->data, MIG_HEADER_SIZE, NULL), ==,
                         0);
         memcpy(sh, s->data + MIG_HEADER_SIZE, 16);
-        put_be32(sh + 8, lens[i]);
+        stl_be_p(sh + 8, lens[i]);
         /* Refused from the 16-byte section header, before any allocation. */
         g_assert_cmpint(mig_stream_decoder_push(d, sh, 16, &err), ==, -1);
         g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
@@ -416,17 +404,17 @@ static void test_absurd_lengths(void)
         uint8_t hdr[16];
 
         append_header(m, MIG_STORAGE_NON_SHARED);
-        put_be32(hdr, MIG_SECTION_TPM_PERMANENT);
-        put_be32(hdr + 4, 0);
-        put_be32(hdr + 8, 4 * 1024 * 1024 + 1);
-        put_be32(hdr + 12, 0);
+        stl_be_p(hdr, MIG_SECTION_TPM_PERMANENT);
+        stl_be_p(hdr + 4, 0);
+        stl_be_p(hdr + 8, 4 * 1024 * 1024 + 1);
+        stl_be_p(hdr + 12, 0);
         g_byte_array_append(m, hdr, 16);
         assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID, "outside");
     }
     /* A sealed section shorter than nonce + tag. */
     {
         g_autoptr(GByteArray) k = encode_sample(MIG_STORAGE_SHARED, &key_a);
-        put_be32(k->data + MIG_HEADER_SIZE + 8, 27);
+        stl_be_p(k->data + MIG_HEADER_SIZE + 8, 27);
         assert_decode_fails(k->data, k->len, &key_a, QTPM_ERROR_INVALID, "outside");
     }
 }
@@ -488,7 +476,7 @@ static void test_replayed_sealed_section(void)
 {
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, &key_a);
     g_autoptr(GByteArray) m = g_byte_array_new();
-    uint32_t tis_len = get_be32(s->data + MIG_HEADER_SIZE + 8);
+    uint32_t tis_len = ldl_be_p(s->data + MIG_HEADER_SIZE + 8);
     size_t tis_total = 16 + tis_len + 4;
     uint8_t *copy;
 
@@ -497,9 +485,9 @@ static void test_replayed_sealed_section(void)
     g_byte_array_append(m, s->data, MIG_HEADER_SIZE + tis_total);
     g_byte_array_append(m, s->data + MIG_HEADER_SIZE, tis_total);
     copy = m->data + MIG_HEADER_SIZE + tis_total;
-    put_be32(copy, MIG_SECTION_TPM_VOLATILE);
-    put_be32(copy + 4, 1);
-    put_be32(copy + tis_total - 4, (uint32_t)crc32(0, copy, tis_total - 4));
+    stl_be_p(copy, MIG_SECTION_TPM_VOLATILE);
+    stl_be_p(copy + 4, 1);
+    stl_be_p(copy + tis_total - 4, (uint32_t)crc32(0, copy, tis_total - 4));
     assert_decode_fails(m->data, m->len, &key_a, QTPM_ERROR_CORRUPT,
                         "authentication failed");
 }
@@ -565,8 +553,8 @@ static void test_sealed_flag_mismatch(void)
     append_header(m, MIG_STORAGE_SHARED);
     pos = m->len;
     append_section(m, MIG_SECTION_TIS, 0, b, 8);
-    put_be32(m->data + pos + 12, MIG_SECTION_SEALED);
-    put_be32(m->data + pos + 24, (uint32_t)crc32(0, m->data + pos, 24));
+    stl_be_p(m->data + pos + 12, MIG_SECTION_SEALED);
+    stl_be_p(m->data + pos + 24, (uint32_t)crc32(0, m->data + pos, 24));
     assert_decode_fails(m->data, m->len, NULL, QTPM_ERROR_INVALID,
                         "sealed in an unencrypted stream");
 }
@@ -594,7 +582,7 @@ static void test_bad_headers(void)
         g_autoptr(GByteArray) c = g_byte_array_new();
 
         g_byte_array_append(c, s->data, s->len);
-        put_be32(c->data + cases[i].off, cases[i].val);
+        stl_be_p(c->data + cases[i].off, cases[i].val);
         fix_header_crc(c->data);
         assert_decode_fails(c->data, c->len, NULL, cases[i].code, cases[i].msg);
     }
@@ -611,7 +599,7 @@ static void test_bad_headers(void)
     /* Passphrase header with an absurd iteration count. */
     {
         g_autoptr(GByteArray) p = encode_sample(MIG_STORAGE_SHARED, &pass_a);
-        put_be32(p->data + 56, 0xffffffff);
+        stl_be_p(p->data + 56, 0xffffffff);
         fix_header_crc(p->data);
         assert_decode_fails(p->data, p->len, &pass_a, QTPM_ERROR_INVALID, "iteration");
     }

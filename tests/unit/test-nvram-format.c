@@ -5,6 +5,7 @@
  * in the sanitizer build) or accept what the format forbids.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 
 #include "hw/tpm/tpm_nvram.h"
 #include "hw/tpm/tpm_nvram_format.h"
@@ -48,17 +49,9 @@ static void valid_dir(uint8_t *slot, bool encrypted, unsigned n)
     nvram_dir_encode(&d, encrypted ? mac_key : NULL, slot);
 }
 
-static void store_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
 static void fix_dir_crc(uint8_t *slot)
 {
-    store_be32(slot + 1020, nvram_crc32(slot, 1020));
+    stl_be_p(slot + 1020, nvram_crc32(slot, 1020));
 }
 
 static void test_header_roundtrip(void)
@@ -105,8 +98,8 @@ static void test_header_errors(void)
     /* A newer version with a valid CRC in both copies is unsupported. */
     for (int c = 0; c < 2; c++) {
         uint8_t *p = block + c * NVRAM_HEADER_COPY_STRIDE;
-        store_be32(p + 8, 2);
-        store_be32(p + 124, nvram_crc32(p, 124));
+        stl_be_p(p + 8, 2);
+        stl_be_p(p + 124, nvram_crc32(p, 124));
     }
     g_assert_false(nvram_header_parse(block, sizeof(block), &h, NULL, &err));
     g_assert_error(err, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED);
@@ -130,8 +123,8 @@ static void test_header_errors(void)
         valid_header(block);
         for (int c = 0; c < 2; c++) {
             uint8_t *p = block + c * NVRAM_HEADER_COPY_STRIDE;
-            store_be32(p + cases[i].off, cases[i].val);
-            store_be32(p + 124, nvram_crc32(p, 124));
+            stl_be_p(p + cases[i].off, cases[i].val);
+            stl_be_p(p + 124, nvram_crc32(p, 124));
         }
         g_assert_false(nvram_header_parse(block, sizeof(block), &h, NULL, &err));
         g_assert_error(err, QTPM_ERROR, cases[i].code);
@@ -209,7 +202,7 @@ static void test_dir_crafted(void)
 
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         valid_dir(slot, cases[i].enc, 2);
-        store_be32(slot + cases[i].off, cases[i].val);
+        stl_be_p(slot + cases[i].off, cases[i].val);
         if (cases[i].off < 1020) {
             fix_dir_crc(slot);
         }
@@ -253,7 +246,7 @@ static void test_random(void)
                 buf[off] = g_rand_int(r);
             }
             if (mode == 1) {
-                store_be32(buf + 124, nvram_crc32(buf, 124));
+                stl_be_p(buf + 124, nvram_crc32(buf, 124));
             } else if (g_rand_boolean(r)) {
                 fix_dir_crc(buf);
             }
