@@ -8,6 +8,7 @@
  * thread, which is what it exists for. docs/design.md "Backends".
  */
 #include "qemu/osdep.h"
+#include "qemu/log.h"
 #include "qemu/option.h"
 #include "crypto/secret.h"
 #include "hw/tpm/tpm_nvram.h"
@@ -264,6 +265,41 @@ static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
     return 0;
 }
 
+/*
+ * The store fell back to an older directory because the newer (or not
+ * provably older) slot is unusable: an interrupted commit or damage. The TPM
+ * starts from older state, so the user must hear of it. nvram_check names
+ * the cause; its sentence reads "...is not usable (CAUSE): an interrupted
+ * commit or damage; ...".
+ */
+static void libtpms_warn_other_slot(TPMLibtpmsState *s, const NvramInfo *info)
+{
+    static const char cause_start[] = "is not usable (";
+    static const char cause_end[] = "): an interrupted commit or damage";
+    g_autoptr(GError) err = NULL;
+    g_autofree char *cause = NULL;
+    g_autofree char *gen = NULL;
+    const char *start = NULL, *end = NULL;
+    char in_use = info->slot ? 'B' : 'A';
+    char other = info->slot ? 'A' : 'B';
+
+    if (nvram_check(s->store, &err) == 0) {
+        cause = g_strdup("it holds no directory newer than the one in use");
+    } else {
+        start = strstr(err->message, cause_start);
+        end = start ? g_strrstr(start, cause_end) : NULL;
+        cause = end ? g_strndup(start + strlen(cause_start),
+                                end - start - strlen(cause_start))
+                    : g_strdup(err->message);
+    }
+    gen = info->other_generation
+        ? g_strdup_printf(" (generation %" PRIu64 ")", info->other_generation)
+        : g_strdup("");
+    qemu_log_warning("-drive id=%s: slot %c%s is not usable (%s); the TPM "
+                     "state of generation %" PRIu64 " in slot %c is in use",
+                     s->nvram_id, other, gen, cause, info->generation, in_use);
+}
+
 static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
 {
     NvramOpenOptions o = { 0 };
@@ -296,6 +332,9 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
     }
     if (nvram_get_info(s->store, &info, errp) < 0) {
         return -1;
+    }
+    if (o.owner && info.other_problem) {
+        libtpms_warn_other_slot(s, &info);
     }
     if (s->version == TPM_VERSION_UNSPEC) {
         s->version = info.tpm_version == 1 ? TPM_VERSION_1_2

@@ -43,6 +43,24 @@ void qemu_log_mask(unsigned mask, const char *fmt, ...)
     g_mutex_unlock(&log_lock);
 }
 
+void qemu_log_warning(const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_mutex_lock(&log_lock);
+    fprintf(stderr, "qtpm: warning: %s\n", msg);
+    fflush(stderr);
+    if (log_file) {
+        fprintf(log_file, "qtpm: warning: %s\n", msg);
+        fflush(log_file);
+    }
+    g_mutex_unlock(&log_lock);
+}
+
 bool qemu_str_to_log_mask(const char *str, unsigned *mask, GError **errp)
 {
     g_auto(GStrv) items = g_strsplit(str, ",", -1);

@@ -18,6 +18,12 @@ static inline bool qemu_loglevel_mask(unsigned mask)
 
 /* Writes one line (a newline is added) when @mask is enabled. */
 void qemu_log_mask(unsigned mask, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/*
+ * Something the user should know although qtpm goes on: one line
+ * "qtpm: warning: ..." on stderr, and the same line in the -D log when
+ * there is one. Safe from any thread.
+ */
+void qemu_log_warning(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 /* "tpm,qmp", "all", "none"; false with @errp naming an unknown item. */
 bool qemu_str_to_log_mask(const char *str, unsigned *mask, GError **errp);
 /* The items and what they log, one per line, for -d help. */

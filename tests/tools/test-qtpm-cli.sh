@@ -197,6 +197,47 @@ check "damaged permanent state stops start-up with the store's sentence" \
     "${RAW_ARGS[@]}" -qtest stdio
 check "... and the damaged image is left as it was" cmp -s state.raw state.orig
 
+# A damaged newest directory slot: the store falls back to the older slot,
+# and qtpm says so in one warning line (and in the -D log).
+PLAIN_ARGS=(-drive file=fb.qcow2,if=none,id=d0
+            -tpmdev libtpms,id=tpm0,nvram=d0 -device tpm-tis,tpmdev=tpm0)
+# starts_quietly ARGS...: qtpm -qtest stdio starts, exits 0 at end of input,
+# and prints nothing.
+starts_quietly() {
+    printf '' | run_qtpm "$@" -qtest stdio || { diag "stderr: $(cat "$ERR")"; return 1; }
+    [ ! -s "$ERR" ] || { diag "stderr: $(cat "$ERR")"; return 1; }
+}
+# tpm_commits: TPM2_Startup and an NV index definition through tpm2-tools,
+# each a commit of the permanent state.
+tpm_commits() {
+    local tcti="cmd:$QTPM_TIS --qtest $SCRATCH/fb-q.sock"
+    start_qtpm fb "${PLAIN_ARGS[@]}" -qtest "unix:$SCRATCH/fb-q.sock,server=on,wait=off" || return 1
+    tpm2_startup -c -T "$tcti" || return 1
+    tpm2_nvdefine -T "$tcti" 0x1500016 -s 8 >/dev/null || return 1
+    stop_qtpm
+}
+"$QTPM_IMG" create fb.qcow2 >/dev/null
+check "a freshly formatted image (slot B empty) starts without a warning" \
+    starts_quietly "${PLAIN_ARGS[@]}"
+check "TPM commits through tpm2-tools" tpm_commits
+check "an older valid slot next to the newest is no reason to warn" \
+    starts_quietly "${PLAIN_ARGS[@]}"
+NEW_SLOT=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^ *"slot" : "\(.\)".*/\1/p')
+NEW_GEN=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^  "generation" : \([0-9]*\).*/\1/p')
+if [ "$NEW_SLOT" = A ]; then SLOT_OFF=4096 OLD_SLOT=B; else SLOT_OFF=8192 OLD_SLOT=A; fi
+# The magic's first byte, 'Q', becomes 'U'.
+"$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" fb.qcow2 >/dev/null
+check "the newest slot ($NEW_SLOT, generation $NEW_GEN) is now damaged" \
+    test "$("$QTPM_IMG" check fb.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
+printf '' | run_qtpm "${PLAIN_ARGS[@]}" -qtest stdio -D "$SCRATCH/fb.log"
+check "qtpm still starts from the older slot" test $? -eq 0
+check "... and warns in exactly one line" test "$(wc -l <"$ERR")" -eq 1
+check "... in the house style, naming the drive and the damaged slot" \
+    grep -q "^qtpm: warning: -drive id=d0: slot $NEW_SLOT is not usable (" "$ERR"
+check "... and the state in use" \
+    grep -q "; the TPM state of generation $((NEW_GEN - 1)) in slot $OLD_SLOT is in use\$" "$ERR"
+check "... and the -D log holds the same line" grep -qxF -- "$(cat "$ERR")" "$SCRATCH/fb.log"
+
 # Two processes on one image: the second refuses at start-up, naming the lock.
 start_qtpm owner "${TPM_ARGS[@]}"
 check "first qtpm owns the image" kill -0 "$QTPM_PID"
