@@ -652,13 +652,13 @@ static int qtest_listen_unix(QTestServer *q, GError **errp)
 
     if (strlen(q->path) >= sizeof(sa.sun_path)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "-qtest: socket path '%s' is too long", q->path);
+                    "socket path '%s' is too long", q->path);
         return -1;
     }
     strcpy(sa.sun_path, q->path);
     q->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (q->listen_fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "-qtest: socket: %s",
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "socket: %s",
                     g_strerror(errno));
         return -1;
     }
@@ -668,7 +668,7 @@ static int qtest_listen_unix(QTestServer *q, GError **errp)
     }
     if (bind(q->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(q->listen_fd, 1) < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "-qtest: cannot listen on '%s': %s",
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "cannot listen on '%s': %s",
                     q->path, g_strerror(errno));
         close(q->listen_fd);
         q->listen_fd = -1;
@@ -696,18 +696,18 @@ static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait, GErr
             *wait = true;
         } else {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "-qtest: unknown option '%s' in '%s'", o, spec);
+                        "unknown option '%s' in '%s'", o, spec);
             return -1;
         }
     }
     if (!opts[0] || !opts[0][0]) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "-qtest: '%s' has no path",
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "'%s' has no path",
                     spec);
         return -1;
     }
     if (!server) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
-                    "-qtest: '%s': only server=on is supported", spec);
+                    "'%s': only server=on is supported", spec);
         return -1;
     }
     *path = g_strdup(opts[0]);
@@ -748,7 +748,7 @@ static int qtest_start_unix(QTestServer *q, const char *spec, GError **errp)
         /* As QEMU with wait=on: block until the first client connects. */
         while (!qtest_accept(q)) {
             if (errno != EINTR) {
-                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "-qtest: accept on '%s': %s",
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "accept on '%s': %s",
                             q->path, g_strerror(errno));
                 return -1;
             }
@@ -765,7 +765,7 @@ int qtest_server_start(const char *spec, GError **errp)
 
     if (qtest_server) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "-qtest: only one qtest server can be started");
+                    "only one qtest server can be started");
         return -1;
     }
     q = g_new0(QTestServer, 1);
@@ -781,7 +781,7 @@ int qtest_server_start(const char *spec, GError **errp)
     } else {
         g_set_error(
             errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-            "-qtest: '%s' is neither 'unix:PATH,server=on[,wait=off]' nor 'stdio'",
+            "'%s' is neither 'unix:PATH,server=on[,wait=off]' nor 'stdio'",
             spec ? spec : "");
         qtest_server_free(q);
         return -1;
