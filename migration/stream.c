@@ -4,6 +4,7 @@
  * directly.
  */
 #include "qemu/osdep.h"
+#include "qemu/crc32.h"
 #include "qemu/bswap.h"
 
 #include <zlib.h>
@@ -20,20 +21,6 @@
 #define LABEL_KCV "qtpm migration v1 key-check"
 
 /* ---- byte helpers ---- */
-
-static uint32_t mig_crc32(const uint8_t *p, size_t len)
-{
-    uLong crc = crc32(0L, Z_NULL, 0);
-
-    /* zlib takes uInt lengths; sections stay far below 4 GiB anyway. */
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)crc;
-}
 
 /* ---- names and bounds ---- */
 
@@ -137,7 +124,7 @@ void mig_stream_header_pack(const MigStreamHeader *h, uint8_t *buf)
     stl_be_p(buf + 56, h->kdf_iterations);
     memcpy(buf + 60, h->stream_salt, 32);
     memcpy(buf + 92, h->key_check, 32);
-    stl_be_p(buf + 124, mig_crc32(buf, 124));
+    stl_be_p(buf + 124, qemu_crc32(buf, 124));
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -223,7 +210,7 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
                     MIG_HEADER_SIZE);
         return -1;
     }
-    crc = mig_crc32(buf, 124);
+    crc = qemu_crc32(buf, 124);
     if (crc != ldl_be_p(buf + 124)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: header CRC mismatch (stored 0x%08x, "
@@ -484,7 +471,7 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t 
     } else if (len > 0) {
         g_byte_array_append(out, data, len);
     }
-    stl_be_p(crc, mig_crc32(out->data + start, out->len - start));
+    stl_be_p(crc, qemu_crc32(out->data + start, out->len - start));
     g_byte_array_append(out, crc, sizeof(crc));
     e->seq++;
     return 0;

@@ -5,6 +5,7 @@
  * the I/O, the locks, the key handling and the slot choice.
  */
 #include "qemu/osdep.h"
+#include "qemu/crc32.h"
 
 #include "crypto/aead.h"
 #include "crypto/hkdf.h"
@@ -201,7 +202,7 @@ static int read_stored_blob(NvramStore *s, const NvramDirEntry *e, uint8_t **buf
 
 static bool blob_crc_ok(const NvramDirEntry *e, const uint8_t *stored, GError **errp)
 {
-    uint32_t crc = nvram_crc32(stored, e->length);
+    uint32_t crc = qemu_crc32(stored, e->length);
 
     if (crc != e->crc32) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -1120,7 +1121,7 @@ static int seal_blob(NvramStore *s, const NvramDirectory *d, const NvramKeys *k,
         nvram_blob_ad(s->hdr.uuid, e->type, e->generation, ad);
         qcrypto_aead_encrypt(k->blob, e->nonce, ad, sizeof(ad), data, len, buf, e->tag);
     }
-    e->crc32 = nvram_crc32(buf, len);
+    e->crc32 = qemu_crc32(buf, len);
     *out = buf;
     return 0;
 }

@@ -4,9 +4,8 @@
  * from a buffer is checked before it is used.
  */
 #include "qemu/osdep.h"
+#include "qemu/crc32.h"
 #include "qemu/bswap.h"
-
-#include <zlib.h>
 
 #include "crypto/hkdf.h"
 #include "hw/tpm/tpm_nvram.h"
@@ -20,19 +19,6 @@ static const uint8_t blob_ad_magic[8] = "QTPMBLOB";
 #define DIR_CRC_OFFSET 1020
 #define DIR_ENTRIES_OFFSET 112
 #define DIR_ENTRY_SIZE 64
-
-uint32_t nvram_crc32(const uint8_t *buf, size_t len)
-{
-    uLong crc = crc32(0L, Z_NULL, 0);
-
-    while (len > 0) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        crc = crc32(crc, buf, n);
-        buf += n;
-        len -= n;
-    }
-    return (uint32_t)crc;
-}
 
 bool nvram_buffer_is_zero(const uint8_t *buf, size_t len)
 {
@@ -62,7 +48,7 @@ void nvram_header_encode(const NvramHeader *h, uint8_t *block)
     stq_be_p(copy + 56, NVRAM_SLOT_B_OFFSET);
     stl_be_p(copy + 64, NVRAM_SLOT_SIZE);
     stq_be_p(copy + 68, NVRAM_DATA_OFFSET);
-    stl_be_p(copy + HDR_CRC_OFFSET, nvram_crc32(copy, HDR_CRC_OFFSET));
+    stl_be_p(copy + HDR_CRC_OFFSET, qemu_crc32(copy, HDR_CRC_OFFSET));
 
     memset(block, 0, NVRAM_BLOCK_SIZE);
     for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
@@ -81,7 +67,7 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
     }
     version = ldl_be_p(c + 8);
     stored_crc = ldl_be_p(c + HDR_CRC_OFFSET);
-    crc = nvram_crc32(c, HDR_CRC_OFFSET);
+    crc = qemu_crc32(c, HDR_CRC_OFFSET);
     if (version > NVRAM_FORMAT_VERSION && crc == stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "format version %" PRIu32 " is newer than the version this "
@@ -244,7 +230,7 @@ void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
         memset(d->mac, 0, sizeof(d->mac));
     }
     memcpy(slot + NVRAM_DIR_MAC_OFFSET, d->mac, NVRAM_MAC_LEN);
-    stl_be_p(slot + DIR_CRC_OFFSET, nvram_crc32(slot, DIR_CRC_OFFSET));
+    stl_be_p(slot + DIR_CRC_OFFSET, qemu_crc32(slot, DIR_CRC_OFFSET));
 }
 
 bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key)
@@ -370,7 +356,7 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
         return false;
     }
     stored_crc = ldl_be_p(slot + DIR_CRC_OFFSET);
-    crc = nvram_crc32(slot, DIR_CRC_OFFSET);
+    crc = qemu_crc32(slot, DIR_CRC_OFFSET);
     if (crc != stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08"

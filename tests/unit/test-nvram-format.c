@@ -5,6 +5,7 @@
  * in the sanitizer build) or accept what the format forbids.
  */
 #include "qemu/osdep.h"
+#include "qemu/crc32.h"
 #include "qemu/bswap.h"
 
 #include "hw/tpm/tpm_nvram.h"
@@ -51,7 +52,7 @@ static void valid_dir(uint8_t *slot, bool encrypted, unsigned n)
 
 static void fix_dir_crc(uint8_t *slot)
 {
-    stl_be_p(slot + 1020, nvram_crc32(slot, 1020));
+    stl_be_p(slot + 1020, qemu_crc32(slot, 1020));
 }
 
 static void test_header_roundtrip(void)
@@ -99,7 +100,7 @@ static void test_header_errors(void)
     for (int c = 0; c < 2; c++) {
         uint8_t *p = block + c * NVRAM_HEADER_COPY_STRIDE;
         stl_be_p(p + 8, 2);
-        stl_be_p(p + 124, nvram_crc32(p, 124));
+        stl_be_p(p + 124, qemu_crc32(p, 124));
     }
     g_assert_false(nvram_header_parse(block, sizeof(block), &h, NULL, &err));
     g_assert_error(err, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED);
@@ -124,7 +125,7 @@ static void test_header_errors(void)
         for (int c = 0; c < 2; c++) {
             uint8_t *p = block + c * NVRAM_HEADER_COPY_STRIDE;
             stl_be_p(p + cases[i].off, cases[i].val);
-            stl_be_p(p + 124, nvram_crc32(p, 124));
+            stl_be_p(p + 124, qemu_crc32(p, 124));
         }
         g_assert_false(nvram_header_parse(block, sizeof(block), &h, NULL, &err));
         g_assert_error(err, QTPM_ERROR, cases[i].code);
@@ -246,7 +247,7 @@ static void test_random(void)
                 buf[off] = g_rand_int(r);
             }
             if (mode == 1) {
-                stl_be_p(buf + 124, nvram_crc32(buf, 124));
+                stl_be_p(buf + 124, qemu_crc32(buf, 124));
             } else if (g_rand_boolean(r)) {
                 fix_dir_crc(buf);
             }

@@ -7,6 +7,7 @@
 #define HW_TPM_TPM_NVRAM_FORMAT_H
 
 #include "qemu/osdep.h"
+#include "qemu/crc32.h"
 
 #define NVRAM_FORMAT_VERSION 1
 #define NVRAM_BLOCK_SIZE 4096
@@ -87,8 +88,6 @@ typedef struct NvramDirectory {
     NvramDirEntry entries[NVRAM_DIR_MAX_ENTRIES];
     uint8_t mac[NVRAM_MAC_LEN];
 } NvramDirectory;
-
-uint32_t nvram_crc32(const uint8_t *buf, size_t len);
 
 /* Fills a whole header block (NVRAM_BLOCK_SIZE bytes): both copies. */
 void nvram_header_encode(const NvramHeader *h, uint8_t *block);
