@@ -725,6 +725,33 @@ static bool write_pidfile(const char *path)
     return true;
 }
 
+/*
+ * -D appends to its file, and the log is opened before the drives: a log
+ * file that is one of the images (by any name) would have lines appended
+ * to the TPM's state.
+ */
+static bool check_logfile(const QtpmConfig *c)
+{
+    struct stat log_st, st;
+
+    if (!c->logfile || stat(c->logfile, &log_st) < 0) {
+        return true;
+    }
+    for (guint i = 0; i < c->drives->len; i++) {
+        const QtpmOptArg *a = c->drives->pdata[i];
+        const char *file = qemu_opt_get(a->opts, "file");
+
+        if (file && stat(file, &st) == 0 && st.st_dev == log_st.st_dev &&
+            st.st_ino == log_st.st_ino) {
+            g_printerr("qtpm: -D %s: the file is the image of -drive id=%s; "
+                       "refusing to write the log into it\n", c->logfile,
+                       qemu_opt_get(a->opts, "id"));
+            return false;
+        }
+    }
+    return true;
+}
+
 static void tis_reset_handler(void *opaque)
 {
     tpm_tis_reset(opaque);
@@ -931,6 +958,10 @@ int qtpm_main(int argc, char **argv)
         unsigned mask = 0;
         qemu_str_to_log_mask(c.log_items, &mask, NULL);
         qemu_set_log(mask);
+    }
+    if (!check_logfile(&c)) {
+        config_free(&c);
+        return 1;
     }
     if (c.logfile && !qemu_set_log_filename(c.logfile, &err)) {
         report_error("-D", err);

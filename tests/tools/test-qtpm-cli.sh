@@ -132,6 +132,14 @@ check "-pidfile naming the image is refused" fails_with "holds no process id" \
     -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
     -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0 -device tpm-tis,tpmdev=tpm0 \
     -pidfile tpm.qcow2
+check "-D naming the image is refused" \
+    fails_with "qtpm: -D tpm.qcow2: the file is the image of -drive id=drive0; refusing to write the log into it" \
+    "${TPM_ARGS[@]}" -D tpm.qcow2
+ln -f tpm.qcow2 tpm-link.qcow2
+check "... and so is another name of the image" \
+    fails_with "qtpm: -D $SCRATCH/tpm-link.qcow2: the file is the image of -drive id=drive0" \
+    "${TPM_ARGS[@]}" -D "$SCRATCH/tpm-link.qcow2"
+rm -f tpm-link.qcow2
 # A -qtest socket path naming a regular file never deletes it.
 echo precious >"$SCRATCH/not-a-socket"
 check "-qtest on a regular file is refused" fails_with "cannot listen on" \
