@@ -76,7 +76,7 @@ static NvramBlobType libtpms_blob_type(const char *name)
 /* Keeps the first store error for startup and logs every one. */
 static void libtpms_nv_error(TPMLibtpmsState *s, GError *err)
 {
-    g_warning("TPM backend '%s': %s", s->tb->id, err->message);
+    qemu_log_warning("TPM backend '%s': %s", s->tb->id, err->message);
     if (!s->nv_error) {
         s->nv_error = err;
     } else {
@@ -104,7 +104,7 @@ static TPM_RESULT libtpms_nvram_loaddata(unsigned char **data,
     *data = NULL;
     *length = 0;
     if (!type) {
-        g_warning("libtpms asked for an unknown state blob '%s'", name);
+        qemu_log_warning("libtpms asked for an unknown state blob '%s'", name);
         return TPM_FAIL;
     }
     ret = nvram_load(s->store, type, &buf, &len, &err);
@@ -138,7 +138,7 @@ static TPM_RESULT libtpms_nvram_storedata(const unsigned char *data,
     GError *err = NULL;
 
     if (!type) {
-        g_warning("libtpms stores an unknown state blob '%s'", name);
+        qemu_log_warning("libtpms stores an unknown state blob '%s'", name);
         return TPM_FAIL;
     }
     if (nvram_store(s->store, type, data, length, &err) < 0) {
@@ -589,8 +589,9 @@ static void tpm_libtpms_handle_request(TPMBackend *tb, TPMBackendCmd *cmd)
     rc = TPMLIB_Process(&s->rbuf, &rlen, &s->rbuf_size,
                         (unsigned char *)cmd->in, cmd->in_len);
     if (rc != TPM_SUCCESS || rlen < TPM_HEADER_SIZE || rlen > cmd->out_len) {
-        g_warning("TPM backend '%s': libtpms failed a command "
-                  "(TPM_RESULT 0x%x, %u response bytes)", tb->id, rc, rlen);
+        qemu_log_warning("TPM backend '%s': libtpms failed a command "
+                         "(TPM_RESULT 0x%x, %u response bytes)", tb->id, rc,
+                         rlen);
         tpm_util_write_fatal_error_response(cmd->out, cmd->out_len,
                                             s->version);
         return;

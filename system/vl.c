@@ -945,6 +945,7 @@ int qtpm_main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     int ret = 1, r;
 
+    qemu_log_init();
     if (migration_init) {
         migration_init();
     }

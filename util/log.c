@@ -45,20 +45,11 @@ void qemu_log_mask(unsigned mask, const char *fmt, ...)
 
 void qemu_log_warning(const char *fmt, ...)
 {
-    g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    g_logv(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, fmt, ap);
     va_end(ap);
-    g_mutex_lock(&log_lock);
-    fprintf(stderr, "qtpm: warning: %s\n", msg);
-    fflush(stderr);
-    if (log_file) {
-        fprintf(log_file, "qtpm: warning: %s\n", msg);
-        fflush(log_file);
-    }
-    g_mutex_unlock(&log_lock);
 }
 
 bool qemu_str_to_log_mask(const char *str, unsigned *mask, GError **errp)
@@ -117,13 +108,23 @@ static void log_glib_handler(const gchar *domain, GLogLevelFlags level,
                      : (level & G_LOG_LEVEL_WARNING) ? "warning"
                      : "message";
 
-    if (level & G_LOG_LEVEL_DEBUG) {
+    if (level & (G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG)) {
         return;
     }
     g_mutex_lock(&log_lock);
-    fprintf(log_out(), "qtpm: %s: %s\n", what, message);
-    fflush(log_out());
+    /* The user sees it on stderr; the -D log keeps it with the trace. */
+    fprintf(stderr, "qtpm: %s: %s\n", what, message);
+    fflush(stderr);
+    if (log_file) {
+        fprintf(log_file, "qtpm: %s: %s\n", what, message);
+        fflush(log_file);
+    }
     g_mutex_unlock(&log_lock);
+}
+
+void qemu_log_init(void)
+{
+    g_log_set_default_handler(log_glib_handler, NULL);
 }
 
 bool qemu_set_log_filename(const char *filename, GError **errp)
@@ -141,8 +142,10 @@ bool qemu_set_log_filename(const char *filename, GError **errp)
         return false;
     }
     qemu_log_close();
+    g_mutex_lock(&log_lock);
     log_file = f;
-    g_log_set_default_handler(log_glib_handler, NULL);
+    g_mutex_unlock(&log_lock);
+    qemu_log_init();
     return true;
 }
 

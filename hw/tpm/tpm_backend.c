@@ -336,8 +336,8 @@ void tpm_backend_deliver_request(TPMBackend *tb, TPMBackendCmd *cmd)
     TPMJob *job;
 
     if (tb->cmd) {
-        g_warning("TPM backend '%s': a command is already in flight; "
-                  "the new one is dropped", tb->id);
+        qemu_log_warning("TPM backend '%s': a command is already in flight; "
+                         "the new one is dropped", tb->id);
         return;
     }
     tb->cmd = cmd;

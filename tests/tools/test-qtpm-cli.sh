@@ -246,6 +246,34 @@ check "... and the state in use" \
     grep -q "; the TPM state of generation $((NEW_GEN - 1)) in slot $OLD_SLOT is in use\$" "$ERR"
 check "... and the -D log holds the same line" grep -qxF -- "$(cat "$ERR")" "$SCRATCH/fb.log"
 
+# Store failures reported by the libtpms backend read as qtpm's sentences,
+# never GLib's "** (process:N): WARNING **". The image may not grow past
+# the file size limit (SIGXFSZ ignored, so the write fails with EFBIG).
+with_fsize_limit() { ( trap '' XFSZ; ulimit -f "$1"; shift; "$@" ); }
+truncate -s 12288 small.raw
+SMALL_ARGS=(-drive file=small.raw,if=none,id=d0,format=raw
+            -tpmdev libtpms,id=tpm0,nvram=d0 -device tpm-tis,tpmdev=tpm0)
+with_fsize_limit 12 run_qtpm "${SMALL_ARGS[@]}" -qtest stdio </dev/null
+check "a store failure at start-up stops qtpm" test $? -eq 1
+check "... with the store's sentence" \
+    grep -q "^qtpm: -tpmdev id=tpm0: 'small.raw': NVRAM commit failed: " "$ERR"
+check "... and only qtpm's lines on stderr" bash -c "! grep -qv '^qtpm: ' '$ERR'"
+check "the TPM manufactured when the image may grow" starts_quietly "${SMALL_ARGS[@]}"
+# The first blob sits at 16 KiB - 4 KiB; a new one would go at 16 KiB.
+commit_fails_at_runtime() {
+    start_qtpm small "${SMALL_ARGS[@]}" -D "$SCRATCH/small.log" \
+        -qtest "unix:$SCRATCH/small-q.sock,server=on,wait=off" || return 1
+    tpm2_startup -c -T "cmd:$QTPM_TIS --qtest $SCRATCH/small-q.sock" >/dev/null 2>&1
+    stop_qtpm
+}
+with_fsize_limit 16 commit_fails_at_runtime
+check "a store failure while running is one warning line on stderr" \
+    test "$(grep -c "^qtpm: warning: TPM backend 'tpm0': 'small.raw': NVRAM commit failed: " \
+            "$SCRATCH/small.err")" -eq 1
+check "... not in GLib's format" bash -c "! grep -q 'WARNING \*\*' '$SCRATCH/small.err'"
+check "... and the -D log holds the same line" \
+    grep -qxF -- "$(grep '^qtpm: warning: ' "$SCRATCH/small.err")" "$SCRATCH/small.log"
+
 # Two processes on one image: the second refuses at start-up, naming the lock.
 start_qtpm owner "${TPM_ARGS[@]}"
 check "first qtpm owns the image" kill -0 "$QTPM_PID"
