@@ -30,7 +30,7 @@ start_swtpm() {
         bg_pid $SW_PID
         for i in $(seq 1 100); do
             kill -0 $SW_PID 2>/dev/null || break
-            if tpm2_startup -T swtpm:port=$SW_PORT -c 2>/dev/null; then
+            if tpm2_startup -T swtpm:host=127.0.0.1,port=$SW_PORT -c 2>/dev/null; then
                 export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$SW_PORT
                 return 0
             fi
