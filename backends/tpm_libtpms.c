@@ -73,10 +73,15 @@ static NvramBlobType libtpms_blob_type(const char *name)
     return 0;
 }
 
-/* Keeps the first store error for startup and logs every one. */
+/*
+ * Keeps the first store error. While the TPM runs, each one is logged; during
+ * start-up the first becomes start-up's own error, so it is not said twice.
+ */
 static void libtpms_nv_error(TPMLibtpmsState *s, GError *err)
 {
-    qemu_log_warning("TPM backend '%s': %s", s->tb->id, err->message);
+    if (s->running) {
+        qemu_log_warning("TPM backend '%s': %s", s->tb->id, err->message);
+    }
     if (!s->nv_error) {
         s->nv_error = err;
     } else {

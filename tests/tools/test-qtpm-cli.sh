@@ -258,6 +258,7 @@ check "a store failure at start-up stops qtpm" test $? -eq 1
 check "... with the store's sentence" \
     grep -q "^qtpm: -tpmdev id=tpm0: 'small.raw': NVRAM commit failed: " "$ERR"
 check "... and only qtpm's lines on stderr" bash -c "! grep -qv '^qtpm: ' '$ERR'"
+check "... in one sentence, not a warning and then the error" test "$(wc -l <"$ERR")" -eq 1
 check "the TPM manufactured when the image may grow" starts_quietly "${SMALL_ARGS[@]}"
 # The first blob sits at 16 KiB - 4 KiB; a new one would go at 16 KiB.
 commit_fails_at_runtime() {

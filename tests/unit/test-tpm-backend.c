@@ -317,10 +317,8 @@ static void test_libtpms_store_error_at_startup(Fixture *f,
     g_assert_no_error(err);
     /* Manufacturing the new TPM stores its permanent state: fail that. */
     blkdebug_fail_write(bdrv_get_blkdebug(bs), 1);
-    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING,
-                          "TPM backend 't': *injected write error*");
+    /* No warning: the error is start-up's own, said once (GTest would abort). */
     g_assert_cmpint(tpm_backend_startup_tpm(tb, 4096, &err), ==, -1);
-    g_test_assert_expected_messages();
     g_assert_nonnull(err);
     g_assert_true(strstr(err->message, f->img) != NULL);
     g_assert_null(strstr(err->message, "TPM_RESULT"));
