@@ -146,6 +146,9 @@ check "-qtest on a regular file is refused" fails_with "cannot listen on" \
     -tpmdev null,id=t -device tpm-tis,tpmdev=t \
     -qtest "unix:$SCRATCH/not-a-socket,server=on,wait=off"
 check "... and the file is kept" grep -qx precious "$SCRATCH/not-a-socket"
+check "a -qtest transport we lack names the option once" \
+    fails_with "qtpm: -qtest tcp:1234: 'tcp:1234' is neither" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest tcp:1234
 check "unknown device" fails_with "qtpm: -device tpm-crb,tpmdev=t: 'tpm-crb' is not a device model" \
     -tpmdev null,id=t -device tpm-crb,tpmdev=t
 check "device without tpmdev" fails_with "parameter 'tpmdev' is missing" -device tpm-tis
