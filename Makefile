@@ -9,12 +9,14 @@ SRC_PATH := $(CURDIR)
 
 all:
 
--include $(BUILD)/config-host.mak
+# Read only once configure has run, so that targets such as deps never run
+# configure before the packages it looks for are installed.
+ifneq ($(wildcard $(BUILD)/config-host.mak),)
+include $(BUILD)/config-host.mak
+endif
 
-ifeq ($(wildcard $(BUILD)/config-host.mak),)
 $(BUILD)/config-host.mak:
 	./configure --builddir=$(BUILD)
-endif
 
 CFLAGS_ALL = $(QEMU_CFLAGS) -I$(SRC_PATH)/include -I$(BUILD) -MMD -MP
 
