@@ -6,6 +6,8 @@
 
 #include "block/block_int.h"
 
+#include "unit-util.h"
+
 typedef struct Fixture {
     char *dir;
     char *path;
@@ -29,14 +31,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
-    g_autoptr(GDir) d = g_dir_open(f->dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(f->dir, name, NULL);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    unit_remove_dir(f->dir);
     g_free(f->path);
     g_free(f->dir);
 }

@@ -8,6 +8,8 @@
 
 #include "block/block_int.h"
 
+#include "unit-util.h"
+
 #define CS 4096
 
 typedef struct Fixture {
@@ -40,48 +42,6 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_free(f->dir);
 }
 
-static void patch(const char *path, off_t off, const void *bytes, size_t n)
-{
-    int fd = open(path, O_WRONLY);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pwrite(fd, bytes, n, off), ==, (ssize_t)n);
-    close(fd);
-}
-
-static void patch_be64(const char *path, off_t off, uint64_t v)
-{
-    uint8_t b[8];
-
-    for (int i = 7; i >= 0; i--) {
-        b[i] = v & 0xff;
-        v >>= 8;
-    }
-    patch(path, off, b, 8);
-}
-
-static void patch_be32(const char *path, off_t off, uint32_t v)
-{
-    uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
-
-    patch(path, off, b, 4);
-}
-
-static uint64_t read_be64(const char *path, off_t off)
-{
-    uint8_t b[8];
-    uint64_t v = 0;
-    int fd = open(path, O_RDONLY);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pread(fd, b, 8, off), ==, 8);
-    close(fd);
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | b[i];
-    }
-    return v;
-}
-
 /* A valid 1 MiB image with 4 KiB clusters and data at guest offset 0. */
 static Layout make_base(const char *path)
 {
@@ -100,11 +60,11 @@ static Layout make_base(const char *path)
     g_assert_cmpint(bdrv_pwrite(bs, 0, sizeof(buf), buf, &err), ==, 0);
     bdrv_close(bs);
 
-    l.l1_offset = read_be64(path, 40);
-    l.rt_offset = read_be64(path, 48);
-    l.l2_offset = read_be64(path, l.l1_offset) & 0x00fffffffffffe00ULL;
-    l.rb_offset = read_be64(path, l.rt_offset);
-    l.data_offset = read_be64(path, l.l2_offset) & 0x00fffffffffffe00ULL;
+    l.l1_offset = unit_read_be64(path, 40);
+    l.rt_offset = unit_read_be64(path, 48);
+    l.l2_offset = unit_read_be64(path, l.l1_offset) & 0x00fffffffffffe00ULL;
+    l.rb_offset = unit_read_be64(path, l.rt_offset);
+    l.data_offset = unit_read_be64(path, l.l2_offset) & 0x00fffffffffffe00ULL;
     g_assert_cmpint(stat(path, &st), ==, 0);
     l.file_size = st.st_size;
     g_assert_cmpuint(l.l2_offset, !=, 0);
@@ -223,13 +183,13 @@ static void test_truncated_data(Fixture *f, gconstpointer data)
 static void test_bad_magic_version(Fixture *f, gconstpointer data)
 {
     make_base(f->path);
-    patch_be32(f->path, 0, 0x514649fa);
+    unit_patch_be32(f->path, 0, 0x514649fa);
     expect_error(f->path, OP_OPEN_RO, 0, "bad qcow2 magic");
     make_base(f->path);
-    patch_be32(f->path, 4, 4);
+    unit_patch_be32(f->path, 4, 4);
     expect_error(f->path, OP_OPEN_RO, 0, "version 4");
     make_base(f->path);
-    patch_be32(f->path, 4, 0xffffffff);
+    unit_patch_be32(f->path, 4, 0xffffffff);
     expect_error(f->path, OP_OPEN_RO, 0, "version 4294967295");
 }
 
@@ -239,7 +199,7 @@ static void test_cluster_bits(Fixture *f, gconstpointer data)
 
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         make_base(f->path);
-        patch_be32(f->path, 20, bad[i]);
+        unit_patch_be32(f->path, 20, bad[i]);
         expect_error(f->path, OP_OPEN_RO, 0, "cluster_bits");
     }
 }
@@ -250,7 +210,7 @@ static void test_header_length(Fixture *f, gconstpointer data)
 
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         make_base(f->path);
-        patch_be32(f->path, 100, bad[i]);
+        unit_patch_be32(f->path, 100, bad[i]);
         expect_error(f->path, OP_OPEN_RO, 0, "header_length");
     }
 }
@@ -258,38 +218,38 @@ static void test_header_length(Fixture *f, gconstpointer data)
 static void test_refcount_order(Fixture *f, gconstpointer data)
 {
     make_base(f->path);
-    patch_be32(f->path, 96, 7);
+    unit_patch_be32(f->path, 96, 7);
     expect_error(f->path, OP_OPEN_RO, 0, "refcount_order 7");
     make_base(f->path);
-    patch_be32(f->path, 96, 0x80000000);
+    unit_patch_be32(f->path, 96, 0x80000000);
     expect_error(f->path, OP_OPEN_RO, 0, "refcount_order");
 }
 
 static void test_absurd_sizes(Fixture *f, gconstpointer data)
 {
     make_base(f->path);
-    patch_be32(f->path, 36, 0xffffffff);
+    unit_patch_be32(f->path, 36, 0xffffffff);
     expect_error(f->path, OP_OPEN_RO, 0, "L1 size 4294967295 is too large");
     make_base(f->path);
-    patch_be32(f->path, 36, 0);
+    unit_patch_be32(f->path, 36, 0);
     expect_error(f->path, OP_OPEN_RO, 0, "L1 size 0 is too small");
     make_base(f->path);
-    patch_be64(f->path, 24, 1ULL << 62);
+    unit_patch_be64(f->path, 24, 1ULL << 62);
     expect_error(f->path, OP_OPEN_RO, 0, "virtual size");
     make_base(f->path);
-    patch_be64(f->path, 24, 1ULL << 40);   /* L1 of 1 entry cannot map it */
+    unit_patch_be64(f->path, 24, 1ULL << 40);   /* L1 of 1 entry cannot map it */
     expect_error(f->path, OP_OPEN_RO, 0, "too small for virtual size");
     make_base(f->path);
-    patch_be32(f->path, 56, 0);
+    unit_patch_be32(f->path, 56, 0);
     expect_error(f->path, OP_OPEN_RO, 0, "refcount_table_clusters 0");
     make_base(f->path);
-    patch_be32(f->path, 56, 0xffffffff);
+    unit_patch_be32(f->path, 56, 0xffffffff);
     expect_error(f->path, OP_OPEN_RO, 0, "refcount_table_clusters");
     make_base(f->path);
-    patch_be32(f->path, 56, 1000);   /* plausible count, past EOF */
+    unit_patch_be32(f->path, 56, 1000);   /* plausible count, past EOF */
     expect_error(f->path, OP_OPEN_RO, 0, "refcount table at");
     make_base(f->path);
-    patch_be32(f->path, 60, 0x7fffffff);
+    unit_patch_be32(f->path, 60, 0x7fffffff);
     expect_error(f->path, OP_OPEN_RO, 0, "nb_snapshots");
 }
 
@@ -297,23 +257,23 @@ static void test_table_offsets(Fixture *f, gconstpointer data)
 {
     Layout l = make_base(f->path);
 
-    patch_be64(f->path, 40, l.file_size + CS);
+    unit_patch_be64(f->path, 40, l.file_size + CS);
     expect_error(f->path, OP_OPEN_RO, 0, "L1 table at");
     make_base(f->path);
-    patch_be64(f->path, 40, 0xffffffffffff0000ULL);
+    unit_patch_be64(f->path, 40, 0xffffffffffff0000ULL);
     expect_error(f->path, OP_OPEN_RO, 0, "past the end of the file");
     make_base(f->path);
-    patch_be64(f->path, 40, l.l1_offset + 8);
+    unit_patch_be64(f->path, 40, l.l1_offset + 8);
     expect_error(f->path, OP_OPEN_RO, 0, "L1 table offset 0x");
     make_base(f->path);
-    patch_be64(f->path, 48, l.rt_offset + 512);
+    unit_patch_be64(f->path, 48, l.rt_offset + 512);
     expect_error(f->path, OP_OPEN_RO, 0, "not cluster aligned");
     make_base(f->path);
-    patch_be64(f->path, 48, l.file_size + 100 * CS);
+    unit_patch_be64(f->path, 48, l.file_size + 100 * CS);
     expect_error(f->path, OP_OPEN_RO, 0, "refcount table at");
     make_base(f->path);
-    patch_be64(f->path, 64, l.file_size + CS);
-    patch_be32(f->path, 60, 1);
+    unit_patch_be64(f->path, 64, l.file_size + CS);
+    unit_patch_be32(f->path, 60, 1);
     expect_error(f->path, OP_OPEN_RO, 0, "snapshot table");
 }
 
@@ -321,32 +281,32 @@ static void test_overlaps(Fixture *f, gconstpointer data)
 {
     Layout l = make_base(f->path);
 
-    patch_be64(f->path, 40, l.rt_offset);
+    unit_patch_be64(f->path, 40, l.rt_offset);
     expect_error(f->path, OP_OPEN_RO, 0, "overlaps the refcount table");
     make_base(f->path);
-    patch_be64(f->path, 40, 0);
+    unit_patch_be64(f->path, 40, 0);
     expect_error(f->path, OP_OPEN_RO, 0, "overlaps the header");
     make_base(f->path);
-    patch_be64(f->path, 48, 0);
+    unit_patch_be64(f->path, 48, 0);
     expect_error(f->path, OP_OPEN_RO, 0, "overlaps the header");
     make_base(f->path);
-    patch_be64(f->path, 64, l.l1_offset);
-    patch_be32(f->path, 60, 1);
+    unit_patch_be64(f->path, 64, l.l1_offset);
+    unit_patch_be32(f->path, 60, 1);
     expect_error(f->path, OP_OPEN_RO, 0, "overlaps the L1 table");
     /* An L2 table where the L1 or refcount table lives. */
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.l1_offset | 1ULL << 63);
+    unit_patch_be64(f->path, l.l1_offset, l.l1_offset | 1ULL << 63);
     expect_error(f->path, OP_READ, 0, "overlaps the L1 table");
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.rt_offset | 1ULL << 63);
+    unit_patch_be64(f->path, l.l1_offset, l.rt_offset | 1ULL << 63);
     expect_error(f->path, OP_READ, 0, "overlaps the refcount table");
     /* A refcount block on top of the L1 table. */
     make_base(f->path);
-    patch_be64(f->path, l.rt_offset, l.l1_offset);
+    unit_patch_be64(f->path, l.rt_offset, l.l1_offset);
     expect_error(f->path, OP_WRITE, 512 * 1024, "refcount block 0 at");
     /* A data cluster on top of the L1 table is never written. */
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, l.l1_offset | 1ULL << 63);
+    unit_patch_be64(f->path, l.l2_offset, l.l1_offset | 1ULL << 63);
     expect_error(f->path, OP_WRITE, 0, "overlaps the L1 table");
 }
 
@@ -355,12 +315,12 @@ static void test_header_extensions(Fixture *f, gconstpointer data)
     uint8_t ext[8] = { 0x12, 0x34, 0x56, 0x78, 0x00, 0x00, 0x10, 0x00 };
 
     make_base(f->path);
-    patch(f->path, 104, ext, sizeof(ext));   /* 4096 bytes: past the cluster */
+    unit_patch(f->path, 104, ext, sizeof(ext));   /* 4096 bytes: past the cluster */
     expect_error(f->path, OP_OPEN_RO, 0, "header extension 0x12345678");
     ext[4] = 0xff;
     ext[6] = 0;
     make_base(f->path);
-    patch(f->path, 104, ext, sizeof(ext));
+    unit_patch(f->path, 104, ext, sizeof(ext));
     expect_error(f->path, OP_OPEN_RO, 0, "past the end of the first cluster");
 }
 
@@ -371,16 +331,16 @@ static void test_l1_entries(Fixture *f, gconstpointer data)
 {
     Layout l = make_base(f->path);
 
-    patch_be64(f->path, l.l1_offset, (l.file_size + 10 * CS) | 1ULL << 63);
+    unit_patch_be64(f->path, l.l1_offset, (l.file_size + 10 * CS) | 1ULL << 63);
     expect_error(f->path, OP_READ, 0, "L2 table at");
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, 0x1234);
+    unit_patch_be64(f->path, l.l1_offset, 0x1234);
     expect_error(f->path, OP_READ, 0, "L1 entry 0 (0x1234)");
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.l2_offset + 512);
+    unit_patch_be64(f->path, l.l1_offset, l.l2_offset + 512);
     expect_error(f->path, OP_READ, 0, "not cluster aligned");
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.l2_offset | 1ULL << 60);
+    unit_patch_be64(f->path, l.l1_offset, l.l2_offset | 1ULL << 60);
     expect_error(f->path, OP_WRITE, 0, "reserved bits");
 }
 
@@ -388,16 +348,16 @@ static void test_l2_entries(Fixture *f, gconstpointer data)
 {
     Layout l = make_base(f->path);
 
-    patch_be64(f->path, l.l2_offset, (l.data_offset + 512) | 1ULL << 63);
+    unit_patch_be64(f->path, l.l2_offset, (l.data_offset + 512) | 1ULL << 63);
     expect_error(f->path, OP_READ, 0, "is not cluster aligned");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, l.data_offset | 1ULL << 63 | 1ULL << 58);
+    unit_patch_be64(f->path, l.l2_offset, l.data_offset | 1ULL << 63 | 1ULL << 58);
     expect_error(f->path, OP_READ, 0, "reserved bits set");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, 1ULL << 63);
+    unit_patch_be64(f->path, l.l2_offset, 1ULL << 63);
     expect_error(f->path, OP_READ, 0, "COPIED without a cluster");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, 512ULL | 1ULL << 63);
+    unit_patch_be64(f->path, l.l2_offset, 512ULL | 1ULL << 63);
     expect_error(f->path, OP_WRITE, 0, "not cluster aligned");
 }
 
@@ -406,17 +366,17 @@ static void test_refcount_entries(Fixture *f, gconstpointer data)
     Layout l = make_base(f->path);
 
     /* Allocation needs the refcount block. */
-    patch_be64(f->path, l.rt_offset, l.file_size + 50 * CS);
+    unit_patch_be64(f->path, l.rt_offset, l.file_size + 50 * CS);
     expect_error(f->path, OP_WRITE, 512 * 1024, "refcount block 0 at");
     make_base(f->path);
-    patch_be64(f->path, l.rt_offset, l.rb_offset + 8);
+    unit_patch_be64(f->path, l.rt_offset, l.rb_offset + 8);
     expect_error(f->path, OP_WRITE, 512 * 1024, "refcount table entry 0");
     /* All refcounts 0: the allocator would hand out the header. */
     make_base(f->path);
     {
         uint8_t zero[CS] = { 0 };
 
-        patch(f->path, l.rb_offset, zero, sizeof(zero));
+        unit_patch(f->path, l.rb_offset, zero, sizeof(zero));
     }
     expect_error(f->path, OP_WRITE, 512 * 1024,
                  "holds the header but its refcount is 0");
@@ -430,18 +390,18 @@ static void test_compressed(Fixture *f, gconstpointer data)
     uint8_t junk[512];
 
     memset(junk, 0xff, sizeof(junk));
-    patch(f->path, l.data_offset, junk, sizeof(junk));
-    patch_be64(f->path, l.l2_offset, c | l.data_offset);
+    unit_patch(f->path, l.data_offset, junk, sizeof(junk));
+    unit_patch_be64(f->path, l.l2_offset, c | l.data_offset);
     expect_error(f->path, OP_READ, 0, "compressed cluster at 0x");
     expect_error(f->path, OP_READ, 0, "is corrupt");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
+    unit_patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
     expect_error(f->path, OP_READ, 0, "outside the file");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, c | 1ULL << 63 | l.data_offset);
+    unit_patch_be64(f->path, l.l2_offset, c | 1ULL << 63 | l.data_offset);
     expect_error(f->path, OP_WRITE, 0, "has the COPIED flag");
     make_base(f->path);
-    patch_be64(f->path, l.l2_offset, c | 15ULL << 58 | 100);
+    unit_patch_be64(f->path, l.l2_offset, c | 15ULL << 58 | 100);
     expect_error(f->path, OP_READ, 0, "outside the file");
     /* Valid deflate that stops short of a cluster. */
     make_base(f->path);
@@ -449,21 +409,21 @@ static void test_compressed(Fixture *f, gconstpointer data)
         uint8_t stored[] = { 0x01, 0x04, 0x00, 0xfb, 0xff, 'a', 'b', 'c',
                              'd' };
 
-        patch(f->path, l.data_offset, stored, sizeof(stored));
+        unit_patch(f->path, l.data_offset, stored, sizeof(stored));
     }
-    patch_be64(f->path, l.l2_offset, c | l.data_offset);
+    unit_patch_be64(f->path, l.l2_offset, c | l.data_offset);
     expect_error(f->path, OP_READ, 0, "is corrupt");
     /* Writing over a corrupt compressed cluster fails the same way. */
     expect_error(f->path, OP_WRITE, 100, "is corrupt");
     /* ... also under a shared L2 table (L1 entry without COPIED), which is
      * copied before the write. */
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.l2_offset);
-    patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
+    unit_patch_be64(f->path, l.l1_offset, l.l2_offset);
+    unit_patch_be64(f->path, l.l2_offset, c | (l.file_size + 100));
     expect_error(f->path, OP_WRITE, 100, "outside the file");
     make_base(f->path);
-    patch_be64(f->path, l.l1_offset, l.l2_offset);
-    patch_be64(f->path, l.l2_offset + 8, c | (l.file_size + 1000000));
+    unit_patch_be64(f->path, l.l1_offset, l.l2_offset);
+    unit_patch_be64(f->path, l.l2_offset + 8, c | (l.file_size + 1000000));
     {
         BlockOpenOptions opts = { .format = "qcow2", .no_locking = true };
         g_autofree uint8_t *buf = g_malloc0(3 * CS);
@@ -552,7 +512,7 @@ static void test_random_mutations(Fixture *f, gconstpointer data)
             }
             seed = seed * 1103515245 + 12345;
             b = seed >> 16;
-            patch(f->path, off, &b, 1);
+            unit_patch(f->path, off, &b, 1);
         }
         bs = bdrv_open(f->path, &opts, &err);
         if (!bs) {

@@ -9,6 +9,8 @@
 #include "block/blkdebug.h"
 #include "block/block_int.h"
 
+#include "unit-util.h"
+
 typedef struct Fixture {
     char *dir;
     char *path;
@@ -23,14 +25,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
-    g_autoptr(GDir) d = g_dir_open(f->dir, 0, NULL);
-    const char *name;
-
-    while (d && (name = g_dir_read_name(d))) {
-        g_autofree char *p = g_build_filename(f->dir, name, NULL);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    unit_remove_dir(f->dir);
     g_free(f->path);
     g_free(f->dir);
 }
@@ -140,48 +135,6 @@ static void read_expect(BlockDriverState *bs, int64_t off, int64_t len,
     g_assert_cmpint(bdrv_pread(bs, off, len, buf, &err), ==, 0);
     g_assert_no_error(err);
     g_assert_true(memcmp(buf, expect, len) == 0);
-}
-
-static void patch(const char *path, off_t off, const void *bytes, size_t n)
-{
-    int fd = open(path, O_WRONLY);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pwrite(fd, bytes, n, off), ==, (ssize_t)n);
-    close(fd);
-}
-
-static void patch_be64(const char *path, off_t off, uint64_t v)
-{
-    uint8_t b[8];
-
-    for (int i = 7; i >= 0; i--) {
-        b[i] = v & 0xff;
-        v >>= 8;
-    }
-    patch(path, off, b, 8);
-}
-
-static void patch_be32(const char *path, off_t off, uint32_t v)
-{
-    uint8_t b[4] = { v >> 24, v >> 16, v >> 8, v };
-
-    patch(path, off, b, 4);
-}
-
-static uint64_t read_be64(const char *path, off_t off)
-{
-    uint8_t b[8];
-    uint64_t v = 0;
-    int fd = open(path, O_RDONLY);
-
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pread(fd, b, 8, off), ==, 8);
-    close(fd);
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | b[i];
-    }
-    return v;
 }
 
 static int64_t file_size(const char *path)
@@ -447,7 +400,7 @@ static void test_incompatible_bits(Fixture *f, gconstpointer data)
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         create_ok(f->path, 1024 * 1024, 0, 0);
-        patch_be64(f->path, 72, cases[i].bits);
+        unit_patch_be64(f->path, 72, cases[i].bits);
         expect_open_error(f->path, false, cases[i].needle);
         if (cases[i].ro_ok) {
             expect_open_ok(f->path, true);
@@ -462,19 +415,19 @@ static void test_refused_features(Fixture *f, gconstpointer data)
     uint8_t zstd = 1;
 
     create_ok(f->path, 1024 * 1024, 0, 0);
-    patch_be64(f->path, 8, 4096 + 512);
-    patch_be32(f->path, 16, 4);
+    unit_patch_be64(f->path, 8, 4096 + 512);
+    unit_patch_be32(f->path, 16, 4);
     expect_open_error(f->path, true, "backing files are not supported");
 
     create_ok(f->path, 1024 * 1024, 0, 0);
-    patch_be32(f->path, 32, 2);
+    unit_patch_be32(f->path, 32, 2);
     expect_open_error(f->path, true, "encryption (crypt_method 2)");
 
     /* compression_type zstd: header_length 112 with the byte at 104. */
     create_ok(f->path, 1024 * 1024, 0, 0);
-    patch_be32(f->path, 100, 112);
-    patch_be64(f->path, 72, 1 << 3);
-    patch(f->path, 104, &zstd, 1);
+    unit_patch_be32(f->path, 100, 112);
+    unit_patch_be64(f->path, 72, 1 << 3);
+    unit_patch(f->path, 104, &zstd, 1);
     expect_open_error(f->path, true, "zstd");
 
     /* A qemu-img image with zstd, if this qemu-img can make one. */
@@ -499,8 +452,8 @@ static void test_feature_table_name(Fixture *f, gconstpointer data)
     ext[8] = 0;           /* incompatible */
     ext[9] = 12;          /* bit 12 */
     memcpy(ext + 10, "time travel", 11);
-    patch(f->path, 104, ext, sizeof(ext));
-    patch_be64(f->path, 72, 1 << 12);
+    unit_patch(f->path, 104, ext, sizeof(ext));
+    unit_patch_be64(f->path, 72, 1 << 12);
     expect_open_error(f->path, true, "'time travel' (bit 12)");
 }
 
@@ -511,13 +464,13 @@ static void test_autoclear_cleared_on_write(Fixture *f, gconstpointer data)
 
     g_assert_cmpint(run(NULL, "qemu-img", "create", "-q", "-f", "qcow2",
                         f->path, "1M", NULL), ==, 0);
-    patch_be64(f->path, 88, 1 << 5);
+    unit_patch_be64(f->path, 88, 1 << 5);
     bs = open_ok(f->path);
     g_assert_cmpint(bdrv_pread(bs, 0, sizeof(buf), buf, NULL), ==, 0);
-    g_assert_cmpuint(read_be64(f->path, 88), ==, 1 << 5);
+    g_assert_cmpuint(unit_read_be64(f->path, 88), ==, 1 << 5);
     memset(buf, 0x42, sizeof(buf));
     write_ok(bs, 0, sizeof(buf), buf);
-    g_assert_cmpuint(read_be64(f->path, 88), ==, 0);
+    g_assert_cmpuint(unit_read_be64(f->path, 88), ==, 0);
     bdrv_close(bs);
     assert_check_clean(f->path);
 }
@@ -534,8 +487,8 @@ static void test_lazy_refcounts(Fixture *f, gconstpointer data)
     fill(buf, sizeof(buf), 9);
     write_ok(bs, 70000, sizeof(buf), buf);
     bdrv_close(bs);
-    g_assert_cmpuint(read_be64(f->path, 72), ==, 0);  /* never dirty */
-    g_assert_cmpuint(read_be64(f->path, 80), ==, 1);  /* bit kept */
+    g_assert_cmpuint(unit_read_be64(f->path, 72), ==, 0);  /* never dirty */
+    g_assert_cmpuint(unit_read_be64(f->path, 80), ==, 1);  /* bit kept */
     assert_check_clean(f->path);
 }
 
