@@ -204,12 +204,24 @@ static const char *tpm_version_str(int v)
     return v == 1 ? "1.2" : v == 2 ? "2.0" : "unknown";
 }
 
-static BlockDriverState *open_image(const char *path, bool writable,
-                                    GError **errp)
+/* Opens @path and the store in it; an owner opens it writable. */
+static NvramStore *open_store(const char *path, const NvramOpenOptions *o,
+                              BlockDriverState **bsp, GError **errp)
 {
-    BlockOpenOptions o = { .format = NULL, .read_only = !writable };
+    BlockOpenOptions bo = { .format = NULL, .read_only = !o->owner };
+    BlockDriverState *bs = bdrv_open(path, &bo, errp);
+    NvramStore *s;
 
-    return bdrv_open(path, &o, errp);
+    if (!bs) {
+        return NULL;
+    }
+    s = nvram_open(bs, o, errp);
+    if (!s) {
+        bdrv_close(bs);
+        return NULL;
+    }
+    *bsp = bs;
+    return s;
 }
 
 /*
@@ -227,19 +239,8 @@ static NvramStore *open_reader(const char *path, const NvramKey *key,
         .lock_timeout_ms = READER_LOCK_TIMEOUT_MS,
         .allow_no_key = metadata_only && key->kind == NVRAM_KEY_NONE,
     };
-    BlockDriverState *bs = open_image(path, false, errp);
-    NvramStore *s;
 
-    if (!bs) {
-        return NULL;
-    }
-    s = nvram_open(bs, &o, errp);
-    if (!s) {
-        bdrv_close(bs);
-        return NULL;
-    }
-    *bsp = bs;
-    return s;
+    return open_store(path, &o, bsp, errp);
 }
 
 /* Opens the store as its owner; a store a running qtpm owns is refused. */
@@ -254,19 +255,8 @@ static NvramStore *open_owner(const char *path, const NvramKey *key,
         .tpm_version = tpm_version,
         .lock_timeout_ms = 0,
     };
-    BlockDriverState *bs = open_image(path, true, errp);
-    NvramStore *s;
 
-    if (!bs) {
-        return NULL;
-    }
-    s = nvram_open(bs, &o, errp);
-    if (!s) {
-        bdrv_close(bs);
-        return NULL;
-    }
-    *bsp = bs;
-    return s;
+    return open_store(path, &o, bsp, errp);
 }
 
 static void close_store(NvramStore *s, BlockDriverState *bs)
