@@ -138,48 +138,46 @@ static bool tlv_require(const uint8_t *body, size_t blen, uint16_t tag,
     return r == 1;
 }
 
-static void aes_cbc_decrypt(const SwtpmKey *key, const uint8_t *iv_in,
-                            const uint8_t *src, size_t len, uint8_t *dst)
+/*
+ * AES-128 or AES-256 (by the key's length) in CBC mode. A NULL @iv_in
+ * is the all-zero IV of swtpm files that carry no IV.
+ */
+static void aes_cbc(const SwtpmKey *key, bool encrypt, const uint8_t *iv_in,
+                    const uint8_t *src, size_t len, uint8_t *dst)
 {
     uint8_t iv[AES_BLOCK] = { 0 };
+    union {
+        struct aes128_ctx aes128;
+        struct aes256_ctx aes256;
+    } ctx;
+    nettle_cipher_func *cipher;
 
     if (iv_in) {
         memcpy(iv, iv_in, AES_BLOCK);
     }
     if (key->len == 32) {
-        struct aes256_ctx ctx;
-        aes256_set_decrypt_key(&ctx, key->bytes);
-        cbc_decrypt(&ctx, (nettle_cipher_func *)aes256_decrypt, AES_BLOCK,
-                    iv, len, dst, src);
-        memset(&ctx, 0, sizeof(ctx));
+        if (encrypt) {
+            aes256_set_encrypt_key(&ctx.aes256, key->bytes);
+            cipher = (nettle_cipher_func *)aes256_encrypt;
+        } else {
+            aes256_set_decrypt_key(&ctx.aes256, key->bytes);
+            cipher = (nettle_cipher_func *)aes256_decrypt;
+        }
     } else {
-        struct aes128_ctx ctx;
-        aes128_set_decrypt_key(&ctx, key->bytes);
-        cbc_decrypt(&ctx, (nettle_cipher_func *)aes128_decrypt, AES_BLOCK,
-                    iv, len, dst, src);
-        memset(&ctx, 0, sizeof(ctx));
+        if (encrypt) {
+            aes128_set_encrypt_key(&ctx.aes128, key->bytes);
+            cipher = (nettle_cipher_func *)aes128_encrypt;
+        } else {
+            aes128_set_decrypt_key(&ctx.aes128, key->bytes);
+            cipher = (nettle_cipher_func *)aes128_decrypt;
+        }
     }
-}
-
-static void aes_cbc_encrypt(const SwtpmKey *key, const uint8_t *iv_in,
-                            const uint8_t *src, size_t len, uint8_t *dst)
-{
-    uint8_t iv[AES_BLOCK];
-
-    memcpy(iv, iv_in, AES_BLOCK);
-    if (key->len == 32) {
-        struct aes256_ctx ctx;
-        aes256_set_encrypt_key(&ctx, key->bytes);
-        cbc_encrypt(&ctx, (nettle_cipher_func *)aes256_encrypt, AES_BLOCK,
-                    iv, len, dst, src);
-        memset(&ctx, 0, sizeof(ctx));
+    if (encrypt) {
+        cbc_encrypt(&ctx, cipher, AES_BLOCK, iv, len, dst, src);
     } else {
-        struct aes128_ctx ctx;
-        aes128_set_encrypt_key(&ctx, key->bytes);
-        cbc_encrypt(&ctx, (nettle_cipher_func *)aes128_encrypt, AES_BLOCK,
-                    iv, len, dst, src);
-        memset(&ctx, 0, sizeof(ctx));
+        cbc_decrypt(&ctx, cipher, AES_BLOCK, iv, len, dst, src);
     }
+    memset(&ctx, 0, sizeof(ctx));
 }
 
 /* swtpm keys its HMAC with the AES key itself and covers ciphertext || IV. */
@@ -217,7 +215,7 @@ static bool decrypt_unpad(const SwtpmKey *key, const uint8_t *iv,
         return false;
     }
     pt = g_malloc(ct_len);
-    aes_cbc_decrypt(key, iv, ct, ct_len, pt);
+    aes_cbc(key, false, iv, ct, ct_len, pt);
     pad = pt[ct_len - 1];
     if (pad == 0 || pad > key->len) {
         bad = 1;
@@ -447,7 +445,7 @@ uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
     memcpy(pt, data, len);
     memset(pt + len, (int)pad, pad);
     ct = g_malloc(ct_len);
-    aes_cbc_encrypt(key, iv, pt, ct_len, ct);
+    aes_cbc(key, true, iv, pt, ct_len, ct);
     memset(pt, 0, ct_len);
     g_free(pt);
     swtpm_hmac(key, ct, ct_len, iv, key->len, mac);
