@@ -13,6 +13,7 @@
 #include "exec/memory.h"
 #include "hw/irq.h"
 #include "hw/tpm/tpm_tis.h"
+#include "sysemu/tpm_util.h"
 
 /* The command/response state of one locality (docs/tis.md "States"). */
 typedef enum TPMTISFifoState {
@@ -338,13 +339,12 @@ static void tpm_tis_tpm_send(TPMTISState *s, uint8_t locty)
 /* A response too short to carry a header becomes the TPM's failure code. */
 static void tpm_tis_write_fatal_response(TPMTISState *s)
 {
-    bool tpm2 = s->be_tpm_version == TPM_VERSION_2_0;
+    /* A backend that names no TPM version is answered in TPM 1.2 form. */
+    TPMVersion v = s->be_tpm_version == TPM_VERSION_2_0 ? TPM_VERSION_2_0
+                                                         : TPM_VERSION_1_2;
 
-    s->buffer[0] = tpm2 ? 0x80 : 0x00;
-    s->buffer[1] = tpm2 ? 0x01 : 0xc4; /* TPM_ST_NO_SESSIONS / RSP_COMMAND */
-    tpm_tis_put_be32(s->buffer + 2, 10);
-    tpm_tis_put_be32(s->buffer + 6, tpm2 ? 0x101 : 0x09); /* TPM_RC_FAILURE / TPM_FAIL */
-    s->resp_len = 10;
+    tpm_util_write_fatal_error_response(s->buffer, sizeof(s->buffer), v);
+    s->resp_len = TPM_HEADER_SIZE;
 }
 
 static void tpm_tis_take_response(TPMTISState *s)
