@@ -12,6 +12,7 @@
 #include "qemu/osdep.h"
 #include "exec/memory.h"
 #include "hw/irq.h"
+#include "qemu/bswap.h"
 #include "hw/tpm/tpm_tis.h"
 #include "sysemu/tpm_util.h"
 
@@ -64,23 +65,10 @@ static bool tpm_tis_valid_locty(uint8_t locty)
     return locty < TPM_TIS_NUM_LOCALITIES;
 }
 
-static uint32_t tpm_tis_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void tpm_tis_put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
-}
-
 /* The paramSize field of the command being received (bytes 2..5). */
 static uint32_t tpm_tis_cmd_size(TPMTISState *s)
 {
-    return tpm_tis_be32(s->buffer + 2);
+    return ldl_be_p(s->buffer + 2);
 }
 
 /*
@@ -352,7 +340,7 @@ static void tpm_tis_take_response(TPMTISState *s)
     uint32_t len = MIN(s->cmd.out_len, s->be_buffer_size);
 
     if (len >= 10) {
-        len = MIN(len, tpm_tis_be32(s->cmd_out + 2));
+        len = MIN(len, ldl_be_p(s->cmd_out + 2));
     }
     if (len < 10) {
         tpm_tis_write_fatal_response(s);
@@ -881,8 +869,9 @@ static void put_u8(GByteArray *out, uint8_t v)
 
 static void put_be16(GByteArray *out, uint16_t v)
 {
-    uint8_t b[2] = {v >> 8, v};
+    uint8_t b[2];
 
+    stw_be_p(b, v);
     g_byte_array_append(out, b, 2);
 }
 
@@ -890,7 +879,7 @@ static void put_be32(GByteArray *out, uint32_t v)
 {
     uint8_t b[4];
 
-    tpm_tis_put_be32(b, v);
+    stl_be_p(b, v);
     g_byte_array_append(out, b, 4);
 }
 
@@ -933,7 +922,7 @@ static uint8_t get_u8(TISLoadCtx *c)
 
 static uint16_t get_be16(TISLoadCtx *c)
 {
-    uint16_t v = (c->p[0] << 8) | c->p[1];
+    uint16_t v = lduw_be_p(c->p);
 
     c->p += 2;
     return v;
@@ -941,7 +930,7 @@ static uint16_t get_be16(TISLoadCtx *c)
 
 static uint32_t get_be32(TISLoadCtx *c)
 {
-    uint32_t v = tpm_tis_be32(c->p);
+    uint32_t v = ldl_be_p(c->p);
 
     c->p += 4;
     return v;

@@ -2,6 +2,7 @@
  * TPM command and response header helpers shared by backends and frontends.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "sysemu/tpm_util.h"
 
 void tpm_util_write_fatal_error_response(uint8_t *out, uint32_t out_len,
@@ -14,16 +15,9 @@ void tpm_util_write_fatal_error_response(uint8_t *out, uint32_t out_len,
     if (out_len < TPM_HEADER_SIZE) {
         return;
     }
-    out[0] = tag >> 8;
-    out[1] = tag;
-    out[2] = 0;
-    out[3] = 0;
-    out[4] = 0;
-    out[5] = TPM_HEADER_SIZE;
-    out[6] = rc >> 24;
-    out[7] = rc >> 16;
-    out[8] = rc >> 8;
-    out[9] = rc;
+    stw_be_p(out, tag);
+    stl_be_p(out + 2, TPM_HEADER_SIZE);
+    stl_be_p(out + 6, rc);
 }
 
 uint32_t tpm_util_get_size_from_buffer(const uint8_t *buf, size_t len)
@@ -31,7 +25,7 @@ uint32_t tpm_util_get_size_from_buffer(const uint8_t *buf, size_t len)
     if (len < TPM_HEADER_SIZE) {
         return 0;
     }
-    return (uint32_t)buf[2] << 24 | buf[3] << 16 | buf[4] << 8 | buf[5];
+    return ldl_be_p(buf + 2);
 }
 
 uint32_t tpm_util_get_code_from_buffer(const uint8_t *buf, size_t len)
@@ -39,5 +33,5 @@ uint32_t tpm_util_get_code_from_buffer(const uint8_t *buf, size_t len)
     if (len < TPM_HEADER_SIZE) {
         return 0;
     }
-    return (uint32_t)buf[6] << 24 | buf[7] << 16 | buf[8] << 8 | buf[9];
+    return ldl_be_p(buf + 6);
 }
