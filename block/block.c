@@ -246,20 +246,38 @@ static bool bdrv_is_aligned(BlockDriverState *bs, int64_t offset, int64_t bytes)
            (QEMU_IS_ALIGNED(offset, align) && QEMU_IS_ALIGNED(bytes, align));
 }
 
+/*
+ * A buffer for the whole aligned blocks around [@offset, @offset + @bytes),
+ * which start at *@start and end at *@end; NULL when memory runs out.
+ */
+static uint8_t *bdrv_bounce_new(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, bool write, int64_t *start,
+                                int64_t *end, GError **errp)
+{
+    uint32_t align = bs->request_alignment;
+    uint8_t *bounce;
+
+    *start = QEMU_ALIGN_DOWN(offset, align);
+    *end = QEMU_ALIGN_UP(offset + bytes, align);
+    bounce = g_try_malloc(*end - *start);
+    if (!bounce) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_FAILED,
+                       "out of memory for a %" PRId64 "-byte %s",
+                       *end - *start, write ? "write" : "read");
+    }
+    return bounce;
+}
+
 /* Reads an unaligned range through a bounce buffer of whole aligned blocks. */
 static int bdrv_read_unaligned(BlockDriverState *bs, int64_t offset,
                                int64_t bytes, void *buf, GError **errp)
 {
-    uint32_t align = bs->request_alignment;
-    int64_t start = QEMU_ALIGN_DOWN(offset, align);
-    int64_t end = QEMU_ALIGN_UP(offset + bytes, align);
-    g_autofree uint8_t *bounce = g_try_malloc(end - start);
+    int64_t start, end;
+    g_autofree uint8_t *bounce = bdrv_bounce_new(bs, offset, bytes, false,
+                                                 &start, &end, errp);
     int ret;
 
     if (!bounce) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_FAILED,
-                       "out of memory for a %" PRId64 "-byte read",
-                       end - start);
         return -ENOMEM;
     }
     ret = bs->drv->bdrv_pread(bs, start, end - start, bounce, errp);
@@ -278,15 +296,12 @@ static int bdrv_write_unaligned(BlockDriverState *bs, int64_t offset,
                                 int64_t bytes, const void *buf, GError **errp)
 {
     uint32_t align = bs->request_alignment;
-    int64_t start = QEMU_ALIGN_DOWN(offset, align);
-    int64_t end = QEMU_ALIGN_UP(offset + bytes, align);
-    g_autofree uint8_t *bounce = g_try_malloc(end - start);
+    int64_t start, end;
+    g_autofree uint8_t *bounce = bdrv_bounce_new(bs, offset, bytes, true,
+                                                 &start, &end, errp);
     int ret;
 
     if (!bounce) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_FAILED,
-                       "out of memory for a %" PRId64 "-byte write",
-                       end - start);
         return -ENOMEM;
     }
     if (start != offset) {
