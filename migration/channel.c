@@ -115,12 +115,35 @@ bool mig_uri_has_return_path(const MigUri *u)
     return u->kind == MIG_URI_UNIX || u->kind == MIG_URI_TCP || u->kind == MIG_URI_FD;
 }
 
-static int unix_addr(const char *path, struct sockaddr_un *sa)
+static int unix_socket(const char *path, bool listen_side, GError **errp)
 {
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    g_strlcpy(sa->sun_path, path, sizeof(sa->sun_path));
-    return 0;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat st;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e;
+
+    if (fd < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "migration: cannot create a socket: %s", g_strerror(errno));
+        return -1;
+    }
+    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+    if (listen_side) {
+        /* A stale socket is replaced; any other file makes bind fail. */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(path);
+        }
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0) {
+            return fd;
+        }
+    } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        return fd;
+    }
+    e = errno;
+    close(fd);
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot %s unix:%s: %s",
+                listen_side ? "listen on" : "connect to", path, g_strerror(e));
+    return -1;
 }
 
 static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
@@ -217,25 +240,11 @@ static int inherited_fd(int fd, GError **errp)
 
 int mig_channel_connect(const MigUri *u, GError **errp)
 {
-    struct sockaddr_un sa;
     int fd;
 
     switch (u->kind) {
     case MIG_URI_UNIX:
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            break;
-        }
-        unix_addr(u->path, &sa);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-            int e = errno;
-            close(fd);
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot connect to unix:%s: %s", u->path,
-                        g_strerror(e));
-            return -1;
-        }
-        return fd;
+        return unix_socket(u->path, false, errp);
     case MIG_URI_TCP:
         return tcp_socket(u, false, errp);
     case MIG_URI_FD:
@@ -264,44 +273,22 @@ int mig_channel_connect(const MigUri *u, GError **errp)
         }
         return fd;
     case MIG_URI_DEFER:
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration: 'defer' is only valid for -incoming");
-        return -1;
+        break;
     }
-    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot create a socket: %s",
-                g_strerror(errno));
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                "migration: 'defer' is only valid for -incoming");
     return -1;
 }
 
 int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
 {
-    struct sockaddr_un sa;
-    struct stat st;
     int fd;
 
     *listening = false;
     switch (u->kind) {
     case MIG_URI_UNIX:
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot create a socket: %s", g_strerror(errno));
-            return -1;
-        }
-        unix_addr(u->path, &sa);
-        /* A stale socket is replaced; any other file makes bind fail. */
-        if (lstat(u->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-            unlink(u->path);
-        }
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-            int e = errno;
-            close(fd);
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: cannot listen on unix:%s: %s", u->path,
-                        g_strerror(e));
-            return -1;
-        }
-        *listening = true;
+        fd = unix_socket(u->path, true, errp);
+        *listening = fd >= 0;
         return fd;
     case MIG_URI_TCP:
         fd = tcp_socket(u, true, errp);
