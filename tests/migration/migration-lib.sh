@@ -49,6 +49,16 @@ start_qtpm() {
 # wait_qmp NAME: waits until NAME's QMP socket exists.
 wait_qmp() { wait_for_file "$SCRATCH/$1.qmp" 100; }
 
+# start_source NAME IMAGE KEYFILE|"" DIGEST: starts qtpm NAME on IMAGE, starts
+# its TPM and extends PCR 16 with the sha256 DIGEST (64 hex digits).
+start_source() {
+    local name=$1 img=$2 key=$3 digest=$4
+    start_qtpm "$name" "$img" "$key"
+    wait_qmp "$name"
+    tpm "$name" tpm2_startup -c
+    tpm "$name" tpm2_pcrextend "16:sha256=$digest"
+}
+
 # tpm NAME TOOL ARGS...: runs a tpm2-tools command against NAME.
 tpm() {
     local name=$1 tool=$2
@@ -118,6 +128,11 @@ tis_access() {
 }
 
 NV_COUNTER=0x1500016
+# nv_counter_define NAME: defines the NV counter on NAME's TPM.
+nv_counter_define() {
+    tpm "$1" tpm2_nvdefine "$NV_COUNTER" -C o -s 8 \
+        -a "nt=counter|ownerwrite|ownerread|authread|authwrite" >/dev/null
+}
 # nv_counter NAME: the counter's value in decimal.
 nv_counter() {
     local hex

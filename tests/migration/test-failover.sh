@@ -10,12 +10,8 @@ KA=$SCRATCH/key-a
 KB=$SCRATCH/key-b
 
 img=$(new_image shared "$KA")
-start_qtpm src "$img" "$KA"
-wait_qmp src
-tpm src tpm2_startup -c
-tpm src tpm2_pcrextend 16:sha256=0000000000000000000000000000000000000000000000000000000000000003
-tpm src tpm2_nvdefine "$NV_COUNTER" -C o -s 8 \
-    -a "nt=counter|ownerwrite|ownerread|authread|authwrite" >/dev/null
+start_source src "$img" "$KA" 0000000000000000000000000000000000000000000000000000000000000003
+nv_counter_define src
 tpm src tpm2_nvincrement "$NV_COUNTER" -C o
 pcr=$(pcr16 src)
 

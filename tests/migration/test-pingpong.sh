@@ -7,12 +7,8 @@
 KA=$SCRATCH/key-a
 HOPS=20
 img=$(new_image pp "$KA")
-start_qtpm p0 "$img" "$KA"
-wait_qmp p0
-tpm p0 tpm2_startup -c
-tpm p0 tpm2_pcrextend 16:sha256=0000000000000000000000000000000000000000000000000000000000000004
-tpm p0 tpm2_nvdefine "$NV_COUNTER" -C o -s 8 \
-    -a "nt=counter|ownerwrite|ownerread|authread|authwrite" >/dev/null
+start_source p0 "$img" "$KA" 0000000000000000000000000000000000000000000000000000000000000004
+nv_counter_define p0
 pcr=$(pcr16 p0)
 
 hops_ok=0

@@ -13,8 +13,7 @@ prepare_source() {
     local n=$1
     tpm "$n" tpm2_startup -c &&
     tpm "$n" tpm2_pcrextend "16:sha256=$EXTEND" &&
-    tpm "$n" tpm2_nvdefine "$NV_COUNTER" -C o -s 8 \
-        -a "nt=counter|ownerwrite|ownerread|authread|authwrite" >/dev/null &&
+    nv_counter_define "$n" &&
     tpm "$n" tpm2_nvincrement "$NV_COUNTER" -C o &&
     tpm "$n" tpm2_nvincrement "$NV_COUNTER" -C o &&
     tpm "$n" tpm2_nvincrement "$NV_COUNTER" -C o &&

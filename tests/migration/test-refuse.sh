@@ -10,10 +10,7 @@ KA=$SCRATCH/key-a
 KB=$SCRATCH/key-b
 
 img=$(new_image src "$KA")
-start_qtpm src "$img" "$KA"
-wait_qmp src
-tpm src tpm2_startup -c
-tpm src tpm2_pcrextend 16:sha256=0000000000000000000000000000000000000000000000000000000000000002
+start_source src "$img" "$KA" 0000000000000000000000000000000000000000000000000000000000000002
 pcr=$(pcr16 src)
 
 # source_intact LABEL: the source failed its migration with a reason, runs,
