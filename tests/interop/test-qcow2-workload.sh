@@ -5,6 +5,7 @@
 # check` must find no errors and no leaks, and `qemu-img convert -O raw`
 # must equal the mirror. docs/qcow2.md.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/qcow2-lib.sh"
 
 SEED=${QCOW2_SEED:-20261127}
 SIZE=$((8 * 1024 * 1024))
@@ -54,23 +55,6 @@ workload() {
         "$QTPM_IO" -f qcow2 "${cmds[@]}" "$img" >"$SCRATCH/io.out" 2>&1
 }
 
-# check_clean IMG: qemu-img check reports no errors and no leaks (its exit
-# status is 2 for corruptions and 3 for leaks).
-check_clean() {
-    local out
-    out=$(qemu-img check "$1" 2>&1) || { diag "$out"; return 1; }
-    if echo "$out" | grep -qE 'leaked|ERROR|corruptions'; then
-        diag "$out"
-        return 1
-    fi
-}
-
-# same_as_mirror IMG MIRROR: the guest-visible contents equal MIRROR.
-same_as_mirror() {
-    qemu-img convert -f qcow2 -O raw "$1" "$SCRATCH/conv.raw" &&
-        cmp "$SCRATCH/conv.raw" "$2"
-}
-
 # run_case NAME OPTIONS: one image layout.
 run_case() {
     local name=$1 opts=$2
@@ -91,11 +75,11 @@ run_case() {
     check "$name: seeded workload through qtpm-io" workload "$img" "$mirror" 60
     grep -q '^qtpm-io' "$SCRATCH/io.out" && diag "$(tail -3 "$SCRATCH/io.out")"
     check "$name: qemu-img check: no errors, no leaks" check_clean "$img"
-    check "$name: contents equal the mirror" same_as_mirror "$img" "$mirror"
+    check "$name: contents equal the mirror" same_as_raw "$img" "$mirror"
     # A second round on the image as we left it.
     check "$name: second workload" workload "$img" "$mirror" 30
     check "$name: still clean" check_clean "$img"
-    check "$name: still equal" same_as_mirror "$img" "$mirror"
+    check "$name: still equal" same_as_raw "$img" "$mirror"
 }
 
 # 512-byte clusters: many refcount blocks; with 64-bit refcounts a block
