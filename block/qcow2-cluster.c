@@ -466,21 +466,6 @@ static int qcow2_write_l2_entry(BlockDriverState *bs, uint64_t l2_offset,
     return 0;
 }
 
-static int qcow2_write_l1_entry(BlockDriverState *bs, uint64_t l1_index,
-                                uint64_t entry, GError **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint8_t buf[8];
-
-    stq_be_p(buf, entry);
-    if (bdrv_file_pwrite(bs, s->l1_table_offset + l1_index * 8, 8, buf,
-                         errp) < 0) {
-        return -EIO;
-    }
-    s->l1_table[l1_index] = entry;
-    return 0;
-}
-
 /* Phase 2 of §5: point L2/L1 entries at what phase 1 wrote, queue frees. */
 static int qcow2_link_clusters(BlockDriverState *bs, Qcow2WriteCtx *w,
                                GError **errp)
@@ -498,8 +483,9 @@ static int qcow2_link_clusters(BlockDriverState *bs, Qcow2WriteCtx *w,
     for (guint i = 0; i < w->new_l2->len; i++) {
         Qcow2NewL2 *n = &g_array_index(w->new_l2, Qcow2NewL2, i);
 
-        if (qcow2_write_l1_entry(bs, n->l1_index,
-                                 n->offset | QCOW_OFLAG_COPIED, errp) < 0) {
+        if (qcow2_write_table_entry(bs, s->l1_table_offset, s->l1_table,
+                                    n->l1_index, n->offset | QCOW_OFLAG_COPIED,
+                                    errp) < 0) {
             return -EIO;
         }
         qcow2_cache_put(&s->l2_cache, n->offset, n->table);

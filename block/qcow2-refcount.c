@@ -104,21 +104,6 @@ int qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster_index,
     return 0;
 }
 
-static int qcow2_write_rt_entry(BlockDriverState *bs, uint64_t rt_index,
-                                uint64_t entry, GError **errp)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint8_t buf[8];
-
-    stq_be_p(buf, entry);
-    if (bdrv_file_pwrite(bs, s->refcount_table_offset + rt_index * 8, 8, buf,
-                         errp) < 0) {
-        return -EIO;
-    }
-    s->refcount_table[rt_index] = entry;
-    return 0;
-}
-
 /*
  * A cluster with refcount 0 that holds active metadata means the refcounts
  * are corrupt: refuse rather than hand it out.
@@ -188,7 +173,8 @@ static int qcow2_create_refblock(BlockDriverState *bs, uint64_t rt_index,
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    if (qcow2_write_rt_entry(bs, rt_index, offset, errp) < 0) {
+    if (qcow2_write_table_entry(bs, s->refcount_table_offset,
+                                s->refcount_table, rt_index, offset, errp) < 0) {
         return -EIO;
     }
     qcow2_cache_put(&s->refblock_cache, offset, block);

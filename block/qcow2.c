@@ -281,6 +281,24 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
     return true;
 }
 
+/*
+ * Sets entry @index of the L1 or refcount table at @table_offset on disk,
+ * then in @table, its copy in memory: memory never runs ahead of the file.
+ */
+int qcow2_write_table_entry(BlockDriverState *bs, uint64_t table_offset,
+                            uint64_t *table, uint64_t index, uint64_t entry,
+                            GError **errp)
+{
+    uint8_t buf[8];
+
+    stq_be_p(buf, entry);
+    if (bdrv_file_pwrite(bs, table_offset + index * 8, 8, buf, errp) < 0) {
+        return -EIO;
+    }
+    table[index] = entry;
+    return 0;
+}
+
 /* Reads a table of big-endian u64 into host order. */
 static uint64_t *qcow2_read_table(BlockDriverState *bs, uint64_t offset,
                                   uint64_t entries, uint64_t alloc_entries,

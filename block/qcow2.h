@@ -162,6 +162,9 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
                        uint64_t offset, uint64_t bytes, bool check_overlap,
                        GError **errp);
 int qcow2_reload_metadata(BlockDriverState *bs, GError **errp);
+int qcow2_write_table_entry(BlockDriverState *bs, uint64_t table_offset,
+                            uint64_t *table, uint64_t index, uint64_t entry,
+                            GError **errp);
 
 /* qcow2-cache.c */
 void qcow2_cache_init(Qcow2Cache *c, const char *what, int nb,
