@@ -359,9 +359,8 @@ int bdrv_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return bs->drv->bdrv_pwrite(bs, offset, bytes, buf, errp);
 }
 
-/* Zero writes for drivers without a zeroing operation, in bounded chunks. */
-static int bdrv_write_zero_buffer(BlockDriverState *bs, int64_t offset,
-                                  int64_t bytes, GError **errp)
+int bdrv_pwrite_zeroes_fallback(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, GError **errp)
 {
     const int64_t chunk_max = 1024 * 1024;
     g_autofree uint8_t *zeroes = g_malloc0(MIN(bytes, chunk_max));
@@ -406,8 +405,8 @@ int bdrv_pwrite_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
             ret = bs->drv->bdrv_pwrite_zeroes(bs, head_end,
                                               tail_start - head_end, errp);
         } else {
-            ret = bdrv_write_zero_buffer(bs, head_end, tail_start - head_end,
-                                         errp);
+            ret = bdrv_pwrite_zeroes_fallback(bs, head_end,
+                                              tail_start - head_end, errp);
         }
         if (ret < 0) {
             return ret;

@@ -346,25 +346,6 @@ static int file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
     return 0;
 }
 
-static int file_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
-                              int64_t bytes, GError **errp)
-{
-    const int64_t chunk_max = 1024 * 1024;
-    g_autofree uint8_t *zeroes = g_malloc0(MIN(bytes, chunk_max));
-
-    while (bytes > 0) {
-        int64_t n = MIN(bytes, chunk_max);
-        int ret = file_pwrite(bs, offset, n, zeroes, errp);
-
-        if (ret < 0) {
-            return ret;
-        }
-        offset += n;
-        bytes -= n;
-    }
-    return 0;
-}
-
 static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                      int timeout_ms, GError **errp)
 {
@@ -426,7 +407,7 @@ const BlockDriver bdrv_file = {
     .bdrv_close = file_close,
     .bdrv_pread = file_pread,
     .bdrv_pwrite = file_pwrite,
-    .bdrv_pwrite_zeroes = file_pwrite_zeroes,
+    .bdrv_pwrite_zeroes = bdrv_pwrite_zeroes_fallback,
     .bdrv_flush = file_flush,
     .bdrv_getlength = file_getlength,
     .bdrv_truncate = file_truncate,

@@ -81,6 +81,13 @@ int bdrv_file_flush(BlockDriverState *bs, GError **errp);
 int64_t bdrv_file_getlength(BlockDriverState *bs, GError **errp);
 int bdrv_file_truncate(BlockDriverState *bs, int64_t size, GError **errp);
 
+/*
+ * Zero writes for drivers without a zeroing operation of their own: the
+ * driver's bdrv_pwrite with a zeroed buffer, in bounded chunks.
+ */
+int bdrv_pwrite_zeroes_fallback(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, GError **errp);
+
 /* Formats a GError from an errno value: "'FILE': WHAT: strerror". */
 void bdrv_set_error_errno(GError **errp, BlockDriverState *bs, int err,
                           const char *fmt, ...) G_GNUC_PRINTF(4, 5);
