@@ -78,6 +78,21 @@ qtpm_args() {
         -qmp unix:m.sock,server=on,wait=off
 }
 
+# wait_started PID WHO ERRFILE STALLED SOCKET...: waits (10 s at most) until
+# every SOCKET exists; stops the demo if PID exits first or time runs out.
+wait_started() {
+    local pid=$1 who=$2 err=$3 stalled=$4 i=0 s
+    shift 4
+    for s in "$@"; do
+        until [ -S "$s" ]; do
+            kill -0 "$pid" 2>/dev/null || die "$who did not start: $(cat "$err")"
+            [ $i -lt 200 ] || die "$stalled"
+            sleep 0.05
+            i=$((i + 1))
+        done
+    done
+}
+
 start_qtpm() {
     rm -f q.sock m.sock
     # shellcheck disable=SC2046
@@ -85,13 +100,8 @@ start_qtpm() {
     qtpm $(qtpm_args "$1") 2>qtpm.err &
     QTPM_PID=$!
     PIDS+=("$QTPM_PID")
-    local i=0
-    until [ -S q.sock ] && [ -S m.sock ]; do
-        kill -0 "$QTPM_PID" 2>/dev/null || die "qtpm did not start: $(cat qtpm.err)"
-        [ $i -lt 200 ] || die "qtpm did not open its sockets"
-        sleep 0.05
-        i=$((i + 1))
-    done
+    wait_started "$QTPM_PID" qtpm qtpm.err "qtpm did not open its sockets" \
+        q.sock m.sock
 }
 
 qmp_quit() {
@@ -280,13 +290,8 @@ printf '$ qtpm %s &\n' "$(target_args tpm.key)"
 qtpm $(target_args tpm.key) 2>target.err &
 TARGET_PID=$!
 PIDS+=("$TARGET_PID")
-i=0
-until [ -S mig.sock ] && [ -S m2.sock ]; do
-    kill -0 "$TARGET_PID" 2>/dev/null || die "the target did not start: $(cat target.err)"
-    [ $i -lt 200 ] || die "the target did not listen"
-    sleep 0.05
-    i=$((i + 1))
-done
+wait_started "$TARGET_PID" "the target" target.err "the target did not listen" \
+    mig.sock m2.sock
 qmp m.sock '{"execute": "migrate", "arguments": {"uri": "unix:mig.sock"}}' | indent
 i=0
 until qmp m.sock '{"execute": "query-migrate"}' >out && grep -q '"completed"\|"failed"' out; do
