@@ -20,11 +20,11 @@
 #include <sys/un.h>
 
 #include "hw/tpm/tpm_tis.h"
+#include "sysemu/tpm_util.h"
 
 /* XDATA_FIFO spans 0x80..0xbf; a longer MMIO access would run past it. */
 #define TPM_TIS_XFIFO_SIZE (TPM_TIS_REG_DATA_XFIFO_END + 4 - TPM_TIS_REG_DATA_XFIFO)
 
-#define TPM_HEADER_SIZE 10
 /* Larger than any TPM's buffer; only bounds what a garbled size can ask. */
 #define TPM_MAX_MESSAGE_SIZE 65536
 /* Longer than any reply to the lines we send (a 64-byte read: 135 bytes). */
@@ -444,11 +444,6 @@ static int tis_send(TisClient *c, const uint8_t *cmd, size_t len, GError **errp)
     return 0;
 }
 
-static uint32_t tpm_header_size(const uint8_t *hdr)
-{
-    return (uint32_t)hdr[2] << 24 | hdr[3] << 16 | hdr[4] << 8 | hdr[5];
-}
-
 /* Reads the response into @rsp, sized by its header. */
 static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
 {
@@ -488,7 +483,7 @@ static int tis_recv(TisClient *c, GByteArray *rsp, GError **errp)
         }
         avail -= n;
         if (want == TPM_HEADER_SIZE && rsp->len == TPM_HEADER_SIZE) {
-            want = tpm_header_size(rsp->data);
+            want = tpm_util_get_size_from_buffer(rsp->data, rsp->len);
             if (want < TPM_HEADER_SIZE || want > TPM_MAX_MESSAGE_SIZE) {
                 g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                             "locality %d: the response header gives size %zu",
@@ -596,7 +591,7 @@ static int read_command(GByteArray *cmd, GError **errp)
                     TPM_HEADER_SIZE);
         return -1;
     }
-    uint32_t size = tpm_header_size(hdr);
+    uint32_t size = tpm_util_get_size_from_buffer(hdr, sizeof(hdr));
     if (size < TPM_HEADER_SIZE || size > TPM_MAX_MESSAGE_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "a command on stdin gives size %u (must be %d..%d)", size,
