@@ -368,6 +368,24 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
     return 0;
 }
 
+/* A table the header points at: checked as any table, and past the header. */
+static bool qcow2_check_header_table(BlockDriverState *bs, const char *what,
+                                     uint64_t offset, uint64_t bytes,
+                                     GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!qcow2_check_table(bs, what, offset, bytes, false, errp)) {
+        return false;
+    }
+    if (offset < s->cluster_size) {
+        bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
+                       "%s at 0x%" PRIx64 " overlaps the header", what, offset);
+        return false;
+    }
+    return true;
+}
+
 /* Checks sizes, offsets and overlaps of the header's tables (§1). */
 static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
 {
@@ -416,26 +434,15 @@ static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
     s->snapshots_offset = 0;
     s->snapshots_size = 0;
 
-    if (!qcow2_check_table(bs, "refcount table", s->refcount_table_offset,
-                           (uint64_t)s->refcount_table_clusters
-                               << s->cluster_bits, false, errp)) {
-        return -EINVAL;
-    }
-    if (s->refcount_table_offset < s->cluster_size) {
-        bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
-                       "refcount table at 0x%" PRIx64 " overlaps the header",
-                       s->refcount_table_offset);
+    if (!qcow2_check_header_table(bs, "refcount table",
+                                  s->refcount_table_offset,
+                                  (uint64_t)s->refcount_table_clusters
+                                      << s->cluster_bits, errp)) {
         return -EINVAL;
     }
     if (s->l1_size) {
-        if (!qcow2_check_table(bs, "L1 table", s->l1_table_offset,
-                               (uint64_t)s->l1_size * 8, false, errp)) {
-            return -EINVAL;
-        }
-        if (s->l1_table_offset < s->cluster_size) {
-            bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
-                           "L1 table at 0x%" PRIx64 " overlaps the header",
-                           s->l1_table_offset);
+        if (!qcow2_check_header_table(bs, "L1 table", s->l1_table_offset,
+                                      (uint64_t)s->l1_size * 8, errp)) {
             return -EINVAL;
         }
         s->l1_size = 0;
