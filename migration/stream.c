@@ -20,8 +20,6 @@
 #define LABEL_SEAL "qtpm migration v1 seal"
 #define LABEL_KCV "qtpm migration v1 key-check"
 
-/* ---- byte helpers ---- */
-
 /* ---- names and bounds ---- */
 
 const char *mig_section_type_name(uint32_t type)
