@@ -36,8 +36,7 @@ static void fixture_setup(Fixture *f, gconstpointer data)
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
-    unlink(f->path);
-    rmdir(f->dir);
+    unit_remove_dir(f->dir);
     g_free(f->path);
     g_free(f->dir);
 }
