@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 
 #include "block/block.h"
-#include "hw/tpm/tpm_nvram.h"
+#include "nvram/nvram.h"
 
 #define PERMALL_LEN (173 * 1024)
 #define VOLATILE_LEN 4000

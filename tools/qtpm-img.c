@@ -11,7 +11,7 @@
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
-#include "hw/tpm/tpm_nvram.h"
+#include "nvram/nvram.h"
 #include "qemu/swtpm-blob.h"
 
 #include <json-glib/json-glib.h>

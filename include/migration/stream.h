@@ -6,7 +6,7 @@
 #define MIGRATION_STREAM_H
 
 #include "qemu/osdep.h"
-#include "hw/tpm/tpm_nvram.h"
+#include "nvram/nvram.h"
 
 #define MIG_STREAM_MAGIC "QTPM-MIG"
 #define MIG_STREAM_VERSION 1

@@ -1,5 +1,5 @@
 /*
- * The NVRAM store's parsers (hw/tpm/tpm_nvram_format.c) on hostile input:
+ * The NVRAM store's parsers (nvram/nvram-format.c) on hostile input:
  * random buffers, random mutations of valid structures, short buffers and
  * crafted fields. They must never crash, read out of bounds (this test runs
  * in the sanitizer build) or accept what the format forbids.
@@ -8,8 +8,8 @@
 #include "qemu/crc32.h"
 #include "qemu/bswap.h"
 
-#include "hw/tpm/tpm_nvram.h"
-#include "hw/tpm/tpm_nvram_format.h"
+#include "nvram/nvram.h"
+#include "nvram/nvram-format.h"
 
 static const uint8_t uuid[16] = { 1, 2, 3, 4, 5, 6, 0x47, 8, 0x89, 10, 11, 12,
                                   13, 14, 15, 16 };

@@ -8,8 +8,8 @@
 #include "qemu/osdep.h"
 
 #include "block/block.h"
-#include "hw/tpm/tpm_nvram.h"
-#include "hw/tpm/tpm_nvram_format.h"
+#include "nvram/nvram.h"
+#include "nvram/nvram-format.h"
 
 /* libtpms's largest TPM 2.0 permall is about 173 KB. */
 #define TEST_LARGE_BLOB (173 * 1024)

@@ -1,5 +1,5 @@
 /*
- * hw/tpm/tpm_nvram.c: the store's API, the open matrix (keys, blank and
+ * nvram/nvram.c: the store's API, the open matrix (keys, blank and
  * foreign images, newer versions, damage), disk use, one flush per commit,
  * bit flips, replayed and swapped blobs, and the owner/access locks.
  */

@@ -1,12 +1,12 @@
 /*
- * hw/tpm/tpm_backend.c and backends/: the worker thread, completions on the
+ * backends/tpm/tpm_backend.c and backends/tpm/: the worker thread, completions on the
  * main loop, pause/resume, the null backend's responses, and the libtpms
  * backend's start-up rules over a real NVRAM store.
  */
 #include "qemu/osdep.h"
 #include "block/blkdebug.h"
 #include "crypto/secret.h"
-#include "hw/tpm/tpm_nvram.h"
+#include "nvram/nvram.h"
 #include "qemu/option.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_backend.h"

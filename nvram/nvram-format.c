@@ -8,8 +8,8 @@
 #include "qemu/bswap.h"
 
 #include "crypto/hkdf.h"
-#include "hw/tpm/tpm_nvram.h"
-#include "hw/tpm/tpm_nvram_format.h"
+#include "nvram/nvram.h"
+#include "nvram/nvram-format.h"
 
 static const uint8_t header_magic[8] = "QTPMNVRM";
 static const uint8_t dir_magic[8] = "QTPMDIR1";

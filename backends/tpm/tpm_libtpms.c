@@ -1,17 +1,17 @@
 /*
  * The libtpms TPM backend: a TPM 2.0 or 1.2 from libtpms whose state blobs
- * live in the NVRAM store (hw/tpm/tpm_nvram.c) of a -drive.
+ * live in the NVRAM store (nvram/nvram.c) of a -drive.
  *
  * libtpms is one global instance and not thread-safe: every TPMLIB_* call
  * and every NV callback runs on the backend's worker thread
- * (hw/tpm/tpm_backend.c). Only TPMLIB_CancelCommand is called from the main
+ * (backends/tpm/tpm_backend.c). Only TPMLIB_CancelCommand is called from the main
  * thread, which is what it exists for. docs/design.md "Backends".
  */
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "crypto/secret.h"
-#include "hw/tpm/tpm_nvram.h"
+#include "nvram/nvram.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_util.h"
 

@@ -1,7 +1,7 @@
 /*
  * NVRAM store: the TPM's state blobs in a block device.
  * Format, commit protocol and crash reasoning: docs/nvram-format.md.
- * Structures are encoded and parsed in tpm_nvram_format.c; this file does
+ * Structures are encoded and parsed in nvram-format.c; this file does
  * the I/O, the locks, the key handling and the slot choice.
  */
 #include "qemu/osdep.h"
@@ -12,8 +12,8 @@
 #include "crypto/pbkdf.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
-#include "hw/tpm/tpm_nvram.h"
-#include "hw/tpm/tpm_nvram_format.h"
+#include "nvram/nvram.h"
+#include "nvram/nvram-format.h"
 
 #define NVRAM_GROW_STEP (64 * 1024)
 /* A reader holds the access lock for one read; wait that out generously. */
