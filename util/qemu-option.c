@@ -150,8 +150,11 @@ static int opts_compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-bool qemu_opts_check_keys(GHashTable *opts, const char *const *allowed,
-                          const char *what, GError **errp)
+/* Fails naming the first key of @opts, sorted, for which @known is false. */
+static bool opts_check_unknown(GHashTable *opts,
+                               bool (*known)(const void *list, const char *key),
+                               const void *list, const char *expected,
+                               const char *what, GError **errp)
 {
     g_autofree const char **keys =
         (const char **)g_hash_table_get_keys_as_array(opts, NULL);
@@ -159,15 +162,213 @@ bool qemu_opts_check_keys(GHashTable *opts, const char *const *allowed,
 
     qsort(keys, n, sizeof(*keys), opts_compare_keys);
     for (guint i = 0; i < n; i++) {
-        if (!g_strv_contains(allowed, keys[i])) {
-            g_autofree char *list = g_strjoinv(", ", (char **)allowed);
+        if (!known(list, keys[i])) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s' is not a parameter of %s (expected: %s)",
-                        keys[i], what, list);
+                        keys[i], what, expected);
             return false;
         }
     }
     return true;
+}
+
+static bool strv_knows(const void *list, const char *key)
+{
+    return g_strv_contains(list, key);
+}
+
+bool qemu_opts_check_keys(GHashTable *opts, const char *const *allowed,
+                          const char *what, GError **errp)
+{
+    g_autofree char *expected = g_strjoinv(", ", (char **)allowed);
+
+    return opts_check_unknown(opts, strv_knows, allowed, expected, what, errp);
+}
+
+const QemuOptDesc *qemu_opt_desc_find(const QemuOptDesc *desc, const char *name)
+{
+    for (; desc && desc->name; desc++) {
+        if (!strcmp(desc->name, name)) {
+            return desc;
+        }
+    }
+    return NULL;
+}
+
+static bool desc_knows(const void *list, const char *key)
+{
+    return qemu_opt_desc_find(list, key) != NULL;
+}
+
+bool qemu_opts_check_names(GHashTable *opts, const QemuOptDesc *desc,
+                           const char *what, GError **errp)
+{
+    g_autoptr(GString) expected = g_string_new(NULL);
+
+    for (const QemuOptDesc *d = desc; d && d->name; d++) {
+        g_string_append_printf(expected, "%s%s", expected->len ? ", " : "",
+                               d->name);
+    }
+    return opts_check_unknown(opts, desc_knows, desc, expected->str, what,
+                              errp);
+}
+
+/* "a, b or c", as error sentences list the allowed values. */
+static char *desc_choices_sentence(const QemuOptDesc *d)
+{
+    GString *s = g_string_new(NULL);
+
+    for (int i = 0; d->choices[i]; i++) {
+        if (i > 0) {
+            g_string_append(s, d->choices[i + 1] ? ", " : " or ");
+        }
+        g_string_append(s, d->choices[i]);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static bool opt_check_value(GHashTable *opts, const QemuOptDesc *d,
+                            GError **errp)
+{
+    const char *v = qemu_opt_get(opts, d->name);
+    uint64_t n;
+    bool b;
+
+    if (!v && !d->required) {
+        return true;
+    }
+    /* An empty value is no value only where one is required. */
+    if (!v || (!*v && d->required)) {
+        if (d->missing_hint) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "parameter '%s' is missing (%s)", d->name,
+                        d->missing_hint);
+        } else {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "parameter '%s' is missing", d->name);
+        }
+        return false;
+    }
+    switch (d->type) {
+    case QEMU_OPT_BOOL:
+        return qemu_opt_get_bool(opts, d->name, false, &b, errp);
+    case QEMU_OPT_NUMBER:
+        return qemu_opt_get_number(opts, d->name, 0, d->min, d->max, &n, errp);
+    case QEMU_OPT_STRING:
+        break;
+    }
+    if (d->choices && !g_strv_contains(d->choices, v)) {
+        g_autofree char *list = desc_choices_sentence(d);
+
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "%s '%s' is not %s", d->name, v, list);
+        return false;
+    }
+    return true;
+}
+
+bool qemu_opts_check_values(GHashTable *opts, const QemuOptDesc *desc,
+                            GError **errp)
+{
+    for (const QemuOptDesc *d = desc; d && d->name; d++) {
+        if (!opt_check_value(opts, d, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool qemu_opts_validate(GHashTable *opts, const QemuOptDesc *desc,
+                        const char *what, GError **errp)
+{
+    return qemu_opts_check_names(opts, desc, what, errp) &&
+           qemu_opts_check_values(opts, desc, errp);
+}
+
+char *qemu_opt_desc_choices(const QemuOptDesc *desc, const char *name,
+                            const char *sep)
+{
+    static const char *const bools[] = { "on", "off", NULL };
+    const QemuOptDesc *d = qemu_opt_desc_find(desc, name);
+
+    if (!d) {
+        return NULL;
+    }
+    if (d->type == QEMU_OPT_BOOL) {
+        return g_strjoinv(sep, (char **)bools);
+    }
+    if (d->choices) {
+        return g_strjoinv(sep, (char **)d->choices);
+    }
+    return NULL;
+}
+
+/* "PATH", "qcow2|raw", "on|off", "N": what a synopsis shows for the value. */
+static char *desc_value_name(const QemuOptDesc *d)
+{
+    char *choices;
+
+    if (d->value_name) {
+        return g_strdup(d->value_name);
+    }
+    choices = qemu_opt_desc_choices(d, d->name, "|");
+    if (choices) {
+        return choices;
+    }
+    return g_strdup(d->type == QEMU_OPT_NUMBER ? "N" : "STRING");
+}
+
+void qemu_opts_print_synopsis(GString *out, const QemuOptDesc *desc)
+{
+    for (const QemuOptDesc *d = desc; d && d->name; d++) {
+        g_autofree char *value = NULL;
+        const char *sep = out->len ? "," : "";
+
+        if (d->implied) {
+            continue;
+        }
+        value = desc_value_name(d);
+        if (d->required) {
+            g_string_append_printf(out, "%s%s=%s", sep, d->name, value);
+        } else {
+            g_string_append_printf(out, "[%s%s=%s]", sep, d->name, value);
+        }
+    }
+}
+
+void qemu_opts_print_help(GString *out, const QemuOptDesc *desc)
+{
+    for (const QemuOptDesc *d = desc; d && d->name; d++) {
+        g_autofree char *value = NULL;
+        g_autofree char *key = NULL;
+        g_autoptr(GPtrArray) notes = NULL;
+
+        if (d->implied) {
+            continue;
+        }
+        value = desc_value_name(d);
+        key = g_strdup_printf("%s=%s", d->name, value);
+        g_string_append_printf(out, "  %-24s %s", key, d->help ? d->help : "");
+        notes = g_ptr_array_new_with_free_func(g_free);
+        if (d->type == QEMU_OPT_NUMBER) {
+            g_ptr_array_add(notes, g_strdup_printf("%" PRIu64 "..%" PRIu64,
+                                                   d->min, d->max));
+        }
+        if (d->required) {
+            g_ptr_array_add(notes, g_strdup("required"));
+        } else if (d->def_value_str) {
+            g_ptr_array_add(notes, g_strdup_printf("default: %s",
+                                                   d->def_value_str));
+        }
+        if (notes->len) {
+            g_autofree char *joined = NULL;
+
+            g_ptr_array_add(notes, NULL);
+            joined = g_strjoinv(", ", (char **)notes->pdata);
+            g_string_append_printf(out, " (%s)", joined);
+        }
+        g_string_append_c(out, '\n');
+    }
 }
 
 char *qemu_opt_escape(const char *value)
