@@ -6,6 +6,7 @@
 #include "qemu/osdep.h"
 
 #include "crypto/secret.h"
+#include "qemu/option.h"
 
 struct QCryptoSecret {
     char *id;
@@ -126,6 +127,52 @@ static bool secret_read_file(const char *id, const char *path, uint8_t **data,
     return true;
 }
 
+static const char *const secret_format_choices[] = {
+    "raw", "base64", "hex", NULL
+};
+
+const QemuOptDesc qcrypto_secret_opts[] = {
+    { .name = "qom-type", .type = QEMU_OPT_STRING, .implied = true },
+    {
+        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .required = true, .help = "the secret's id, for key-secret= and the like",
+    },
+    {
+        .name = "file", .type = QEMU_OPT_STRING, .value_name = "PATH",
+        .help = "a file holding the secret (or data=)",
+    },
+    {
+        .name = "data", .type = QEMU_OPT_STRING, .value_name = "STRING",
+        .help = "the secret itself (or file=)",
+    },
+    {
+        .name = "format", .type = QEMU_OPT_STRING,
+        .choices = secret_format_choices, .def_value_str = "raw",
+        .help = "how the file or the string encodes the bytes",
+    },
+    QEMU_OPT_DESC_END
+};
+
+/* Value errors name the secret, as every other error about it does. */
+static bool secret_check_values(const char *id, GHashTable *opts,
+                                GError **errp)
+{
+    if (!qemu_opts_check_values(opts, qcrypto_secret_opts, errp)) {
+        if (id && *id) {
+            g_prefix_error(errp, "secret '%s': ", id);
+        }
+        return false;
+    }
+    return true;
+}
+
+bool qcrypto_secret_check_opts(GHashTable *opts, GError **errp)
+{
+    return qemu_opts_check_names(opts, qcrypto_secret_opts, "-object secret",
+                                 errp) &&
+           secret_check_values(g_hash_table_lookup(opts, "id"), opts, errp);
+}
+
 QCryptoSecret *qcrypto_secret_new(GHashTable *opts, GError **errp)
 {
     const char *id = g_hash_table_lookup(opts, "id");
@@ -152,13 +199,11 @@ QCryptoSecret *qcrypto_secret_new(GHashTable *opts, GError **errp)
                     "secret '%s': give exactly one of 'file' and 'data'", id);
         return NULL;
     }
+    if (!secret_check_values(id, opts, errp)) {
+        return NULL;
+    }
     if (!format) {
         format = "raw";
-    }
-    if (strcmp(format, "raw") && strcmp(format, "base64") && strcmp(format, "hex")) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "secret '%s': format '%s' is not raw, base64 or hex", id, format);
-        return NULL;
     }
 
     if (file) {

@@ -13,46 +13,53 @@ typedef struct DriveInfo {
 
 static GList *drives;
 
-static const char *const drive_keys[] = {
-    "file", "if", "id", "format", "locking", "read-only", NULL,
+static const char *const drive_if_choices[] = { "none", NULL };
+static const char *const drive_format_choices[] = { "qcow2", "raw", NULL };
+
+const QemuOptDesc qemu_drive_opts[] = {
+    {
+        .name = "file", .type = QEMU_OPT_STRING, .value_name = "PATH",
+        .required = true, .help = "the image",
+    },
+    {
+        .name = "if", .type = QEMU_OPT_STRING, .choices = drive_if_choices,
+        .def_value_str = "none", .help = "the drive is only used by a -tpmdev",
+    },
+    {
+        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .required = true, .help = "the drive's id, for -tpmdev nvram=",
+    },
+    {
+        .name = "format", .type = QEMU_OPT_STRING,
+        .choices = drive_format_choices, .def_value_str = "probed",
+        .help = "the image format",
+    },
+    {
+        .name = "locking", .type = QEMU_OPT_BOOL, .def_value_str = "on",
+        .help = "take QEMU's image locks (off is unsafe)",
+    },
+    {
+        .name = "read-only", .type = QEMU_OPT_BOOL, .def_value_str = "off",
+        .help = "open the image read-only",
+    },
+    QEMU_OPT_DESC_END
 };
 
 bool drive_check_opts(GHashTable *opts, GError **errp)
 {
-    const char *id = qemu_opt_get(opts, "id");
     const char *iface = qemu_opt_get(opts, "if");
-    const char *format = qemu_opt_get(opts, "format");
-    bool b;
 
-    if (!qemu_opts_check_keys(opts, drive_keys, "-drive", errp)) {
+    if (!qemu_opts_check_names(opts, qemu_drive_opts, "-drive", errp)) {
         return false;
     }
-    if (!id || !*id) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "parameter 'id' is missing");
-        return false;
-    }
-    if (!qemu_opt_get(opts, "file") || !*qemu_opt_get(opts, "file")) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "parameter 'file' is missing");
-        return false;
-    }
+    /* Says why, where the table's sentence would only list "none". */
     if (iface && strcmp(iface, "none")) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "if=%s is not supported (only if=none: the drive is "
                     "used by a -tpmdev)", iface);
         return false;
     }
-    if (format && strcmp(format, "qcow2") && strcmp(format, "raw")) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "format '%s' is not qcow2 or raw", format);
-        return false;
-    }
-    if (!qemu_opt_get_bool(opts, "locking", true, &b, errp) ||
-        !qemu_opt_get_bool(opts, "read-only", false, &b, errp)) {
-        return false;
-    }
-    return true;
+    return qemu_opts_check_values(opts, qemu_drive_opts, errp);
 }
 
 BlockDriverState *drive_new(GHashTable *opts, GError **errp)

@@ -103,44 +103,76 @@ static void print_version(void)
            "qcow2 image.\n");
 }
 
-static void print_help(void)
+static const char *const tpm_tis_driver_choices[] = { "tpm-tis", NULL };
+
+/* -device tpm-tis's keys. */
+static const QemuOptDesc tpm_tis_opts[] = {
+    {
+        .name = "driver", .type = QEMU_OPT_STRING, .implied = true,
+        .choices = tpm_tis_driver_choices,
+    },
+    {
+        .name = "tpmdev", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .required = true, .help = "the -tpmdev behind the device",
+    },
+    {
+        .name = "irq", .type = QEMU_OPT_NUMBER, .min = 0,
+        .max = IOAPIC_NUM_PINS - 1, .def_value_str = G_STRINGIFY(TPM_TIS_IRQ),
+        .help = "the I/O APIC pin",
+    },
+    {
+        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .help = "the device's id",
+    },
+    QEMU_OPT_DESC_END
+};
+
+/* -name's keys: "-name NAME" or "-name guest=NAME", as QEMU. */
+static const QemuOptDesc name_opts[] = {
+    { .name = "guest", .type = QEMU_OPT_STRING, .implied = true },
+    QEMU_OPT_DESC_END
+};
+
+/* One line of --help: the usage, and the text in a column of its own. */
+static void print_usage_line(GString *out, const char *usage, const char *help)
 {
-    printf("usage: qtpm [options]\n"
-           "\n"
-           "Storage and TPM:\n"
-           "-drive file=PATH,if=none,id=ID[,format=qcow2|raw][,locking=on|off]"
-           "[,read-only=on|off]\n"
-           "                a block device holding the TPM state\n"
-           "-object secret,id=ID,file=PATH|data=STRING[,format=raw|base64|hex]\n"
-           "                a secret (key or passphrase)\n"
-           "-tpmdev libtpms,id=ID,nvram=DRIVE_ID[,version=2.0|1.2]"
-           "[,key-secret=SECRET_ID|passphrase-secret=SECRET_ID]\n"
-           "                a libtpms TPM whose state lives in a drive\n"
-           "-tpmdev null,id=ID[,version=2.0|1.2]\n"
-           "                a TPM that fails every command\n"
-           "-tpmdev help    list the TPM backend types\n"
-           "-device tpm-tis,tpmdev=ID[,irq=N]\n"
-           "                the TIS device at 0xfed40000 (irq default 5)\n"
-           "-device help    list the device models\n"
-           "\n"
-           "Control:\n"
-           "-qtest unix:PATH[,server=on][,wait=off] | stdio\n"
-           "                the qtest server that reaches the device\n"
-           "-qmp unix:PATH[,server=on][,wait=off]\n"
-           "                the QMP monitor\n"
-           "-S              start stopped (QMP cont starts the machine)\n"
-           "-name NAME      the machine's name (query-name)\n"
-           "-pidfile FILE   write the process id to FILE\n"
-           "-daemonize      detach after start-up succeeded\n"
-           "-D LOGFILE      write log output to LOGFILE\n"
-           "-d ITEM,...     enable log items (-d help lists them)\n"
-           "-incoming URI   wait for an incoming migration\n"
-           "-nodefaults     accepted; qtpm creates no default devices\n"
-           "-display none   accepted; qtpm has no display\n"
-           "-h, --help      this text\n"
-           "--version       the version\n"
-           "\n"
-           "Reference: docs/qtpm.md\n");
+    if (strlen(usage) < 16) {
+        g_string_append_printf(out, "%-16s%s\n", usage, help);
+    } else {
+        g_string_append_printf(out, "%s\n%16s%s\n", usage, "", help);
+    }
+}
+
+/* "-tpmdev libtpms,id=ID,...": the option, its type and its table's keys. */
+static void print_opts_usage(GString *out, const char *option,
+                             const char *type, const QemuOptDesc *desc,
+                             const char *help)
+{
+    g_autoptr(GString) usage = g_string_new(type);
+
+    qemu_opts_print_synopsis(usage, desc);
+    g_string_prepend(usage, " ");
+    g_string_prepend(usage, option);
+    print_usage_line(out, usage->str, help);
+}
+
+static void print_storage_help(GString *out)
+{
+    const TPMBackendClass *const *c = tpm_backend_classes();
+
+    print_opts_usage(out, "-drive", NULL, qemu_drive_opts,
+                     "a block device holding the TPM state");
+    print_opts_usage(out, "-object", "secret", qcrypto_secret_opts,
+                     "a secret (key or passphrase)");
+    for (int i = 0; c[i]; i++) {
+        print_opts_usage(out, "-tpmdev", c[i]->type, c[i]->opts, c[i]->desc);
+    }
+    print_usage_line(out, "-tpmdev help", "list the TPM backend types");
+    print_opts_usage(out, "-device", "tpm-tis", tpm_tis_opts,
+                     "the TIS device at 0xfed40000");
+    print_usage_line(out, "-device help", "list the device models");
+    print_usage_line(out, "-tpmdev TYPE,help", "list the parameters of a type "
+                     "(-device and -object too)");
 }
 
 static void print_tpmdev_help(void)
@@ -155,16 +187,32 @@ static void print_tpmdev_help(void)
 
 static void print_device_help(void)
 {
+    g_autoptr(GString) props = g_string_new(NULL);
+
+    qemu_opts_print_synopsis(props, tpm_tis_opts);
     printf("TPM devices:\n"
            "name \"tpm-tis\", desc \"TPM TIS interface at 0xfed40000\", "
-           "properties tpmdev=ID, irq=N (0..%d, default %d)\n",
-           IOAPIC_NUM_PINS - 1, TPM_TIS_IRQ);
+           "properties %s (-device tpm-tis,help describes them)\n",
+           props->str);
 }
 
 static void print_object_help(void)
 {
+    g_autoptr(GString) usage = g_string_new(NULL);
+
+    qemu_opts_print_synopsis(usage, qcrypto_secret_opts);
     printf("List of user creatable objects:\n"
-           "  secret   id=ID,file=PATH|data=STRING[,format=raw|base64|hex]\n");
+           "  secret   %s\n", usage->str);
+}
+
+/* "-tpmdev libtpms,help": the keys of one type, from its table. */
+static void print_type_help(const char *type, const QemuOptDesc *desc)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    g_string_append_printf(out, "%s options:\n", type);
+    qemu_opts_print_help(out, desc);
+    fputs(out->str, stdout);
 }
 
 static bool opt_wants_help(const char *text)
@@ -179,30 +227,72 @@ typedef enum {
     OPT_VERSION, OPT_HELP, OPT_INCOMING, OPT_NODEFAULTS, OPT_DISPLAY,
 } QtpmOptionIndex;
 
+/*
+ * The command line's options, in --help order. @args is the argument shown
+ * in --help; the options whose argument is a key=value list print their
+ * tables instead (print_storage_help).
+ */
 static const struct {
     const char *name;
     bool has_arg;
     QtpmOptionIndex index;
+    const char *args;
+    const char *help;
 } qtpm_options[] = {
     { "drive", true, OPT_DRIVE },
+    { "object", true, OPT_OBJECT },
     { "tpmdev", true, OPT_TPMDEV },
     { "device", true, OPT_DEVICE },
-    { "object", true, OPT_OBJECT },
-    { "qtest", true, OPT_QTEST },
-    { "qmp", true, OPT_QMP },
-    { "S", false, OPT_S },
-    { "name", true, OPT_NAME },
-    { "pidfile", true, OPT_PIDFILE },
-    { "daemonize", false, OPT_DAEMONIZE },
-    { "D", true, OPT_LOGFILE },
-    { "d", true, OPT_LOG },
-    { "version", false, OPT_VERSION },
-    { "h", false, OPT_HELP },
+    { "qtest", true, OPT_QTEST, "unix:PATH,server=on[,wait=off] | stdio",
+      "the qtest server that reaches the device" },
+    { "qmp", true, OPT_QMP, "unix:PATH[,server=on][,wait=off]",
+      "the QMP monitor" },
+    { "S", false, OPT_S, NULL, "start stopped (QMP cont starts the machine)" },
+    { "name", true, OPT_NAME, "NAME", "the machine's name (query-name)" },
+    { "pidfile", true, OPT_PIDFILE, "FILE", "write the process id to FILE" },
+    { "daemonize", false, OPT_DAEMONIZE, NULL,
+      "detach after start-up succeeded" },
+    { "D", true, OPT_LOGFILE, "LOGFILE", "write log output to LOGFILE" },
+    { "d", true, OPT_LOG, "ITEM,...", "enable log items (-d help lists them)" },
+    { "incoming", true, OPT_INCOMING, "URI",
+      "wait for an incoming migration" },
+    { "nodefaults", false, OPT_NODEFAULTS, NULL,
+      "accepted; qtpm creates no default devices" },
+    { "display", true, OPT_DISPLAY, "none", "accepted; qtpm has no display" },
+    { "h", false, OPT_HELP, NULL, "this text" },
     { "help", false, OPT_HELP },
-    { "incoming", true, OPT_INCOMING },
-    { "nodefaults", false, OPT_NODEFAULTS },
-    { "display", true, OPT_DISPLAY },
+    { "version", false, OPT_VERSION, NULL, "the version" },
 };
+
+static void print_help(void)
+{
+    g_autoptr(GString) out = g_string_new("usage: qtpm [options]\n"
+                                          "\n"
+                                          "Storage and TPM:\n");
+
+    print_storage_help(out);
+    g_string_append(out, "\nControl:\n");
+    for (unsigned i = 0; i < G_N_ELEMENTS(qtpm_options); i++) {
+        g_autofree char *usage = NULL;
+
+        if (!qtpm_options[i].help) {
+            continue;   /* in print_storage_help, or an alias */
+        }
+        if (qtpm_options[i].index == OPT_HELP) {
+            usage = g_strdup("-h, --help");
+        } else if (qtpm_options[i].index == OPT_VERSION) {
+            usage = g_strdup("--version");
+        } else {
+            usage = g_strdup_printf("-%s%s%s", qtpm_options[i].name,
+                                    qtpm_options[i].args ? " " : "",
+                                    qtpm_options[i].args ?
+                                    qtpm_options[i].args : "");
+        }
+        print_usage_line(out, usage, qtpm_options[i].help);
+    }
+    g_string_append(out, "\nReference: docs/qtpm.md\n");
+    fputs(out->str, stdout);
+}
 
 /* Parses the text of a -drive/-tpmdev/-device/-object into @list. */
 static bool add_opt_arg(GPtrArray *list, const char *option, const char *text,
@@ -225,8 +315,41 @@ static void config_free(QtpmConfig *c)
     g_ptr_array_unref(c->devices);
 }
 
-static void print_list_help(QtpmOptionIndex index)
+/* The table of -drive, or of the -tpmdev/-device/-object type @type. */
+static const QemuOptDesc *opts_table(QtpmOptionIndex index, const char *type)
 {
+    const TPMBackendClass *k;
+
+    switch (index) {
+    case OPT_DRIVE:
+        return qemu_drive_opts;
+    case OPT_TPMDEV:
+        k = type ? tpm_backend_find_class(type) : NULL;
+        return k ? k->opts : NULL;
+    case OPT_DEVICE:
+        return !g_strcmp0(type, "tpm-tis") ? tpm_tis_opts : NULL;
+    case OPT_OBJECT:
+        return !g_strcmp0(type, "secret") ? qcrypto_secret_opts : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* "help" lists the types; "TYPE,help" the keys of one type (-drive: its keys). */
+static void print_list_help(QtpmOptionIndex index, const char *text)
+{
+    g_autofree char *type = g_strndup(text, strcspn(text, ","));
+    const QemuOptDesc *desc;
+
+    if (index == OPT_DRIVE) {
+        print_type_help("-drive", qemu_drive_opts);
+        return;
+    }
+    desc = strchr(text, ',') ? opts_table(index, type) : NULL;
+    if (desc) {
+        print_type_help(type, desc);
+        return;
+    }
     switch (index) {
     case OPT_TPMDEV:
         print_tpmdev_help();
@@ -244,24 +367,17 @@ static void print_list_help(QtpmOptionIndex index)
 }
 
 /* KEY=help lists the values KEY takes, as QEMU's format=help does. */
-static int print_value_help(const char *option, GHashTable *opts)
+static int print_value_help(QtpmOptionIndex index, const char *option,
+                            const char *implied, GHashTable *opts)
 {
-    static const struct {
-        const char *option, *key, *choices;
-    } choices[] = {
-        { "-drive", "format", "qcow2 raw" },
-        { "-drive", "if", "none" },
-        { "-drive", "locking", "on off" },
-        { "-drive", "read-only", "on off" },
-        { "-tpmdev", "version", "2.0 1.2" },
-        { "-object", "format", "raw base64 hex" },
-    };
+    const QemuOptDesc *desc =
+        opts_table(index, implied ? qemu_opt_get(opts, implied) : NULL);
 
-    for (unsigned i = 0; i < G_N_ELEMENTS(choices); i++) {
-        if (!strcmp(choices[i].option, option) &&
-            !g_strcmp0(qemu_opt_get(opts, choices[i].key), "help")) {
-            printf("%s %s= takes: %s\n", option, choices[i].key,
-                   choices[i].choices);
+    for (const QemuOptDesc *d = desc; d && d->name; d++) {
+        g_autofree char *choices = qemu_opt_desc_choices(desc, d->name, " ");
+
+        if (choices && !g_strcmp0(qemu_opt_get(opts, d->name), "help")) {
+            printf("%s %s= takes: %s\n", option, d->name, choices);
             return 1;
         }
     }
@@ -287,7 +403,7 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
     g_autoptr(GError) err = NULL;
 
     if (opt_wants_help(val)) {
-        print_list_help(index);
+        print_list_help(index, val);
         return 1;
     }
     if (!add_opt_arg(lists[index], opt_names[index], val, implied_keys[index],
@@ -300,18 +416,17 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
         }
         return -1;
     }
-    return print_value_help(opt_names[index],
+    return print_value_help(index, opt_names[index], implied_keys[index],
                             ((QtpmOptArg *)g_ptr_array_index(
                                 lists[index], lists[index]->len - 1))->opts);
 }
 
 static int parse_name(QtpmConfig *c, const char *val)
 {
-    static const char *const keys[] = { "guest", NULL };
     g_autoptr(GError) err = NULL;
     g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
 
-    if (!o || !qemu_opts_check_keys(o, keys, "-name", &err)) {
+    if (!o || !qemu_opts_validate(o, name_opts, "-name", &err)) {
         g_printerr("qtpm: -name %s: %s\n", val, err->message);
         return -1;
     }
@@ -465,14 +580,18 @@ static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
     static const char *const refs[] = { "key-secret", "passphrase-secret" };
     const char *type = qemu_opt_get(a->opts, "type");
     const char *nvram = qemu_opt_get(a->opts, "nvram");
+    const TPMBackendClass *k = type ? tpm_backend_find_class(type) : NULL;
+    g_autofree char *what = g_strdup_printf("-tpmdev %s", type ? type : "");
     g_autoptr(GError) err = NULL;
 
     if (!type) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the backend type is missing (see -tpmdev help)");
-    } else if (!tpm_backend_find_class(type)) {
+    } else if (!k) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not a TPM backend type (see -tpmdev help)", type);
+    } else if (k->opts && !qemu_opts_validate(a->opts, k->opts, what, &err)) {
+        /* err set */
     } else if (nvram && !find_opt_arg(c->drives, nvram)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "nvram=%s names no -drive (no -drive with id '%s')", nvram,
@@ -496,11 +615,9 @@ static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
 
 static bool check_device(QtpmConfig *c, QtpmOptArg *a)
 {
-    static const char *const keys[] = { "driver", "tpmdev", "irq", "id", NULL };
     const char *driver = qemu_opt_get(a->opts, "driver");
     const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
     g_autoptr(GError) err = NULL;
-    uint64_t irq;
 
     if (!driver) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -508,18 +625,12 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
     } else if (strcmp(driver, "tpm-tis")) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not a device model (see -device help)", driver);
-    } else if (!qemu_opts_check_keys(a->opts, keys, "-device tpm-tis",
-                                     &err)) {
+    } else if (!qemu_opts_validate(a->opts, tpm_tis_opts, "-device tpm-tis",
+                                   &err)) {
         /* err set */
-    } else if (!tpmdev || !*tpmdev) {
-        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "parameter 'tpmdev' is missing");
     } else if (!find_opt_arg(c->tpmdevs, tpmdev)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "tpmdev=%s names no -tpmdev", tpmdev);
-    } else if (!qemu_opt_get_number(a->opts, "irq", TPM_TIS_IRQ, 0,
-                                    IOAPIC_NUM_PINS - 1, &irq, &err)) {
-        /* err set */
     } else if (c->devices->len > 1) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "only one tpm-tis device is supported");
@@ -548,9 +659,6 @@ static bool check_writable_folder(const char *path, GError **errp)
 /* Everything that can be checked without opening a file. */
 static bool check_config(QtpmConfig *c)
 {
-    static const char *const secret_keys[] = {
-        "qom-type", "id", "file", "data", "format", NULL
-    };
     g_autoptr(GError) err = NULL;
     unsigned mask;
 
@@ -565,7 +673,7 @@ static bool check_config(QtpmConfig *c)
             report_opt_error(a, err);
             return false;
         }
-        if (!qemu_opts_check_keys(a->opts, secret_keys, "-object secret", &err)) {
+        if (!qcrypto_secret_check_opts(a->opts, &err)) {
             report_opt_error(a, err);
             return false;
         }

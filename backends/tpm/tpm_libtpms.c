@@ -13,6 +13,7 @@
 #include "crypto/secret.h"
 #include "nvram/nvram.h"
 #include "sysemu/blockdev.h"
+#include "sysemu/tpm_options.h"
 #include "sysemu/tpm_util.h"
 
 #include <libtpms/tpm_error.h>
@@ -215,25 +216,6 @@ static struct libtpms_callbacks libtpms_cbs = {
     .tpm_io_getphysicalpresence = libtpms_io_getphysicalpresence,
 };
 
-static int libtpms_parse_version(GHashTable *opts, TPMVersion *out,
-                                 GError **errp)
-{
-    const char *v = qemu_opt_get(opts, "version");
-
-    if (!v) {
-        *out = TPM_VERSION_UNSPEC;
-    } else if (!strcmp(v, "2.0") || !strcmp(v, "2")) {
-        *out = TPM_VERSION_2_0;
-    } else if (!strcmp(v, "1.2")) {
-        *out = TPM_VERSION_1_2;
-    } else {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "version '%s' is not 2.0 or 1.2", v);
-        return -1;
-    }
-    return 0;
-}
-
 /* The key from key-secret= (32 raw bytes) or passphrase-secret=. */
 static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
 {
@@ -387,17 +369,34 @@ static void libtpms_state_free(TPMLibtpmsState *s)
     g_free(s);
 }
 
+static const QemuOptDesc tpm_libtpms_opts[] = {
+    TPM_BACKEND_OPT_TYPE_ID,
+    {
+        .name = "nvram", .type = QEMU_OPT_STRING, .value_name = "DRIVE_ID",
+        .required = true, .missing_hint = "the id of a -drive",
+        .help = "the -drive that holds the TPM's state",
+    },
+    TPM_BACKEND_OPT_VERSION,
+    {
+        .name = "key-secret", .type = QEMU_OPT_STRING,
+        .value_name = "SECRET_ID",
+        .help = "a 32-byte -object secret: the store's AES-256 key",
+    },
+    {
+        .name = "passphrase-secret", .type = QEMU_OPT_STRING,
+        .value_name = "SECRET_ID",
+        .help = "a -object secret holding a passphrase (not with key-secret)",
+    },
+    QEMU_OPT_DESC_END
+};
+
 static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
 {
-    static const char *const keys[] = {
-        "type", "id", "nvram", "version", "key-secret", "passphrase-secret",
-        NULL,
-    };
     const char *key_secret = qemu_opt_get(opts, "key-secret");
     const char *pass_secret = qemu_opt_get(opts, "passphrase-secret");
     TPMLibtpmsState *s;
 
-    if (!qemu_opts_check_keys(opts, keys, "-tpmdev libtpms", errp)) {
+    if (!qemu_opts_validate(opts, tpm_libtpms_opts, "-tpmdev libtpms", errp)) {
         return -1;
     }
     if (libtpms_state) {
@@ -405,11 +404,6 @@ static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
                     "only one libtpms backend per process (libtpms is "
                     "single-instance); '%s' is already one",
                     libtpms_state->tb->id);
-        return -1;
-    }
-    if (!qemu_opt_get(opts, "nvram") || !*qemu_opt_get(opts, "nvram")) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "parameter 'nvram' is missing (the id of a -drive)");
         return -1;
     }
     if (key_secret && pass_secret) {
@@ -423,8 +417,9 @@ static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
     s->secret_id = g_strdup(key_secret ? key_secret : pass_secret);
     s->passphrase = pass_secret != NULL;
     s->buffer_size = 4096;
-    if (libtpms_parse_version(opts, &s->version, errp) < 0 ||
-        libtpms_open_store(s, errp) < 0) {
+    /* Unspecified: the store's family decides (libtpms_open_store). */
+    s->version = tpm_backend_opt_version(opts, TPM_VERSION_UNSPEC);
+    if (libtpms_open_store(s, errp) < 0) {
         libtpms_state_free(s);
         return -1;
     }
@@ -735,6 +730,7 @@ static void tpm_libtpms_fill_options(TPMBackend *tb, GHashTable *out)
 const TPMBackendClass tpm_libtpms_class = {
     .type = "libtpms",
     .desc = "a libtpms TPM whose state lives in a -drive",
+    .opts = tpm_libtpms_opts,
     .init = tpm_libtpms_init,
     .startup_tpm = tpm_libtpms_startup_tpm,
     .handle_request = tpm_libtpms_handle_request,

@@ -4,31 +4,28 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/option.h"
+#include "sysemu/tpm_options.h"
 #include "sysemu/tpm_util.h"
 
 typedef struct TPMNullState {
     TPMVersion version;
 } TPMNullState;
 
+static const QemuOptDesc tpm_null_opts[] = {
+    TPM_BACKEND_OPT_TYPE_ID,
+    TPM_BACKEND_OPT_VERSION,
+    QEMU_OPT_DESC_END
+};
+
 static int tpm_null_init(TPMBackend *tb, GHashTable *opts, GError **errp)
 {
-    static const char *const keys[] = { "type", "id", "version", NULL };
-    const char *version = qemu_opt_get(opts, "version");
     TPMNullState *s;
 
-    if (!qemu_opts_check_keys(opts, keys, "-tpmdev null", errp)) {
+    if (!qemu_opts_validate(opts, tpm_null_opts, "-tpmdev null", errp)) {
         return -1;
     }
     s = g_new0(TPMNullState, 1);
-    s->version = TPM_VERSION_2_0;
-    if (version && !strcmp(version, "1.2")) {
-        s->version = TPM_VERSION_1_2;
-    } else if (version && strcmp(version, "2.0")) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "version '%s' is not 2.0 or 1.2", version);
-        g_free(s);
-        return -1;
-    }
+    s->version = tpm_backend_opt_version(opts, TPM_VERSION_2_0);
     tb->opaque = s;
     return 0;
 }
@@ -68,6 +65,7 @@ static void tpm_null_finalize(TPMBackend *tb)
 const TPMBackendClass tpm_null_class = {
     .type = "null",
     .desc = "answers every command with a failure response",
+    .opts = tpm_null_opts,
     .init = tpm_null_init,
     .handle_request = tpm_null_handle_request,
     .finalize = tpm_null_finalize,

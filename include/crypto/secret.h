@@ -8,8 +8,14 @@
 #define CRYPTO_SECRET_H
 
 #include "qemu/osdep.h"
+#include "qemu/option.h"
 
 typedef struct QCryptoSecret QCryptoSecret;
+
+/* -object secret's keys, "qom-type" included. */
+extern const QemuOptDesc qcrypto_secret_opts[];
+/* Checks -object secret's options without loading anything. */
+bool qcrypto_secret_check_opts(GHashTable *opts, GError **errp);
 
 /* @opts: the object's properties ("id", "file"/"data", "format"). */
 QCryptoSecret *qcrypto_secret_new(GHashTable *opts, GError **errp);

@@ -5,6 +5,10 @@
 #define SYSEMU_BLOCKDEV_H
 
 #include "block/block.h"
+#include "qemu/option.h"
+
+/* -drive's keys. */
+extern const QemuOptDesc qemu_drive_opts[];
 
 /*
  * Opens the drive described by @opts ("file", "if=none", "id", "format",

@@ -40,6 +40,7 @@ typedef enum TPMStateBlobType {
 typedef struct TPMBackendClass {
     const char *type;        /* "libtpms", "null" */
     const char *desc;
+    const struct QemuOptDesc *opts;  /* -tpmdev TYPE's keys (qemu/option.h) */
     size_t instance_size;    /* unused: a backend's state is tb->opaque */
 
     /*
