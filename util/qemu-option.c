@@ -339,16 +339,15 @@ void qemu_opts_print_synopsis(GString *out, const QemuOptDesc *desc)
 void qemu_opts_print_help(GString *out, const QemuOptDesc *desc)
 {
     for (const QemuOptDesc *d = desc; d && d->name; d++) {
-        g_autofree char *value = NULL;
-        g_autofree char *key = NULL;
+        g_autoptr(GString) line = g_string_new(NULL);
         g_autoptr(GPtrArray) notes = NULL;
+        g_autofree char *value = NULL;
 
         if (d->implied) {
             continue;
         }
         value = desc_value_name(d);
-        key = g_strdup_printf("%s=%s", d->name, value);
-        g_string_append_printf(out, "  %-24s %s", key, d->help ? d->help : "");
+        g_string_printf(line, "  %s=%s", d->name, value);
         notes = g_ptr_array_new_with_free_func(g_free);
         if (d->type == QEMU_OPT_NUMBER) {
             g_ptr_array_add(notes, g_strdup_printf("%" PRIu64 "..%" PRIu64,
@@ -360,14 +359,19 @@ void qemu_opts_print_help(GString *out, const QemuOptDesc *desc)
             g_ptr_array_add(notes, g_strdup_printf("default: %s",
                                                    d->def_value_str));
         }
+        if (d->help || notes->len) {
+            /* The text in a column of its own, as --help has it. */
+            g_string_append_printf(line, "%*s", MAX(1, 27 - (int)line->len), "");
+            g_string_append(line, d->help ? d->help : "");
+        }
         if (notes->len) {
             g_autofree char *joined = NULL;
 
             g_ptr_array_add(notes, NULL);
             joined = g_strjoinv(", ", (char **)notes->pdata);
-            g_string_append_printf(out, " (%s)", joined);
+            g_string_append_printf(line, "%s(%s)", d->help ? " " : "", joined);
         }
-        g_string_append_c(out, '\n');
+        g_string_append_printf(out, "%s\n", line->str);
     }
 }
 

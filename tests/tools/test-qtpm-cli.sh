@@ -105,6 +105,17 @@ check "missing secret" \
 check "bad version" fails_with "qtpm: -tpmdev id=tpm0: version '3.0' is not 2.0 or 1.2" \
     -drive file=tpm.qcow2,if=none,id=drive0 -object secret,id=key0,file=key.bin \
     -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0,version=3.0
+check "bad version for null, as for libtpms" \
+    fails_with "qtpm: -tpmdev id=t: version '3.0' is not 2.0 or 1.2" \
+    -tpmdev null,id=t,version=3.0
+check "version=2 is not a version of either backend" \
+    fails_with "qtpm: -tpmdev id=t: version '2' is not 2.0 or 1.2" -tpmdev null,id=t,version=2
+check "-tpmdev parameters are checked before any drive is opened" \
+    fails_with "qtpm: -tpmdev id=t: 'path' is not a parameter of -tpmdev libtpms" \
+    -drive file=nonexistent.qcow2,if=none,id=d -tpmdev libtpms,id=t,nvram=d,path=/x
+check "a secret format outside the choices" \
+    fails_with "qtpm: -object id=s: secret 's': format 'x' is not raw, base64 or hex" \
+    -object secret,id=s,file=key.bin,format=x
 check "read-only drive" fails_with "qtpm: -tpmdev id=tpm0: -drive id=drive0 is read-only, but the TPM must write its state" \
     -drive file=tpm.qcow2,if=none,id=drive0,read-only=on -object secret,id=key0,file=key.bin \
     -tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0
@@ -299,6 +310,19 @@ check "-drive format=help lists the formats" \
     bash -c "'$QTPM' -drive file=x,if=none,id=d,format=help | grep -qx -- '-drive format= takes: qcow2 raw'"
 check "-tpmdev version=help lists the versions" \
     bash -c "'$QTPM' -tpmdev libtpms,id=t,version=help | grep -q '2.0 1.2'"
+check "-tpmdev help lists each type with its description" \
+    bash -c "'$QTPM' -tpmdev help | grep -qx -- '      null   answers every command with a failure response'"
+check "-tpmdev libtpms,help lists its keys from its table" \
+    bash -c "'$QTPM' -tpmdev libtpms,help | grep -q '^  nvram=DRIVE_ID .*(required)$' &&
+             '$QTPM' -tpmdev libtpms,help | grep -q '^  version=2.0|1.2 .*(default: 2.0)$'"
+check "-device help gives tpm-tis's keys" \
+    bash -c "'$QTPM' -device help | grep -q 'properties tpmdev=ID\[,irq=N\]'"
+check "-device tpm-tis,help gives irq's range and default" \
+    bash -c "'$QTPM' -device tpm-tis,help | grep -q '^  irq=N .*(0..23, default: 5)$'"
+check "--help has each backend's keys" \
+    bash -c "'$QTPM' --help | grep -qx -- '-tpmdev null,id=ID\[,version=2.0|1.2\]'"
+check "--help shows that -qtest needs server=on" \
+    bash -c "'$QTPM' --help | grep -q -- '^-qtest unix:PATH,server=on\[,wait=off\] | stdio$'"
 check "-d help lists items" bash -c "'$QTPM' -d help | grep -q '^tpm '"
 
 # -S, -name, -pidfile, -D/-d, -nodefaults, -display none with the null backend.

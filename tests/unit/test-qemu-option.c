@@ -149,6 +149,140 @@ static void test_check_keys(void)
                     "(expected: type, id, nvram)");
 }
 
+static const char *const test_formats[] = { "qcow2", "raw", NULL };
+static const char *const test_modes[] = { "raw", "base64", "hex", NULL };
+
+static const QemuOptDesc test_desc[] = {
+    { .name = "type", .type = QEMU_OPT_STRING, .implied = true },
+    {
+        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .required = true, .help = "the id",
+    },
+    {
+        .name = "nvram", .type = QEMU_OPT_STRING, .value_name = "DRIVE_ID",
+        .required = true, .missing_hint = "the id of a -drive",
+        .help = "the drive",
+    },
+    {
+        .name = "format", .type = QEMU_OPT_STRING, .choices = test_formats,
+        .def_value_str = "qcow2", .help = "the format",
+    },
+    {
+        .name = "mode", .type = QEMU_OPT_STRING, .choices = test_modes,
+    },
+    {
+        .name = "locking", .type = QEMU_OPT_BOOL, .def_value_str = "on",
+        .help = "locks",
+    },
+    {
+        .name = "irq", .type = QEMU_OPT_NUMBER, .min = 0, .max = 23,
+        .def_value_str = "5", .help = "the pin",
+    },
+    QEMU_OPT_DESC_END
+};
+
+static void validate_fails(const char *str, const char *message)
+{
+    g_autoptr(GHashTable) o = parse_ok(str, "type");
+    g_autoptr(GError) err = NULL;
+
+    g_assert_false(qemu_opts_validate(o, test_desc, "-tpmdev t", &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
+    g_assert_cmpstr(err->message, ==, message);
+}
+
+static void test_validate_ok(void)
+{
+    g_autoptr(GHashTable) full =
+        parse_ok("t,id=a,nvram=d,format=raw,mode=hex,locking=off,irq=0x17",
+                 "type");
+    g_autoptr(GHashTable) least = parse_ok("t,id=a,nvram=d", "type");
+
+    g_assert_true(qemu_opts_validate(full, test_desc, "-tpmdev t", NULL));
+    g_assert_true(qemu_opts_validate(least, test_desc, "-tpmdev t", NULL));
+}
+
+static void test_validate_errors(void)
+{
+    /* The first unknown key in sorted order, the table's keys in its order. */
+    validate_fails("t,id=a,nvram=d,zzz=1,aaa=2",
+                   "'aaa' is not a parameter of -tpmdev t (expected: type, id, "
+                   "nvram, format, mode, locking, irq)");
+    validate_fails("t,nvram=d", "parameter 'id' is missing");
+    validate_fails("t,id=,nvram=d", "parameter 'id' is missing");
+    validate_fails("t,id=a",
+                   "parameter 'nvram' is missing (the id of a -drive)");
+    validate_fails("t,id=a,nvram=d,format=vmdk",
+                   "format 'vmdk' is not qcow2 or raw");
+    validate_fails("t,id=a,nvram=d,mode=", "mode '' is not raw, base64 or hex");
+    validate_fails("t,id=a,nvram=d,locking=maybe",
+                   "parameter 'locking' expects 'on' or 'off', not 'maybe'");
+    validate_fails("t,id=a,nvram=d,irq=24",
+                   "parameter 'irq' is 24, outside 0..23");
+    validate_fails("t,id=a,nvram=d,irq=five",
+                   "parameter 'irq' expects a number, not 'five'");
+}
+
+static void test_check_names_and_values(void)
+{
+    g_autoptr(GHashTable) unknown = parse_ok("t,id=a,nvram=d,bogus=1", "type");
+    g_autoptr(GHashTable) bad_value = parse_ok("t,id=a,format=x", "type");
+    g_autoptr(GError) err = NULL;
+
+    /* Names alone do not look at values, values alone not at names. */
+    g_assert_true(qemu_opts_check_names(bad_value, test_desc, "-x", NULL));
+    g_assert_true(qemu_opts_check_values(unknown, test_desc, NULL));
+    g_assert_false(qemu_opts_check_values(bad_value, test_desc, &err));
+    g_assert_cmpstr(err->message, ==,
+                    "parameter 'nvram' is missing (the id of a -drive)");
+    g_assert_nonnull(qemu_opt_desc_find(test_desc, "irq"));
+    g_assert_null(qemu_opt_desc_find(test_desc, "bogus"));
+}
+
+static void test_desc_choices(void)
+{
+    g_autofree char *formats = qemu_opt_desc_choices(test_desc, "format", " ");
+    g_autofree char *bools = qemu_opt_desc_choices(test_desc, "locking", "|");
+
+    g_assert_cmpstr(formats, ==, "qcow2 raw");
+    g_assert_cmpstr(bools, ==, "on|off");
+    g_assert_null(qemu_opt_desc_choices(test_desc, "id", " "));
+    g_assert_null(qemu_opt_desc_choices(test_desc, "bogus", " "));
+}
+
+static void test_print_synopsis(void)
+{
+    g_autoptr(GString) typed = g_string_new("t");
+    g_autoptr(GString) bare = g_string_new(NULL);
+    static const QemuOptDesc optional_first[] = {
+        { .name = "format", .type = QEMU_OPT_STRING, .choices = test_formats },
+        { .name = "file", .type = QEMU_OPT_STRING, .value_name = "PATH",
+          .required = true },
+        QEMU_OPT_DESC_END
+    };
+
+    qemu_opts_print_synopsis(typed, test_desc);
+    g_assert_cmpstr(typed->str, ==,
+                    "t,id=ID,nvram=DRIVE_ID[,format=qcow2|raw]"
+                    "[,mode=raw|base64|hex][,locking=on|off][,irq=N]");
+    qemu_opts_print_synopsis(bare, optional_first);
+    g_assert_cmpstr(bare->str, ==, "[format=qcow2|raw],file=PATH");
+}
+
+static void test_print_help(void)
+{
+    g_autoptr(GString) out = g_string_new(NULL);
+
+    qemu_opts_print_help(out, test_desc);
+    g_assert_cmpstr(out->str, ==,
+        "  id=ID                    the id (required)\n"
+        "  nvram=DRIVE_ID           the drive (required)\n"
+        "  format=qcow2|raw         the format (default: qcow2)\n"
+        "  mode=raw|base64|hex\n"
+        "  locking=on|off           locks (default: on)\n"
+        "  irq=N                    the pin (0..23, default: 5)\n");
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -163,5 +297,12 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-option/bool", test_bool);
     g_test_add_func("/qemu-option/number", test_number);
     g_test_add_func("/qemu-option/check-keys", test_check_keys);
+    g_test_add_func("/qemu-option/validate-ok", test_validate_ok);
+    g_test_add_func("/qemu-option/validate-errors", test_validate_errors);
+    g_test_add_func("/qemu-option/check-names-and-values",
+                    test_check_names_and_values);
+    g_test_add_func("/qemu-option/desc-choices", test_desc_choices);
+    g_test_add_func("/qemu-option/print-synopsis", test_print_synopsis);
+    g_test_add_func("/qemu-option/print-help", test_print_help);
     return g_test_run();
 }
