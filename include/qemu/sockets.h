@@ -54,10 +54,10 @@ int qemu_unix_connect(const char *path, GError **errp);
 int qemu_socket_accept(int listen_fd);
 
 /*
- * Blocking transfers of exactly @count bytes that retry EINTR and short
- * transfers, as QEMU's. They return the bytes moved: fewer than @count
- * only at end of file (read) or on error, with errno set. Writes to a
- * socket raise no SIGPIPE.
+ * Blocking transfers of @count bytes that retry EINTR and short transfers,
+ * as QEMU's. qemu_write_full returns @count, or fewer with errno set on
+ * error; a write to a socket raises no SIGPIPE. qemu_read_full returns
+ * @count, fewer at end of file, or -1 with errno set on error.
  */
 ssize_t qemu_write_full(int fd, const void *buf, size_t count);
 ssize_t qemu_read_full(int fd, void *buf, size_t count);
