@@ -337,9 +337,8 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
     case OPT_QMP: {
         const char **slot = index == OPT_QTEST ? &c->qtest : &c->qmp;
         if (*slot) {
-            g_printerr("qtpm: %s %s: only one %s is supported\n",
-                       index == OPT_QTEST ? "-qtest" : "-qmp", val,
-                       index == OPT_QTEST ? "-qtest" : "-qmp");
+            const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
+            error_report("%s %s: only one %s is supported", opt, val, opt);
             return -1;
         }
         *slot = val;
