@@ -656,6 +656,7 @@ static void qmp_event_sink(const char *name, const char *data_json,
 
 int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp)
 {
+    QemuSocketAddr addr = { .kind = QEMU_SOCKET_UNIX };
     g_autofree char *path = NULL;
     bool wait = true;
     int fd;
@@ -670,8 +671,11 @@ int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp)
         return -1;
     }
     qmp_init_commands();
+    addr.path = path;
+    addr.name = g_strdup_printf("'%s'", path);
     /* GLib's own backlog for a GSocket. */
-    fd = qemu_unix_listen(path, 10, errp);
+    fd = qemu_socket_listen(&addr, 10, errp);
+    g_free(addr.name);
     if (fd < 0) {
         return -1;
     }
