@@ -4,50 +4,21 @@
  */
 #include "qemu/osdep.h"
 
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include "migration/channel.h"
+#include "qemu/sockets.h"
 
 static bool parse_tcp(const char *rest, MigUri *out, GError **errp)
 {
-    const char *colon;
+    QemuSocketAddr addr;
 
-    if (rest[0] == '[') {
-        const char *end = strchr(rest, ']');
-        if (!end || end[1] != ':') {
-            goto bad;
-        }
-        out->host = g_strndup(rest + 1, end - rest - 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(rest, ':');
-        if (!colon) {
-            goto bad;
-        }
-        out->host = g_strndup(rest, colon - rest);
+    if (!qemu_socket_parse_tcp(rest, &addr, NULL)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "migration URI 'tcp:%s' is not tcp:HOST:PORT", rest);
+        return false;
     }
-    if (!colon[1]) {
-        goto bad;
-    }
-    for (const char *p = colon + 1; *p; p++) {
-        if (!g_ascii_isdigit(*p)) {
-            goto bad;
-        }
-    }
-    out->port = g_strdup(colon + 1);
-    if (!*out->host) {
-        g_free(out->host);
-        out->host = g_strdup("localhost");
-    }
+    out->host = g_steal_pointer(&addr.host);
+    out->port = g_steal_pointer(&addr.port);
     return true;
-bad:
-    g_clear_pointer(&out->host, g_free);
-    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                "migration URI 'tcp:%s' is not tcp:HOST:PORT", rest);
-    return false;
 }
 
 bool mig_uri_parse(const char *uri, MigUri *out, GError **errp)
@@ -63,7 +34,7 @@ bool mig_uri_parse(const char *uri, MigUri *out, GError **errp)
         return true;
     }
     if (g_str_has_prefix(uri, "unix:") && uri[5]) {
-        if (strlen(uri + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        if (!qemu_socket_check_unix_path(uri + 5, NULL)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration URI '%s': socket path too long", uri);
             return false;
@@ -115,77 +86,20 @@ bool mig_uri_has_return_path(const MigUri *u)
     return u->kind == MIG_URI_UNIX || u->kind == MIG_URI_TCP || u->kind == MIG_URI_FD;
 }
 
-static int unix_socket(const char *path, bool listen_side, GError **errp)
+/* A connected or listening socket for unix: and tcp: URIs. */
+static int mig_socket(const MigUri *u, bool listen_side, GError **errp)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    struct stat st;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int e;
+    QemuSocketAddr addr = {
+        .kind = u->kind == MIG_URI_UNIX ? QEMU_SOCKET_UNIX : QEMU_SOCKET_TCP,
+        .path = u->path,
+        .host = u->host,
+        .port = u->port,
+    };
+    int fd = listen_side ? qemu_socket_listen(&addr, 1, errp)
+                         : qemu_socket_connect(&addr, errp);
 
     if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "migration: cannot create a socket: %s", g_strerror(errno));
-        return -1;
-    }
-    g_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-    if (listen_side) {
-        /* A stale socket is replaced; any other file makes bind fail. */
-        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-            unlink(path);
-        }
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0) {
-            return fd;
-        }
-    } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        return fd;
-    }
-    e = errno;
-    close(fd);
-    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot %s unix:%s: %s",
-                listen_side ? "listen on" : "connect to", path, g_strerror(e));
-    return -1;
-}
-
-static int tcp_socket(const MigUri *u, bool listen_side, GError **errp)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    int fd = -1, rc, err = 0;
-
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = listen_side ? AI_PASSIVE : 0;
-    rc = getaddrinfo(u->host, u->port, &hints, &res);
-    if (rc != 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration: cannot resolve '%s:%s': %s", u->host, u->port,
-                    gai_strerror(rc));
-        return -1;
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int one = 1;
-
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        if (listen_side) {
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-            if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0) {
-                break;
-            }
-        } else if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            break;
-        }
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: cannot %s tcp:%s:%s: %s",
-                    listen_side ? "listen on" : "connect to", u->host, u->port,
-                    g_strerror(err));
+        g_prefix_error(errp, "migration: ");
     }
     return fd;
 }
@@ -244,9 +158,8 @@ int mig_channel_connect(const MigUri *u, GError **errp)
 
     switch (u->kind) {
     case MIG_URI_UNIX:
-        return unix_socket(u->path, false, errp);
     case MIG_URI_TCP:
-        return tcp_socket(u, false, errp);
+        return mig_socket(u, false, errp);
     case MIG_URI_FD:
         return inherited_fd(u->fd, errp);
     case MIG_URI_FILE:
@@ -287,11 +200,8 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
     *listening = false;
     switch (u->kind) {
     case MIG_URI_UNIX:
-        fd = unix_socket(u->path, true, errp);
-        *listening = fd >= 0;
-        return fd;
     case MIG_URI_TCP:
-        fd = tcp_socket(u, true, errp);
+        fd = mig_socket(u, true, errp);
         *listening = fd >= 0;
         return fd;
     case MIG_URI_FD:
@@ -313,11 +223,8 @@ int mig_channel_listen(const MigUri *u, bool *listening, GError **errp)
 
 int mig_channel_accept(int lfd, GError **errp)
 {
-    int fd;
+    int fd = qemu_socket_accept(lfd);
 
-    do {
-        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: accept failed: %s",
                     g_strerror(errno));
@@ -328,73 +235,32 @@ int mig_channel_accept(int lfd, GError **errp)
 
 int mig_write_full(int fd, const void *buf, size_t len, GError **errp)
 {
-    const uint8_t *p = buf;
-
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == ENOTSOCK) {
-            n = write(fd, p, len);
-        }
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: write failed: %s",
-                        g_strerror(errno));
-            return -1;
-        }
-        p += n;
-        len -= n;
+    if (qemu_write_full(fd, buf, len) != (ssize_t)len) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: write failed: %s",
+                    g_strerror(errno));
+        return -1;
     }
     return 0;
 }
 
 ssize_t mig_read_full(int fd, void *buf, size_t len, int timeout_ms, GError **errp)
 {
-    uint8_t *p = buf;
-    size_t done = 0;
-    gint64 deadline =
-        timeout_ms < 0 ? -1 : g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    ssize_t done = qemu_read_full_timeout(fd, buf, len, timeout_ms);
 
-    while (done < len) {
-        ssize_t n;
-
-        if (deadline >= 0) {
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-            int rc;
-
-            if (left < 0) {
-                left = 0;
-            }
-            rc = poll(&pfd, 1, (int)left);
-            if (rc < 0 && errno == EINTR) {
-                continue;
-            }
-            if (rc == 0) {
-                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                            "migration: no data for %d ms", timeout_ms);
-                return -1;
-            }
-        }
-        n = read(fd, p + done, len - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: read failed: %s",
-                        g_strerror(errno));
-            return -1;
-        }
-        if (n == 0) {
-            if (done == 0) {
-                return 0;
-            }
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "migration: the stream ended after %zu of %zu bytes", done, len);
-            return -1;
-        }
-        done += n;
+    if (done < 0 && errno == ETIMEDOUT) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: no data for %d ms",
+                    timeout_ms);
+        return -1;
     }
-    return (ssize_t)len;
+    if (done < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "migration: read failed: %s",
+                    g_strerror(errno));
+        return -1;
+    }
+    if (done > 0 && (size_t)done < len) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "migration: the stream ended after %zd of %zu bytes", done, len);
+        return -1;
+    }
+    return done;
 }

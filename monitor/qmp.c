@@ -5,14 +5,14 @@
  */
 #include "qemu/osdep.h"
 #include "monitor/qmp.h"
+#include "qemu/error-report.h"
+#include "qemu/event-sink.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
-#include "sysemu/runstate.h"
+#include "qemu/sockets.h"
 
 #include <gio/gio.h>
-#include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
-#include <sys/un.h>
 
 /* ---- framing ----------------------------------------------------------- */
 
@@ -429,6 +429,54 @@ char *qmp_build_event(const char *name, const char *data_json)
                            data);
 }
 
+/* ---- the protocol's own commands --------------------------------------- */
+
+static char *qmp_query_version(const char *args, GError **errp)
+{
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    return qmp_version_info();
+}
+
+static char *qmp_query_commands(const char *args, GError **errp)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(GList) names = NULL;
+
+    if (!qmp_args_check_none(args, errp)) {
+        return NULL;
+    }
+    names = qmp_command_names();
+    json_builder_begin_array(b);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "name");
+    json_builder_add_string_value(b, "qmp_capabilities");
+    json_builder_end_object(b);
+    for (GList *l = names; l; l = l->next) {
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "name");
+        json_builder_add_string_value(b, l->data);
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    root = json_builder_get_root(b);
+    return json_node_to_string(root);
+}
+
+void qmp_init_commands(void)
+{
+    static bool done;
+
+    if (done) {
+        return;
+    }
+    done = true;
+    qmp_register_command("query-version", qmp_query_version);
+    qmp_register_command("query-commands", qmp_query_commands);
+}
+
 /* ---- the socket server ------------------------------------------------- */
 
 typedef struct QmpClient {
@@ -575,10 +623,7 @@ static char *qmp_parse_spec(const char *spec, bool *wait, GError **errp)
                     "clients)");
         return NULL;
     }
-    if (strlen(path + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "socket path '%s' is too long for a unix socket",
-                    path + 5);
+    if (!qemu_socket_check_unix_path(path + 5, errp)) {
         return NULL;
     }
     /* Absolute, so that it is still found for unlink after -daemonize. */
@@ -603,13 +648,18 @@ bool qmp_check_spec(const char *spec, GError **errp)
     return true;
 }
 
-int qmp_server_start(const char *spec, GError **errp)
+static void qmp_event_sink(const char *name, const char *data_json,
+                           void *opaque)
 {
+    qmp_send_event(name, data_json);
+}
+
+int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp)
+{
+    QemuSocketAddr addr = { .kind = QEMU_SOCKET_UNIX };
     g_autofree char *path = NULL;
-    g_autoptr(GSocketAddress) addr = NULL;
-    g_autoptr(GError) err = NULL;
-    struct stat st;
     bool wait = true;
+    int fd;
 
     path = qmp_parse_spec(spec, &wait, errp);
     if (!path) {
@@ -621,19 +671,18 @@ int qmp_server_start(const char *spec, GError **errp)
         return -1;
     }
     qmp_init_commands();
-    /* A socket left over by a process that died would make bind fail. */
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(path);
+    addr.path = path;
+    addr.name = g_strdup_printf("'%s'", path);
+    /* GLib's own backlog for a GSocket. */
+    fd = qemu_socket_listen(&addr, 10, errp);
+    g_free(addr.name);
+    if (fd < 0) {
+        return -1;
     }
-    qmp_listen_socket = g_socket_new(G_SOCKET_FAMILY_UNIX,
-                                     G_SOCKET_TYPE_STREAM, 0, &err);
-    addr = g_unix_socket_address_new(path);
-    if (!qmp_listen_socket ||
-        !g_socket_bind(qmp_listen_socket, addr, FALSE, &err) ||
-        !g_socket_listen(qmp_listen_socket, &err)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': %s", path,
-                    err->message);
-        g_clear_object(&qmp_listen_socket);
+    qmp_listen_socket = g_socket_new_from_fd(fd, errp);
+    if (!qmp_listen_socket) {
+        close(fd);
+        unlink(path);
         return -1;
     }
     qmp_socket_path = g_steal_pointer(&path);
@@ -643,14 +692,14 @@ int qmp_server_start(const char *spec, GError **errp)
     g_source_set_callback(qmp_listen_source, G_SOURCE_FUNC(qmp_accept), NULL,
                           NULL);
     g_source_attach(qmp_listen_source, NULL);
+    qemu_event_sink_add(qmp_event_sink, NULL);
     if (wait) {
         /*
          * As QEMU: wait=on holds start-up until the first client connects.
          * The main context runs meanwhile, so signals still end qtpm.
          */
-        g_printerr("qtpm: -qmp: waiting for a connection on %s\n",
-                   qmp_socket_path);
-        while (!qmp_clients && !qemu_shutdown_requested()) {
+        error_report("-qmp: waiting for a connection on %s", qmp_socket_path);
+        while (!qmp_clients && !(cancelled && cancelled())) {
             g_main_context_iteration(NULL, TRUE);
         }
     }
@@ -659,6 +708,9 @@ int qmp_server_start(const char *spec, GError **errp)
 
 void qmp_server_stop(void)
 {
+    if (qmp_listen_socket) {
+        qemu_event_sink_remove(qmp_event_sink, NULL);
+    }
     while (qmp_clients) {
         qmp_client_close(qmp_clients->data);
     }

@@ -8,10 +8,9 @@
  */
 #include "qemu/osdep.h"
 #include <glib-unix.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include "exec/memory.h"
 #include "hw/irq.h"
+#include "qemu/sockets.h"
 #include "sysemu/qtest.h"
 
 /* The largest read/write/memset; bounds what one line can make us allocate. */
@@ -523,17 +522,8 @@ static void *qtest_close_opaque;
 
 static void qtest_write_all(int fd, const char *buf, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = fd == 1 ? write(fd, buf, len) : send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return; /* the peer went away; the read side notices */
-        }
-        buf += n;
-        len -= n;
-    }
+    /* A short write means the peer went away; the read side notices. */
+    qemu_write_full(fd, buf, len);
 }
 
 static void qtest_send_async(const char *line)
@@ -625,7 +615,7 @@ static void qtest_client_opened(QTestServer *q, int in_fd, int out_fd)
 /* Accept one client; the listening watch sleeps until it disconnects. */
 static bool qtest_accept(QTestServer *q)
 {
-    int fd = accept4(q->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    int fd = qemu_socket_accept(q->listen_fd);
 
     if (fd < 0) {
         return false;
@@ -645,43 +635,15 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static int qtest_listen_unix(QTestServer *q, GError **errp)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct stat st;
-
-    if (strlen(q->path) >= sizeof(sa.sun_path)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "socket path '%s' is too long", q->path);
-        return -1;
-    }
-    strcpy(sa.sun_path, q->path);
-    q->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (q->listen_fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "socket: %s",
-                    g_strerror(errno));
-        return -1;
-    }
-    /* As QEMU: a stale socket file from an earlier run is replaced (only a socket). */
-    if (lstat(q->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        unlink(q->path);
-    }
-    if (bind(q->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(q->listen_fd, 1) < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "cannot listen on '%s': %s",
-                    q->path, g_strerror(errno));
-        close(q->listen_fd);
-        q->listen_fd = -1;
-        return -1;
-    }
-    return 0;
-}
-
-/* "unix:PATH[,server=on|off][,wait=on|off]" (also QEMU's "server", "nowait"). */
-static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait, GError **errp)
+/*
+ * "unix:PATH[,server=on|off][,wait=on|off]" (also QEMU's "server",
+ * "nowait"). qtpm only listens, so server=on is the default, as for -qmp.
+ */
+static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait,
+                                 GError **errp)
 {
     g_auto(GStrv) opts = g_strsplit(spec + strlen("unix:"), ",", -1);
-    bool server = false;
+    bool server = true;
 
     *wait = true;
     for (int i = 1; opts[i]; i++) {
@@ -710,8 +672,37 @@ static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait, GErr
                     "'%s': only server=on is supported", spec);
         return -1;
     }
+    if (!qemu_socket_check_unix_path(opts[0], errp)) {
+        return -1;
+    }
     *path = g_strdup(opts[0]);
     return 0;
+}
+
+/* Fills @path and @wait for "unix:..."; *@path stays NULL for stdio. */
+static int qtest_parse_spec(const char *spec, char **path, bool *wait,
+                            GError **errp)
+{
+    *path = NULL;
+    *wait = false;
+    if (spec && strcmp(spec, "stdio") == 0) {
+        return 0;
+    }
+    if (spec && g_str_has_prefix(spec, "unix:")) {
+        return qtest_parse_unix_spec(spec, path, wait, errp);
+    }
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                "'%s' is neither 'unix:PATH[,server=on][,wait=off]' nor 'stdio'",
+                spec ? spec : "");
+    return -1;
+}
+
+bool qtest_check_spec(const char *spec, GError **errp)
+{
+    g_autofree char *path = NULL;
+    bool wait;
+
+    return qtest_parse_spec(spec, &path, &wait, errp) == 0;
 }
 
 static void qtest_server_free(QTestServer *q)
@@ -736,22 +727,25 @@ static void qtest_server_free(QTestServer *q)
     g_free(q);
 }
 
-static int qtest_start_unix(QTestServer *q, const char *spec, GError **errp)
+static int qtest_listen_unix(QTestServer *q, bool wait, GError **errp)
 {
-    bool wait;
+    QemuSocketAddr addr = {
+        .kind = QEMU_SOCKET_UNIX,
+        .path = q->path,
+        .name = g_strdup_printf("'%s'", q->path),
+    };
 
-    if (qtest_parse_unix_spec(spec, &q->path, &wait, errp) < 0 ||
-        qtest_listen_unix(q, errp) < 0) {
+    q->listen_fd = qemu_socket_listen(&addr, 1, errp);
+    g_free(addr.name);
+    if (q->listen_fd < 0) {
         return -1;
     }
     if (wait) {
         /* As QEMU with wait=on: block until the first client connects. */
-        while (!qtest_accept(q)) {
-            if (errno != EINTR) {
-                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "accept on '%s': %s",
-                            q->path, g_strerror(errno));
-                return -1;
-            }
+        if (!qtest_accept(q)) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "accept on '%s': %s",
+                        q->path, g_strerror(errno));
+            return -1;
         }
     } else {
         q->listen_watch = g_unix_fd_add(q->listen_fd, G_IO_IN, qtest_listen_ready, q);
@@ -762,6 +756,7 @@ static int qtest_start_unix(QTestServer *q, const char *spec, GError **errp)
 int qtest_server_start(const char *spec, GError **errp)
 {
     QTestServer *q;
+    bool wait;
 
     if (qtest_server) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -771,20 +766,13 @@ int qtest_server_start(const char *spec, GError **errp)
     q = g_new0(QTestServer, 1);
     q->listen_fd = q->in_fd = q->out_fd = -1;
     q->inbuf = g_string_new(NULL);
-    if (spec && strcmp(spec, "stdio") == 0) {
-        qtest_client_opened(q, 0, 1);
-    } else if (spec && g_str_has_prefix(spec, "unix:")) {
-        if (qtest_start_unix(q, spec, errp) < 0) {
-            qtest_server_free(q);
-            return -1;
-        }
-    } else {
-        g_set_error(
-            errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-            "'%s' is neither 'unix:PATH,server=on[,wait=off]' nor 'stdio'",
-            spec ? spec : "");
+    if (qtest_parse_spec(spec, &q->path, &wait, errp) < 0 ||
+        (q->path && qtest_listen_unix(q, wait, errp) < 0)) {
         qtest_server_free(q);
         return -1;
+    }
+    if (!q->path) {
+        qtest_client_opened(q, 0, 1);
     }
     qtest_server = q;
     return 0;

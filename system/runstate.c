@@ -3,7 +3,7 @@
  * docs/design.md "Run state".
  */
 #include "qemu/osdep.h"
-#include "monitor/qmp.h"
+#include "qemu/event-sink.h"
 #include "sysemu/runstate.h"
 
 #include <glib-unix.h>
@@ -16,7 +16,6 @@ static bool shutdown_requested;
 static bool shutdown_done;       /* SHUTDOWN sent; the main loop must end */
 static char *shutdown_reason;
 static guint reset_idle_id;
-
 
 static GList *reset_handlers;
 static GList *change_handlers;
@@ -125,7 +124,7 @@ void vm_stop(void)
         return;
     }
     runstate_set(RUN_STATE_PAUSED);
-    qmp_send_event("STOP", NULL);
+    qemu_event_emit("STOP", NULL);
 }
 
 int vm_start(GError **errp)
@@ -136,7 +135,7 @@ int vm_start(GError **errp)
     case RUN_STATE_PRELAUNCH:
     case RUN_STATE_PAUSED:
         runstate_set(RUN_STATE_RUNNING);
-        qmp_send_event("RESUME", NULL);
+        qemu_event_emit("RESUME", NULL);
         return 0;
     case RUN_STATE_INMIGRATE:
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
@@ -165,7 +164,7 @@ void qemu_system_reset(const char *reason)
         ((QEMUResetHandler *)e->fn)(e->opaque);
     }
     data = g_strdup_printf("{\"guest\": false, \"reason\": \"%s\"}", reason);
-    qmp_send_event("RESET", data);
+    qemu_event_emit("RESET", data);
 }
 
 static gboolean reset_idle(gpointer opaque)
@@ -188,7 +187,7 @@ static gboolean shutdown_idle(gpointer opaque)
         g_strdup_printf("{\"guest\": false, \"reason\": \"%s\"}",
                         shutdown_reason);
 
-    qmp_send_event("SHUTDOWN", data);
+    qemu_event_emit("SHUTDOWN", data);
     shutdown_done = true;
     if (main_loop) {
         g_main_loop_quit(main_loop);

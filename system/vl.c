@@ -12,9 +12,11 @@
 #include "hw/irq.h"
 #include "hw/tpm/tpm_tis.h"
 #include "monitor/qmp.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "sysemu/blockdev.h"
+#include "sysemu/qmp-cmds.h"
 #include "sysemu/qtest.h"
 #include "sysemu/runstate.h"
 #include "sysemu/sysemu.h"
@@ -83,9 +85,9 @@ static char *opt_arg_name(const QtpmOptArg *a)
 static void report_error(const char *what, GError *err)
 {
     if (what) {
-        g_printerr("qtpm: %s: %s\n", what, err ? err->message : "failed");
+        error_report("%s: %s", what, err ? err->message : "failed");
     } else {
-        g_printerr("qtpm: %s\n", err ? err->message : "failed");
+        error_report("%s", err ? err->message : "failed");
     }
 }
 
@@ -450,9 +452,8 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
     case OPT_QMP: {
         const char **slot = index == OPT_QTEST ? &c->qtest : &c->qmp;
         if (*slot) {
-            g_printerr("qtpm: %s %s: only one %s is supported\n",
-                       index == OPT_QTEST ? "-qtest" : "-qmp", val,
-                       index == OPT_QTEST ? "-qtest" : "-qmp");
+            const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
+            error_report("%s %s: only one %s is supported", opt, val, opt);
             return -1;
         }
         *slot = val;
@@ -701,6 +702,11 @@ static bool check_config(QtpmConfig *c)
     }
     if (c->log_items && !qemu_str_to_log_mask(c->log_items, &mask, &err)) {
         report_error("-d", err);
+        return false;
+    }
+    if (c->qtest && !qtest_check_spec(c->qtest, &err)) {
+        g_autofree char *name = g_strdup_printf("-qtest %s", c->qtest);
+        report_error(name, err);
         return false;
     }
     if (c->qmp && !qmp_check_spec(c->qmp, &err)) {
@@ -968,7 +974,7 @@ static bool start_servers(QtpmConfig *c)
             qtest_server_set_close_handler(qtest_stdio_closed, NULL);
         }
     }
-    if (c->qmp && qmp_server_start(c->qmp, &err) < 0) {
+    if (c->qmp && qmp_server_start(c->qmp, qemu_shutdown_requested, &err) < 0) {
         g_autofree char *name = g_strdup_printf("-qmp %s", c->qmp);
         report_error(name, err);
         return false;
@@ -1053,11 +1059,13 @@ int qtpm_main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     int ret = 1, r;
 
+    error_set_progname("qtpm");
     qemu_log_init();
     if (migration_init) {
         migration_init();
     }
     qmp_init_commands();
+    qemu_register_system_commands();
     r = parse_command_line(argc, argv, &c);
     if (r != 0 || !check_config(&c)) {
         config_free(&c);

@@ -12,6 +12,7 @@
 #include "crypto/random.h"
 #include "crypto/secret.h"
 #include "nvram/nvram.h"
+#include "qemu/error-report.h"
 #include "qemu/swtpm-blob.h"
 
 #include <json-glib/json-glib.h>
@@ -36,8 +37,7 @@ typedef struct LoadedKey {
 /* Prints the error as the one line every failure gives; returns 1. */
 static int report(GError *err)
 {
-    fprintf(stderr, "qtpm-img: %s\n", err->message);
-    g_error_free(err);
+    error_report_err(err);
     return 1;
 }
 
@@ -45,12 +45,10 @@ static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static int fail(const char *fmt, ...)
 {
     va_list ap;
-    g_autofree char *msg = NULL;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    error_vreport(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "qtpm-img: %s\n", msg);
     return 1;
 }
 
@@ -291,8 +289,8 @@ static void undo_new_image(const char *path, const NewImage *ni)
 {
     if (ni->was_empty) {
         if (truncate(path, 0) < 0) {
-            fprintf(stderr, "qtpm-img: could not truncate '%s' back to 0 "
-                    "bytes: %s\n", path, g_strerror(errno));
+            error_report("could not truncate '%s' back to 0 bytes: %s", path,
+                         g_strerror(errno));
         }
     } else if (ni->created) {
         unlink(path);
@@ -1314,6 +1312,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    error_set_progname("qtpm-img");
     if (argc < 2) {
         usage(stderr);
         return 1;

@@ -10,6 +10,7 @@
 
 #include "block/blkdebug.h"
 #include "block/block.h"
+#include "qemu/error-report.h"
 
 #define QTPM_IO_DEFAULT_PATTERN 0xcd
 
@@ -518,6 +519,7 @@ int main(int argc, char **argv)
     BlockOpenOptions opts = { 0 };
     int ret = 0;
 
+    error_set_progname("qtpm-io");
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_summary(ctx,
@@ -526,12 +528,11 @@ int main(int argc, char **argv)
         "unlock [-i ID], sleep MS,\n  length, info, truncate SIZE, activate, "
         "inactivate,\n  blkdebug ACTION ARGS.\n  Sizes take k/M/G suffixes.");
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "qtpm-io: %s\n", err->message);
-        g_error_free(err);
+        error_report_err(err);
         return 1;
     }
     if (argc != 2) {
-        fprintf(stderr, "qtpm-io: expected one image file name (try --help)\n");
+        error_report("expected one image file name (try --help)");
         return 1;
     }
 
@@ -542,14 +543,12 @@ int main(int argc, char **argv)
     opts.inactive = inactive;
     bs = bdrv_open(argv[1], &opts, &err);
     if (!bs) {
-        fprintf(stderr, "qtpm-io: %s\n", err->message);
-        g_error_free(err);
+        error_report_err(err);
         return 1;
     }
     for (int i = 0; commands && commands[i]; i++) {
         if (!run_command(bs, commands[i], &err)) {
-            fprintf(stderr, "qtpm-io: %s\n", err->message);
-            g_error_free(err);
+            error_report_err(err);
             ret = 1;
             break;
         }

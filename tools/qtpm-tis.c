@@ -17,9 +17,10 @@
 
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "hw/tpm/tpm_tis.h"
+#include "qemu/error-report.h"
+#include "qemu/sockets.h"
 #include "sysemu/tpm_util.h"
 
 /* XDATA_FIFO spans 0x80..0xbf; a longer MMIO access would run past it. */
@@ -49,19 +50,12 @@ typedef struct TisClient {
 
 static int qtest_send_line(TisClient *c, const char *line, GError **errp)
 {
-    size_t len = strlen(line), done = 0;
+    size_t len = strlen(line);
 
-    while (done < len) {
-        ssize_t n = send(c->fd, line + done, len - done, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "writing to the qtest socket failed: %s", g_strerror(errno));
-            return -1;
-        }
-        done += n;
+    if (qemu_write_full(c->fd, line, len) != (ssize_t)len) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "writing to the qtest socket failed: %s", g_strerror(errno));
+        return -1;
     }
     return 0;
 }
@@ -537,41 +531,22 @@ static void tis_abandon(TisClient *c)
 /* Returns the bytes read; fewer than @len only at end of file. */
 static ssize_t read_full(int fd, uint8_t *buf, size_t len, GError **errp)
 {
-    size_t done = 0;
+    ssize_t n = qemu_read_full(fd, buf, len);
 
-    while (done < len) {
-        ssize_t n = read(fd, buf + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "reading a command from stdin failed: %s", g_strerror(errno));
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        done += n;
+    if (n < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "reading a command from stdin failed: %s", g_strerror(errno));
+        return -1;
     }
-    return done;
+    return n;
 }
 
 static int write_full(int fd, const uint8_t *buf, size_t len, GError **errp)
 {
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n = write(fd, buf + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                        "writing a response to stdout failed: %s", g_strerror(errno));
-            return -1;
-        }
-        done += n;
+    if (qemu_write_full(fd, buf, len) != (ssize_t)len) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "writing a response to stdout failed: %s", g_strerror(errno));
+        return -1;
     }
     return 0;
 }
@@ -617,26 +592,20 @@ static int read_command(GByteArray *cmd, GError **errp)
 
 static int qtest_connect(const char *path, GError **errp)
 {
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    QemuSocketAddr addr = {
+        .kind = QEMU_SOCKET_UNIX,
+        .path = (char *)path,
+    };
+    int fd;
 
-    if (strlen(path) >= sizeof(addr.sun_path)) {
+    if (strlen(path) > qemu_socket_unix_path_max()) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "qtest socket path '%s' is too long", path);
         return -1;
     }
-    strcpy(addr.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "cannot create a socket: %s",
-                    g_strerror(errno));
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
-                    "cannot connect to qtest socket '%s': %s", path, g_strerror(errno));
-        close(fd);
-        return -1;
-    }
+    addr.name = g_strdup_printf("qtest socket '%s'", path);
+    fd = qemu_socket_connect(&addr, errp);
+    g_free(addr.name);
     return fd;
 }
 
@@ -665,7 +634,7 @@ static int run(TisClient *c, GError **errp)
 
 static int fail(const char *msg)
 {
-    fprintf(stderr, "qtpm-tis: %s\n", msg);
+    error_report("%s", msg);
     return 1;
 }
 
@@ -692,6 +661,7 @@ int main(int argc, char **argv)
         "- run raw TPM commands from stdin through a TPM TIS device over qtest");
     g_autoptr(GError) err = NULL;
 
+    error_set_progname("qtpm-tis");
     g_option_context_set_summary(ctx,
                                  "Use as a tpm2-tss \"cmd\" TCTI:\n"
                                  "  tpm2_getrandom -T \"cmd:qtpm-tis --qtest q.sock\" 8");

@@ -1,14 +1,21 @@
 /*
  * QMP server (QEMU Machine Protocol) over a unix socket; json-glib.
- * Commands: docs/qmp.md.
+ * Commands: docs/qmp.md. The monitor is the protocol and its dispatch
+ * only: commands are registered by the modules that own them, and events
+ * reach it through the event sink (qemu/event-sink.h).
  */
 #ifndef MONITOR_QMP_H
 #define MONITOR_QMP_H
 
 #include "qemu/osdep.h"
 
-/* @spec: "unix:PATH,server=on,wait=off". */
-int qmp_server_start(const char *spec, GError **errp);
+/*
+ * @spec: "unix:PATH[,server=on][,wait=off]". With wait=on it returns once
+ * the first client connected, or once @cancelled (may be NULL) returns
+ * true; it is asked after each main-loop iteration. From here on events
+ * emitted through the event sink reach the clients.
+ */
+int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp);
 /* Checks @spec (syntax, path length, folder) without creating anything. */
 bool qmp_check_spec(const char *spec, GError **errp);
 void qmp_server_stop(void);
@@ -33,7 +40,7 @@ GList *qmp_command_names(void);
 /* Fails with "Parameter 'X' is unexpected" unless @args_json is {} or empty. */
 bool qmp_args_check_none(const char *args_json, GError **errp);
 
-/* Registers the built-in commands (monitor/qmp-cmds.c); idempotent. */
+/* Registers the protocol's own commands (query-version, query-commands); idempotent. */
 void qmp_init_commands(void);
 
 /*

@@ -7,8 +7,15 @@
 
 #include "qemu/osdep.h"
 
-/* @spec: "unix:PATH[,server=on][,wait=off]" or "stdio". Adds sources to the default main context. */
+/*
+ * @spec: "unix:PATH[,server=on][,wait=off]" or "stdio"; qtpm listens on
+ * PATH whether or not server=on is given. wait=on (the default, as in
+ * QEMU) blocks until the first client connects. Adds sources to the
+ * default main context.
+ */
 int qtest_server_start(const char *spec, GError **errp);
+/* Checks @spec's syntax and path length, without creating anything. */
+bool qtest_check_spec(const char *spec, GError **errp);
 void qtest_server_stop(void);
 
 /*

@@ -24,20 +24,20 @@ bool runstate_is_running(void);
 /* Stop / continue the machine; emit STOP / RESUME. */
 void vm_stop(void);
 int vm_start(GError **errp);
-/* Platform reset (QMP system_reset): emits RESET, resets devices. */
-void qemu_system_reset_request(void);
-/* QMP quit / signals: emits SHUTDOWN and leaves the main loop. */
-void qemu_system_shutdown_request(const char *reason);
-GMainLoop *qemu_main_loop(void);
-const char *qemu_get_vm_name(void);
-
 /*
  * Both requests are carried out from the main loop (an idle source), after
  * the QMP reply to the command that asked for them has been sent, as in
  * QEMU: RESET runs every reset handler then emits RESET; a shutdown emits
  * SHUTDOWN {"guest": false, "reason": REASON} and leaves the main loop.
  * Reasons as QEMU's: "host-qmp-quit", "host-signal", "host-error".
+ * Events go out through the event sink (qemu/event-sink.h).
  */
+/* Platform reset (QMP system_reset): emits RESET, resets devices. */
+void qemu_system_reset_request(void);
+/* QMP quit / signals: emits SHUTDOWN and leaves the main loop. */
+void qemu_system_shutdown_request(const char *reason);
+GMainLoop *qemu_main_loop(void);
+const char *qemu_get_vm_name(void);
 void qemu_set_vm_name(const char *name);
 /* Runs the main loop until a shutdown request (returns at once if one came). */
 void qemu_main_loop_run(void);

@@ -5,10 +5,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include "hw/irq.h"
+#include "qemu/sockets.h"
 #include "libqtest.h"
 
 typedef struct QTestConn {
@@ -74,18 +73,14 @@ static bool qtest_child_alive(QTestState *s)
 
 static int qtest_connect_unix(QTestState *s, const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     gint64 deadline = g_get_monotonic_time() + QTEST_REPLY_TIMEOUT_S * G_TIME_SPAN_SECOND;
 
-    g_assert_cmpuint(strlen(path), <, sizeof(sa.sun_path));
-    strcpy(sa.sun_path, path);
+    g_assert_true(qemu_socket_check_unix_path(path, NULL));
     for (;;) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        g_assert_cmpint(fd, >=, 0);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        int fd = qemu_unix_connect(path, NULL);
+        if (fd >= 0) {
             return fd;
         }
-        close(fd);
         if (!qtest_child_alive(s)) {
             g_error("qtpm exited (status 0x%x) before '%s' accepted", s->wstatus, path);
         }
@@ -137,16 +132,8 @@ static void qtest_conn_send(QTestConn *c, const char *str)
 {
     size_t len = strlen(str);
 
-    while (len > 0) {
-        ssize_t n = send(c->fd, str, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            g_error("cannot send to qtpm: %s", g_strerror(errno));
-        }
-        str += n;
-        len -= n;
+    if (qemu_write_full(c->fd, str, len) != (ssize_t)len) {
+        g_error("cannot send to qtpm: %s", g_strerror(errno));
     }
 }
 

@@ -6,11 +6,10 @@
 #include "qemu/osdep.h"
 #include "block/block.h"
 #include "libqtest.h"
+#include "qemu/sockets.h"
 
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 #define TIS(reg) (0xFED40000ULL + (reg))
@@ -364,12 +363,10 @@ typedef struct RawQmp {
 
 static int raw_connect(const char *path)
 {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    g_autoptr(GError) err = NULL;
+    int fd = qemu_unix_connect(path, &err);
 
-    g_assert_cmpint(fd, >=, 0);
-    g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
-    g_assert_cmpint(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_no_error(err);
     return fd;
 }
 

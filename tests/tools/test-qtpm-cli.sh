@@ -157,6 +157,9 @@ check "-qtest on a regular file is refused" fails_with "cannot listen on" \
     -tpmdev null,id=t -device tpm-tis,tpmdev=t \
     -qtest "unix:$SCRATCH/not-a-socket,server=on,wait=off"
 check "... and the file is kept" grep -qx precious "$SCRATCH/not-a-socket"
+check "a malformed -qtest leaves a valid image unchanged" \
+    fails_with "qtpm: -qtest unix:$SCRATCH/x.sock,server=off: 'unix:$SCRATCH/x.sock,server=off': only server=on is supported" \
+    "${TPM_ARGS[@]}" -qtest "unix:$SCRATCH/x.sock,server=off"
 check "a -qtest transport we lack names the option once" \
     fails_with "qtpm: -qtest tcp:1234: 'tcp:1234' is neither" \
     -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest tcp:1234
@@ -294,6 +297,12 @@ start_qtpm owner "${TPM_ARGS[@]}"
 check "first qtpm owns the image" kill -0 "$QTPM_PID"
 check "second qtpm refuses, naming the lock" fails_with "locked" "${TPM_ARGS[@]}"
 check "second qtpm's sentence names the drive" grep -q "^qtpm: -drive id=drive0: 'tpm.qcow2' is locked" "$ERR"
+# -qtest is checked with the other options, before any drive is opened: the
+# locked image would be the complaint otherwise.
+check "a malformed -qtest fails before the drive is opened" \
+    fails_with "qtpm: -qtest unix:$SCRATCH/x.sock,bogus: unknown option 'bogus' in 'unix:$SCRATCH/x.sock,bogus'" \
+    "${TPM_ARGS[@]}" -qtest "unix:$SCRATCH/x.sock,bogus"
+check "... and creates no socket" test ! -e "$SCRATCH/x.sock"
 check "first qtpm still runs" kill -0 "$QTPM_PID"
 check "first qtpm exits cleanly" stop_qtpm
 check "the image is clean for qemu-img" qemu-img check -q tpm.qcow2
@@ -347,6 +356,20 @@ check "wait=on: no pidfile before a client came" test ! -e "$SCRATCH/w.pid"
 kill -TERM $WPID
 wait $WPID
 check "wait=on: SIGTERM ends qtpm with status 0" test $? -eq 0
+
+# -qtest unix:PATH listens without server=on, as QMP's; wait=on (the
+# default) holds start-up until the client comes.
+"$QTPM" -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest "unix:$SCRATCH/plain.sock" \
+    -pidfile "$SCRATCH/plain.pid" 2>"$SCRATCH/plain.err" &
+PLAIN_PID=$!
+bg_pid $PLAIN_PID
+wait_for_file "$SCRATCH/plain.sock" 300
+check "-qtest unix:PATH: no pidfile before a client came" test ! -e "$SCRATCH/plain.pid"
+check "-qtest unix:PATH without server=on listens and answers" \
+    bash -c "printf 'readl 0xfed40f00\n' | timeout 10 socat -t 2 - 'UNIX-CONNECT:$SCRATCH/plain.sock' | grep -qx 'OK 0x0000000000011014'"
+kill -TERM $PLAIN_PID
+wait $PLAIN_PID
+check "-qtest unix:PATH: SIGTERM ends qtpm with status 0" test $? -eq 0
 
 # -qtest stdio: the device answers on stdout; end of input shuts qtpm down.
 check "-qtest stdio reads DID_VID and exits 0 at end of input" \

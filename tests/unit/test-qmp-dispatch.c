@@ -1,9 +1,10 @@
 /*
  * monitor/qmp.c without sockets: JSON framing and command dispatch, with
- * malformed and hostile input.
+ * malformed and hostile input, and the machine's commands behind it.
  */
 #include "qemu/osdep.h"
 #include "monitor/qmp.h"
+#include "sysemu/qmp-cmds.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
 
@@ -431,6 +432,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qmp_init_commands();
+    qemu_register_system_commands();
     g_test_add_func("/qmp/random-input", test_random_input);
     g_test_add_func("/qmp/framing/splits", test_framing_splits);
     g_test_add_func("/qmp/framing/stray-and-scalars",

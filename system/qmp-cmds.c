@@ -1,9 +1,11 @@
 /*
- * The built-in QMP commands (docs/qmp.md "Commands"). Each returns the
- * "return" value as a JSON text.
+ * The machine's QMP commands (docs/qmp.md "Commands"): run state, name and
+ * TPM queries. Each returns the "return" value as a JSON text; the monitor
+ * only dispatches to them.
  */
 #include "qemu/osdep.h"
 #include "monitor/qmp.h"
+#include "sysemu/qmp-cmds.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
 
@@ -16,14 +18,6 @@ static char *builder_to_string(JsonBuilder *b)
 
     json_generator_set_root(gen, root);
     return json_generator_to_data(gen, NULL);
-}
-
-static char *qmp_query_version(const char *args, GError **errp)
-{
-    if (!qmp_args_check_none(args, errp)) {
-        return NULL;
-    }
-    return qmp_version_info();
 }
 
 static char *qmp_query_status(const char *args, GError **errp)
@@ -125,30 +119,6 @@ static char *qmp_query_tpm_types(const char *args, GError **errp)
     return builder_to_string(b);
 }
 
-static char *qmp_query_commands(const char *args, GError **errp)
-{
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(GList) names = NULL;
-
-    if (!qmp_args_check_none(args, errp)) {
-        return NULL;
-    }
-    names = qmp_command_names();
-    json_builder_begin_array(b);
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "name");
-    json_builder_add_string_value(b, "qmp_capabilities");
-    json_builder_end_object(b);
-    for (GList *l = names; l; l = l->next) {
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, l->data);
-        json_builder_end_object(b);
-    }
-    json_builder_end_array(b);
-    return builder_to_string(b);
-}
-
 static char *qmp_stop(const char *args, GError **errp)
 {
     if (!qmp_args_check_none(args, errp)) {
@@ -188,7 +158,7 @@ static char *qmp_quit(const char *args, GError **errp)
     return g_strdup("{}");
 }
 
-void qmp_init_commands(void)
+void qemu_register_system_commands(void)
 {
     static bool done;
 
@@ -196,13 +166,11 @@ void qmp_init_commands(void)
         return;
     }
     done = true;
-    qmp_register_command("query-version", qmp_query_version);
     qmp_register_command("query-status", qmp_query_status);
     qmp_register_command("query-name", qmp_query_name);
     qmp_register_command("query-tpm", qmp_query_tpm);
     qmp_register_command("query-tpm-models", qmp_query_tpm_models);
     qmp_register_command("query-tpm-types", qmp_query_tpm_types);
-    qmp_register_command("query-commands", qmp_query_commands);
     qmp_register_command("stop", qmp_stop);
     qmp_register_command("cont", qmp_cont);
     qmp_register_command("system_reset", qmp_system_reset);
