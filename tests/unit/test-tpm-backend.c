@@ -11,6 +11,7 @@
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
+#include "../../backends/tpm/tpm_backend_int.h"
 
 typedef struct Completion {
     int calls;
@@ -228,6 +229,7 @@ static void test_libtpms_lifecycle(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GError) err2 = NULL;
+    TPMStorageInfo info;
     TPMBackend *tb;
 
     add_drive(f);
@@ -236,7 +238,10 @@ static void test_libtpms_lifecycle(Fixture *f, gconstpointer data)
     tb = new_backend("libtpms,id=t,nvram=drive0,key-secret=keyA", &err);
     g_assert_no_error(err);
     g_assert_cmpint(tpm_backend_get_tpm_version(tb), ==, TPM_VERSION_2_0);
-    g_assert_nonnull(tpm_backend_get_nvram(tb));
+    /* The backend owns a store and reports it through its storage operations. */
+    g_assert_true(tpm_backend_has_storage(tb));
+    g_assert_cmpint(tpm_backend_get_storage_info(tb, &info, &err), ==, 0);
+    g_assert_cmpuint(info.generation, >=, 1);
     g_assert_cmpint(tpm_backend_startup_tpm(tb, 4096, &err), ==, 0);
     g_assert_cmpuint(tpm_backend_get_buffer_size(tb), ==, 4096);
     g_assert_cmphex(libtpms_command(tb, tpm2_startup_clear,
