@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "hw/tpm/tpm_tis.h"
+#include "hw/tpm/tpm_tis_regs.h"
 #include "sysemu/tpm_util.h"
 
 /* XDATA_FIFO spans 0x80..0xbf; a longer MMIO access would run past it. */
