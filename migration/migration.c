@@ -2,8 +2,12 @@
  * Live migration of the TPM (docs/migration.md): the source and target state
  * machines, their QMP commands, and the shared-storage hand-off.
  *
- * Threads: the main loop owns every device, the TPM backend, the NVRAM store
- * and the run state. One migration thread per direction does only blocking
+ * The TPM is reached only through interfaces: the backend's state and
+ * storage operations (sysemu/tpm_backend.h) and the device state that each
+ * frontend saves into its own stream section (sysemu/tpm_frontend.h).
+ *
+ * Threads: the main loop owns every device, the TPM backend and the run
+ * state. One migration thread per direction does only blocking
  * channel I/O and the pure stream codec, and reports back to the main loop
  * with idle callbacks (MigMsg).
  */
@@ -13,16 +17,13 @@
 #include <json-glib/json-glib.h>
 #include <sys/socket.h>
 
-#include "crypto/secret.h"
-#include "hw/tpm/tpm_tis.h"
 #include "migration/channel.h"
 #include "migration/migration.h"
 #include "migration/stream.h"
 #include "monitor/qmp.h"
-#include "sysemu/blockdev.h"
 #include "sysemu/runstate.h"
-#include "sysemu/sysemu.h"
 #include "sysemu/tpm_backend.h"
+#include "sysemu/tpm_frontend.h"
 
 /* docs/migration.md §4: bounded waits of each side. */
 #define MIG_REPLY_TIMEOUT_MS 60000
@@ -30,12 +31,6 @@
 #define MIG_STREAM_TIMEOUT_MS 60000
 #define MIG_REPLY_MAGIC "QMRP"
 #define MIG_REPLY_MAX 1024
-
-typedef struct MigNvram {
-    NvramStore *store;
-    BlockDriverState *bs;
-    NvramKey key;
-} MigNvram;
 
 typedef struct MigrationState {
     MigrationStatus status;
@@ -81,10 +76,14 @@ typedef struct MigIncoming {
     bool listening;
     int fd;
     GThread *thread;
+    TPMBackend *tb;
     bool owner_taken;
 } MigIncoming;
 
-static MigNvram mig_nvram;
+/* The key that seals the stream, in the stream codec's type. */
+static NvramKey mig_stream_key;
+G_STATIC_ASSERT((int)QCRYPTO_KEY_RAW == (int)NVRAM_KEY_RAW &&
+                (int)QCRYPTO_KEY_PASSPHRASE == (int)NVRAM_KEY_PASSPHRASE);
 static MigrationState mig = {.fd = -1};
 static MigIncoming incoming = {.lfd = -1, .fd = -1};
 
@@ -99,49 +98,51 @@ const char *migration_status_name(MigrationStatus s)
 }
 
 /*
- * The store, drive and key of @tb's TPM state: the key seals the stream with
- * the same secret that opens the image.
+ * @tb's state must live in storage that can be handed over, and the stream
+ * is sealed with the backend's own key: the secret that opens its store.
  */
-static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
+static bool mig_resolve_state(TPMBackend *tb, GError **errp)
 {
-    g_autoptr(GHashTable) o =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    const char *drive, *key_id, *pass_id;
+    QCryptoKey key;
 
-    memset(&mig_nvram, 0, sizeof(mig_nvram));
-    mig_nvram.store = tpm_backend_get_nvram(tb);
-    if (tb->klass->fill_options) {
-        tb->klass->fill_options(tb, o);
-    }
-    drive = g_hash_table_lookup(o, "nvram");
-    mig_nvram.bs = drive ? drive_get_by_id(drive) : NULL;
-    if (!mig_nvram.store || !mig_nvram.bs) {
+    memset(&mig_stream_key, 0, sizeof(mig_stream_key));
+    if (!tpm_backend_has_storage(tb)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration: TPM backend '%s' keeps no state in an NVRAM "
                     "store and cannot migrate",
-                    tb->id);
+                    tpm_backend_get_id(tb));
         return false;
     }
-    key_id = g_hash_table_lookup(o, "key-secret");
-    pass_id = g_hash_table_lookup(o, "passphrase-secret");
-    if (key_id || pass_id) {
-        QCryptoSecret *sec = qcrypto_secret_lookup(key_id ? key_id : pass_id);
-
-        if (!sec) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
-                        "migration: no -object secret with id '%s'",
-                        key_id ? key_id : pass_id);
-            return false;
-        }
-        mig_nvram.key.kind = key_id ? NVRAM_KEY_RAW : NVRAM_KEY_PASSPHRASE;
-        mig_nvram.key.data = qcrypto_secret_data(sec, &mig_nvram.key.len);
+    if (tpm_backend_get_state_key(tb, &key, errp) < 0) {
+        g_prefix_error(errp, "migration: ");
+        return false;
     }
+    mig_stream_key.kind = (NvramKeyKind)key.kind;
+    mig_stream_key.data = key.data;
+    mig_stream_key.len = key.len;
     return true;
 }
 
 static const NvramKey *mig_key(void)
 {
-    return mig_nvram.key.kind == NVRAM_KEY_NONE ? NULL : &mig_nvram.key;
+    return mig_stream_key.kind == NVRAM_KEY_NONE ? NULL : &mig_stream_key;
+}
+
+/* The stream section that carries @fe's device state. */
+static bool mig_frontend_section(TPMFrontend *fe, MigSectionType *type, GError **errp)
+{
+    const char *name = tpm_frontend_get_class(fe)->state_section;
+
+    for (uint32_t t = 1; t <= MIG_SECTION_DATA_MAX; t++) {
+        if (name && !strcmp(mig_section_type_name(t), name)) {
+            *type = t;
+            return true;
+        }
+    }
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                "migration: the stream has no section for the %s device",
+                tpm_frontend_get_class(fe)->model);
+    return false;
 }
 
 static void mig_set_status(MigrationStatus s)
@@ -172,16 +173,18 @@ static void mig_msg_free(MigMsg *msg)
     g_free(msg);
 }
 
-static bool mig_find_tpm(TPMTISState **tis, TPMBackend **tb, GError **errp)
+/* The TPM behind the machine's frontend devices. */
+static bool mig_find_tpm(TPMBackend **tb, GError **errp)
 {
-    *tis = tpm_tis_find();
-    *tb = *tis ? tpm_tis_get_backend(*tis) : NULL;
-    if (!*tis || !*tb) {
+    GList *frontends = tpm_frontend_list();
+
+    *tb = frontends ? tpm_frontend_get_backend(frontends->data) : NULL;
+    if (!*tb) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration: the machine has no tpm-tis device");
         return false;
     }
-    return mig_resolve_nvram(*tb, errp);
+    return mig_resolve_state(*tb, errp);
 }
 
 /* ---- return path (docs/migration.md §2) ---- */
@@ -298,8 +301,7 @@ static void mig_source_fail_back(const GError *cause)
     mig.error_desc = NULL;
     if (mig.switched_over) {
         /* Lock first: a failing target inactivates before it unlocks. */
-        if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS, &err) < 0 ||
-            bdrv_activate(mig_nvram.bs, &err) < 0) {
+        if (tpm_backend_lock_storage(mig.tb, MIG_OWNER_LOCK_TIMEOUT_MS, &err) < 0) {
             mig.error_desc = g_strdup_printf(
                 "%s; the source could not take its image back (%s) and stays "
                 "stopped",
@@ -330,13 +332,12 @@ static void mig_source_complete(void)
     mig_set_status(MIGRATION_STATUS_COMPLETED);
 }
 
-/* S6: the drive goes inactive first, then the owner lock is released. */
+/* S6: the image goes inactive first, then the owner lock is released. */
 static int mig_source_switchover(GError **errp)
 {
-    if (bdrv_inactivate(mig_nvram.bs, errp) < 0) {
+    if (tpm_backend_unlock_storage(mig.tb, errp) < 0) {
         return -1;
     }
-    nvram_release_owner(mig_nvram.store);
     mig.switched_over = true;
     return 0;
 }
@@ -400,23 +401,41 @@ static gpointer mig_source_thread(gpointer opaque)
     return NULL;
 }
 
+/* The device state of every frontend, each in its own section. */
+static int mig_source_encode_devices(MigStreamEncoder *e, GError **errp)
+{
+    for (GList *l = tpm_frontend_list(); l; l = l->next) {
+        g_autoptr(GByteArray) state = g_byte_array_new();
+        MigSectionType type;
+
+        if (!mig_frontend_section(l->data, &type, errp)) {
+            return -1;
+        }
+        tpm_frontend_save_state(l->data, state);
+        if (mig_stream_encode_section(e, type, state->data, state->len, mig.stream,
+                                      errp) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* S3: the complete stream, built while the TPM is paused. */
-static int mig_source_build_stream(TPMTISState *tis, TPMBackend *tb, GError **errp)
+static int mig_source_build_stream(TPMBackend *tb, GError **errp)
 {
     MigStreamHeader h = {0};
-    NvramInfo info;
+    TPMStorageInfo info;
     MigStreamEncoder *e = NULL;
-    g_autoptr(GByteArray) tis_state = g_byte_array_new();
     uint8_t *blob = NULL;
     size_t len = 0;
     int rc, ret = -1;
 
-    if (nvram_get_info(mig_nvram.store, &info, errp) < 0) {
+    if (tpm_backend_get_storage_info(tb, &info, errp) < 0) {
         return -1;
     }
     h.storage = mig.storage;
     h.tpm_version = tpm_backend_get_tpm_version(tb) == TPM_VERSION_1_2 ? 1 : 2;
-    memcpy(h.image_uuid, nvram_get_uuid(mig_nvram.store), 16);
+    memcpy(h.image_uuid, info.uuid, sizeof(h.image_uuid));
     h.generation = info.generation;
     h.flags = mig.was_running ? MIG_FLAG_SOURCE_RUNNING : 0;
     e = mig_stream_encoder_new(&h, mig_key(), errp);
@@ -426,9 +445,7 @@ static int mig_source_build_stream(TPMTISState *tis, TPMBackend *tb, GError **er
     mig.stream = g_byte_array_new();
     mig_stream_encode_header(e, mig.stream);
 
-    tpm_tis_save_state(tis, tis_state);
-    if (mig_stream_encode_section(e, MIG_SECTION_TIS, tis_state->data, tis_state->len,
-                                  mig.stream, errp) < 0) {
+    if (mig_source_encode_devices(e, errp) < 0) {
         goto out;
     }
     rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_VOLATILE, &blob, &len, errp);
@@ -468,7 +485,6 @@ out:
 
 static int mig_source_start(const char *uri, MigStorageMode storage, GError **errp)
 {
-    TPMTISState *tis;
     TPMBackend *tb;
     g_autoptr(GError) err = NULL;
 
@@ -487,7 +503,7 @@ static int mig_source_start(const char *uri, MigStorageMode storage, GError **er
                     "the TPM state has been migrated away already");
         return -1;
     }
-    if (!mig_find_tpm(&tis, &tb, errp)) {
+    if (!mig_find_tpm(&tb, errp)) {
         return -1;
     }
     mig_uri_clear(&mig.uri);
@@ -525,7 +541,7 @@ static int mig_source_start(const char *uri, MigStorageMode storage, GError **er
     tpm_backend_pause(tb);
 
     /* S3, S4 (every NV write of the TPM is already a flushed commit) */
-    if (mig_source_build_stream(tis, tb, &err) < 0) {
+    if (mig_source_build_stream(tb, &err) < 0) {
         mig_source_fail_back(err);
         return 0;
     }
@@ -540,8 +556,7 @@ static void G_GNUC_NORETURN mig_incoming_fail(const GError *err)
 {
     if (incoming.owner_taken) {
         /* The source fails back: hand the image back the way it came. */
-        bdrv_inactivate(mig_nvram.bs, NULL);
-        nvram_release_owner(mig_nvram.store);
+        tpm_backend_unlock_storage(incoming.tb, NULL);
         incoming.owner_taken = false;
     }
     mig_set_status(MIGRATION_STATUS_FAILED);
@@ -555,10 +570,14 @@ static void G_GNUC_NORETURN mig_incoming_fail(const GError *err)
 static bool mig_incoming_check_mode(const MigStreamHeader *h, bool *shared,
                                     TPMBackend *tb, GError **errp)
 {
-    const uint8_t *uuid = nvram_get_uuid(mig_nvram.store);
-    bool same = memcmp(uuid, h->image_uuid, 16) == 0;
+    TPMStorageInfo info;
+    bool same;
     int version = tpm_backend_get_tpm_version(tb) == TPM_VERSION_1_2 ? 1 : 2;
 
+    if (tpm_backend_get_storage_info(tb, &info, errp) < 0) {
+        return false;
+    }
+    same = memcmp(info.uuid, h->image_uuid, sizeof(info.uuid)) == 0;
     if (h->tpm_version != (uint32_t)version) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the source runs a TPM %s, this target a TPM %s",
@@ -569,7 +588,7 @@ static bool mig_incoming_check_mode(const MigStreamHeader *h, bool *shared,
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not the source's image (UUIDs differ), but the "
                     "source migrates with shared storage",
-                    bdrv_get_filename(mig_nvram.bs));
+                    info.name);
         return false;
     }
     *shared = same && h->storage != MIG_STORAGE_NON_SHARED;
@@ -577,22 +596,17 @@ static bool mig_incoming_check_mode(const MigStreamHeader *h, bool *shared,
 }
 
 /* T4: take the image. */
-static int mig_incoming_take_image(const MigStreamContents *c, bool shared, GError **errp)
+static int mig_incoming_take_image(const MigStreamContents *c, bool shared,
+                                   TPMBackend *tb, GError **errp)
 {
-    const char *file = bdrv_get_filename(mig_nvram.bs);
-
-    if (nvram_acquire_owner(mig_nvram.store, MIG_OWNER_LOCK_TIMEOUT_MS, errp) < 0) {
-        g_prefix_error(errp, "taking the owner lock of '%s': ", file);
+    if (tpm_backend_lock_storage(tb, MIG_OWNER_LOCK_TIMEOUT_MS, errp) < 0) {
         return -1;
     }
     incoming.owner_taken = true;
-    if (bdrv_is_inactive(mig_nvram.bs) && bdrv_activate(mig_nvram.bs, errp) < 0) {
-        return -1;
-    }
     if (shared) {
-        NvramInfo info;
+        TPMStorageInfo info;
 
-        if (nvram_get_info(mig_nvram.store, &info, errp) < 0) {
+        if (tpm_backend_get_storage_info(tb, &info, errp) < 0) {
             return -1;
         }
         if (info.generation != c->header.generation) {
@@ -600,44 +614,32 @@ static int mig_incoming_take_image(const MigStreamContents *c, bool shared, GErr
                         "'%s' is at generation %" PRIu64 " but the source "
                         "stopped at %" PRIu64 " (a copy of the image, not "
                         "the same one? use storage non-shared)",
-                        file, info.generation, c->header.generation);
+                        info.name, info.generation, c->header.generation);
             return -1;
         }
         return 0;
     } else {
+        /* The stored state becomes the source's: no savestate if it had none. */
         GBytes *perm = c->section[MIG_SECTION_TPM_PERMANENT];
         GBytes *save = c->section[MIG_SECTION_TPM_SAVESTATE];
-        NvramBlobUpdate u[2];
+        TPMStateBlobUpdate u[2];
         gsize plen, slen = 0;
 
-        u[0].type = NVRAM_BLOB_PERMANENT;
+        u[0].type = TPM_STATE_BLOB_PERMANENT;
         u[0].data = g_bytes_get_data(perm, &plen);
         u[0].len = plen;
-        u[1].type = NVRAM_BLOB_SAVESTATE;
+        u[1].type = TPM_STATE_BLOB_SAVESTATE;
         u[1].data = save ? g_bytes_get_data(save, &slen) : NULL;
         u[1].len = slen;
-        if (!save) {
-            NvramInfo info;
-            bool have_save = false;
-
-            if (nvram_get_info(mig_nvram.store, &info, errp) < 0) {
-                return -1;
-            }
-            for (unsigned i = 0; i < info.n_blobs; i++) {
-                have_save |= info.blobs[i].type == NVRAM_BLOB_SAVESTATE;
-            }
-            return nvram_commit(mig_nvram.store, u, have_save ? 2 : 1, errp);
-        }
-        return nvram_commit(mig_nvram.store, u, 2, errp);
+        return tpm_backend_store_state_blobs(tb, u, 2, errp);
     }
 }
 
-/* T5: give libtpms the volatile state, start it, load the TIS. */
-static int mig_incoming_load_devices(const MigStreamContents *c, TPMTISState *tis,
-                                     TPMBackend *tb, GError **errp)
+/* T5: give the TPM its volatile state, start it, load the devices. */
+static int mig_incoming_load_devices(const MigStreamContents *c, TPMBackend *tb,
+                                     GError **errp)
 {
     GBytes *vol = c->section[MIG_SECTION_TPM_VOLATILE];
-    GBytes *tis_state = c->section[MIG_SECTION_TIS];
     size_t bufsize = tpm_backend_get_buffer_size(tb);
     const uint8_t *p;
     gsize len;
@@ -652,13 +654,25 @@ static int mig_incoming_load_devices(const MigStreamContents *c, TPMTISState *ti
     if (tpm_backend_startup_tpm(tb, bufsize, errp) < 0) {
         return -1;
     }
-    p = g_bytes_get_data(tis_state, &len);
-    return tpm_tis_load_state(tis, p, len, errp);
+    for (GList *l = tpm_frontend_list(); l; l = l->next) {
+        MigSectionType type;
+        GBytes *state;
+
+        if (!mig_frontend_section(l->data, &type, errp)) {
+            return -1;
+        }
+        state = c->section[type];
+        p = state ? g_bytes_get_data(state, &len) : NULL;
+        if (tpm_frontend_load_state(l->data, p, state ? len : 0, errp) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void mig_incoming_complete(const MigStreamContents *c)
 {
-    TPMBackend *tb = tpm_tis_get_backend(tpm_tis_find());
+    TPMBackend *tb = incoming.tb;
 
     /* T6: the reply goes first; a vanished source does not stop us. */
     if (incoming.fd >= 0) {
@@ -683,7 +697,6 @@ static gboolean mig_incoming_event(gpointer opaque)
 {
     MigMsg *msg = opaque;
     g_autoptr(GError) err = NULL;
-    TPMTISState *tis;
     TPMBackend *tb;
     bool shared;
 
@@ -700,10 +713,10 @@ static gboolean mig_incoming_event(gpointer opaque)
         mig_incoming_fail(msg->err);
     }
     mig.stop_us = g_get_monotonic_time();
-    if (!mig_find_tpm(&tis, &tb, &err) ||
+    if (!mig_find_tpm(&tb, &err) ||
         !mig_incoming_check_mode(&msg->contents->header, &shared, tb, &err) ||
-        mig_incoming_take_image(msg->contents, shared, &err) < 0 ||
-        mig_incoming_load_devices(msg->contents, tis, tb, &err) < 0) {
+        mig_incoming_take_image(msg->contents, shared, tb, &err) < 0 ||
+        mig_incoming_load_devices(msg->contents, tb, &err) < 0) {
         mig_incoming_fail(err);
     }
     mig_incoming_complete(msg->contents);
@@ -788,21 +801,21 @@ bool migration_incoming_pending(void)
 
 int migration_incoming_setup(const char *uri, GError **errp)
 {
-    TPMTISState *tis;
     TPMBackend *tb;
 
     if (!incoming.pending && migration_incoming_prepare(uri, errp) < 0) {
         return -1;
     }
-    if (!mig_find_tpm(&tis, &tb, errp)) {
+    if (!mig_find_tpm(&tb, errp)) {
         return -1;
     }
+    incoming.tb = tb;
     /*
      * T0: the store was opened as a reader with our key; now every blob,
      * the permanent state included, must verify under it (docs/migration.md
      * §3) before anyone can connect.
      */
-    if (nvram_check(mig_nvram.store, errp) < 0) {
+    if (tpm_backend_check_storage(tb, errp) < 0) {
         return -1;
     }
     /* Commands wait for the migrated state. */
@@ -977,11 +990,6 @@ static char *qmp_migrate_incoming(const char *args_json, GError **errp)
     return g_strdup("{}");
 }
 
-static const QtpmIncomingHooks mig_incoming_hooks = {
-    .prepare = migration_incoming_prepare,
-    .start = migration_incoming_setup,
-};
-
 void migration_init(void)
 {
     static bool done;
@@ -990,14 +998,8 @@ void migration_init(void)
         return;
     }
     done = true;
-    qtpm_set_incoming_hooks(&mig_incoming_hooks);
     qmp_register_command("migrate", qmp_migrate);
     qmp_register_command("migrate_cancel", qmp_migrate_cancel);
     qmp_register_command("query-migrate", qmp_query_migrate);
     qmp_register_command("migrate-incoming", qmp_migrate_incoming);
-}
-
-void migration_module_init(void)
-{
-    migration_init();
 }

@@ -8,6 +8,7 @@
 #include "sysemu/qmp-cmds.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
+#include "sysemu/tpm_frontend.h"
 
 #include <json-glib/json-glib.h>
 
@@ -46,30 +47,25 @@ static char *qmp_query_name(const char *args, GError **errp)
     return builder_to_string(b);
 }
 
-static void add_tpm_info(JsonBuilder *b, TPMBackend *tb)
+static void add_tpm_info(JsonBuilder *b, const TPMBackendInfo *info)
 {
-    g_autoptr(GHashTable) opts =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    g_autoptr(GList) keys = NULL;
+    g_autoptr(GList) keys =
+        g_list_sort(g_hash_table_get_keys(info->options), (GCompareFunc)strcmp);
 
-    if (tb->klass->fill_options) {
-        tb->klass->fill_options(tb, opts);
-    }
-    keys = g_list_sort(g_hash_table_get_keys(opts), (GCompareFunc)strcmp);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "model");
-    json_builder_add_string_value(b, tb->model);
+    json_builder_add_string_value(b, info->model);
     json_builder_set_member_name(b, "id");
-    json_builder_add_string_value(b, tb->id);
+    json_builder_add_string_value(b, info->id);
     json_builder_set_member_name(b, "options");
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "type");
-    json_builder_add_string_value(b, tb->klass->type);
+    json_builder_add_string_value(b, info->type);
     json_builder_set_member_name(b, "data");
     json_builder_begin_object(b);
     for (GList *l = keys; l; l = l->next) {
         json_builder_set_member_name(b, l->data);
-        json_builder_add_string_value(b, g_hash_table_lookup(opts, l->data));
+        json_builder_add_string_value(b, g_hash_table_lookup(info->options, l->data));
     }
     json_builder_end_object(b);
     json_builder_end_object(b);
@@ -85,11 +81,14 @@ static char *qmp_query_tpm(const char *args, GError **errp)
     }
     json_builder_begin_array(b);
     for (GList *l = tpm_backend_list(); l; l = l->next) {
-        TPMBackend *tb = l->data;
+        TPMBackendInfo info;
+
+        tpm_backend_query(l->data, &info);
         /* As QEMU: a TPM is listed once a frontend device uses it. */
-        if (tb->model) {
-            add_tpm_info(b, tb);
+        if (info.model) {
+            add_tpm_info(b, &info);
         }
+        tpm_backend_info_clear(&info);
     }
     json_builder_end_array(b);
     return builder_to_string(b);
@@ -97,10 +96,18 @@ static char *qmp_query_tpm(const char *args, GError **errp)
 
 static char *qmp_query_tpm_models(const char *args, GError **errp)
 {
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    const TPMFrontendClass *const *classes = tpm_frontend_classes();
+
     if (!qmp_args_check_none(args, errp)) {
         return NULL;
     }
-    return g_strdup("[\"tpm-tis\"]");
+    json_builder_begin_array(b);
+    for (int i = 0; classes[i]; i++) {
+        json_builder_add_string_value(b, classes[i]->model);
+    }
+    json_builder_end_array(b);
+    return builder_to_string(b);
 }
 
 static char *qmp_query_tpm_types(const char *args, GError **errp)

@@ -9,8 +9,7 @@
  */
 #include "qemu/osdep.h"
 #include "crypto/secret.h"
-#include "hw/irq.h"
-#include "hw/tpm/tpm_tis.h"
+#include "migration/migration.h"
 #include "monitor/qmp.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
@@ -21,6 +20,7 @@
 #include "sysemu/runstate.h"
 #include "sysemu/sysemu.h"
 #include "sysemu/tpm_backend.h"
+#include "sysemu/tpm_frontend.h"
 
 #include <sys/wait.h>
 
@@ -47,15 +47,8 @@ typedef struct QtpmConfig {
     bool daemonize;
 } QtpmConfig;
 
-static const QtpmIncomingHooks *incoming_hooks;
-static TPMTISState *tis_device;
 static char *pidfile_written;
 static int daemon_pipe = -1;
-
-void qtpm_set_incoming_hooks(const QtpmIncomingHooks *hooks)
-{
-    incoming_hooks = hooks;
-}
 
 static void opt_arg_free(gpointer p)
 {
@@ -105,30 +98,6 @@ static void print_version(void)
            "qcow2 image.\n");
 }
 
-static const char *const tpm_tis_driver_choices[] = { "tpm-tis", NULL };
-
-/* -device tpm-tis's keys. */
-static const QemuOptDesc tpm_tis_opts[] = {
-    {
-        .name = "driver", .type = QEMU_OPT_STRING, .implied = true,
-        .choices = tpm_tis_driver_choices,
-    },
-    {
-        .name = "tpmdev", .type = QEMU_OPT_STRING, .value_name = "ID",
-        .required = true, .help = "the -tpmdev behind the device",
-    },
-    {
-        .name = "irq", .type = QEMU_OPT_NUMBER, .min = 0,
-        .max = IOAPIC_NUM_PINS - 1, .def_value_str = G_STRINGIFY(TPM_TIS_IRQ),
-        .help = "the I/O APIC pin",
-    },
-    {
-        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
-        .help = "the device's id",
-    },
-    QEMU_OPT_DESC_END
-};
-
 /* -name's keys: "-name NAME" or "-name guest=NAME", as QEMU. */
 static const QemuOptDesc name_opts[] = {
     { .name = "guest", .type = QEMU_OPT_STRING, .implied = true },
@@ -161,6 +130,7 @@ static void print_opts_usage(GString *out, const char *option,
 static void print_storage_help(GString *out)
 {
     const TPMBackendClass *const *c = tpm_backend_classes();
+    const TPMFrontendClass *const *f = tpm_frontend_classes();
 
     print_opts_usage(out, "-drive", NULL, qemu_drive_opts,
                      "a block device holding the TPM state");
@@ -170,8 +140,9 @@ static void print_storage_help(GString *out)
         print_opts_usage(out, "-tpmdev", c[i]->type, c[i]->opts, c[i]->desc);
     }
     print_usage_line(out, "-tpmdev help", "list the TPM backend types");
-    print_opts_usage(out, "-device", "tpm-tis", tpm_tis_opts,
-                     "the TIS device at 0xfed40000");
+    for (int i = 0; f[i]; i++) {
+        print_opts_usage(out, "-device", f[i]->model, f[i]->opts, f[i]->help);
+    }
     print_usage_line(out, "-device help", "list the device models");
     print_usage_line(out, "-tpmdev TYPE,help", "list the parameters of a type "
                      "(-device and -object too)");
@@ -189,13 +160,17 @@ static void print_tpmdev_help(void)
 
 static void print_device_help(void)
 {
-    g_autoptr(GString) props = g_string_new(NULL);
+    const TPMFrontendClass *const *c = tpm_frontend_classes();
 
-    qemu_opts_print_synopsis(props, tpm_tis_opts);
-    printf("TPM devices:\n"
-           "name \"tpm-tis\", desc \"TPM TIS interface at 0xfed40000\", "
-           "properties %s (-device tpm-tis,help describes them)\n",
-           props->str);
+    printf("TPM devices:\n");
+    for (int i = 0; c[i]; i++) {
+        g_autoptr(GString) props = g_string_new(NULL);
+
+        qemu_opts_print_synopsis(props, c[i]->opts);
+        printf("name \"%s\", desc \"%s\", properties %s (-device %s,help "
+               "describes them)\n", c[i]->model, c[i]->desc, props->str,
+               c[i]->model);
+    }
 }
 
 static void print_object_help(void)
@@ -321,6 +296,7 @@ static void config_free(QtpmConfig *c)
 static const QemuOptDesc *opts_table(QtpmOptionIndex index, const char *type)
 {
     const TPMBackendClass *k;
+    const TPMFrontendClass *f;
 
     switch (index) {
     case OPT_DRIVE:
@@ -329,7 +305,8 @@ static const QemuOptDesc *opts_table(QtpmOptionIndex index, const char *type)
         k = type ? tpm_backend_find_class(type) : NULL;
         return k ? k->opts : NULL;
     case OPT_DEVICE:
-        return !g_strcmp0(type, "tpm-tis") ? tpm_tis_opts : NULL;
+        f = type ? tpm_frontend_find_class(type) : NULL;
+        return f ? f->opts : NULL;
     case OPT_OBJECT:
         return !g_strcmp0(type, "secret") ? qcrypto_secret_opts : NULL;
     default:
@@ -618,23 +595,24 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
 {
     const char *driver = qemu_opt_get(a->opts, "driver");
     const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
+    const TPMFrontendClass *fc = driver ? tpm_frontend_find_class(driver) : NULL;
+    g_autofree char *what = driver ? g_strdup_printf("-device %s", driver) : NULL;
     g_autoptr(GError) err = NULL;
 
     if (!driver) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the device model is missing (see -device help)");
-    } else if (strcmp(driver, "tpm-tis")) {
+    } else if (!fc) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not a device model (see -device help)", driver);
-    } else if (!qemu_opts_validate(a->opts, tpm_tis_opts, "-device tpm-tis",
-                                   &err)) {
+    } else if (!qemu_opts_validate(a->opts, fc->opts, what, &err)) {
         /* err set */
     } else if (!find_opt_arg(c->tpmdevs, tpmdev)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "tpmdev=%s names no -tpmdev", tpmdev);
     } else if (c->devices->len > 1) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "only one tpm-tis device is supported");
+                    "only one %s device is supported", driver);
     }
     if (err) {
         g_autofree char *name = g_strdup_printf("-device %s", a->text);
@@ -722,11 +700,6 @@ static bool check_config(QtpmConfig *c)
     if (c->daemonize && c->qtest && !strcmp(c->qtest, "stdio")) {
         g_printerr("qtpm: -daemonize: a daemon has no stdio for -qtest "
                    "stdio\n");
-        return false;
-    }
-    if (c->incoming && !incoming_hooks) {
-        g_printerr("qtpm: -incoming %s: this qtpm is built without "
-                   "migration\n", c->incoming);
         return false;
     }
     return true;
@@ -866,9 +839,9 @@ static bool check_logfile(const QtpmConfig *c)
     return true;
 }
 
-static void tis_reset_handler(void *opaque)
+static void frontend_reset_handler(void *opaque)
 {
-    tpm_tis_reset(opaque);
+    tpm_frontend_reset(opaque);
 }
 
 static void qtest_stdio_closed(void *opaque)
@@ -937,12 +910,10 @@ static bool create_devices(QtpmConfig *c)
         const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
         TPMBackend *be = tpm_backend_find(tpmdev);
         g_autoptr(GError) err = NULL;
-        uint64_t irq = TPM_TIS_IRQ;
+        TPMFrontend *fe;
 
-        qemu_opt_get_number(a->opts, "irq", TPM_TIS_IRQ, 0,
-                            IOAPIC_NUM_PINS - 1, &irq, NULL);
-        tis_device = tpm_tis_create(be, irq, &err);
-        if (!tis_device) {
+        fe = tpm_frontend_new(qemu_opt_get(a->opts, "driver"), be, a->opts, &err);
+        if (!fe) {
             if (be && tpm_backend_had_startup_error(be)) {
                 /* The TPM itself did not start: name the -tpmdev. */
                 g_autofree char *name = g_strdup_printf("-tpmdev id=%s",
@@ -955,7 +926,7 @@ static bool create_devices(QtpmConfig *c)
             }
             return false;
         }
-        qemu_register_reset(tis_reset_handler, tis_device);
+        qemu_register_reset(frontend_reset_handler, fe);
     }
     return true;
 }
@@ -986,10 +957,11 @@ static void machine_cleanup(void)
 {
     qmp_server_stop();
     qtest_server_stop();
-    if (tis_device) {
-        qemu_unregister_reset(tis_reset_handler, tis_device);
-        tpm_tis_destroy(tis_device);
-        tis_device = NULL;
+    while (tpm_frontend_list()) {
+        TPMFrontend *fe = tpm_frontend_list()->data;
+
+        qemu_unregister_reset(frontend_reset_handler, fe);
+        tpm_frontend_free(fe);
     }
     /* Power-off: no volatile state is saved (docs/design.md). */
     tpm_backend_shutdown_all();
@@ -1011,11 +983,10 @@ static bool machine_init(QtpmConfig *c)
     }
     if (c->incoming) {
         /*
-         * The source owns the store until the stream says otherwise; the
-         * prepare hook enters "inmigrate", so drives open inactive.
+         * The source owns the store until the stream says otherwise;
+         * entering "inmigrate" here makes the drives open inactive.
          */
-        if (incoming_hooks->prepare &&
-            incoming_hooks->prepare(c->incoming, &err) < 0) {
+        if (migration_incoming_prepare(c->incoming, &err) < 0) {
             g_autofree char *name = g_strdup_printf("-incoming %s",
                                                     c->incoming);
             report_error(name, err);
@@ -1039,8 +1010,7 @@ static bool machine_init(QtpmConfig *c)
     if (!start_servers(c)) {
         return false;
     }
-    if (c->incoming && incoming_hooks->start &&
-        incoming_hooks->start(c->incoming, &err) < 0) {
+    if (c->incoming && migration_incoming_setup(c->incoming, &err) < 0) {
         g_autofree char *name = g_strdup_printf("-incoming %s", c->incoming);
         report_error(name, err);
         return false;
@@ -1061,9 +1031,7 @@ int qtpm_main(int argc, char **argv)
 
     error_set_progname("qtpm");
     qemu_log_init();
-    if (migration_init) {
-        migration_init();
-    }
+    migration_init();
     qmp_init_commands();
     qemu_register_system_commands();
     r = parse_command_line(argc, argv, &c);

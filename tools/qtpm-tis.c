@@ -18,7 +18,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 
-#include "hw/tpm/tpm_tis.h"
+#include "hw/tpm/tpm_tis_regs.h"
 #include "qemu/error-report.h"
 #include "qemu/sockets.h"
 #include "sysemu/tpm_util.h"

@@ -5,8 +5,8 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/log.h"
-#include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
+#include "tpm_backend_int.h"
 
 extern const TPMBackendClass tpm_libtpms_class;
 extern const TPMBackendClass tpm_null_class;
@@ -298,6 +298,7 @@ void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
 
 typedef struct TPMStartupArgs {
     size_t buffersize;
+    unsigned flags;
     GError *err;
 } TPMStartupArgs;
 
@@ -305,12 +306,13 @@ static int tpm_backend_startup_on_worker(TPMBackend *tb, void *opaque)
 {
     TPMStartupArgs *a = opaque;
 
-    return tb->klass->startup_tpm(tb, a->buffersize, &a->err);
+    return tb->klass->startup_tpm(tb, a->buffersize, a->flags, &a->err);
 }
 
-int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp)
+int tpm_backend_init(TPMBackend *tb, size_t buffersize, unsigned flags,
+                     GError **errp)
 {
-    TPMStartupArgs a = { .buffersize = buffersize };
+    TPMStartupArgs a = { .buffersize = buffersize, .flags = flags };
     int ret = 0;
 
     if (!tb->klass->startup_tpm) {
@@ -329,6 +331,11 @@ int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp)
         g_clear_error(&a.err);
     }
     return ret;
+}
+
+int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp)
+{
+    return tpm_backend_init(tb, buffersize, 0, errp);
 }
 
 void tpm_backend_deliver_request(TPMBackend *tb, TPMBackendCmd *cmd)
@@ -377,10 +384,18 @@ void tpm_backend_finish_sync(TPMBackend *tb)
     tpm_backend_deliver_completion(tb);
 }
 
-static int tpm_backend_reset_on_worker(TPMBackend *tb, void *opaque)
+static int tpm_backend_stop_on_worker(TPMBackend *tb, void *opaque)
 {
-    tb->klass->reset(tb);
+    tb->klass->stop(tb);
     return 0;
+}
+
+void tpm_backend_stop(TPMBackend *tb)
+{
+    tpm_backend_finish_sync(tb);
+    if (tb->klass->stop) {
+        tpm_backend_run_sync(tb, tpm_backend_stop_on_worker, NULL);
+    }
 }
 
 void tpm_backend_reset(TPMBackend *tb)
@@ -391,9 +406,7 @@ void tpm_backend_reset(TPMBackend *tb)
         tb->held_cmd = NULL;
         tb->cmd = NULL;
     }
-    if (tb->klass->reset) {
-        tpm_backend_run_sync(tb, tpm_backend_reset_on_worker, NULL);
-    }
+    tpm_backend_stop(tb);
     tb->had_startup_error = false;
 }
 
@@ -476,68 +489,215 @@ void tpm_backend_resume(TPMBackend *tb)
     }
 }
 
-typedef struct TPMStateBlobArgs {
+/* The arguments of one state operation on the worker, and its error. */
+typedef struct TPMStateOpArgs {
     TPMStateBlobType type;
     uint8_t **data;
-    const uint8_t *in;
     size_t *len;
+    const uint8_t *in;
     size_t in_len;
+    int timeout_ms;
+    TPMStorageInfo *info;
+    const TPMStateBlobUpdate *blobs;
+    size_t n_blobs;
     GError *err;
-} TPMStateBlobArgs;
+} TPMStateOpArgs;
 
 static int tpm_backend_get_blob_on_worker(TPMBackend *tb, void *opaque)
 {
-    TPMStateBlobArgs *a = opaque;
+    TPMStateOpArgs *a = opaque;
 
     return tb->klass->get_state_blob(tb, a->type, a->data, a->len, &a->err);
 }
 
 static int tpm_backend_set_blob_on_worker(TPMBackend *tb, void *opaque)
 {
-    TPMStateBlobArgs *a = opaque;
+    TPMStateOpArgs *a = opaque;
 
     return tb->klass->set_state_blob(tb, a->type, a->in, a->in_len, &a->err);
+}
+
+static int tpm_backend_store_volatile_on_worker(TPMBackend *tb, void *opaque)
+{
+    return tb->klass->store_volatile(tb, &((TPMStateOpArgs *)opaque)->err);
+}
+
+static int tpm_backend_lock_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->lock_storage(tb, a->timeout_ms, &a->err);
+}
+
+static int tpm_backend_unlock_on_worker(TPMBackend *tb, void *opaque)
+{
+    return tb->klass->unlock_storage(tb, &((TPMStateOpArgs *)opaque)->err);
+}
+
+static int tpm_backend_storage_info_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->get_storage_info(tb, a->info, &a->err);
+}
+
+static int tpm_backend_check_on_worker(TPMBackend *tb, void *opaque)
+{
+    return tb->klass->check_storage(tb, &((TPMStateOpArgs *)opaque)->err);
+}
+
+static int tpm_backend_store_blobs_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->store_state_blobs(tb, a->blobs, a->n_blobs, &a->err);
+}
+
+/*
+ * Runs a state operation on the worker after the in-flight command. @what
+ * names what a backend without the operation lacks.
+ */
+static int tpm_backend_run_state_op(TPMBackend *tb, bool supported,
+                                    const char *what, TPMBackendSyncFunc fn,
+                                    TPMStateOpArgs *a, GError **errp)
+{
+    int ret;
+
+    if (!supported) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "TPM backend '%s' (%s) has no %s", tb->id,
+                    tb->klass->type, what);
+        return -1;
+    }
+    tpm_backend_finish_sync(tb);
+    ret = tpm_backend_run_sync(tb, fn, a);
+    if (ret < 0) {
+        if (!a->err) {
+            g_set_error(&a->err, QTPM_ERROR, QTPM_ERROR_FAILED,
+                        "TPM backend '%s' failed", tb->id);
+        }
+        g_propagate_error(errp, a->err);
+    } else {
+        g_clear_error(&a->err);
+    }
+    return ret;
 }
 
 int tpm_backend_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                uint8_t **data, size_t *len, GError **errp)
 {
-    TPMStateBlobArgs a = { .type = type, .data = data, .len = len };
-    int ret;
+    TPMStateOpArgs a = { .type = type, .data = data, .len = len };
 
-    if (!tb->klass->get_state_blob) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
-                    "TPM backend '%s' (%s) has no state blobs", tb->id,
-                    tb->klass->type);
-        return -1;
-    }
-    tpm_backend_finish_sync(tb);
-    ret = tpm_backend_run_sync(tb, tpm_backend_get_blob_on_worker, &a);
-    if (ret < 0) {
-        g_propagate_error(errp, a.err);
-    }
-    return ret;
+    return tpm_backend_run_state_op(tb, tb->klass->get_state_blob,
+                                    "state blobs",
+                                    tpm_backend_get_blob_on_worker, &a, errp);
 }
 
 int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                const uint8_t *data, size_t len,
                                GError **errp)
 {
-    TPMStateBlobArgs a = { .type = type, .in = data, .in_len = len };
-    int ret;
+    TPMStateOpArgs a = { .type = type, .in = data, .in_len = len };
 
-    if (!tb->klass->set_state_blob) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
-                    "TPM backend '%s' (%s) has no state blobs", tb->id,
-                    tb->klass->type);
-        return -1;
+    return tpm_backend_run_state_op(tb, tb->klass->set_state_blob,
+                                    "state blobs",
+                                    tpm_backend_set_blob_on_worker, &a, errp);
+}
+
+int tpm_backend_store_volatile(TPMBackend *tb, GError **errp)
+{
+    TPMStateOpArgs a = { 0 };
+
+    return tpm_backend_run_state_op(tb, tb->klass->store_volatile,
+                                    "state storage",
+                                    tpm_backend_store_volatile_on_worker, &a,
+                                    errp);
+}
+
+int tpm_backend_lock_storage(TPMBackend *tb, int timeout_ms, GError **errp)
+{
+    TPMStateOpArgs a = { .timeout_ms = timeout_ms };
+
+    return tpm_backend_run_state_op(tb, tb->klass->lock_storage,
+                                    "state storage",
+                                    tpm_backend_lock_on_worker, &a, errp);
+}
+
+int tpm_backend_unlock_storage(TPMBackend *tb, GError **errp)
+{
+    TPMStateOpArgs a = { 0 };
+
+    return tpm_backend_run_state_op(tb, tb->klass->unlock_storage,
+                                    "state storage",
+                                    tpm_backend_unlock_on_worker, &a, errp);
+}
+
+int tpm_backend_get_storage_info(TPMBackend *tb, TPMStorageInfo *info,
+                                 GError **errp)
+{
+    TPMStateOpArgs a = { .info = info };
+
+    memset(info, 0, sizeof(*info));
+    return tpm_backend_run_state_op(tb, tb->klass->get_storage_info,
+                                    "state storage",
+                                    tpm_backend_storage_info_on_worker, &a,
+                                    errp);
+}
+
+int tpm_backend_check_storage(TPMBackend *tb, GError **errp)
+{
+    TPMStateOpArgs a = { 0 };
+
+    return tpm_backend_run_state_op(tb, tb->klass->check_storage,
+                                    "state storage",
+                                    tpm_backend_check_on_worker, &a, errp);
+}
+
+int tpm_backend_store_state_blobs(TPMBackend *tb,
+                                  const TPMStateBlobUpdate *blobs, size_t n,
+                                  GError **errp)
+{
+    TPMStateOpArgs a = { .blobs = blobs, .n_blobs = n };
+
+    return tpm_backend_run_state_op(tb, tb->klass->store_state_blobs,
+                                    "state storage",
+                                    tpm_backend_store_blobs_on_worker, &a,
+                                    errp);
+}
+
+bool tpm_backend_has_storage(TPMBackend *tb)
+{
+    return tb->klass->get_storage_info != NULL;
+}
+
+int tpm_backend_get_state_key(TPMBackend *tb, QCryptoKey *key, GError **errp)
+{
+    memset(key, 0, sizeof(*key));
+    key->kind = QCRYPTO_KEY_NONE;
+    return tb->klass->get_state_key ? tb->klass->get_state_key(tb, key, errp)
+                                    : 0;
+}
+
+const char *tpm_backend_get_id(TPMBackend *tb)
+{
+    return tb->id;
+}
+
+void tpm_backend_query(TPMBackend *tb, TPMBackendInfo *info)
+{
+    info->id = tb->id;
+    info->type = tb->klass->type;
+    info->model = tb->model;
+    info->options = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                          g_free);
+    if (tb->klass->query) {
+        tb->klass->query(tb, info->options);
     }
-    tpm_backend_finish_sync(tb);
-    ret = tpm_backend_run_sync(tb, tpm_backend_set_blob_on_worker, &a);
-    if (ret < 0) {
-        g_propagate_error(errp, a.err);
-    }
-    return ret;
+}
+
+void tpm_backend_info_clear(TPMBackendInfo *info)
+{
+    g_clear_pointer(&info->options, g_hash_table_unref);
 }
 
 void tpm_backend_set_incoming(bool incoming)
@@ -548,9 +708,4 @@ void tpm_backend_set_incoming(bool incoming)
 void tpm_backend_incoming_done(TPMBackend *tb)
 {
     tb->incoming = false;
-}
-
-struct NvramStore *tpm_backend_get_nvram(TPMBackend *tb)
-{
-    return tb->klass->get_nvram ? tb->klass->get_nvram(tb) : NULL;
 }

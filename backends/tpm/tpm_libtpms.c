@@ -15,6 +15,7 @@
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_options.h"
 #include "sysemu/tpm_util.h"
+#include "tpm_backend_int.h"
 
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
@@ -31,6 +32,7 @@ typedef struct TPMLibtpmsState {
     char *nvram_id;
     char *secret_id;
     bool passphrase;
+    BlockDriverState *bs;
     NvramStore *store;
 
     /* Worker thread only. */
@@ -88,6 +90,23 @@ static void libtpms_nv_error(TPMLibtpmsState *s, GError *err)
     } else {
         g_error_free(err);
     }
+}
+
+/* 1 when the store holds a blob of @type, 0 when not, -1 on error. */
+static int libtpms_store_holds(TPMLibtpmsState *s, NvramBlobType type,
+                               GError **errp)
+{
+    NvramInfo info;
+
+    if (nvram_get_info(s->store, &info, errp) < 0) {
+        return -1;
+    }
+    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
+        if (info.blobs[i].type == type) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static TPM_RESULT libtpms_nvram_init(void)
@@ -161,19 +180,15 @@ static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
     TPMLibtpmsState *s = libtpms_state;
     NvramBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
-
-    NvramInfo info;
-    bool present = false;
+    int present;
 
     if (!type) {
         return must_exist ? TPM_FAIL : TPM_SUCCESS;
     }
-    if (nvram_get_info(s->store, &info, &err) < 0) {
+    present = libtpms_store_holds(s, type, &err);
+    if (present < 0) {
         libtpms_nv_error(s, err);
         return TPM_FAIL;
-    }
-    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
-        present |= info.blobs[i].type == type;
     }
     if (!present) {
         /* Deleting nothing must not cost a commit. */
@@ -313,6 +328,7 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
     o.format_blank = !s->tb->incoming;
     o.tpm_version = s->version == TPM_VERSION_1_2 ? 1 : 2;
     o.lock_timeout_ms = 0;
+    s->bs = bs;
     s->store = nvram_open(bs, &o, errp);
     if (!s->store) {
         return -1;
@@ -498,8 +514,19 @@ static void libtpms_terminate(TPMLibtpmsState *s)
     }
 }
 
+/* libtpms has read the volatile state at MainInit; it must not be read twice. */
+static int libtpms_delete_volatile(TPMLibtpmsState *s, GError **errp)
+{
+    int present = libtpms_store_holds(s, NVRAM_BLOB_VOLATILE, errp);
+
+    if (present <= 0) {
+        return present;
+    }
+    return nvram_delete(s->store, NVRAM_BLOB_VOLATILE, errp);
+}
+
 static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
-                                   GError **errp)
+                                   unsigned flags, GError **errp)
 {
     TPMLibtpmsState *s = tb->opaque;
     uint32_t min = 0, max = 0, actual;
@@ -558,6 +585,9 @@ static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
     s->buffersize_wanted = buffersize;
     g_atomic_int_set(&s->buffer_size, actual);
     libtpms_update_established(s);
+    if (flags & TPM_BACKEND_INIT_DELETE_VOLATILE) {
+        return libtpms_delete_volatile(s, errp);
+    }
     return 0;
 }
 
@@ -606,7 +636,7 @@ static void tpm_libtpms_cancel_cmd(TPMBackend *tb)
     TPMLIB_CancelCommand();
 }
 
-static void tpm_libtpms_reset(TPMBackend *tb)
+static void tpm_libtpms_stop(TPMBackend *tb)
 {
     libtpms_terminate(tb->opaque);
 }
@@ -707,12 +737,121 @@ static int tpm_libtpms_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
     return 0;
 }
 
-static struct NvramStore *tpm_libtpms_get_nvram(TPMBackend *tb)
+static int tpm_libtpms_store_volatile(TPMBackend *tb, GError **errp)
 {
-    return ((TPMLibtpmsState *)tb->opaque)->store;
+    TPMLibtpmsState *s = tb->opaque;
+    g_autofree uint8_t *blob = NULL;
+    size_t len = 0;
+    int ret;
+
+    ret = tpm_libtpms_get_state_blob(tb, TPM_STATE_BLOB_VOLATILE, &blob, &len,
+                                     errp);
+    if (ret <= 0) {
+        return ret;
+    }
+    ret = nvram_store(s->store, NVRAM_BLOB_VOLATILE, blob, len, errp);
+    qcrypto_memwipe(blob, len);
+    return ret;
 }
 
-static void tpm_libtpms_fill_options(TPMBackend *tb, GHashTable *out)
+static int tpm_libtpms_lock_storage(TPMBackend *tb, int timeout_ms,
+                                    GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    if (nvram_acquire_owner(s->store, timeout_ms, errp) < 0) {
+        g_prefix_error(errp, "taking the owner lock of '%s': ",
+                       bdrv_get_filename(s->bs));
+        return -1;
+    }
+    if (bdrv_activate(s->bs, errp) < 0) {
+        nvram_release_owner(s->store);
+        return -1;
+    }
+    return 0;
+}
+
+/* The image goes inactive first (flushed), then the owner lock goes. */
+static int tpm_libtpms_unlock_storage(TPMBackend *tb, GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    if (bdrv_inactivate(s->bs, errp) < 0) {
+        return -1;
+    }
+    nvram_release_owner(s->store);
+    return 0;
+}
+
+static int tpm_libtpms_get_storage_info(TPMBackend *tb, TPMStorageInfo *out,
+                                        GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    NvramInfo info;
+
+    if (nvram_get_info(s->store, &info, errp) < 0) {
+        return -1;
+    }
+    memcpy(out->uuid, nvram_get_uuid(s->store), sizeof(out->uuid));
+    out->generation = info.generation;
+    out->name = bdrv_get_filename(s->bs);
+    return 0;
+}
+
+static int tpm_libtpms_check_storage(TPMBackend *tb, GError **errp)
+{
+    return nvram_check(((TPMLibtpmsState *)tb->opaque)->store, errp);
+}
+
+/* Blobs given without data are deleted, and cost nothing when absent. */
+static int tpm_libtpms_store_state_blobs(TPMBackend *tb,
+                                         const TPMStateBlobUpdate *blobs,
+                                         size_t n, GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    g_autofree NvramBlobUpdate *u = g_new0(NvramBlobUpdate, n);
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        NvramBlobType type = (NvramBlobType)blobs[i].type;
+
+        if (!blobs[i].data) {
+            int present = libtpms_store_holds(s, type, errp);
+
+            if (present < 0) {
+                return -1;
+            }
+            if (!present) {
+                continue;
+            }
+        }
+        u[count].type = type;
+        u[count].data = blobs[i].data;
+        u[count].len = blobs[i].data ? blobs[i].len : 0;
+        count++;
+    }
+    return nvram_commit(s->store, u, count, errp);
+}
+
+G_STATIC_ASSERT((int)NVRAM_KEY_NONE == (int)QCRYPTO_KEY_NONE &&
+                (int)NVRAM_KEY_RAW == (int)QCRYPTO_KEY_RAW &&
+                (int)NVRAM_KEY_PASSPHRASE == (int)QCRYPTO_KEY_PASSPHRASE);
+
+static int tpm_libtpms_get_state_key(TPMBackend *tb, QCryptoKey *key,
+                                     GError **errp)
+{
+    NvramKey k;
+
+    if (libtpms_get_key(tb->opaque, &k, errp) < 0) {
+        return -1;
+    }
+    key->kind = (QCryptoKeyKind)k.kind;
+    key->data = k.data;
+    key->len = k.len;
+    return 0;
+}
+
+static void tpm_libtpms_query(TPMBackend *tb, GHashTable *out)
 {
     TPMLibtpmsState *s = tb->opaque;
 
@@ -735,8 +874,8 @@ const TPMBackendClass tpm_libtpms_class = {
     .startup_tpm = tpm_libtpms_startup_tpm,
     .handle_request = tpm_libtpms_handle_request,
     .cancel_cmd = tpm_libtpms_cancel_cmd,
-    .reset = tpm_libtpms_reset,
-    .shutdown = tpm_libtpms_reset,
+    .stop = tpm_libtpms_stop,
+    .shutdown = tpm_libtpms_stop,
     .finalize = tpm_libtpms_finalize,
     .get_tpm_version = tpm_libtpms_get_tpm_version,
     .get_buffer_size = tpm_libtpms_get_buffer_size,
@@ -744,6 +883,12 @@ const TPMBackendClass tpm_libtpms_class = {
     .reset_tpm_established_flag = tpm_libtpms_reset_established,
     .get_state_blob = tpm_libtpms_get_state_blob,
     .set_state_blob = tpm_libtpms_set_state_blob,
-    .get_nvram = tpm_libtpms_get_nvram,
-    .fill_options = tpm_libtpms_fill_options,
+    .store_volatile = tpm_libtpms_store_volatile,
+    .lock_storage = tpm_libtpms_lock_storage,
+    .unlock_storage = tpm_libtpms_unlock_storage,
+    .get_storage_info = tpm_libtpms_get_storage_info,
+    .check_storage = tpm_libtpms_check_storage,
+    .store_state_blobs = tpm_libtpms_store_state_blobs,
+    .get_state_key = tpm_libtpms_get_state_key,
+    .query = tpm_libtpms_query,
 };

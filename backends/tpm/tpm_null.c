@@ -1,11 +1,14 @@
 /*
  * The null TPM backend: answers every command with a failure response, so a
- * guest sees a TPM that exists but does not work (seed patch 13/14).
+ * guest sees a TPM that exists but does not work. It keeps no state: the
+ * state and storage operations report that (tpm_backend.c), and migration
+ * refuses it.
  */
 #include "qemu/osdep.h"
 #include "qemu/option.h"
 #include "sysemu/tpm_options.h"
 #include "sysemu/tpm_util.h"
+#include "tpm_backend_int.h"
 
 typedef struct TPMNullState {
     TPMVersion version;
@@ -47,7 +50,7 @@ static size_t tpm_null_get_buffer_size(TPMBackend *tb)
     return 4096;
 }
 
-static void tpm_null_fill_options(TPMBackend *tb, GHashTable *out)
+static void tpm_null_query(TPMBackend *tb, GHashTable *out)
 {
     TPMNullState *s = tb->opaque;
 
@@ -71,5 +74,5 @@ const TPMBackendClass tpm_null_class = {
     .finalize = tpm_null_finalize,
     .get_tpm_version = tpm_null_get_tpm_version,
     .get_buffer_size = tpm_null_get_buffer_size,
-    .fill_options = tpm_null_fill_options,
+    .query = tpm_null_query,
 };

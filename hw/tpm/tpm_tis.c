@@ -13,7 +13,9 @@
 #include "exec/memory.h"
 #include "hw/irq.h"
 #include "qemu/bswap.h"
+#include "qemu/option.h"
 #include "hw/tpm/tpm_tis.h"
+#include "sysemu/tpm_frontend.h"
 #include "sysemu/tpm_util.h"
 
 /* The command/response state of one locality (docs/tis.md "States"). */
@@ -63,12 +65,6 @@ static TPMTISState *tpm_tis_device;
 static bool tpm_tis_valid_locty(uint8_t locty)
 {
     return locty < TPM_TIS_NUM_LOCALITIES;
-}
-
-/* The paramSize field of the command being received (bytes 2..5). */
-static uint32_t tpm_tis_cmd_size(TPMTISState *s)
-{
-    return ldl_be_p(s->buffer + 2);
 }
 
 /*
@@ -339,10 +335,10 @@ static void tpm_tis_take_response(TPMTISState *s)
 {
     uint32_t len = MIN(s->cmd.out_len, s->be_buffer_size);
 
-    if (len >= 10) {
-        len = MIN(len, ldl_be_p(s->cmd_out + 2));
+    if (len >= TPM_HEADER_SIZE) {
+        len = MIN(len, tpm_util_get_size_from_buffer(s->cmd_out, len));
     }
-    if (len < 10) {
+    if (len < TPM_HEADER_SIZE) {
         tpm_tis_write_fatal_response(s);
         return;
     }
@@ -524,7 +520,8 @@ static void tpm_tis_fifo_check_complete(TPMTISState *s, uint8_t locty)
         return;
     }
     need_irq = !(l->sts & TPM_TIS_STS_VALID);
-    if (tpm_tis_cmd_size(s) > s->rw_offset) {
+    /* paramSize is complete once 6 bytes are in, before the whole header. */
+    if (tpm_util_get_size_from_buffer(s->buffer, sizeof(s->buffer)) > s->rw_offset) {
         tpm_tis_sts_set(l, TPM_TIS_STS_EXPECT | TPM_TIS_STS_VALID);
     } else {
         tpm_tis_sts_set(l, TPM_TIS_STS_VALID);
@@ -910,9 +907,9 @@ void tpm_tis_save_state(TPMTISState *s, GByteArray *out)
     g_byte_array_append(out, s->buffer, s->be_buffer_size);
 }
 
+/* The read position; tpm_tis_load_state checks the length first. */
 typedef struct TISLoadCtx {
     const uint8_t *p;
-    const uint8_t *end;
 } TISLoadCtx;
 
 static uint8_t get_u8(TISLoadCtx *c)
@@ -1025,7 +1022,7 @@ static bool tpm_tis_check_offsets(const TPMTISState *n, GError **errp)
                        n->aborting_locty, n->next_locty);
     }
     for (int i = 0; i < TPM_TIS_NUM_LOCALITIES; i++) {
-        if (n->loc[i].state == TPM_TIS_STATE_COMPLETION && n->resp_len < 10) {
+        if (n->loc[i].state == TPM_TIS_STATE_COMPLETION && n->resp_len < TPM_HEADER_SIZE) {
             return tis_bad(errp, "locality %d holds a response of only %u bytes", i,
                            n->resp_len);
         }
@@ -1075,7 +1072,7 @@ static bool tpm_tis_parse_header(TPMTISState *s, TPMTISState *n, TISLoadCtx *c,
 int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len, GError **errp)
 {
     g_autofree TPMTISState *n = g_new0(TPMTISState, 1);
-    TISLoadCtx c = {buf, buf + len};
+    TISLoadCtx c = {buf};
     size_t want;
 
     if (!buf || len < TPM_TIS_STATE_HDR_LEN) {
@@ -1127,3 +1124,74 @@ int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len, GError **
     }
     return 0;
 }
+
+/* ---- The tpm-tis frontend class ------------------------------------------- */
+
+static const char *const tpm_tis_driver_choices[] = { "tpm-tis", NULL };
+
+/* -device tpm-tis's keys. */
+static const QemuOptDesc tpm_tis_opts[] = {
+    {
+        .name = "driver", .type = QEMU_OPT_STRING, .implied = true,
+        .choices = tpm_tis_driver_choices,
+    },
+    {
+        .name = "tpmdev", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .required = true, .help = "the -tpmdev behind the device",
+    },
+    {
+        .name = "irq", .type = QEMU_OPT_NUMBER, .min = 0,
+        .max = IOAPIC_NUM_PINS - 1, .def_value_str = G_STRINGIFY(TPM_TIS_IRQ),
+        .help = "the I/O APIC pin",
+    },
+    {
+        .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+        .help = "the device's id",
+    },
+    QEMU_OPT_DESC_END
+};
+
+static void *tpm_tis_frontend_create(TPMBackend *be, GHashTable *props, GError **errp)
+{
+    uint64_t irq;
+
+    if (!qemu_opt_get_number(props, "irq", TPM_TIS_IRQ, 0, IOAPIC_NUM_PINS - 1, &irq,
+                             errp)) {
+        return NULL;
+    }
+    return tpm_tis_create(be, irq, errp);
+}
+
+static void tpm_tis_frontend_destroy(void *dev)
+{
+    tpm_tis_destroy(dev);
+}
+
+static void tpm_tis_frontend_reset(void *dev)
+{
+    tpm_tis_reset(dev);
+}
+
+static void tpm_tis_frontend_save_state(void *dev, GByteArray *out)
+{
+    tpm_tis_save_state(dev, out);
+}
+
+static int tpm_tis_frontend_load_state(void *dev, const uint8_t *buf, size_t len,
+                                       GError **errp)
+{
+    return tpm_tis_load_state(dev, buf, len, errp);
+}
+
+const TPMFrontendClass tpm_tis_frontend_class = {
+    .model = "tpm-tis",
+    .desc = "TPM TIS interface at 0xfed40000",
+    .help = "the TIS device at 0xfed40000",
+    .opts = tpm_tis_opts,
+    .create = tpm_tis_frontend_create,
+    .destroy = tpm_tis_frontend_destroy,
+    .reset = tpm_tis_frontend_reset,
+    .state_section = "TIS",
+    .save_state = tpm_tis_frontend_save_state,
+    .load_state = tpm_tis_frontend_load_state,
+};

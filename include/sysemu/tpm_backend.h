@@ -7,6 +7,7 @@
 #define SYSEMU_TPM_BACKEND_H
 
 #include "qemu/osdep.h"
+#include "crypto/key.h"
 
 typedef enum TPMVersion {
     TPM_VERSION_UNSPEC = 0,
@@ -37,11 +38,45 @@ typedef enum TPMStateBlobType {
     TPM_STATE_BLOB_SAVESTATE = 3,   /* "savestate" */
 } TPMStateBlobType;
 
+/* tpm_backend_init(): swtpm's CMD_INIT flags, as the socket protocol has them. */
+typedef enum TPMBackendInitFlags {
+    /* Remove the stored volatile state once the TPM has started from it. */
+    TPM_BACKEND_INIT_DELETE_VOLATILE = 1u << 0,
+} TPMBackendInitFlags;
+
+/* One blob of a tpm_backend_store_state_blobs() commit. */
+typedef struct TPMStateBlobUpdate {
+    TPMStateBlobType type;
+    const uint8_t *data;    /* NULL: the store must not hold this blob */
+    size_t len;
+} TPMStateBlobUpdate;
+
+/* Where a backend keeps its durable state; for migration's checks. */
+typedef struct TPMStorageInfo {
+    uint8_t uuid[16];       /* the image's identity (docs/nvram-format.md) */
+    uint64_t generation;    /* of the directory in use */
+    const char *name;       /* for messages: the image's file name */
+} TPMStorageInfo;
+
+/* What query-tpm shows of a backend (tpm_backend_query). */
+typedef struct TPMBackendInfo {
+    const char *id;
+    const char *type;
+    const char *model;      /* the frontend using it; NULL when none does */
+    GHashTable *options;    /* "key" -> "value"; tpm_backend_info_clear frees */
+} TPMBackendInfo;
+
+/*
+ * A backend type. Every operation that touches the TPM's library or its store
+ * runs on the backend's worker thread, with the main thread waiting, through
+ * the tpm_backend_* wrapper of the same name (docs/design.md "Backends" has
+ * the table). A backend fills only what it supports; the wrappers answer for
+ * the rest with a sentence naming the backend.
+ */
 typedef struct TPMBackendClass {
     const char *type;        /* "libtpms", "null" */
     const char *desc;
     const struct QemuOptDesc *opts;  /* -tpmdev TYPE's keys (qemu/option.h) */
-    size_t instance_size;    /* unused: a backend's state is tb->opaque */
 
     /*
      * Main thread, at startup, before the worker exists: parse options
@@ -49,24 +84,26 @@ typedef struct TPMBackendClass {
      */
     int (*init)(TPMBackend *tb, GHashTable *opts, GError **errp);
     /*
-     * Worker thread, with the main thread waiting for it: (re)start the TPM
-     * with a command buffer of @buffersize bytes. Runs before the machine
-     * runs and after every reset.
+     * Worker: (re)start the TPM with a command buffer of @buffersize bytes
+     * (swtpm's CMD_INIT); @flags are TPMBackendInitFlags. Runs before the
+     * machine runs and after every reset.
      */
-    int (*startup_tpm)(TPMBackend *tb, size_t buffersize, GError **errp);
+    int (*startup_tpm)(TPMBackend *tb, size_t buffersize, unsigned flags,
+                       GError **errp);
     /*
-     * Worker thread: runs one command and writes its response into
-     * cmd->out (at most cmd->out_len bytes); never fails, a TPM that cannot
-     * answer gets a fatal-error response (tpm_util.h).
+     * Worker: runs one command and writes its response into cmd->out (at
+     * most cmd->out_len bytes); never fails, a TPM that cannot answer gets
+     * a fatal-error response (tpm_util.h).
      */
     void (*handle_request)(TPMBackend *tb, TPMBackendCmd *cmd);
     /* Any thread: ask the running command to stop early. */
     void (*cancel_cmd)(TPMBackend *tb);
     /*
-     * Worker thread, with the main thread waiting for it: platform reset
-     * (the TPM stops until the next startup_tpm) or power-off.
+     * Worker: stop the TPM until the next startup_tpm; its durable state
+     * stays in the store (platform reset, swtpm's CMD_STOP). shutdown is
+     * the power-off at exit.
      */
-    void (*reset)(TPMBackend *tb);
+    void (*stop)(TPMBackend *tb);
     void (*shutdown)(TPMBackend *tb);
     /* Main thread, after the worker has stopped. */
     void (*finalize)(TPMBackend *tb);
@@ -79,41 +116,51 @@ typedef struct TPMBackendClass {
      * ACCESS read): a value the backend caches after each command.
      */
     bool (*get_tpm_established_flag)(TPMBackend *tb);
-    /* Worker thread, with the main thread waiting for it. */
+    /* Worker. */
     int (*reset_tpm_established_flag)(TPMBackend *tb, uint8_t locality);
+
     /*
-     * Worker thread (through tpm_backend_get/set_state_blob). get: the
-     * TPM's current blob in libtpms's encoding; 1 with a g_malloc'ed
-     * buffer, 0 when there is none, -1 on error. set: only while the TPM
-     * is stopped (after tpm_backend_reset); the next startup_tpm starts
-     * from it. For migration.
+     * Worker. get: the TPM's current blob in libtpms's encoding; 1 with a
+     * g_malloc'ed buffer, 0 when there is none, -1 on error. set: only
+     * while the TPM is stopped; the next startup_tpm starts from it.
      */
     int (*get_state_blob)(TPMBackend *tb, TPMStateBlobType type,
                           uint8_t **data, size_t *len, GError **errp);
     int (*set_state_blob)(TPMBackend *tb, TPMStateBlobType type,
                           const uint8_t *data, size_t len, GError **errp);
-    /* Any thread: the backend's NVRAM store, if it has one. */
-    struct NvramStore *(*get_nvram)(TPMBackend *tb);
-    /* "key": "value" pairs for query-tpm's options. */
-    void (*fill_options)(TPMBackend *tb, GHashTable *out);
+    /* Worker: make the TPM's volatile state durable (CMD_STORE_VOLATILE). */
+    int (*store_volatile)(TPMBackend *tb, GError **errp);
+
+    /*
+     * Worker: the shared-storage hand-off (CMD_LOCK_STORAGE). lock: become
+     * the store's owner, waiting up to @timeout_ms for the owner lock, and
+     * activate the image. unlock: inactivate the image (flushed), then give
+     * the owner lock up; the store stays open as a reader.
+     */
+    int (*lock_storage)(TPMBackend *tb, int timeout_ms, GError **errp);
+    int (*unlock_storage)(TPMBackend *tb, GError **errp);
+    /* Worker: identity and generation of the durable state. */
+    int (*get_storage_info)(TPMBackend *tb, TPMStorageInfo *info,
+                            GError **errp);
+    /* Worker: verify every stored blob (CRC and, with a key, its tag). */
+    int (*check_storage)(TPMBackend *tb, GError **errp);
+    /*
+     * Worker, owner only, TPM stopped: one durable commit that makes the
+     * stored blobs of the given types exactly @blobs.
+     */
+    int (*store_state_blobs)(TPMBackend *tb, const TPMStateBlobUpdate *blobs,
+                             size_t n, GError **errp);
+    /*
+     * Main thread: the key that seals the TPM's state outside the store
+     * (the migration stream): the secret that opens the store. Kind NONE
+     * without one; @key->data stays valid while the backend exists.
+     */
+    int (*get_state_key)(TPMBackend *tb, QCryptoKey *key, GError **errp);
+    /* Main thread: "key": "value" pairs for query-tpm's options. */
+    void (*query)(TPMBackend *tb, GHashTable *options);
 } TPMBackendClass;
 
 typedef void (*TPMRequestCompleted)(void *opaque, int ret);
-
-struct TPMBackend {
-    const TPMBackendClass *klass;
-    char *id;
-    void *opaque;                    /* backend's own state */
-    TPMRequestCompleted completed;   /* frontend callback, main loop */
-    void *completed_opaque;
-    const char *model;               /* frontend model, e.g. "tpm-tis" */
-    struct TPMBackendWorker *worker; /* tpm_backend.c */
-    TPMBackendCmd *cmd;              /* in flight, or NULL */
-    bool had_startup_error;
-    bool paused;                     /* tpm_backend_pause() */
-    bool incoming;                   /* see tpm_backend_set_incoming() */
-    TPMBackendCmd *held_cmd;         /* delivered while paused */
-};
 
 const TPMBackendClass *tpm_backend_find_class(const char *type);
 /* NULL-terminated list of backend classes, for -tpmdev help. */
@@ -123,16 +170,23 @@ TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
                             GError **errp);
 TPMBackend *tpm_backend_find(const char *id);
 void tpm_backend_free(TPMBackend *tb);
+const char *tpm_backend_get_id(TPMBackend *tb);
 
 void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
                               TPMRequestCompleted cb, void *opaque);
+/* Main thread: start the TPM (tpm_backend_init with no flags). */
 int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp);
-/* Main thread: queue @cmd; completion arrives through tb->completed. */
+int tpm_backend_init(TPMBackend *tb, size_t buffersize, unsigned flags,
+                     GError **errp);
+/* Main thread: queue @cmd; completion arrives through the frontend's callback. */
 void tpm_backend_deliver_request(TPMBackend *tb, TPMBackendCmd *cmd);
 void tpm_backend_cancel_cmd(TPMBackend *tb);
 /* Main thread: waits for an in-flight command to finish (no callback lost). */
 void tpm_backend_finish_sync(TPMBackend *tb);
+/* Platform reset: a held request is dropped, the TPM stops (class stop). */
 void tpm_backend_reset(TPMBackend *tb);
+/* Stops the TPM after the in-flight command; held requests stay held. */
+void tpm_backend_stop(TPMBackend *tb);
 bool tpm_backend_had_startup_error(TPMBackend *tb);
 TPMVersion tpm_backend_get_tpm_version(TPMBackend *tb);
 size_t tpm_backend_get_buffer_size(TPMBackend *tb);
@@ -143,7 +197,7 @@ int tpm_backend_reset_tpm_established_flag(TPMBackend *tb, uint8_t locality);
  * Main thread: runs @fn(tb, opaque) on the worker thread, after any
  * in-flight command, and waits for it. Backends use it for anything that
  * must touch their library (libtpms is single-threaded) from outside a
- * command, e.g. migration getting or setting state blobs.
+ * command.
  */
 typedef int (*TPMBackendSyncFunc)(TPMBackend *tb, void *opaque);
 int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque);
@@ -157,12 +211,28 @@ int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque);
 void tpm_backend_pause(TPMBackend *tb);
 void tpm_backend_resume(TPMBackend *tb);
 
-/* Main thread: run the class's get/set_state_blob on the worker. */
+/* Main thread: the class operations of the same name, run on the worker. */
 int tpm_backend_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                uint8_t **data, size_t *len, GError **errp);
 int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                const uint8_t *data, size_t len,
                                GError **errp);
+int tpm_backend_store_volatile(TPMBackend *tb, GError **errp);
+int tpm_backend_lock_storage(TPMBackend *tb, int timeout_ms, GError **errp);
+int tpm_backend_unlock_storage(TPMBackend *tb, GError **errp);
+int tpm_backend_get_storage_info(TPMBackend *tb, TPMStorageInfo *info,
+                                 GError **errp);
+int tpm_backend_check_storage(TPMBackend *tb, GError **errp);
+int tpm_backend_store_state_blobs(TPMBackend *tb,
+                                  const TPMStateBlobUpdate *blobs, size_t n,
+                                  GError **errp);
+/* Whether the backend keeps durable state that can be handed over. */
+bool tpm_backend_has_storage(TPMBackend *tb);
+int tpm_backend_get_state_key(TPMBackend *tb, QCryptoKey *key, GError **errp);
+
+/* Main thread: fills @info (tpm_backend_info_clear releases it). */
+void tpm_backend_query(TPMBackend *tb, TPMBackendInfo *info);
+void tpm_backend_info_clear(TPMBackendInfo *info);
 
 /*
  * Migration target (-incoming): backends created while this is set open
@@ -173,10 +243,6 @@ int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
  */
 void tpm_backend_set_incoming(bool incoming);
 void tpm_backend_incoming_done(TPMBackend *tb);
-
-/* The NVRAM store of a libtpms backend, or NULL (other backends). */
-struct NvramStore;
-struct NvramStore *tpm_backend_get_nvram(TPMBackend *tb);
 
 /* Every backend created with tpm_backend_new, in creation order. */
 GList *tpm_backend_list(void);

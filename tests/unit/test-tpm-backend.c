@@ -11,6 +11,7 @@
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
+#include "../../backends/tpm/tpm_backend_int.h"
 
 typedef struct Completion {
     int calls;
@@ -164,6 +165,29 @@ static void test_run_sync_on_worker(void)
     tpm_backend_free(tb);
 }
 
+/* The null backend keeps no state: the storage operations say so. */
+static void test_null_no_storage(void)
+{
+    g_autoptr(GError) err = NULL;
+    TPMBackend *tb = new_backend("null,id=n", NULL);
+    TPMStorageInfo info;
+    QCryptoKey key;
+
+    g_assert_false(tpm_backend_has_storage(tb));
+    g_assert_cmpint(tpm_backend_init(tb, 4096, TPM_BACKEND_INIT_DELETE_VOLATILE,
+                                     &err), ==, 0);
+    g_assert_cmpint(tpm_backend_get_storage_info(tb, &info, &err), ==, -1);
+    g_assert_cmpstr(err->message, ==, "TPM backend 'n' (null) has no state storage");
+    g_clear_error(&err);
+    g_assert_cmpint(tpm_backend_lock_storage(tb, 0, &err), ==, -1);
+    g_clear_error(&err);
+    g_assert_cmpint(tpm_backend_store_volatile(tb, &err), ==, -1);
+    g_clear_error(&err);
+    g_assert_cmpint(tpm_backend_get_state_key(tb, &key, &err), ==, 0);
+    g_assert_cmpint(key.kind, ==, QCRYPTO_KEY_NONE);
+    tpm_backend_free(tb);
+}
+
 /* ---- libtpms over a real store ------------------------------------------- */
 
 typedef struct Fixture {
@@ -228,6 +252,7 @@ static void test_libtpms_lifecycle(Fixture *f, gconstpointer data)
 {
     g_autoptr(GError) err = NULL;
     g_autoptr(GError) err2 = NULL;
+    TPMStorageInfo info;
     TPMBackend *tb;
 
     add_drive(f);
@@ -236,7 +261,10 @@ static void test_libtpms_lifecycle(Fixture *f, gconstpointer data)
     tb = new_backend("libtpms,id=t,nvram=drive0,key-secret=keyA", &err);
     g_assert_no_error(err);
     g_assert_cmpint(tpm_backend_get_tpm_version(tb), ==, TPM_VERSION_2_0);
-    g_assert_nonnull(tpm_backend_get_nvram(tb));
+    /* The backend owns a store and reports it through its storage operations. */
+    g_assert_true(tpm_backend_has_storage(tb));
+    g_assert_cmpint(tpm_backend_get_storage_info(tb, &info, &err), ==, 0);
+    g_assert_cmpuint(info.generation, >=, 1);
     g_assert_cmpint(tpm_backend_startup_tpm(tb, 4096, &err), ==, 0);
     g_assert_cmpuint(tpm_backend_get_buffer_size(tb), ==, 4096);
     g_assert_cmphex(libtpms_command(tb, tpm2_startup_clear,
@@ -365,6 +393,50 @@ static void test_libtpms_state_blobs(Fixture *f, gconstpointer data)
     tpm_backend_free(tb);
 }
 
+/*
+ * The swtpm-style state operations: the volatile state made durable comes
+ * back at the next start, and DELETE_VOLATILE makes that start its last one;
+ * the storage can be handed away and taken back.
+ */
+static void test_libtpms_store_volatile(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) err = NULL;
+    TPMStorageInfo before, after;
+    TPMBackend *tb;
+
+    add_drive(f);
+    tb = new_backend("libtpms,id=t,nvram=drive0", &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(tpm_backend_startup_tpm(tb, 4096, &err), ==, 0);
+    g_assert_cmphex(libtpms_command(tb, tpm2_startup_clear,
+                                    sizeof(tpm2_startup_clear)), ==, 0);
+    g_assert_cmpint(tpm_backend_get_storage_info(tb, &before, &err), ==, 0);
+    g_assert_cmpint(tpm_backend_store_volatile(tb, &err), ==, 0);
+    g_assert_cmpint(tpm_backend_get_storage_info(tb, &after, &err), ==, 0);
+    g_assert_cmpuint(after.generation, >, before.generation);
+    g_assert_cmpmem(after.uuid, 16, before.uuid, 16);
+    g_assert_cmpint(tpm_backend_check_storage(tb, &err), ==, 0);
+
+    tpm_backend_stop(tb);
+    g_assert_cmpint(tpm_backend_init(tb, 4096, TPM_BACKEND_INIT_DELETE_VOLATILE,
+                                     &err), ==, 0);
+    /* Started from the stored volatile state: already past Startup. */
+    g_assert_cmphex(libtpms_command(tb, tpm2_startup_clear,
+                                    sizeof(tpm2_startup_clear)), ==, 0x100);
+    tpm_backend_stop(tb);
+    g_assert_cmpint(tpm_backend_init(tb, 4096, 0, &err), ==, 0);
+    g_assert_cmphex(libtpms_command(tb, tpm2_startup_clear,
+                                    sizeof(tpm2_startup_clear)), ==, 0);
+
+    /* Hand the storage away and take it back. */
+    g_assert_cmpint(tpm_backend_unlock_storage(tb, &err), ==, 0);
+    g_assert_cmpint(tpm_backend_lock_storage(tb, 0, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpint(tpm_backend_store_volatile(tb, &err), ==, 0);
+    g_assert_no_error(err);
+    tpm_backend_free(tb);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -372,6 +444,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tpm-backend/null/options", test_null_options);
     g_test_add_func("/tpm-backend/pause-resume", test_pause_resume);
     g_test_add_func("/tpm-backend/run-sync", test_run_sync_on_worker);
+    g_test_add_func("/tpm-backend/null/no-storage", test_null_no_storage);
     g_test_add("/tpm-backend/libtpms/lifecycle", Fixture, NULL, fixture_setup,
                test_libtpms_lifecycle, fixture_teardown);
     g_test_add("/tpm-backend/libtpms/lost-permanent-state", Fixture, NULL,
@@ -382,5 +455,7 @@ int main(int argc, char **argv)
                fixture_teardown);
     g_test_add("/tpm-backend/libtpms/state-blobs", Fixture, NULL,
                fixture_setup, test_libtpms_state_blobs, fixture_teardown);
+    g_test_add("/tpm-backend/libtpms/store-volatile", Fixture, NULL,
+               fixture_setup, test_libtpms_store_volatile, fixture_teardown);
     return g_test_run();
 }

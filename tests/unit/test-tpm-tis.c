@@ -8,6 +8,8 @@
 #include "exec/memory.h"
 #include "hw/irq.h"
 #include "hw/tpm/tpm_tis.h"
+#include "qemu/option.h"
+#include "sysemu/tpm_frontend.h"
 
 #define IRQ_PIN 5
 
@@ -661,6 +663,45 @@ static void test_create_errors(void)
     }
 }
 
+/* tpm-tis through the frontend registry, as the machine and migration see it. */
+static void test_frontend_class(void)
+{
+    g_autoptr(GHashTable) bopts = qemu_opts_parse("null,id=tpm0", "type", NULL);
+    g_autoptr(GHashTable) props = qemu_opts_parse("tpm-tis,tpmdev=tpm0,irq=7", "driver",
+                                                  NULL);
+    g_autoptr(GByteArray) saved = g_byte_array_new();
+    g_autoptr(GError) err = NULL;
+    const TPMFrontendClass *fc = tpm_frontend_find_class("tpm-tis");
+    TPMBackend *be = tpm_backend_new("null", "tpm0", bopts, &err);
+    TPMFrontend *fe;
+
+    g_assert_no_error(err);
+    g_assert_nonnull(fc);
+    g_assert_true(tpm_frontend_classes()[0] == fc);
+    g_assert_cmpstr(fc->state_section, ==, "TIS");
+    g_assert_null(tpm_frontend_new("tpm-crb", be, props, &err));
+    g_assert_cmpstr(err->message, ==, "'tpm-crb' is not a device model (see -device help)");
+    g_clear_error(&err);
+
+    fe = tpm_frontend_new("tpm-tis", be, props, &err);
+    g_assert_no_error(err);
+    g_assert_true(tpm_frontend_get_class(fe) == fc);
+    g_assert_true(tpm_frontend_get_backend(fe) == be);
+    g_assert_true(tpm_frontend_list()->data == fe);
+    g_assert_nonnull(tpm_tis_find());
+    wb(0, TPM_TIS_REG_ACCESS, TPM_TIS_ACCESS_REQUEST_USE);
+    g_assert_cmpint(qemu_get_irq_pin(7), ==, 0);
+    tpm_frontend_save_state(fe, saved);
+    tpm_frontend_reset(fe);
+    g_assert_false(rb(0, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+    g_assert_cmpint(tpm_frontend_load_state(fe, saved->data, saved->len, &err), ==, 0);
+    g_assert_true(rb(0, TPM_TIS_REG_ACCESS) & TPM_TIS_ACCESS_ACTIVE_LOCALITY);
+    tpm_frontend_free(fe);
+    g_assert_null(tpm_frontend_list());
+    g_assert_null(tpm_tis_find());
+    tpm_backend_free(be);
+}
+
 #define ADD(name, fn, data)                                                              \
     g_test_add("/tpm-tis/" name, Fixture, data, fixture_setup, fn, fixture_teardown)
 
@@ -686,5 +727,6 @@ int main(int argc, char **argv)
     ADD("state-hostile", test_state_hostile, NULL);
     ADD("hostile-mmio", test_hostile_mmio, NULL);
     g_test_add_func("/tpm-tis/create-errors", test_create_errors);
+    g_test_add_func("/tpm-tis/frontend-class", test_frontend_class);
     return g_test_run();
 }
