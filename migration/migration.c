@@ -34,7 +34,7 @@
 typedef struct MigNvram {
     NvramStore *store;
     BlockDriverState *bs;
-    NvramKey key;
+    QCryptoKey key;
 } MigNvram;
 
 typedef struct MigrationState {
@@ -133,15 +133,15 @@ static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
                         key_id ? key_id : pass_id);
             return false;
         }
-        mig_nvram.key.kind = key_id ? NVRAM_KEY_RAW : NVRAM_KEY_PASSPHRASE;
+        mig_nvram.key.kind = key_id ? QCRYPTO_KEY_RAW : QCRYPTO_KEY_PASSPHRASE;
         mig_nvram.key.data = qcrypto_secret_data(sec, &mig_nvram.key.len);
     }
     return true;
 }
 
-static const NvramKey *mig_key(void)
+static const QCryptoKey *mig_key(void)
 {
-    return mig_nvram.key.kind == NVRAM_KEY_NONE ? NULL : &mig_nvram.key;
+    return mig_nvram.key.kind == QCRYPTO_KEY_NONE ? NULL : &mig_nvram.key;
 }
 
 static void mig_set_status(MigrationStatus s)
@@ -610,10 +610,10 @@ static int mig_incoming_take_image(const MigStreamContents *c, bool shared, GErr
         NvramBlobUpdate u[2];
         gsize plen, slen = 0;
 
-        u[0].type = NVRAM_BLOB_PERMANENT;
+        u[0].type = TPM_STATE_BLOB_PERMANENT;
         u[0].data = g_bytes_get_data(perm, &plen);
         u[0].len = plen;
-        u[1].type = NVRAM_BLOB_SAVESTATE;
+        u[1].type = TPM_STATE_BLOB_SAVESTATE;
         u[1].data = save ? g_bytes_get_data(save, &slen) : NULL;
         u[1].len = slen;
         if (!save) {
@@ -624,7 +624,7 @@ static int mig_incoming_take_image(const MigStreamContents *c, bool shared, GErr
                 return -1;
             }
             for (unsigned i = 0; i < info.n_blobs; i++) {
-                have_save |= info.blobs[i].type == NVRAM_BLOB_SAVESTATE;
+                have_save |= info.blobs[i].type == TPM_STATE_BLOB_SAVESTATE;
             }
             return nvram_commit(mig_nvram.store, u, have_save ? 2 : 1, errp);
         }

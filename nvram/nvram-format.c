@@ -308,7 +308,7 @@ static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
     memcpy(e->nonce, p + 32, NVRAM_NONCE_LEN);
     memcpy(e->tag, p + 48, NVRAM_TAG_LEN);
 
-    if (e->type < 1 || e->type > NVRAM_BLOB_TYPE_MAX) {
+    if (e->type < 1 || e->type > TPM_STATE_BLOB_TYPE_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory entry %u has an unknown blob type %" PRIu32, i, e->type);
         return false;

@@ -48,7 +48,7 @@ struct NvramStore {
     bool other_problem;
     uint64_t other_generation;
     char *other_reason;
-    NvramKeyKind key_kind;
+    QCryptoKeyKind key_kind;
     uint8_t *key_data;
     size_t key_len;
     NvramKeys keys;         /* derived for dir.key when the image is encrypted */
@@ -67,19 +67,6 @@ typedef struct NvramSelection {
 } NvramSelection;
 
 static const uint64_t slot_offsets[2] = { NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_B_OFFSET };
-
-const char *nvram_blob_type_name(NvramBlobType type)
-{
-    switch (type) {
-    case NVRAM_BLOB_PERMANENT:
-        return "permanent";
-    case NVRAM_BLOB_VOLATILE:
-        return "volatile";
-    case NVRAM_BLOB_SAVESTATE:
-        return "savestate";
-    }
-    return "unknown";
-}
 
 static char slot_name(int slot)
 {
@@ -127,13 +114,13 @@ static void key_check_value(const NvramKeys *k, const uint8_t *uuid,
  * Derives the subkeys of @rec from the user's key. A mismatch between the
  * kind of key given and the kind the image wants is a wrong key.
  */
-static int keys_derive(NvramStore *s, const NvramKeyKind kind, const uint8_t *key,
+static int keys_derive(NvramStore *s, const QCryptoKeyKind kind, const uint8_t *key,
                        size_t key_len, const NvramKeyRecord *rec, NvramKeys *out,
                        GError **errp)
 {
     memset(out, 0, sizeof(*out));
     if (rec->kdf == NVRAM_KDF_RAW) {
-        if (kind != NVRAM_KEY_RAW) {
+        if (kind != QCRYPTO_KEY_RAW) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                         "'%s': wrong key: the image is encrypted with a raw key, "
                         "but a passphrase was given", s->name);
@@ -141,7 +128,7 @@ static int keys_derive(NvramStore *s, const NvramKeyKind kind, const uint8_t *ke
         }
         memcpy(out->ikm, key, 32);
     } else {
-        if (kind != NVRAM_KEY_PASSPHRASE) {
+        if (kind != QCRYPTO_KEY_PASSPHRASE) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                         "'%s': wrong key: the image is protected by a passphrase, "
                         "but a raw key was given", s->name);
@@ -187,7 +174,7 @@ static int read_stored_blob(NvramStore *s, const NvramDirEntry *e, uint8_t **buf
     if (e->offset + e->length > (uint64_t)disk_len) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "blob %s at 0x%" PRIx64 " (%" PRIu32 " bytes) extends past the "
-                    "end of the disk", nvram_blob_type_name(e->type), e->offset,
+                    "end of the disk", tpm_state_blob_label(e->type), e->offset,
                     e->length);
         return -1;
     }
@@ -208,7 +195,7 @@ static bool blob_crc_ok(const NvramDirEntry *e, const uint8_t *stored, GError **
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "blob %s (generation %" PRIu64 ") CRC mismatch (directory "
                     "0x%08" PRIx32 ", data 0x%08" PRIx32 ")",
-                    nvram_blob_type_name(e->type), e->generation, e->crc32, crc);
+                    tpm_state_blob_label(e->type), e->generation, e->crc32, crc);
         return false;
     }
     return true;
@@ -233,14 +220,14 @@ static bool blob_open(NvramStore *s, const NvramDirectory *d, const NvramKeys *k
         g_free(out);
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "blob %s (generation %" PRIu64 ") fails authentication",
-                    nvram_blob_type_name(e->type), e->generation);
+                    tpm_state_blob_label(e->type), e->generation);
         return false;
     }
     *plain = out;
     return true;
 }
 
-static const NvramDirEntry *dir_find(const NvramDirectory *d, NvramBlobType type,
+static const NvramDirEntry *dir_find(const NvramDirectory *d, TPMStateBlobType type,
                                      unsigned *index)
 {
     for (unsigned i = 0; i < d->n_entries; i++) {
@@ -289,14 +276,14 @@ static int check_key_against(NvramStore *s, const NvramDirectory *d, NvramKeys *
     bool ok;
 
     if (!encrypted) {
-        if (s->key_kind != NVRAM_KEY_NONE) {
+        if (s->key_kind != QCRYPTO_KEY_NONE) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s' is not encrypted, but a key was given", s->name);
             return -1;
         }
         return 0;
     }
-    if (s->key_kind == NVRAM_KEY_NONE) {
+    if (s->key_kind == QCRYPTO_KEY_NONE) {
         if (s->allow_no_key) {
             return 0;
         }
@@ -517,8 +504,8 @@ static int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
             continue;
         }
         if (k == 1 && newer->parsed &&
-            dir_find(&newer->dir, NVRAM_BLOB_PERMANENT, NULL) &&
-            !dir_find(&sc->dir, NVRAM_BLOB_PERMANENT, NULL)) {
+            dir_find(&newer->dir, TPM_STATE_BLOB_PERMANENT, NULL) &&
+            !dir_find(&sc->dir, TPM_STATE_BLOB_PERMANENT, NULL)) {
             /* See commit_write(): that newer permanent blob was durable. */
             g_set_error(&sc->reason, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "holds no permanent blob, and the newer slot's permanent "
@@ -711,15 +698,15 @@ static int ensure_disk_size(NvramStore *s, uint64_t end, GError **errp)
     return bdrv_truncate(s->bs, QEMU_ALIGN_UP(end, NVRAM_GROW_STEP), errp);
 }
 
-static int key_record_new(NvramStore *s, NvramKeyKind kind, uint32_t iterations,
+static int key_record_new(NvramStore *s, QCryptoKeyKind kind, uint32_t iterations,
                           NvramKeyRecord *rec, GError **errp)
 {
     memset(rec, 0, sizeof(*rec));
-    if (kind == NVRAM_KEY_NONE) {
+    if (kind == QCRYPTO_KEY_NONE) {
         return 0;
     }
     rec->cipher = NVRAM_CIPHER_AES256_GCM;
-    if (kind == NVRAM_KEY_RAW) {
+    if (kind == QCRYPTO_KEY_RAW) {
         rec->kdf = NVRAM_KDF_RAW;
         return 0;
     }
@@ -764,7 +751,7 @@ static int nvram_format(NvramStore *s, const NvramOpenOptions *opts, GError **er
     if (key_record_new(s, s->key_kind, opts->kdf_iterations, &d.key, errp) < 0) {
         return -1;
     }
-    if (s->key_kind != NVRAM_KEY_NONE) {
+    if (s->key_kind != QCRYPTO_KEY_NONE) {
         if (keys_derive(s, s->key_kind, s->key_data, s->key_len, &d.key, &keys,
                         errp) < 0) {
             return -1;
@@ -799,12 +786,12 @@ static int check_open_options(BlockDriverState *bs, const NvramOpenOptions *opts
                               GError **errp)
 {
     const char *name = bdrv_get_filename(bs);
-    const NvramKey *k = &opts->key;
+    const QCryptoKey *k = &opts->key;
 
     switch (k->kind) {
-    case NVRAM_KEY_NONE:
+    case QCRYPTO_KEY_NONE:
         return 0;
-    case NVRAM_KEY_RAW:
+    case QCRYPTO_KEY_RAW:
         if (k->len != 32) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s': the key is %zu bytes, a raw key is 32 bytes", name,
@@ -812,7 +799,7 @@ static int check_open_options(BlockDriverState *bs, const NvramOpenOptions *opts
             return -1;
         }
         return 0;
-    case NVRAM_KEY_PASSPHRASE:
+    case QCRYPTO_KEY_PASSPHRASE:
         if (k->len == 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s': the passphrase is empty", name);
@@ -901,7 +888,7 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     s->allow_no_key = opts->allow_no_key;
     s->lock_timeout_ms = opts->lock_timeout_ms;
     s->key_kind = opts->key.kind;
-    if (opts->key.kind != NVRAM_KEY_NONE) {
+    if (opts->key.kind != QCRYPTO_KEY_NONE) {
         s->key_data = g_memdup2(opts->key.data, opts->key.len);
         s->key_len = opts->key.len;
     }
@@ -952,9 +939,9 @@ void nvram_close(NvramStore *s)
 
 /* ---- load ---- */
 
-static bool type_valid(NvramStore *s, NvramBlobType type, GError **errp)
+static bool type_valid(NvramStore *s, TPMStateBlobType type, GError **errp)
 {
-    if (type < 1 || type > NVRAM_BLOB_TYPE_MAX) {
+    if (type < 1 || type > TPM_STATE_BLOB_TYPE_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s': unknown NVRAM blob type %d", s->name, (int)type);
         return false;
@@ -988,7 +975,7 @@ static int reader_refresh(NvramStore *s, NvramSelection *sel, GError **errp)
     return ret;
 }
 
-int nvram_load(NvramStore *s, NvramBlobType type, uint8_t **data, size_t *len,
+int nvram_load(NvramStore *s, TPMStateBlobType type, uint8_t **data, size_t *len,
                GError **errp)
 {
     const NvramDirEntry *e;
@@ -1066,7 +1053,7 @@ static uint64_t alloc_extent(const Extent *used, unsigned n_used, uint64_t len)
 static int commit_validate(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
                            GError **errp)
 {
-    bool seen[NVRAM_BLOB_TYPE_MAX + 1] = { false };
+    bool seen[TPM_STATE_BLOB_TYPE_MAX + 1] = { false };
 
     if (!s->owner) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -1083,7 +1070,7 @@ static int commit_validate(NvramStore *s, const NvramBlobUpdate *updates, size_t
         if (seen[updates[i].type]) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s': blob %s appears twice in one commit", s->name,
-                        nvram_blob_type_name(updates[i].type));
+                        tpm_state_blob_label(updates[i].type));
             return -1;
         }
         seen[updates[i].type] = true;
@@ -1091,7 +1078,7 @@ static int commit_validate(NvramStore *s, const NvramBlobUpdate *updates, size_t
             (updates[i].len && !updates[i].data)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "'%s': blob %s of %zu bytes is too large (at most %u)",
-                        s->name, nvram_blob_type_name(updates[i].type), updates[i].len,
+                        s->name, tpm_state_blob_label(updates[i].type), updates[i].len,
                         NVRAM_MAX_BLOB_LEN);
             return -1;
         }
@@ -1155,13 +1142,14 @@ static int commit_build(NvramStore *s, NvramCommit *c, const NvramBlobUpdate *up
     d->generation = s->dir.generation + 1;
     memcpy(d->uuid, s->hdr.uuid, NVRAM_UUID_LEN);
     d->key = *rec;
-    for (int type = 1; type <= NVRAM_BLOB_TYPE_MAX; type++) {
+    for (TPMStateBlobType type = TPM_STATE_BLOB_PERMANENT; type <= TPM_STATE_BLOB_TYPE_MAX;
+         type++) {
         const NvramBlobUpdate *u = NULL;
         const NvramDirEntry *cur = dir_find(&s->dir, type, NULL);
         NvramDirEntry *e = &d->entries[d->n_entries];
 
         for (size_t i = 0; i < n; i++) {
-            if (updates[i].type == (NvramBlobType)type) {
+            if (updates[i].type == type) {
                 u = &updates[i];
             }
         }
@@ -1245,8 +1233,8 @@ static int commit_write(NvramStore *s, NvramCommit *c, const uint8_t *slot,
      * blob that fails is always damage, never an interrupted commit, and
      * open never falls back to a state without the permanent blob.
      */
-    if (!dir_find(&s->dir, NVRAM_BLOB_PERMANENT, NULL) &&
-        dir_find(&c->d, NVRAM_BLOB_PERMANENT, NULL) && bdrv_flush(s->bs, errp) < 0) {
+    if (!dir_find(&s->dir, TPM_STATE_BLOB_PERMANENT, NULL) &&
+        dir_find(&c->d, TPM_STATE_BLOB_PERMANENT, NULL) && bdrv_flush(s->bs, errp) < 0) {
         return -1;
     }
     if (bdrv_pwrite(s->bs, slot_offsets[c->d.slot_index], NVRAM_SLOT_SIZE, slot,
@@ -1304,7 +1292,7 @@ int nvram_commit(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
     return commit_with_keys(s, updates, n, &s->dir.key, &s->keys, errp);
 }
 
-int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data, size_t len,
+int nvram_store(NvramStore *s, TPMStateBlobType type, const uint8_t *data, size_t len,
                 GError **errp)
 {
     NvramBlobUpdate u = { .type = type, .data = data, .len = len };
@@ -1312,20 +1300,20 @@ int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data, size_t l
     return nvram_commit(s, &u, 1, errp);
 }
 
-int nvram_delete(NvramStore *s, NvramBlobType type, GError **errp)
+int nvram_delete(NvramStore *s, TPMStateBlobType type, GError **errp)
 {
     NvramBlobUpdate u = { .type = type, .data = NULL, .len = 0 };
 
     return nvram_commit(s, &u, 1, errp);
 }
 
-int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
+int nvram_rekey(NvramStore *s, const QCryptoKey *new_key, uint32_t kdf_iterations,
                 GError **errp)
 {
     NvramOpenOptions check = { .key = *new_key };
-    NvramBlobUpdate updates[NVRAM_BLOB_TYPE_MAX];
-    uint8_t *plain[NVRAM_BLOB_TYPE_MAX] = { NULL };
-    size_t plain_len[NVRAM_BLOB_TYPE_MAX] = { 0 };
+    NvramBlobUpdate updates[TPM_STATE_BLOB_TYPE_MAX];
+    uint8_t *plain[TPM_STATE_BLOB_TYPE_MAX] = { NULL };
+    size_t plain_len[TPM_STATE_BLOB_TYPE_MAX] = { 0 };
     NvramKeyRecord rec;
     NvramKeys keys = { 0 };
     size_t n = 0;
@@ -1336,14 +1324,15 @@ int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
         key_record_new(s, new_key->kind, kdf_iterations, &rec, errp) < 0) {
         return -1;
     }
-    if (new_key->kind != NVRAM_KEY_NONE) {
+    if (new_key->kind != QCRYPTO_KEY_NONE) {
         if (keys_derive(s, new_key->kind, new_key->data, new_key->len, &rec, &keys,
                         errp) < 0) {
             return -1;
         }
         key_check_value(&keys, s->hdr.uuid, rec.key_check);
     }
-    for (int type = 1; type <= NVRAM_BLOB_TYPE_MAX; type++) {
+    for (TPMStateBlobType type = TPM_STATE_BLOB_PERMANENT; type <= TPM_STATE_BLOB_TYPE_MAX;
+         type++) {
         int r = nvram_load(s, type, &plain[n], &plain_len[n], errp);
         if (r < 0) {
             goto out;
@@ -1368,7 +1357,7 @@ int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
         s->key_len = new_key->len;
     }
 out:
-    for (size_t i = 0; i < NVRAM_BLOB_TYPE_MAX; i++) {
+    for (size_t i = 0; i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         if (plain[i]) {
             qcrypto_memwipe(plain[i], plain_len[i]);
             g_free(plain[i]);
@@ -1403,7 +1392,7 @@ int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
     info->key_checked = info->encrypted && s->keys.valid;
     info->other_problem = s->other_problem;
     info->other_generation = s->other_generation;
-    for (unsigned i = 0; i < s->dir.n_entries && i < NVRAM_BLOB_TYPE_MAX; i++) {
+    for (unsigned i = 0; i < s->dir.n_entries && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         const NvramDirEntry *e = &s->dir.entries[i];
         info->blobs[i].type = e->type;
         info->blobs[i].offset = e->offset;
@@ -1411,7 +1400,7 @@ int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
         info->blobs[i].crc32 = e->crc32;
         info->blobs[i].generation = e->generation;
     }
-    info->n_blobs = MIN(s->dir.n_entries, NVRAM_BLOB_TYPE_MAX);
+    info->n_blobs = MIN(s->dir.n_entries, TPM_STATE_BLOB_TYPE_MAX);
     return 0;
 }
 

@@ -59,16 +59,16 @@ static const enum TPMLIB_StateType libtpms_state_type[] = {
     [TPM_STATE_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
 };
 
-static NvramBlobType libtpms_blob_type(const char *name)
+static TPMStateBlobType libtpms_blob_type(const char *name)
 {
     if (!strcmp(name, TPM_PERMANENT_ALL_NAME)) {
-        return NVRAM_BLOB_PERMANENT;
+        return TPM_STATE_BLOB_PERMANENT;
     }
     if (!strcmp(name, TPM_VOLATILESTATE_NAME)) {
-        return NVRAM_BLOB_VOLATILE;
+        return TPM_STATE_BLOB_VOLATILE;
     }
     if (!strcmp(name, TPM_SAVESTATE_NAME)) {
-        return NVRAM_BLOB_SAVESTATE;
+        return TPM_STATE_BLOB_SAVESTATE;
     }
     return 0;
 }
@@ -100,7 +100,7 @@ static TPM_RESULT libtpms_nvram_loaddata(unsigned char **data,
                                          const char *name)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -139,7 +139,7 @@ static TPM_RESULT libtpms_nvram_storedata(const unsigned char *data,
                                           const char *name)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
 
     if (!type) {
@@ -158,7 +158,7 @@ static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
                                            TPM_BOOL must_exist)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
 
     NvramInfo info;
@@ -171,7 +171,7 @@ static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
         libtpms_nv_error(s, err);
         return TPM_FAIL;
     }
-    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
+    for (unsigned i = 0; i < info.n_blobs && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         present |= info.blobs[i].type == type;
     }
     if (!present) {
@@ -235,13 +235,13 @@ static int libtpms_parse_version(GHashTable *opts, TPMVersion *out,
 }
 
 /* The key from key-secret= (32 raw bytes) or passphrase-secret=. */
-static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
+static int libtpms_get_key(TPMLibtpmsState *s, QCryptoKey *key, GError **errp)
 {
     QCryptoSecret *secret;
     size_t len;
     const uint8_t *data;
 
-    key->kind = NVRAM_KEY_NONE;
+    key->kind = QCRYPTO_KEY_NONE;
     if (!s->secret_id) {
         return 0;
     }
@@ -264,7 +264,7 @@ static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
                     "secret '%s' is empty", s->secret_id);
         return -1;
     }
-    key->kind = s->passphrase ? NVRAM_KEY_PASSPHRASE : NVRAM_KEY_RAW;
+    key->kind = s->passphrase ? QCRYPTO_KEY_PASSPHRASE : QCRYPTO_KEY_RAW;
     key->data = data;
     key->len = len;
     return 0;
@@ -449,8 +449,8 @@ static int libtpms_check_store(TPMLibtpmsState *s, GError **errp)
     if (nvram_get_info(s->store, &info, errp) < 0) {
         return -1;
     }
-    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
-        have_permanent |= info.blobs[i].type == NVRAM_BLOB_PERMANENT;
+    for (unsigned i = 0; i < info.n_blobs && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
+        have_permanent |= info.blobs[i].type == TPM_STATE_BLOB_PERMANENT;
     }
     if (!have_permanent && (info.n_blobs > 0 || info.generation > 1)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -479,7 +479,7 @@ static int libtpms_apply_incoming(TPMLibtpmsState *s, GError **errp)
         if (rc != TPM_SUCCESS) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "libtpms refused the %s state blob (TPM_RESULT "
-                        "0x%x)", nvram_blob_type_name(i), rc);
+                        "0x%x)", tpm_state_blob_label(i), rc);
             return -1;
         }
     }
@@ -678,7 +678,7 @@ static int tpm_libtpms_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
     if (rc != TPM_SUCCESS) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "libtpms could not produce its %s state (TPM_RESULT "
-                    "0x%x)", nvram_blob_type_name((NvramBlobType)type), rc);
+                    "0x%x)", tpm_state_blob_label(type), rc);
         return -1;
     }
     *data = g_memdup2(buf, blen);

@@ -3,8 +3,8 @@
  * parsers over buffers with explicit bounds, no I/O, so fuzz targets and
  * hostile-input tests can call them directly.
  */
-#ifndef HW_TPM_TPM_NVRAM_FORMAT_H
-#define HW_TPM_TPM_NVRAM_FORMAT_H
+#ifndef NVRAM_NVRAM_FORMAT_H
+#define NVRAM_NVRAM_FORMAT_H
 
 #include "qemu/osdep.h"
 #include "qemu/crc32.h"

@@ -3,34 +3,17 @@
  * CRC32 directory, optionally sealed with AES-256-GCM.
  * On-disk format: docs/nvram-format.md.
  */
-#ifndef HW_TPM_TPM_NVRAM_H
-#define HW_TPM_TPM_NVRAM_H
+#ifndef NVRAM_NVRAM_H
+#define NVRAM_NVRAM_H
 
 #include "block/block.h"
-
-typedef enum NvramBlobType {
-    NVRAM_BLOB_PERMANENT = 1,   /* libtpms "permall" */
-    NVRAM_BLOB_VOLATILE = 2,    /* libtpms "volatilestate" */
-    NVRAM_BLOB_SAVESTATE = 3,   /* libtpms "savestate" */
-} NvramBlobType;
-#define NVRAM_BLOB_TYPE_MAX 3
+#include "crypto/key.h"
+#include "sysemu/tpm_blob.h"
 
 typedef struct NvramStore NvramStore;
 
-typedef enum NvramKeyKind {
-    NVRAM_KEY_NONE = 0,
-    NVRAM_KEY_RAW,          /* 32 bytes */
-    NVRAM_KEY_PASSPHRASE,   /* PBKDF2-HMAC-SHA256 with the header's salt */
-} NvramKeyKind;
-
-typedef struct NvramKey {
-    NvramKeyKind kind;
-    const uint8_t *data;
-    size_t len;
-} NvramKey;
-
 typedef struct NvramOpenOptions {
-    NvramKey key;
+    QCryptoKey key;
     /*
      * true: take the owner lock (exclusive, held until close) so this
      * process may commit. false: a reader (migration target before
@@ -58,7 +41,7 @@ typedef struct NvramOpenOptions {
 #define NVRAM_LOCK_ID_ACCESS 2
 
 typedef struct NvramBlobInfo {
-    NvramBlobType type;
+    TPMStateBlobType type;
     uint64_t offset;        /* in the virtual disk */
     uint32_t length;        /* stored bytes (ciphertext when encrypted) */
     uint32_t crc32;         /* of the stored bytes */
@@ -75,7 +58,7 @@ typedef struct NvramInfo {
     uint64_t generation;    /* of the directory in use */
     int slot;               /* 0 = A, 1 = B */
     unsigned n_blobs;
-    NvramBlobInfo blobs[NVRAM_BLOB_TYPE_MAX];
+    NvramBlobInfo blobs[TPM_STATE_BLOB_TYPE_MAX];
     bool key_checked;       /* a key was given and verified */
     /*
      * The other slot, when it is damaged or newer than the slot in use
@@ -87,12 +70,10 @@ typedef struct NvramInfo {
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {
-    NvramBlobType type;
+    TPMStateBlobType type;
     const uint8_t *data;    /* NULL with len 0 deletes the blob */
     size_t len;
 } NvramBlobUpdate;
-
-const char *nvram_blob_type_name(NvramBlobType type);
 
 /*
  * Opens the store on @bs: checks the header, picks the newest directory slot
@@ -109,14 +90,14 @@ void nvram_close(NvramStore *s);
  * Loads the current version of a blob into a g_malloc'ed buffer (plaintext).
  * Returns 1 when loaded, 0 when the blob does not exist, -1 on error.
  */
-int nvram_load(NvramStore *s, NvramBlobType type, uint8_t **data, size_t *len,
+int nvram_load(NvramStore *s, TPMStateBlobType type, uint8_t **data, size_t *len,
                GError **errp);
 /* One commit with one flush; durable when it returns 0. Owner only. */
-int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data,
+int nvram_store(NvramStore *s, TPMStateBlobType type, const uint8_t *data,
                 size_t len, GError **errp);
 int nvram_commit(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
                  GError **errp);
-int nvram_delete(NvramStore *s, NvramBlobType type, GError **errp);
+int nvram_delete(NvramStore *s, TPMStateBlobType type, GError **errp);
 /* Re-reads the on-disk state (readers) and describes it. */
 int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp);
 /*
@@ -137,11 +118,11 @@ int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out,
                      size_t out_len, GError **errp);
 
 /*
- * Re-encrypts every blob under @new_key (NVRAM_KEY_NONE removes encryption)
+ * Re-encrypts every blob under @new_key (QCRYPTO_KEY_NONE removes encryption)
  * as one commit; @kdf_iterations applies to a passphrase (0 = default).
  * Owner only, and the store must have been opened with its current key.
  */
-int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
+int nvram_rekey(NvramStore *s, const QCryptoKey *new_key, uint32_t kdf_iterations,
                 GError **errp);
 
 #endif

@@ -7,6 +7,7 @@
 #define SYSEMU_TPM_BACKEND_H
 
 #include "qemu/osdep.h"
+#include "sysemu/tpm_blob.h"
 
 typedef enum TPMVersion {
     TPM_VERSION_UNSPEC = 0,
@@ -29,13 +30,6 @@ typedef struct TPMBackendCmd {
 } TPMBackendCmd;
 
 typedef struct TPMBackend TPMBackend;
-
-/* The TPM's state, as libtpms names its blobs. */
-typedef enum TPMStateBlobType {
-    TPM_STATE_BLOB_PERMANENT = 1,   /* "permall" */
-    TPM_STATE_BLOB_VOLATILE = 2,    /* "volatilestate" */
-    TPM_STATE_BLOB_SAVESTATE = 3,   /* "savestate" */
-} TPMStateBlobType;
 
 typedef struct TPMBackendClass {
     const char *type;        /* "libtpms", "null" */
