@@ -242,7 +242,7 @@ static int commit_with_keys(NvramStore *s, const NvramBlobUpdate *updates, size_
         s->slot = c.d.slot_index;
         s->other_problem = false;
         s->other_generation = 0;
-        g_clear_pointer(&s->other_reason, g_free);
+        s->other_cause[0] = 0;
     }
 out:
     commit_free(&c);

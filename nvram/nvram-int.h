@@ -40,7 +40,7 @@ struct NvramStore {
     int slot;
     bool other_problem;
     uint64_t other_generation;
-    char *other_reason;
+    char other_cause[NVRAM_CAUSE_MAX];
     QCryptoKeyKind key_kind;
     uint8_t *key_data;
     size_t key_len;
@@ -56,7 +56,7 @@ typedef struct NvramSelection {
     NvramKeys keys;
     bool other_problem;
     uint64_t other_generation;
-    char *other_reason;
+    char other_cause[NVRAM_CAUSE_MAX];     /* why the other slot is unusable */
 } NvramSelection;
 
 static inline char nvram_slot_name(int slot)

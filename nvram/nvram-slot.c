@@ -17,7 +17,6 @@ void nvram_selection_clear(NvramSelection *sel)
             g_free(sel->plain[i]);
         }
     }
-    g_free(sel->other_reason);
     nvram_keys_wipe(&sel->keys);
     memset(sel, 0, sizeof(*sel));
 }
@@ -220,9 +219,7 @@ static int try_candidate(NvramStore *s, SlotScan *sc, bool *key_decided,
 /* For nvram_check: the slot not in use should be empty or an older directory. */
 static void describe_other_slot(const SlotScan *slots, int chosen, NvramSelection *sel)
 {
-    int o = !chosen;
-    const SlotScan *other = &slots[o];
-    g_autofree char *gen = NULL;
+    const SlotScan *other = &slots[!chosen];
 
     /* An older, valid directory whose blobs were reused is normal. */
     if (other->zero ||
@@ -231,14 +228,8 @@ static void describe_other_slot(const SlotScan *slots, int chosen, NvramSelectio
     }
     sel->other_problem = true;
     sel->other_generation = other->parsed ? other->dir.generation : 0;
-    gen = other->parsed
-        ? g_strdup_printf(" (generation %" PRIu64 ")", other->dir.generation)
-        : g_strdup("");
-    sel->other_reason = g_strdup_printf(
-        "slot %c%s is not usable (%s): an interrupted commit or damage; "
-        "slot %c (generation %" PRIu64 ") is in use", nvram_slot_name(o), gen,
-        other->reason ? other->reason->message : "?", nvram_slot_name(chosen),
-        slots[chosen].dir.generation);
+    g_strlcpy(sel->other_cause, other->reason ? other->reason->message : "?",
+              sizeof(sel->other_cause));
 }
 
 /*
@@ -344,6 +335,5 @@ void nvram_adopt_selection(NvramStore *s, NvramSelection *sel)
     }
     s->other_problem = sel->other_problem;
     s->other_generation = sel->other_generation;
-    g_free(s->other_reason);
-    s->other_reason = g_strdup(sel->other_reason);
+    g_strlcpy(s->other_cause, sel->other_cause, sizeof(s->other_cause));
 }

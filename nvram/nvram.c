@@ -212,7 +212,6 @@ void nvram_close(NvramStore *s)
         g_free(s->key_data);
     }
     nvram_keys_wipe(&s->keys);
-    g_free(s->other_reason);
     g_free(s);
 }
 
@@ -324,6 +323,7 @@ int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
     info->key_checked = info->encrypted && s->keys.valid;
     info->other_problem = s->other_problem;
     info->other_generation = s->other_generation;
+    g_strlcpy(info->other_cause, s->other_cause, sizeof(info->other_cause));
     for (unsigned i = 0; i < s->dir.n_entries && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         const NvramDirEntry *e = &s->dir.entries[i];
         info->blobs[i].type = e->type;
@@ -375,8 +375,15 @@ int nvram_check(NvramStore *s, GError **errp)
                             sel.dir.generation);
                 ret = -1;
             } else if (sel.other_problem) {
-                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "'%s': %s", s->name,
-                            sel.other_reason);
+                g_autofree char *gen = sel.other_generation
+                    ? g_strdup_printf(" (generation %" PRIu64 ")", sel.other_generation)
+                    : g_strdup("");
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "'%s': slot %c%s is not usable (%s): an interrupted "
+                            "commit or damage; slot %c (generation %" PRIu64
+                            ") is in use", s->name, nvram_slot_name(!sel.slot), gen,
+                            sel.other_cause, nvram_slot_name(sel.slot),
+                            sel.dir.generation);
                 ret = -1;
             }
             if (!s->owner) {

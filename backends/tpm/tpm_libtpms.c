@@ -273,30 +273,18 @@ static int libtpms_get_key(TPMLibtpmsState *s, QCryptoKey *key, GError **errp)
 /*
  * The store fell back to an older directory because the newer (or not
  * provably older) slot is unusable: an interrupted commit or damage. The TPM
- * starts from older state, so the user must hear of it. nvram_check names
- * the cause; its sentence reads "...is not usable (CAUSE): an interrupted
- * commit or damage; ...".
+ * starts from older state, so the user must hear of it, with the store's
+ * cause.
  */
 static void libtpms_warn_other_slot(TPMLibtpmsState *s, const NvramInfo *info)
 {
-    static const char cause_start[] = "is not usable (";
-    static const char cause_end[] = "): an interrupted commit or damage";
-    g_autoptr(GError) err = NULL;
-    g_autofree char *cause = NULL;
     g_autofree char *gen = NULL;
-    const char *start = NULL, *end = NULL;
     char in_use = info->slot ? 'B' : 'A';
     char other = info->slot ? 'A' : 'B';
+    const char *cause = info->other_cause[0]
+        ? info->other_cause
+        : "it holds no directory newer than the one in use";
 
-    if (nvram_check(s->store, &err) == 0) {
-        cause = g_strdup("it holds no directory newer than the one in use");
-    } else {
-        start = strstr(err->message, cause_start);
-        end = start ? g_strrstr(start, cause_end) : NULL;
-        cause = end ? g_strndup(start + strlen(cause_start),
-                                end - start - strlen(cause_start))
-                    : g_strdup(err->message);
-    }
     gen = info->other_generation
         ? g_strdup_printf(" (generation %" PRIu64 ")", info->other_generation)
         : g_strdup("");

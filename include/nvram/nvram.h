@@ -48,6 +48,9 @@ typedef struct NvramBlobInfo {
     uint64_t generation;    /* directory generation that wrote it */
 } NvramBlobInfo;
 
+/* Room for NvramInfo.other_cause (longer causes are cut). */
+#define NVRAM_CAUSE_MAX 256
+
 typedef struct NvramInfo {
     uint32_t format_version;
     bool encrypted;
@@ -67,6 +70,11 @@ typedef struct NvramInfo {
      */
     bool other_problem;
     uint64_t other_generation;
+    /*
+     * Why the other slot is not usable, in the store's words (e.g.
+     * "directory CRC mismatch (...)"); empty when other_problem is false.
+     */
+    char other_cause[NVRAM_CAUSE_MAX];
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {

@@ -581,7 +581,10 @@ static void open_expect_rejected(FlipImage *fi, int tampered_slot)
         NvramInfo info;
         g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
         g_assert_cmpint(info.slot, !=, tampered_slot);
+        g_assert_cmpint(info.other_problem, ==, info.other_cause[0] != 0);
         g_assert_cmpint(nvram_check(s, &err), ==, -1);
+        /* The cause is data: the same words check's sentence gives. */
+        g_assert_true(!info.other_problem || strstr(err->message, info.other_cause));
         g_clear_error(&err);
         g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT,
                                        info.slot == 0 ? fi->p2 : fi->p1, fi->plen));
