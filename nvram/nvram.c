@@ -39,18 +39,18 @@ void nvram_access_unlock(NvramStore *s)
 
 static int owner_lock(NvramStore *s, int timeout_ms, GError **errp)
 {
+    BdrvLockConflict holder;
     GError *local_err = NULL;
 
-    if (bdrv_lock_id(s->bs, NVRAM_LOCK_ID_OWNER, BDRV_LOCK_EXCLUSIVE, timeout_ms,
-                     &local_err) < 0) {
+    if (bdrv_lock_id_conflict(s->bs, NVRAM_LOCK_ID_OWNER, BDRV_LOCK_EXCLUSIVE,
+                              timeout_ms, &holder, &local_err) < 0) {
         if (local_err->code == QTPM_ERROR_LOCKED) {
-            /* The block layer names the holder when the kernel knows it. */
-            const char *pid = strstr(local_err->message, "(pid ");
-            g_autofree char *who = pid ? g_strndup(pid + 1, strcspn(pid + 1, ")"))
-                                       : NULL;
+            g_autofree char *who = holder.pid > 0
+                ? g_strdup_printf(" by pid %ld", (long)holder.pid)
+                : g_strdup("");
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_LOCKED,
-                        "'%s' is in use by another qtpm (owner lock held%s%s)", s->name,
-                        who ? " by " : "", who ? who : "");
+                        "'%s' is in use by another qtpm (owner lock held%s)", s->name,
+                        who);
             g_error_free(local_err);
         } else {
             g_propagate_error(errp, local_err);

@@ -707,6 +707,41 @@ static void test_replay_and_swap(void)
     flip_image_free(&fi);
 }
 
+/*
+ * An owner lock held with a classic POSIX lock (which, unlike an OFD lock,
+ * has a pid) is reported with that pid, from the block layer's data.
+ */
+static void test_owner_lock_pid(void)
+{
+    TestImage t;
+    NvramOpenOptions o = test_opts(true, false);
+    BlockDriverState *bs;
+    struct flock fl = {
+        .l_whence = SEEK_SET,
+        .l_start = 0x10000 + NVRAM_LOCK_ID_OWNER,   /* docs/block-layer.md "Locks" */
+        .l_len = 1,
+        .l_type = F_WRLCK,
+    };
+    g_autofree char *want = g_strdup_printf("(owner lock held by pid %ld)",
+                                            (long)getpid());
+    GError *err = NULL;
+    int fd;
+
+    make_store(&t, "raw", &o);
+    fd = open(t.path, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_SETLK, &fl), ==, 0);
+    bs = test_bdrv_open(&t, false, false);
+    g_assert_null(nvram_open(bs, &o, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_LOCKED);
+    g_assert_nonnull(strstr(err->message, want));
+    g_clear_error(&err);
+    close(fd);
+    nvram_close(open_ok(bs, &o));
+    bdrv_close(bs);
+    test_image_free(&t);
+}
+
 /* Two owners: the second is refused at once, naming the owner lock. */
 static void test_owner_lock(gconstpointer data)
 {
@@ -1046,6 +1081,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(p6, f, test_reader_during_commits);
     }
     g_test_add_func("/nvram/raw/foreign-image", test_foreign_image);
+    g_test_add_func("/nvram/raw/owner-lock-pid", test_owner_lock_pid);
     g_test_add_func("/nvram/raw/newer-version-and-damage", test_newer_version_and_damage);
     g_test_add_data_func("/nvram/raw/bit-flips/plain", GINT_TO_POINTER(0), test_bit_flips);
     g_test_add_data_func("/nvram/raw/bit-flips/encrypted", GINT_TO_POINTER(1),
