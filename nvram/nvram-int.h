@@ -34,7 +34,6 @@ struct NvramStore {
     const char *name;
     bool owner;
     bool allow_no_key;
-    int lock_timeout_ms;
     NvramHeader hdr;
     NvramDirectory dir;     /* the directory in use */
     int slot;

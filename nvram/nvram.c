@@ -164,7 +164,6 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     s->bs = bs;
     s->name = bdrv_get_filename(bs);
     s->allow_no_key = opts->allow_no_key;
-    s->lock_timeout_ms = opts->lock_timeout_ms;
     s->key_kind = opts->key.kind;
     if (opts->key.kind != QCRYPTO_KEY_NONE) {
         s->key_data = g_memdup2(opts->key.data, opts->key.len);

@@ -119,8 +119,12 @@ int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp);
 const uint8_t *nvram_get_uuid(NvramStore *s);
 
 /*
- * Derives @out_len bytes from the store's key (HKDF-SHA256, salt = image
- * UUID, info = @label), e.g. a migration subkey. Fails without a key.
+ * Derives @out_len bytes for @label (HKDF-SHA256, salt = image UUID, info =
+ * @label) from the input key material of the key in force: the raw key, or
+ * the passphrase stretched with the directory's PBKDF2 salt. The result is
+ * bound to this image and this key, and changes when the store is rekeyed
+ * to another key or salt. (The migration stream does not use it: it derives
+ * its keys from the user's key and its own salt.) Fails without a key.
  */
 int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out,
                      size_t out_len, GError **errp);
