@@ -19,10 +19,10 @@ static bool is_torn_structure(const uint8_t *p, size_t len, const char *magic,
 {
     size_t n = 0;
 
-    while (n < 8 && p[n] == (uint8_t)magic[n]) {
+    while (n < NVRAM_MAGIC_LEN && p[n] == (uint8_t)magic[n]) {
         n++;
     }
-    if (n < 8) {
+    if (n < NVRAM_MAGIC_LEN) {
         return nvram_buffer_is_zero(p + n, len - n);
     }
     return nvram_buffer_is_zero(p + used, len - used);
@@ -42,17 +42,18 @@ static bool first_chunk_holds_no_state(uint8_t *buf, int64_t n)
     }
     for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
         uint8_t *c = buf + i * NVRAM_HEADER_COPY_STRIDE;
-        if (!is_torn_structure(c, NVRAM_HEADER_COPY_STRIDE, "QTPMNVRM",
+        if (!is_torn_structure(c, NVRAM_HEADER_COPY_STRIDE, NVRAM_HEADER_MAGIC,
                                NVRAM_HEADER_SIZE)) {
             return false;
         }
     }
-    if (!is_torn_structure(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, "QTPMDIR1",
+    if (!is_torn_structure(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, NVRAM_DIR_MAGIC,
                            NVRAM_DIR_SIZE)) {
         return false;
     }
     if (nvram_dir_parse(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, 0,
-                        buf + NVRAM_SLOT_A_OFFSET + 24, &d, NULL) && d.n_entries) {
+                        buf + NVRAM_SLOT_A_OFFSET + NVRAM_DIR_OFF_UUID, &d, NULL) &&
+        d.n_entries) {
         return false;
     }
     memset(buf, 0, NVRAM_SLOT_A_OFFSET + NVRAM_SLOT_SIZE);

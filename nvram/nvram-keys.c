@@ -72,7 +72,7 @@ int nvram_keys_derive(NvramStore *s, const QCryptoKeyKind kind, const uint8_t *k
     return 0;
 }
 
-/* Derives for @rec, reusing s->keys when the record's KDF is unchanged (PBKDF2 is slow). */
+/* Derives for @rec, reusing s->keys while the record's KDF is unchanged (slow PBKDF2). */
 static int keys_for_record(NvramStore *s, const NvramKeyRecord *rec, NvramKeys *out,
                            GError **errp)
 {

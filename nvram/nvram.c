@@ -110,7 +110,8 @@ static int nvram_open_header(NvramStore *s, const NvramOpenOptions *opts,
     if (nvram_header_parse(block, sizeof(block), &s->hdr, NULL, &local_err)) {
         return 0;
     }
-    if (local_err->code != QTPM_ERROR_NOT_FOUND && local_err->code != QTPM_ERROR_CORRUPT) {
+    if (local_err->code != QTPM_ERROR_NOT_FOUND &&
+        local_err->code != QTPM_ERROR_CORRUPT) {
         g_propagate_prefixed_error(errp, local_err, "'%s': ", s->name);
         return -1;
     }
