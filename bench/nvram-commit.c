@@ -106,7 +106,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     if (keyed) {
-        no.key.kind = NVRAM_KEY_RAW;
+        no.key.kind = QCRYPTO_KEY_RAW;
         no.key.data = bench_key;
         no.key.len = sizeof(bench_key);
     }
@@ -117,8 +117,8 @@ int main(int argc, char **argv)
 
     /* Warm-up: both directory slots and both blob areas get allocated. */
     for (int i = 0; i < 4; i++) {
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, perm, PERMALL_LEN },
-                                 { NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN } };
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, perm, PERMALL_LEN },
+                                 { TPM_STATE_BLOB_VOLATILE, vol, VOLATILE_LEN } };
         fill(perm, PERMALL_LEN, i);
         if (nvram_commit(s, u, 2, &err) < 0) {
             goto fail;
@@ -128,8 +128,8 @@ int main(int argc, char **argv)
     size0 = file_size(path);
     f0 = bdrv_get_flush_count(bs);
     for (int i = 0; i < n; i++) {
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, perm, PERMALL_LEN },
-                                 { NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN } };
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, perm, PERMALL_LEN },
+                                 { TPM_STATE_BLOB_VOLATILE, vol, VOLATILE_LEN } };
         int64_t t0;
 
         /* A few bytes change per update, as with a TPM NV write. */
@@ -152,7 +152,7 @@ int main(int argc, char **argv)
 
         vol[i % VOLATILE_LEN] ^= 2;
         t0 = g_get_monotonic_time();
-        if (nvram_store(s, NVRAM_BLOB_VOLATILE, vol, VOLATILE_LEN, &err) < 0) {
+        if (nvram_store(s, TPM_STATE_BLOB_VOLATILE, vol, VOLATILE_LEN, &err) < 0) {
             goto fail;
         }
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;

@@ -742,8 +742,21 @@ int bdrv_file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
 int bdrv_lock_id(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                  int timeout_ms, GError **errp)
 {
+    return bdrv_lock_id_conflict(bs, id, mode, timeout_ms, NULL, errp);
+}
+
+int bdrv_lock_id_conflict(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
+                          int timeout_ms, BdrvLockConflict *conflict,
+                          GError **errp)
+{
+    BdrvLockConflict unused;
     BlockDriverState *proto;
     int ret;
+
+    if (!conflict) {
+        conflict = &unused;
+    }
+    memset(conflict, 0, sizeof(*conflict));
 
     if (id >= BDRV_LOCK_ID_MAX) {
         bdrv_set_error(errp, bs, QTPM_ERROR_INVALID,
@@ -772,7 +785,7 @@ int bdrv_lock_id(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
         return -ENOTSUP;
     }
     /* Either a first lock or a conversion from shared to exclusive. */
-    ret = proto->drv->bdrv_lock(proto, id, mode, timeout_ms, errp);
+    ret = proto->drv->bdrv_lock(proto, id, mode, timeout_ms, conflict, errp);
     if (ret < 0) {
         return ret;
     }

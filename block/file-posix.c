@@ -347,7 +347,7 @@ static int file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
 }
 
 static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
-                     int timeout_ms, GError **errp)
+                     int timeout_ms, BdrvLockConflict *conflict, GError **errp)
 {
     BDRVFileState *s = bs->opaque;
     off_t byte = FILE_LOCK_QTPM_BASE + id;
@@ -383,12 +383,8 @@ static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
             g_usleep(FILE_LOCK_POLL_MS * 1000);
         }
     }
-    {
-        pid_t pid = 0;
-
-        file_ofd_test(s->fd, byte, type, &pid);
-        file_set_locked_error(bs, pid, NULL, errp);
-    }
+    file_ofd_test(s->fd, byte, type, &conflict->pid);
+    file_set_locked_error(bs, conflict->pid, NULL, errp);
     return -EBUSY;
 }
 

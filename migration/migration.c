@@ -81,9 +81,7 @@ typedef struct MigIncoming {
 } MigIncoming;
 
 /* The key that seals the stream, in the stream codec's type. */
-static NvramKey mig_stream_key;
-G_STATIC_ASSERT((int)QCRYPTO_KEY_RAW == (int)NVRAM_KEY_RAW &&
-                (int)QCRYPTO_KEY_PASSPHRASE == (int)NVRAM_KEY_PASSPHRASE);
+static QCryptoKey mig_stream_key;
 static MigrationState mig = {.fd = -1};
 static MigIncoming incoming = {.lfd = -1, .fd = -1};
 
@@ -103,8 +101,6 @@ const char *migration_status_name(MigrationStatus s)
  */
 static bool mig_resolve_state(TPMBackend *tb, GError **errp)
 {
-    QCryptoKey key;
-
     memset(&mig_stream_key, 0, sizeof(mig_stream_key));
     if (!tpm_backend_has_storage(tb)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
@@ -113,19 +109,16 @@ static bool mig_resolve_state(TPMBackend *tb, GError **errp)
                     tpm_backend_get_id(tb));
         return false;
     }
-    if (tpm_backend_get_state_key(tb, &key, errp) < 0) {
+    if (tpm_backend_get_state_key(tb, &mig_stream_key, errp) < 0) {
         g_prefix_error(errp, "migration: ");
         return false;
     }
-    mig_stream_key.kind = (NvramKeyKind)key.kind;
-    mig_stream_key.data = key.data;
-    mig_stream_key.len = key.len;
     return true;
 }
 
-static const NvramKey *mig_key(void)
+static const QCryptoKey *mig_key(void)
 {
-    return mig_stream_key.kind == NVRAM_KEY_NONE ? NULL : &mig_stream_key;
+    return mig_stream_key.kind == QCRYPTO_KEY_NONE ? NULL : &mig_stream_key;
 }
 
 /* The stream section that carries @fe's device state. */

@@ -139,19 +139,19 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
 {
     bool encrypted = h->flags & MIG_FLAG_ENCRYPTED;
 
-    if (h->key_kind > NVRAM_KEY_PASSPHRASE) {
+    if (h->key_kind > QCRYPTO_KEY_PASSPHRASE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: unknown key kind %u", h->key_kind);
         return -1;
     }
-    if (encrypted != (h->key_kind != NVRAM_KEY_NONE)) {
+    if (encrypted != (h->key_kind != QCRYPTO_KEY_NONE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: header key kind %u contradicts its "
                     "encrypted flag",
                     h->key_kind);
         return -1;
     }
-    if (h->key_kind == NVRAM_KEY_PASSPHRASE) {
+    if (h->key_kind == QCRYPTO_KEY_PASSPHRASE) {
         if (h->kdf_iterations < MIG_KDF_ITERATIONS_MIN ||
             h->kdf_iterations > MIG_KDF_ITERATIONS_MAX) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -253,12 +253,12 @@ typedef struct MigKeys {
     uint8_t kcv[32];
 } MigKeys;
 
-static bool key_present(const NvramKey *key)
+static bool key_present(const QCryptoKey *key)
 {
-    return key && key->kind != NVRAM_KEY_NONE;
+    return key && key->kind != QCRYPTO_KEY_NONE;
 }
 
-static int derive_keys(const MigStreamHeader *h, const NvramKey *key, MigKeys *k,
+static int derive_keys(const MigStreamHeader *h, const QCryptoKey *key, MigKeys *k,
                        GError **errp)
 {
     uint8_t ikm[32];
@@ -268,7 +268,7 @@ static int derive_keys(const MigStreamHeader *h, const NvramKey *key, MigKeys *k
     size_t llen;
 
     memset(k, 0, sizeof(*k));
-    if (key->kind == NVRAM_KEY_RAW) {
+    if (key->kind == QCRYPTO_KEY_RAW) {
         if (key->len != 32) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration: raw key must be 32 bytes, not %zu", key->len);
@@ -276,7 +276,7 @@ static int derive_keys(const MigStreamHeader *h, const NvramKey *key, MigKeys *k
         }
         ikm_p = key->data;
         ikm_len = key->len;
-    } else if (key->kind == NVRAM_KEY_PASSPHRASE) {
+    } else if (key->kind == QCRYPTO_KEY_PASSPHRASE) {
         if (key->len == 0) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "migration: empty passphrase");
@@ -359,7 +359,7 @@ struct MigStreamEncoder {
     bool ended;
 };
 
-MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const NvramKey *key,
+MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryptoKey *key,
                                          GError **errp)
 {
     g_autofree MigStreamEncoder *e = g_new0(MigStreamEncoder, 1);
@@ -380,13 +380,13 @@ MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const Nvram
         return NULL;
     }
     if (!key_present(key)) {
-        e->hdr.key_kind = NVRAM_KEY_NONE;
+        e->hdr.key_kind = QCRYPTO_KEY_NONE;
         e->hdr.kdf_iterations = 0;
         return g_steal_pointer(&e);
     }
     e->hdr.flags |= MIG_FLAG_ENCRYPTED;
     e->hdr.key_kind = key->kind;
-    if (key->kind == NVRAM_KEY_PASSPHRASE) {
+    if (key->kind == QCRYPTO_KEY_PASSPHRASE) {
         if (e->hdr.kdf_iterations == 0) {
             e->hdr.kdf_iterations = MIG_KDF_ITERATIONS_DEFAULT;
         }
@@ -515,7 +515,7 @@ int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp)
     return 0;
 }
 
-int mig_stream_encode(const MigStreamContents *c, const NvramKey *key, GByteArray *out,
+int mig_stream_encode(const MigStreamContents *c, const QCryptoKey *key, GByteArray *out,
                       GError **errp)
 {
     MigStreamEncoder *e = mig_stream_encoder_new(&c->header, key, errp);
@@ -556,7 +556,7 @@ typedef enum MigDecState {
 struct MigStreamDecoder {
     MigDecState state;
     bool have_key;
-    NvramKeyKind key_kind;
+    QCryptoKeyKind key_kind;
     uint8_t *key_data;
     size_t key_len;
     MigKeys keys;
@@ -568,7 +568,7 @@ struct MigStreamDecoder {
     uint32_t cur_len;
 };
 
-MigStreamDecoder *mig_stream_decoder_new(const NvramKey *key)
+MigStreamDecoder *mig_stream_decoder_new(const QCryptoKey *key)
 {
     MigStreamDecoder *d = g_new0(MigStreamDecoder, 1);
 
@@ -636,7 +636,7 @@ MigStreamContents *mig_stream_decoder_steal(MigStreamDecoder *d)
 static int decoder_check_key(MigStreamDecoder *d, GError **errp)
 {
     const MigStreamHeader *h = &d->c->header;
-    NvramKey key = {
+    QCryptoKey key = {
         .kind = d->key_kind,
         .data = d->key_data,
         .len = d->key_len,
@@ -660,8 +660,8 @@ static int decoder_check_key(MigStreamDecoder *d, GError **errp)
     if ((uint32_t)d->key_kind != h->key_kind) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                     "migration stream: the source uses a %s, this target a %s",
-                    h->key_kind == NVRAM_KEY_RAW ? "raw key" : "passphrase",
-                    d->key_kind == NVRAM_KEY_RAW ? "raw key" : "passphrase");
+                    h->key_kind == QCRYPTO_KEY_RAW ? "raw key" : "passphrase",
+                    d->key_kind == QCRYPTO_KEY_RAW ? "raw key" : "passphrase");
         return -1;
     }
     if (derive_keys(h, &key, &d->keys, errp) < 0) {
@@ -865,7 +865,7 @@ int mig_stream_decoder_push(MigStreamDecoder *d, const uint8_t *buf, size_t len,
     return ret;
 }
 
-int mig_stream_decode(const uint8_t *buf, size_t len, const NvramKey *key,
+int mig_stream_decode(const uint8_t *buf, size_t len, const QCryptoKey *key,
                       MigStreamContents **out, GError **errp)
 {
     MigStreamDecoder *d = mig_stream_decoder_new(key);

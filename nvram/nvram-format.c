@@ -11,14 +11,9 @@
 #include "nvram/nvram.h"
 #include "nvram/nvram-format.h"
 
-static const uint8_t header_magic[8] = "QTPMNVRM";
-static const uint8_t dir_magic[8] = "QTPMDIR1";
-static const uint8_t blob_ad_magic[8] = "QTPMBLOB";
-
-#define HDR_CRC_OFFSET 124
-#define DIR_CRC_OFFSET 1020
-#define DIR_ENTRIES_OFFSET 112
-#define DIR_ENTRY_SIZE 64
+static const uint8_t header_magic[NVRAM_MAGIC_LEN] = NVRAM_HEADER_MAGIC;
+static const uint8_t dir_magic[NVRAM_MAGIC_LEN] = NVRAM_DIR_MAGIC;
+static const uint8_t blob_ad_magic[NVRAM_MAGIC_LEN] = NVRAM_BLOB_AD_MAGIC;
 
 bool nvram_buffer_is_zero(const uint8_t *buf, size_t len)
 {
@@ -36,19 +31,19 @@ void nvram_header_encode(const NvramHeader *h, uint8_t *block)
 {
     uint8_t copy[NVRAM_HEADER_SIZE] = { 0 };
 
-    memcpy(copy, header_magic, 8);
-    stl_be_p(copy + 8, NVRAM_FORMAT_VERSION);
-    stl_be_p(copy + 12, NVRAM_HEADER_SIZE);
-    stl_be_p(copy + 16, 0);
-    stl_be_p(copy + 20, h->compat_flags);
-    memcpy(copy + 24, h->uuid, NVRAM_UUID_LEN);
-    copy[40] = h->tpm_version;
-    stl_be_p(copy + 44, NVRAM_BLOCK_SIZE);
-    stq_be_p(copy + 48, NVRAM_SLOT_A_OFFSET);
-    stq_be_p(copy + 56, NVRAM_SLOT_B_OFFSET);
-    stl_be_p(copy + 64, NVRAM_SLOT_SIZE);
-    stq_be_p(copy + 68, NVRAM_DATA_OFFSET);
-    stl_be_p(copy + HDR_CRC_OFFSET, qemu_crc32(copy, HDR_CRC_OFFSET));
+    memcpy(copy + NVRAM_HDR_OFF_MAGIC, header_magic, NVRAM_MAGIC_LEN);
+    stl_be_p(copy + NVRAM_HDR_OFF_VERSION, NVRAM_FORMAT_VERSION);
+    stl_be_p(copy + NVRAM_HDR_OFF_HEADER_SIZE, NVRAM_HEADER_SIZE);
+    stl_be_p(copy + NVRAM_HDR_OFF_INCOMPAT_FLAGS, 0);
+    stl_be_p(copy + NVRAM_HDR_OFF_COMPAT_FLAGS, h->compat_flags);
+    memcpy(copy + NVRAM_HDR_OFF_UUID, h->uuid, NVRAM_UUID_LEN);
+    copy[NVRAM_HDR_OFF_TPM_VERSION] = h->tpm_version;
+    stl_be_p(copy + NVRAM_HDR_OFF_BLOCK_SIZE, NVRAM_BLOCK_SIZE);
+    stq_be_p(copy + NVRAM_HDR_OFF_SLOT_A_OFFSET, NVRAM_SLOT_A_OFFSET);
+    stq_be_p(copy + NVRAM_HDR_OFF_SLOT_B_OFFSET, NVRAM_SLOT_B_OFFSET);
+    stl_be_p(copy + NVRAM_HDR_OFF_SLOT_SIZE, NVRAM_SLOT_SIZE);
+    stq_be_p(copy + NVRAM_HDR_OFF_DATA_OFFSET, NVRAM_DATA_OFFSET);
+    stl_be_p(copy + NVRAM_HDR_OFF_HEADER_CRC, qemu_crc32(copy, NVRAM_HDR_OFF_HEADER_CRC));
 
     memset(block, 0, NVRAM_BLOCK_SIZE);
     for (int i = 0; i < NVRAM_HEADER_COPIES; i++) {
@@ -61,13 +56,13 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
 {
     uint32_t version, crc, stored_crc;
 
-    if (memcmp(c, header_magic, 8) != 0) {
+    if (memcmp(c + NVRAM_HDR_OFF_MAGIC, header_magic, NVRAM_MAGIC_LEN) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND, "no header magic");
         return false;
     }
-    version = ldl_be_p(c + 8);
-    stored_crc = ldl_be_p(c + HDR_CRC_OFFSET);
-    crc = qemu_crc32(c, HDR_CRC_OFFSET);
+    version = ldl_be_p(c + NVRAM_HDR_OFF_VERSION);
+    stored_crc = ldl_be_p(c + NVRAM_HDR_OFF_HEADER_CRC);
+    crc = qemu_crc32(c, NVRAM_HDR_OFF_HEADER_CRC);
     if (version > NVRAM_FORMAT_VERSION && crc == stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "format version %" PRIu32 " is newer than the version this "
@@ -85,33 +80,40 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
                     "header has an invalid format version %" PRIu32, version);
         return false;
     }
-    if (ldl_be_p(c + 16) != 0) {
+    if (ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "header has unknown incompatible feature flags 0x%08" PRIx32,
-                    ldl_be_p(c + 16));
+                    ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS));
         return false;
     }
-    if (ldl_be_p(c + 12) != NVRAM_HEADER_SIZE || ldl_be_p(c + 44) != NVRAM_BLOCK_SIZE ||
-        ldq_be_p(c + 48) != NVRAM_SLOT_A_OFFSET || ldq_be_p(c + 56) != NVRAM_SLOT_B_OFFSET ||
-        ldl_be_p(c + 64) != NVRAM_SLOT_SIZE || ldq_be_p(c + 68) != NVRAM_DATA_OFFSET) {
+    if (ldl_be_p(c + NVRAM_HDR_OFF_HEADER_SIZE) != NVRAM_HEADER_SIZE ||
+        ldl_be_p(c + NVRAM_HDR_OFF_BLOCK_SIZE) != NVRAM_BLOCK_SIZE ||
+        ldq_be_p(c + NVRAM_HDR_OFF_SLOT_A_OFFSET) != NVRAM_SLOT_A_OFFSET ||
+        ldq_be_p(c + NVRAM_HDR_OFF_SLOT_B_OFFSET) != NVRAM_SLOT_B_OFFSET ||
+        ldl_be_p(c + NVRAM_HDR_OFF_SLOT_SIZE) != NVRAM_SLOT_SIZE ||
+        ldq_be_p(c + NVRAM_HDR_OFF_DATA_OFFSET) != NVRAM_DATA_OFFSET) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "header describes a layout that format version 1 does not use");
         return false;
     }
-    if (c[40] != 1 && c[40] != 2) {
+    if (c[NVRAM_HDR_OFF_TPM_VERSION] != 1 && c[NVRAM_HDR_OFF_TPM_VERSION] != 2) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
-                    "header names TPM version %u (1 or 2 expected)", c[40]);
+                    "header names TPM version %u (1 or 2 expected)",
+                    c[NVRAM_HDR_OFF_TPM_VERSION]);
         return false;
     }
-    if (!nvram_buffer_is_zero(c + 41, 3) || !nvram_buffer_is_zero(c + 76, 48)) {
+    if (!nvram_buffer_is_zero(c + NVRAM_HDR_OFF_RESERVED1,
+                              NVRAM_HDR_OFF_BLOCK_SIZE - NVRAM_HDR_OFF_RESERVED1) ||
+        !nvram_buffer_is_zero(c + NVRAM_HDR_OFF_RESERVED2,
+                              NVRAM_HDR_OFF_HEADER_CRC - NVRAM_HDR_OFF_RESERVED2)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "header has non-zero reserved bytes");
         return false;
     }
     h->version = version;
-    h->compat_flags = ldl_be_p(c + 20);
-    memcpy(h->uuid, c + 24, NVRAM_UUID_LEN);
-    h->tpm_version = c[40];
+    h->compat_flags = ldl_be_p(c + NVRAM_HDR_OFF_COMPAT_FLAGS);
+    memcpy(h->uuid, c + NVRAM_HDR_OFF_UUID, NVRAM_UUID_LEN);
+    h->tpm_version = c[NVRAM_HDR_OFF_TPM_VERSION];
     return true;
 }
 
@@ -197,40 +199,40 @@ bool nvram_header_parse(const uint8_t *block, size_t len, NvramHeader *h,
 
 static void entry_encode(const NvramDirEntry *e, uint8_t *p)
 {
-    memset(p, 0, DIR_ENTRY_SIZE);
-    stl_be_p(p, e->type);
-    stl_be_p(p + 4, 0);
-    stq_be_p(p + 8, e->offset);
-    stl_be_p(p + 16, e->length);
-    stl_be_p(p + 20, e->crc32);
-    stq_be_p(p + 24, e->generation);
-    memcpy(p + 32, e->nonce, NVRAM_NONCE_LEN);
-    memcpy(p + 48, e->tag, NVRAM_TAG_LEN);
+    memset(p, 0, NVRAM_ENTRY_SIZE);
+    stl_be_p(p + NVRAM_ENTRY_OFF_TYPE, e->type);
+    stl_be_p(p + NVRAM_ENTRY_OFF_FLAGS, 0);
+    stq_be_p(p + NVRAM_ENTRY_OFF_OFFSET, e->offset);
+    stl_be_p(p + NVRAM_ENTRY_OFF_LENGTH, e->length);
+    stl_be_p(p + NVRAM_ENTRY_OFF_CRC32, e->crc32);
+    stq_be_p(p + NVRAM_ENTRY_OFF_GENERATION, e->generation);
+    memcpy(p + NVRAM_ENTRY_OFF_NONCE, e->nonce, NVRAM_NONCE_LEN);
+    memcpy(p + NVRAM_ENTRY_OFF_TAG, e->tag, NVRAM_TAG_LEN);
 }
 
 void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
 {
     memset(slot, 0, NVRAM_SLOT_SIZE);
-    memcpy(slot, dir_magic, 8);
-    stl_be_p(slot + 8, d->slot_index);
-    stl_be_p(slot + 12, d->n_entries);
-    stq_be_p(slot + 16, d->generation);
-    memcpy(slot + 24, d->uuid, NVRAM_UUID_LEN);
-    slot[40] = d->key.cipher;
-    slot[41] = d->key.kdf;
-    stl_be_p(slot + 44, d->key.kdf_iterations);
-    memcpy(slot + 48, d->key.kdf_salt, NVRAM_SALT_LEN);
-    memcpy(slot + 80, d->key.key_check, NVRAM_KEY_CHECK_LEN);
+    memcpy(slot + NVRAM_DIR_OFF_MAGIC, dir_magic, NVRAM_MAGIC_LEN);
+    stl_be_p(slot + NVRAM_DIR_OFF_SLOT_INDEX, d->slot_index);
+    stl_be_p(slot + NVRAM_DIR_OFF_N_ENTRIES, d->n_entries);
+    stq_be_p(slot + NVRAM_DIR_OFF_GENERATION, d->generation);
+    memcpy(slot + NVRAM_DIR_OFF_UUID, d->uuid, NVRAM_UUID_LEN);
+    slot[NVRAM_DIR_OFF_CIPHER] = d->key.cipher;
+    slot[NVRAM_DIR_OFF_KDF] = d->key.kdf;
+    stl_be_p(slot + NVRAM_DIR_OFF_KDF_ITERATIONS, d->key.kdf_iterations);
+    memcpy(slot + NVRAM_DIR_OFF_KDF_SALT, d->key.kdf_salt, NVRAM_SALT_LEN);
+    memcpy(slot + NVRAM_DIR_OFF_KEY_CHECK, d->key.key_check, NVRAM_KEY_CHECK_LEN);
     for (unsigned i = 0; i < d->n_entries && i < NVRAM_DIR_MAX_ENTRIES; i++) {
-        entry_encode(&d->entries[i], slot + DIR_ENTRIES_OFFSET + i * DIR_ENTRY_SIZE);
+        entry_encode(&d->entries[i], slot + NVRAM_DIR_OFF_ENTRIES + i * NVRAM_ENTRY_SIZE);
     }
     if (mac_key) {
-        qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_MAC_OFFSET, d->mac);
+        qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_OFF_DIR_MAC, d->mac);
     } else {
         memset(d->mac, 0, sizeof(d->mac));
     }
-    memcpy(slot + NVRAM_DIR_MAC_OFFSET, d->mac, NVRAM_MAC_LEN);
-    stl_be_p(slot + DIR_CRC_OFFSET, qemu_crc32(slot, DIR_CRC_OFFSET));
+    memcpy(slot + NVRAM_DIR_OFF_DIR_MAC, d->mac, NVRAM_MAC_LEN);
+    stl_be_p(slot + NVRAM_DIR_OFF_DIR_CRC, qemu_crc32(slot, NVRAM_DIR_OFF_DIR_CRC));
 }
 
 bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key)
@@ -241,27 +243,31 @@ bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key)
     if (len < NVRAM_DIR_SIZE) {
         return false;
     }
-    qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_MAC_OFFSET, mac);
-    ok = qcrypto_mem_equal(mac, slot + NVRAM_DIR_MAC_OFFSET, NVRAM_MAC_LEN);
+    qcrypto_hmac_sha256(mac_key, 32, slot, NVRAM_DIR_OFF_DIR_MAC, mac);
+    ok = qcrypto_mem_equal(mac, slot + NVRAM_DIR_OFF_DIR_MAC, NVRAM_MAC_LEN);
     return ok;
 }
 
 static bool key_record_parse(const uint8_t *slot, NvramKeyRecord *k, GError **errp)
 {
-    k->cipher = slot[40];
-    k->kdf = slot[41];
-    k->kdf_iterations = ldl_be_p(slot + 44);
-    memcpy(k->kdf_salt, slot + 48, NVRAM_SALT_LEN);
-    memcpy(k->key_check, slot + 80, NVRAM_KEY_CHECK_LEN);
+    k->cipher = slot[NVRAM_DIR_OFF_CIPHER];
+    k->kdf = slot[NVRAM_DIR_OFF_KDF];
+    k->kdf_iterations = ldl_be_p(slot + NVRAM_DIR_OFF_KDF_ITERATIONS);
+    memcpy(k->kdf_salt, slot + NVRAM_DIR_OFF_KDF_SALT, NVRAM_SALT_LEN);
+    memcpy(k->key_check, slot + NVRAM_DIR_OFF_KEY_CHECK, NVRAM_KEY_CHECK_LEN);
 
-    if (slot[42] || slot[43]) {
+    if (!nvram_buffer_is_zero(slot + NVRAM_DIR_OFF_RESERVED1,
+                              NVRAM_DIR_OFF_KDF_ITERATIONS - NVRAM_DIR_OFF_RESERVED1)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "key record has non-zero reserved bytes");
         return false;
     }
     switch (k->cipher) {
     case NVRAM_CIPHER_NONE:
-        if (k->kdf != NVRAM_KDF_NONE || !nvram_buffer_is_zero(slot + 44, 68)) {
+        /* Iterations, salt and key check: the rest of the key record. */
+        if (k->kdf != NVRAM_KDF_NONE ||
+            !nvram_buffer_is_zero(slot + NVRAM_DIR_OFF_KDF_ITERATIONS,
+                                  NVRAM_DIR_OFF_ENTRIES - NVRAM_DIR_OFF_KDF_ITERATIONS)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "key record of a plain store is not empty");
             return false;
@@ -300,20 +306,20 @@ static bool key_record_parse(const uint8_t *slot, NvramKeyRecord *k, GError **er
 static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
                         uint64_t dir_generation, NvramDirEntry *e, GError **errp)
 {
-    e->type = ldl_be_p(p);
-    e->offset = ldq_be_p(p + 8);
-    e->length = ldl_be_p(p + 16);
-    e->crc32 = ldl_be_p(p + 20);
-    e->generation = ldq_be_p(p + 24);
-    memcpy(e->nonce, p + 32, NVRAM_NONCE_LEN);
-    memcpy(e->tag, p + 48, NVRAM_TAG_LEN);
+    e->type = ldl_be_p(p + NVRAM_ENTRY_OFF_TYPE);
+    e->offset = ldq_be_p(p + NVRAM_ENTRY_OFF_OFFSET);
+    e->length = ldl_be_p(p + NVRAM_ENTRY_OFF_LENGTH);
+    e->crc32 = ldl_be_p(p + NVRAM_ENTRY_OFF_CRC32);
+    e->generation = ldq_be_p(p + NVRAM_ENTRY_OFF_GENERATION);
+    memcpy(e->nonce, p + NVRAM_ENTRY_OFF_NONCE, NVRAM_NONCE_LEN);
+    memcpy(e->tag, p + NVRAM_ENTRY_OFF_TAG, NVRAM_TAG_LEN);
 
-    if (e->type < 1 || e->type > NVRAM_BLOB_TYPE_MAX) {
+    if (e->type < 1 || e->type > TPM_STATE_BLOB_TYPE_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory entry %u has an unknown blob type %" PRIu32, i, e->type);
         return false;
     }
-    if (ldl_be_p(p + 4) || ldl_be_p(p + 44)) {
+    if (ldl_be_p(p + NVRAM_ENTRY_OFF_FLAGS) || ldl_be_p(p + NVRAM_ENTRY_OFF_RESERVED)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory entry %u has non-zero flags or reserved bytes", i);
         return false;
@@ -336,7 +342,9 @@ static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
                     PRIu64, i, e->generation, dir_generation);
         return false;
     }
-    if (!encrypted && !nvram_buffer_is_zero(p + 32, 32)) {
+    /* Nonce, reserved and tag. */
+    if (!encrypted && !nvram_buffer_is_zero(p + NVRAM_ENTRY_OFF_NONCE,
+                                            NVRAM_ENTRY_SIZE - NVRAM_ENTRY_OFF_NONCE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory entry %u of a plain store has a nonce or tag", i);
         return false;
@@ -355,39 +363,39 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
                     "directory slot is truncated (%zu bytes)", len);
         return false;
     }
-    stored_crc = ldl_be_p(slot + DIR_CRC_OFFSET);
-    crc = qemu_crc32(slot, DIR_CRC_OFFSET);
+    stored_crc = ldl_be_p(slot + NVRAM_DIR_OFF_DIR_CRC);
+    crc = qemu_crc32(slot, NVRAM_DIR_OFF_DIR_CRC);
     if (crc != stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08"
                     PRIx32 ")", stored_crc, crc);
         return false;
     }
-    if (memcmp(slot, dir_magic, 8) != 0) {
+    if (memcmp(slot + NVRAM_DIR_OFF_MAGIC, dir_magic, NVRAM_MAGIC_LEN) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "no directory magic");
         return false;
     }
     if (!nvram_buffer_is_zero(slot + NVRAM_DIR_SIZE, NVRAM_SLOT_SIZE - NVRAM_DIR_SIZE) ||
-        ldl_be_p(slot + 1016) != 0) {
+        ldl_be_p(slot + NVRAM_DIR_OFF_RESERVED3) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory slot has non-zero bytes outside the directory");
         return false;
     }
     memset(d, 0, sizeof(*d));
-    d->slot_index = ldl_be_p(slot + 8);
+    d->slot_index = ldl_be_p(slot + NVRAM_DIR_OFF_SLOT_INDEX);
     if (d->slot_index != slot_index) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory belongs in slot %" PRIu32 ", not slot %u",
                     d->slot_index, slot_index);
         return false;
     }
-    d->generation = ldq_be_p(slot + 16);
+    d->generation = ldq_be_p(slot + NVRAM_DIR_OFF_GENERATION);
     if (d->generation == 0 || d->generation > INT64_MAX) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory has an invalid generation %" PRIu64, d->generation);
         return false;
     }
-    memcpy(d->uuid, slot + 24, NVRAM_UUID_LEN);
+    memcpy(d->uuid, slot + NVRAM_DIR_OFF_UUID, NVRAM_UUID_LEN);
     if (memcmp(d->uuid, uuid, NVRAM_UUID_LEN) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory belongs to another image (UUID mismatch)");
@@ -396,23 +404,23 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
     if (!key_record_parse(slot, &d->key, errp)) {
         return false;
     }
-    memcpy(d->mac, slot + NVRAM_DIR_MAC_OFFSET, NVRAM_MAC_LEN);
+    memcpy(d->mac, slot + NVRAM_DIR_OFF_DIR_MAC, NVRAM_MAC_LEN);
     if (d->key.cipher == NVRAM_CIPHER_NONE &&
         !nvram_buffer_is_zero(d->mac, NVRAM_MAC_LEN)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory of a plain store has a MAC");
         return false;
     }
-    n = ldl_be_p(slot + 12);
+    n = ldl_be_p(slot + NVRAM_DIR_OFF_N_ENTRIES);
     if (n > NVRAM_DIR_MAX_ENTRIES) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory has %" PRIu32 " entries (at most %d)", n,
                     NVRAM_DIR_MAX_ENTRIES);
         return false;
     }
-    if (!nvram_buffer_is_zero(slot + DIR_ENTRIES_OFFSET + n * DIR_ENTRY_SIZE,
-                              NVRAM_DIR_MAC_OFFSET - DIR_ENTRIES_OFFSET -
-                              n * DIR_ENTRY_SIZE)) {
+    if (!nvram_buffer_is_zero(slot + NVRAM_DIR_OFF_ENTRIES + n * NVRAM_ENTRY_SIZE,
+                              NVRAM_DIR_OFF_DIR_MAC - NVRAM_DIR_OFF_ENTRIES -
+                              n * NVRAM_ENTRY_SIZE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory has non-zero bytes after its %" PRIu32 " entries", n);
         return false;
@@ -420,7 +428,7 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
     d->n_entries = n;
     for (unsigned i = 0; i < n; i++) {
         NvramDirEntry *e = &d->entries[i];
-        if (!entry_parse(slot + DIR_ENTRIES_OFFSET + i * DIR_ENTRY_SIZE, i,
+        if (!entry_parse(slot + NVRAM_DIR_OFF_ENTRIES + i * NVRAM_ENTRY_SIZE, i,
                          d->key.cipher != NVRAM_CIPHER_NONE, d->generation, e,
                          errp)) {
             return false;
@@ -447,8 +455,8 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
 void nvram_blob_ad(const uint8_t uuid[NVRAM_UUID_LEN], uint32_t type,
                    uint64_t generation, uint8_t *ad)
 {
-    memcpy(ad, blob_ad_magic, 8);
-    memcpy(ad + 8, uuid, NVRAM_UUID_LEN);
-    stl_be_p(ad + 24, type);
-    stq_be_p(ad + 28, generation);
+    memcpy(ad + NVRAM_AD_OFF_MAGIC, blob_ad_magic, NVRAM_MAGIC_LEN);
+    memcpy(ad + NVRAM_AD_OFF_UUID, uuid, NVRAM_UUID_LEN);
+    stl_be_p(ad + NVRAM_AD_OFF_TYPE, type);
+    stq_be_p(ad + NVRAM_AD_OFF_GENERATION, generation);
 }

@@ -31,7 +31,7 @@ typedef struct KeyOptions {
 /* A key for the NVRAM store and the secret that holds its bytes. */
 typedef struct LoadedKey {
     QCryptoSecret *secret;
-    NvramKey key;
+    QCryptoKey key;
 } LoadedKey;
 
 /* Prints the error as the one line every failure gives; returns 1. */
@@ -60,7 +60,7 @@ static void loaded_key_clear(LoadedKey *k)
 }
 
 /*
- * Loads the key options into an NvramKey (NVRAM_KEY_NONE without any).
+ * Loads the key options into an QCryptoKey (QCRYPTO_KEY_NONE without any).
  * @prefix is "" or "new-": the option names the sentences cite.
  */
 static bool load_key(const KeyOptions *o, const char *prefix, LoadedKey *out,
@@ -85,7 +85,7 @@ static bool load_key(const KeyOptions *o, const char *prefix, LoadedKey *out,
         return false;
     }
     if (!o->file && !o->passphrase_file) {
-        out->key.kind = NVRAM_KEY_NONE;
+        out->key.kind = QCRYPTO_KEY_NONE;
         return true;
     }
     if (o->format && strcmp(o->format, "raw") && strcmp(o->format, "hex") &&
@@ -115,7 +115,7 @@ static bool load_key(const KeyOptions *o, const char *prefix, LoadedKey *out,
         loaded_key_clear(out);
         return false;
     }
-    out->key.kind = pass ? NVRAM_KEY_PASSPHRASE : NVRAM_KEY_RAW;
+    out->key.kind = pass ? QCRYPTO_KEY_PASSPHRASE : QCRYPTO_KEY_RAW;
     out->key.data = data;
     out->key.len = len;
     return true;
@@ -226,7 +226,7 @@ static NvramStore *open_store(const char *path, const NvramOpenOptions *o,
  * Opens the store as a reader: shared access lock only, never writes.
  * @metadata_only: an encrypted image may open without its key (CRCs only).
  */
-static NvramStore *open_reader(const char *path, const NvramKey *key,
+static NvramStore *open_reader(const char *path, const QCryptoKey *key,
                                bool metadata_only, BlockDriverState **bsp,
                                GError **errp)
 {
@@ -235,14 +235,14 @@ static NvramStore *open_reader(const char *path, const NvramKey *key,
         .owner = false,
         .format_blank = false,
         .lock_timeout_ms = READER_LOCK_TIMEOUT_MS,
-        .allow_no_key = metadata_only && key->kind == NVRAM_KEY_NONE,
+        .allow_no_key = metadata_only && key->kind == QCRYPTO_KEY_NONE,
     };
 
     return open_store(path, &o, bsp, errp);
 }
 
 /* Opens the store as its owner; a store a running qtpm owns is refused. */
-static NvramStore *open_owner(const char *path, const NvramKey *key,
+static NvramStore *open_owner(const char *path, const QCryptoKey *key,
                               bool format_blank, int tpm_version,
                               BlockDriverState **bsp, GError **errp)
 {
@@ -302,7 +302,7 @@ static void undo_new_image(const char *path, const NewImage *ni)
  * owner. On failure nothing is left behind.
  */
 static NvramStore *create_image(const char *path, uint64_t size,
-                                int tpm_version, const NvramKey *key,
+                                int tpm_version, const QCryptoKey *key,
                                 NewImage *ni, BlockDriverState **bsp,
                                 GError **errp)
 {
@@ -437,7 +437,7 @@ static void print_info_human(const char *path, BlockDriverState *bs,
         const NvramBlobInfo *b = &info->blobs[i];
         printf("  %-10s offset 0x%" PRIx64 " length %" PRIu32
                " crc32 0x%08" PRIx32 " generation %" PRIu64 "\n",
-               nvram_blob_type_name(b->type), b->offset, b->length, b->crc32,
+               tpm_state_blob_label(b->type), b->offset, b->length, b->crc32,
                b->generation);
     }
 }
@@ -481,7 +481,7 @@ static void print_info_json(const char *path, BlockDriverState *bs,
         const NvramBlobInfo *b = &info->blobs[i];
         json_builder_begin_object(jb);
         json_builder_set_member_name(jb, "type");
-        json_builder_add_string_value(jb, nvram_blob_type_name(b->type));
+        json_builder_add_string_value(jb, tpm_state_blob_label(b->type));
         json_builder_set_member_name(jb, "offset");
         json_builder_add_int_value(jb, (gint64)b->offset);
         json_builder_set_member_name(jb, "length");
@@ -568,7 +568,7 @@ static int cmd_check(int argc, char **argv)
 
         if (nvram_get_info(s, &info, &err) == 0) {
             printf("No errors were found on the image.%s\n",
-                   info.encrypted && lk.key.kind == NVRAM_KEY_NONE
+                   info.encrypted && lk.key.kind == QCRYPTO_KEY_NONE
                    ? " (CRCs only: the authentication tags need the key)"
                    : "");
         }
@@ -643,7 +643,7 @@ static int cmd_rekey(int argc, char **argv)
                     "'%s': the new key is the current key", argv[1]);
         goto out;
     }
-    if (remove_key && lk.key.kind == NVRAM_KEY_NONE) {
+    if (remove_key && lk.key.kind == QCRYPTO_KEY_NONE) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not encrypted; there is no key to remove",
                     argv[1]);
@@ -660,15 +660,6 @@ out:
 }
 
 /* ---- swtpm files ----------------------------------------------------- */
-
-static const struct {
-    NvramBlobType type;
-    const char *suffix;     /* libtpms's blob name */
-} swtpm_files[] = {
-    { NVRAM_BLOB_PERMANENT, "permall" },
-    { NVRAM_BLOB_VOLATILE, "volatilestate" },
-    { NVRAM_BLOB_SAVESTATE, "savestate" },
-};
 
 /* swtpm's dir backend: tpm2-00.NAME for TPM 2.0, tpm-00.NAME for 1.2. */
 static char *swtpm_path(const char *dir, int tpm_version, const char *suffix)
@@ -824,13 +815,13 @@ static const SwtpmKey *swtpm_key_for(SwtpmKeySource *src, const uint8_t *buf,
 
 typedef struct SwtpmState {
     int tpm_version;
-    uint8_t *data[NVRAM_BLOB_TYPE_MAX + 1];
-    size_t len[NVRAM_BLOB_TYPE_MAX + 1];
+    uint8_t *data[TPM_STATE_BLOB_TYPE_MAX + 1];
+    size_t len[TPM_STATE_BLOB_TYPE_MAX + 1];
 } SwtpmState;
 
 static void swtpm_state_clear(SwtpmState *st)
 {
-    for (int i = 0; i <= NVRAM_BLOB_TYPE_MAX; i++) {
+    for (int i = 0; i <= TPM_STATE_BLOB_TYPE_MAX; i++) {
         if (st->data[i]) {
             qcrypto_memwipe(st->data[i], st->len[i]);
             g_free(st->data[i]);
@@ -906,18 +897,18 @@ static bool read_swtpm_dir(const char *dir, SwtpmKeySource *src,
     if (!detect_swtpm_version(dir, &st->tpm_version, errp)) {
         return false;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
+    for (TPMStateBlobType t = TPM_STATE_BLOB_PERMANENT; t <= TPM_STATE_BLOB_TYPE_MAX;
+         t++) {
         g_autofree char *path = swtpm_path(dir, st->tpm_version,
-                                           swtpm_files[i].suffix);
-        NvramBlobType t = swtpm_files[i].type;
+                                           tpm_state_blob_name(t));
 
-        if (!read_swtpm_file(path, t == NVRAM_BLOB_PERMANENT, src,
+        if (!read_swtpm_file(path, t == TPM_STATE_BLOB_PERMANENT, src,
                              &st->data[t], &st->len[t], errp)) {
             swtpm_state_clear(st);
             return false;
         }
     }
-    if (!st->data[NVRAM_BLOB_PERMANENT]) {
+    if (!st->data[TPM_STATE_BLOB_PERMANENT]) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s': the permanent state file is empty", dir);
         swtpm_state_clear(st);
@@ -958,7 +949,7 @@ static bool store_is_empty(NvramStore *s, const char *path, int tpm_version,
  * that holds state is refused.
  */
 static NvramStore *open_import_target(const char *path, uint64_t size,
-                                      int tpm_version, const NvramKey *key,
+                                      int tpm_version, const QCryptoKey *key,
                                       NewImage *ni, BlockDriverState **bsp,
                                       GError **errp)
 {
@@ -999,7 +990,7 @@ static int cmd_import(int argc, char **argv)
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
     NewImage ni = { 0 };
-    NvramBlobUpdate upd[NVRAM_BLOB_TYPE_MAX];
+    NvramBlobUpdate upd[TPM_STATE_BLOB_TYPE_MAX];
     size_t n = 0;
     uint64_t size;
     int ver = 0;
@@ -1033,7 +1024,7 @@ static int cmd_import(int argc, char **argv)
     if (!s) {
         goto out;
     }
-    for (int t = 1; t <= NVRAM_BLOB_TYPE_MAX; t++) {
+    for (int t = 1; t <= TPM_STATE_BLOB_TYPE_MAX; t++) {
         if (st.data[t]) {
             upd[n++] = (NvramBlobUpdate) { t, st.data[t], st.len[t] };
         }
@@ -1073,9 +1064,10 @@ static bool write_private_file(const char *path, const uint8_t *data,
 /* Refuses a folder that already holds swtpm state of either TPM family. */
 static bool swtpm_dir_is_free(const char *dir, GError **errp)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
+    for (TPMStateBlobType t = TPM_STATE_BLOB_PERMANENT; t <= TPM_STATE_BLOB_TYPE_MAX;
+         t++) {
         for (int v = 1; v <= 2; v++) {
-            g_autofree char *p = swtpm_path(dir, v, swtpm_files[i].suffix);
+            g_autofree char *p = swtpm_path(dir, v, tpm_state_blob_name(t));
             if (g_file_test(p, G_FILE_TEST_EXISTS)) {
                 g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                             "'%s' already exists; export writes only into "
@@ -1123,8 +1115,8 @@ static int cmd_export(int argc, char **argv)
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
     NvramInfo info;
-    uint8_t *data[NVRAM_BLOB_TYPE_MAX + 1] = { 0 };
-    size_t len[NVRAM_BLOB_TYPE_MAX + 1] = { 0 };
+    uint8_t *data[TPM_STATE_BLOB_TYPE_MAX + 1] = { 0 };
+    size_t len[TPM_STATE_BLOB_TYPE_MAX + 1] = { 0 };
 
     g_array_append_vals(entries, e, ARRAY_SIZE(e));
     swtpm_key_options_add(entries, &sko,
@@ -1145,12 +1137,12 @@ static int cmd_export(int argc, char **argv)
     if (!s || nvram_get_info(s, &info, &err) < 0) {
         goto out;
     }
-    for (int t = 1; t <= NVRAM_BLOB_TYPE_MAX; t++) {
+    for (int t = 1; t <= TPM_STATE_BLOB_TYPE_MAX; t++) {
         if (nvram_load(s, t, &data[t], &len[t], &err) < 0) {
             goto out;
         }
     }
-    if (!data[NVRAM_BLOB_PERMANENT]) {
+    if (!data[TPM_STATE_BLOB_PERMANENT]) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "'%s' holds no TPM state to export", argv[1]);
         goto out;
@@ -1163,10 +1155,9 @@ static int cmd_export(int argc, char **argv)
     if (!swtpm_dir_is_free(dir, &err)) {
         goto out;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(swtpm_files); i++) {
-        NvramBlobType t = swtpm_files[i].type;
-        g_autofree char *p = swtpm_path(dir, info.tpm_version,
-                                        swtpm_files[i].suffix);
+    for (TPMStateBlobType t = TPM_STATE_BLOB_PERMANENT; t <= TPM_STATE_BLOB_TYPE_MAX;
+         t++) {
+        g_autofree char *p = swtpm_path(dir, info.tpm_version, tpm_state_blob_name(t));
 
         if (data[t] && !write_swtpm_file(p, data[t], len[t], &src, &err)) {
             goto out;
@@ -1174,7 +1165,7 @@ static int cmd_export(int argc, char **argv)
     }
 out:
     close_store(s, bs);
-    for (int t = 0; t <= NVRAM_BLOB_TYPE_MAX; t++) {
+    for (int t = 0; t <= TPM_STATE_BLOB_TYPE_MAX; t++) {
         if (data[t]) {
             qcrypto_memwipe(data[t], len[t]);
             g_free(data[t]);
@@ -1188,21 +1179,17 @@ out:
 }
 
 
-static bool parse_blob_type(const char *s, NvramBlobType *t, GError **errp)
+static bool parse_blob_type(const char *s, TPMStateBlobType *t, GError **errp)
 {
-    if (s && !strcmp(s, "permanent")) {
-        *t = NVRAM_BLOB_PERMANENT;
-    } else if (s && !strcmp(s, "volatile")) {
-        *t = NVRAM_BLOB_VOLATILE;
-    } else if (s && !strcmp(s, "savestate")) {
-        *t = NVRAM_BLOB_SAVESTATE;
-    } else {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "--blob %s%s%sis not permanent, volatile or savestate",
-                    s ? "'" : "", s ? s : "(missing) ", s ? "' " : "");
-        return false;
+    for (*t = TPM_STATE_BLOB_PERMANENT; s && *t <= TPM_STATE_BLOB_TYPE_MAX; (*t)++) {
+        if (!strcmp(s, tpm_state_blob_label(*t))) {
+            return true;
+        }
     }
-    return true;
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                "--blob %s%s%sis not permanent, volatile or savestate",
+                s ? "'" : "", s ? s : "(missing) ", s ? "' " : "");
+    return false;
 }
 
 /* Do @a and @b name one existing file? */
@@ -1227,7 +1214,7 @@ static int cmd_dump(int argc, char **argv)
     LoadedKey lk = { 0 };
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
-    NvramBlobType t;
+    TPMStateBlobType t;
     uint8_t *data = NULL;
     size_t len = 0;
     int r;

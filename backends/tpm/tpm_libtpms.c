@@ -62,16 +62,16 @@ static const enum TPMLIB_StateType libtpms_state_type[] = {
     [TPM_STATE_BLOB_SAVESTATE] = TPMLIB_STATE_SAVE_STATE,
 };
 
-static NvramBlobType libtpms_blob_type(const char *name)
+static TPMStateBlobType libtpms_blob_type(const char *name)
 {
     if (!strcmp(name, TPM_PERMANENT_ALL_NAME)) {
-        return NVRAM_BLOB_PERMANENT;
+        return TPM_STATE_BLOB_PERMANENT;
     }
     if (!strcmp(name, TPM_VOLATILESTATE_NAME)) {
-        return NVRAM_BLOB_VOLATILE;
+        return TPM_STATE_BLOB_VOLATILE;
     }
     if (!strcmp(name, TPM_SAVESTATE_NAME)) {
-        return NVRAM_BLOB_SAVESTATE;
+        return TPM_STATE_BLOB_SAVESTATE;
     }
     return 0;
 }
@@ -93,7 +93,7 @@ static void libtpms_nv_error(TPMLibtpmsState *s, GError *err)
 }
 
 /* 1 when the store holds a blob of @type, 0 when not, -1 on error. */
-static int libtpms_store_holds(TPMLibtpmsState *s, NvramBlobType type,
+static int libtpms_store_holds(TPMLibtpmsState *s, TPMStateBlobType type,
                                GError **errp)
 {
     NvramInfo info;
@@ -101,7 +101,7 @@ static int libtpms_store_holds(TPMLibtpmsState *s, NvramBlobType type,
     if (nvram_get_info(s->store, &info, errp) < 0) {
         return -1;
     }
-    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
+    for (unsigned i = 0; i < info.n_blobs && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         if (info.blobs[i].type == type) {
             return 1;
         }
@@ -120,7 +120,7 @@ static TPM_RESULT libtpms_nvram_loaddata(unsigned char **data,
                                          const char *name)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -159,7 +159,7 @@ static TPM_RESULT libtpms_nvram_storedata(const unsigned char *data,
                                           const char *name)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
 
     if (!type) {
@@ -178,7 +178,7 @@ static TPM_RESULT libtpms_nvram_deletename(uint32_t tpm_number,
                                            TPM_BOOL must_exist)
 {
     TPMLibtpmsState *s = libtpms_state;
-    NvramBlobType type = libtpms_blob_type(name);
+    TPMStateBlobType type = libtpms_blob_type(name);
     GError *err = NULL;
     int present;
 
@@ -232,13 +232,13 @@ static struct libtpms_callbacks libtpms_cbs = {
 };
 
 /* The key from key-secret= (32 raw bytes) or passphrase-secret=. */
-static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
+static int libtpms_get_key(TPMLibtpmsState *s, QCryptoKey *key, GError **errp)
 {
     QCryptoSecret *secret;
     size_t len;
     const uint8_t *data;
 
-    key->kind = NVRAM_KEY_NONE;
+    key->kind = QCRYPTO_KEY_NONE;
     if (!s->secret_id) {
         return 0;
     }
@@ -261,7 +261,7 @@ static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
                     "secret '%s' is empty", s->secret_id);
         return -1;
     }
-    key->kind = s->passphrase ? NVRAM_KEY_PASSPHRASE : NVRAM_KEY_RAW;
+    key->kind = s->passphrase ? QCRYPTO_KEY_PASSPHRASE : QCRYPTO_KEY_RAW;
     key->data = data;
     key->len = len;
     return 0;
@@ -270,30 +270,18 @@ static int libtpms_get_key(TPMLibtpmsState *s, NvramKey *key, GError **errp)
 /*
  * The store fell back to an older directory because the newer (or not
  * provably older) slot is unusable: an interrupted commit or damage. The TPM
- * starts from older state, so the user must hear of it. nvram_check names
- * the cause; its sentence reads "...is not usable (CAUSE): an interrupted
- * commit or damage; ...".
+ * starts from older state, so the user must hear of it, with the store's
+ * cause.
  */
 static void libtpms_warn_other_slot(TPMLibtpmsState *s, const NvramInfo *info)
 {
-    static const char cause_start[] = "is not usable (";
-    static const char cause_end[] = "): an interrupted commit or damage";
-    g_autoptr(GError) err = NULL;
-    g_autofree char *cause = NULL;
     g_autofree char *gen = NULL;
-    const char *start = NULL, *end = NULL;
     char in_use = info->slot ? 'B' : 'A';
     char other = info->slot ? 'A' : 'B';
+    const char *cause = info->other_cause[0]
+        ? info->other_cause
+        : "it holds no directory newer than the one in use";
 
-    if (nvram_check(s->store, &err) == 0) {
-        cause = g_strdup("it holds no directory newer than the one in use");
-    } else {
-        start = strstr(err->message, cause_start);
-        end = start ? g_strrstr(start, cause_end) : NULL;
-        cause = end ? g_strndup(start + strlen(cause_start),
-                                end - start - strlen(cause_start))
-                    : g_strdup(err->message);
-    }
     gen = info->other_generation
         ? g_strdup_printf(" (generation %" PRIu64 ")", info->other_generation)
         : g_strdup("");
@@ -460,8 +448,8 @@ static int libtpms_check_store(TPMLibtpmsState *s, GError **errp)
     if (nvram_get_info(s->store, &info, errp) < 0) {
         return -1;
     }
-    for (unsigned i = 0; i < info.n_blobs && i < NVRAM_BLOB_TYPE_MAX; i++) {
-        have_permanent |= info.blobs[i].type == NVRAM_BLOB_PERMANENT;
+    for (unsigned i = 0; i < info.n_blobs && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
+        have_permanent |= info.blobs[i].type == TPM_STATE_BLOB_PERMANENT;
     }
     if (!have_permanent && (info.n_blobs > 0 || info.generation > 1)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -490,7 +478,7 @@ static int libtpms_apply_incoming(TPMLibtpmsState *s, GError **errp)
         if (rc != TPM_SUCCESS) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "libtpms refused the %s state blob (TPM_RESULT "
-                        "0x%x)", nvram_blob_type_name(i), rc);
+                        "0x%x)", tpm_state_blob_label(i), rc);
             return -1;
         }
     }
@@ -517,12 +505,12 @@ static void libtpms_terminate(TPMLibtpmsState *s)
 /* libtpms has read the volatile state at MainInit; it must not be read twice. */
 static int libtpms_delete_volatile(TPMLibtpmsState *s, GError **errp)
 {
-    int present = libtpms_store_holds(s, NVRAM_BLOB_VOLATILE, errp);
+    int present = libtpms_store_holds(s, TPM_STATE_BLOB_VOLATILE, errp);
 
     if (present <= 0) {
         return present;
     }
-    return nvram_delete(s->store, NVRAM_BLOB_VOLATILE, errp);
+    return nvram_delete(s->store, TPM_STATE_BLOB_VOLATILE, errp);
 }
 
 static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
@@ -703,7 +691,7 @@ static int tpm_libtpms_get_state_blob(TPMBackend *tb, TPMStateBlobType type,
     if (rc != TPM_SUCCESS) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
                     "libtpms could not produce its %s state (TPM_RESULT "
-                    "0x%x)", nvram_blob_type_name((NvramBlobType)type), rc);
+                    "0x%x)", tpm_state_blob_label(type), rc);
         return -1;
     }
     *data = g_memdup2(buf, blen);
@@ -749,7 +737,7 @@ static int tpm_libtpms_store_volatile(TPMBackend *tb, GError **errp)
     if (ret <= 0) {
         return ret;
     }
-    ret = nvram_store(s->store, NVRAM_BLOB_VOLATILE, blob, len, errp);
+    ret = nvram_store(s->store, TPM_STATE_BLOB_VOLATILE, blob, len, errp);
     qcrypto_memwipe(blob, len);
     return ret;
 }
@@ -813,7 +801,7 @@ static int tpm_libtpms_store_state_blobs(TPMBackend *tb,
     size_t count = 0;
 
     for (size_t i = 0; i < n; i++) {
-        NvramBlobType type = (NvramBlobType)blobs[i].type;
+        TPMStateBlobType type = blobs[i].type;
 
         if (!blobs[i].data) {
             int present = libtpms_store_holds(s, type, errp);
@@ -833,22 +821,10 @@ static int tpm_libtpms_store_state_blobs(TPMBackend *tb,
     return nvram_commit(s->store, u, count, errp);
 }
 
-G_STATIC_ASSERT((int)NVRAM_KEY_NONE == (int)QCRYPTO_KEY_NONE &&
-                (int)NVRAM_KEY_RAW == (int)QCRYPTO_KEY_RAW &&
-                (int)NVRAM_KEY_PASSPHRASE == (int)QCRYPTO_KEY_PASSPHRASE);
-
 static int tpm_libtpms_get_state_key(TPMBackend *tb, QCryptoKey *key,
                                      GError **errp)
 {
-    NvramKey k;
-
-    if (libtpms_get_key(tb->opaque, &k, errp) < 0) {
-        return -1;
-    }
-    key->kind = (QCryptoKeyKind)k.kind;
-    key->data = k.data;
-    key->len = k.len;
-    return 0;
+    return libtpms_get_key(tb->opaque, key, errp);
 }
 
 static void tpm_libtpms_query(TPMBackend *tb, GHashTable *out)

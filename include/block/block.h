@@ -80,6 +80,16 @@ int bdrv_lock(BlockDriverState *bs, BdrvLockMode mode, int timeout_ms,
 void bdrv_unlock(BlockDriverState *bs);
 int bdrv_lock_id(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                  int timeout_ms, GError **errp);
+
+/* Who holds a lock that could not be taken (QTPM_ERROR_LOCKED). */
+typedef struct BdrvLockConflict {
+    pid_t pid;          /* 0 when the kernel does not say */
+} BdrvLockConflict;
+
+/* bdrv_lock_id() that also fills @conflict (zeroed first) when locked out. */
+int bdrv_lock_id_conflict(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
+                          int timeout_ms, BdrvLockConflict *conflict,
+                          GError **errp);
 void bdrv_unlock_id(BlockDriverState *bs, unsigned id);
 
 /*

@@ -34,9 +34,12 @@ struct BlockDriver {
     int (*bdrv_truncate)(BlockDriverState *bs, int64_t size, GError **errp);
     void (*bdrv_get_info)(BlockDriverState *bs, GString *info);
 
-    /* Protocol drivers only; format drivers pass locks down to bs->file. */
+    /*
+     * Protocol drivers only; format drivers pass locks down to bs->file.
+     * @conflict is never NULL; fill it when someone else holds the lock.
+     */
     int (*bdrv_lock)(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
-                     int timeout_ms, GError **errp);
+                     int timeout_ms, BdrvLockConflict *conflict, GError **errp);
     void (*bdrv_unlock)(BlockDriverState *bs, unsigned id);
 
     /* Protocol drivers: take (true) or drop (false) the QEMU permission bytes. */

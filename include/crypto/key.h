@@ -1,6 +1,6 @@
 /*
- * Key material handed between the modules that hold a secret and those that
- * encrypt with it (the NVRAM store, the migration stream).
+ * Key material handed to the NVRAM store and the migration stream. The kind
+ * values are on the wire (migration stream header): never renumber them.
  */
 #ifndef CRYPTO_KEY_H
 #define CRYPTO_KEY_H

@@ -50,7 +50,7 @@ typedef struct MigStreamHeader {
     uint32_t tpm_version;
     uint8_t image_uuid[16];
     uint64_t generation;
-    uint32_t key_kind; /* NvramKeyKind */
+    uint32_t key_kind; /* QCryptoKeyKind */
     uint32_t kdf_iterations;
     uint8_t stream_salt[32];
     uint8_t key_check[32];
@@ -77,10 +77,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigStreamContents, mig_stream_contents_free)
  * Encoder. @hdr supplies flags (ENCRYPTED is set from @key), storage,
  * tpm_version, image_uuid, generation and, for a passphrase,
  * kdf_iterations (0 = default); salt and key-check value are generated.
- * @key NULL or kind NVRAM_KEY_NONE: an unencrypted stream.
+ * @key NULL or kind QCRYPTO_KEY_NONE: an unencrypted stream.
  */
 typedef struct MigStreamEncoder MigStreamEncoder;
-MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const NvramKey *key,
+MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryptoKey *key,
                                          GError **errp);
 void mig_stream_encoder_free(MigStreamEncoder *e);
 const MigStreamHeader *mig_stream_encoder_header(MigStreamEncoder *e);
@@ -90,7 +90,7 @@ int mig_stream_encode_section(MigStreamEncoder *e, MigSectionType type,
                               GError **errp);
 int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp);
 /* Whole stream: header, the present sections in type order, END. */
-int mig_stream_encode(const MigStreamContents *c, const NvramKey *key, GByteArray *out,
+int mig_stream_encode(const MigStreamContents *c, const QCryptoKey *key, GByteArray *out,
                       GError **errp);
 
 /*
@@ -98,10 +98,10 @@ int mig_stream_encode(const MigStreamContents *c, const NvramKey *key, GByteArra
  * that many, push them. Nothing is allocated for a section before its length
  * has been checked against its type's bound. The header push verifies the key
  * (QTPM_ERROR_WRONG_KEY / _NO_KEY) before any section is read.
- * @key NULL or kind NVRAM_KEY_NONE: the target holds no key.
+ * @key NULL or kind QCRYPTO_KEY_NONE: the target holds no key.
  */
 typedef struct MigStreamDecoder MigStreamDecoder;
-MigStreamDecoder *mig_stream_decoder_new(const NvramKey *key);
+MigStreamDecoder *mig_stream_decoder_new(const QCryptoKey *key);
 void mig_stream_decoder_free(MigStreamDecoder *d);
 /* Bytes the next push must carry; 0 once END was accepted or after an error. */
 size_t mig_stream_decoder_need(MigStreamDecoder *d);
@@ -114,7 +114,7 @@ bool mig_stream_decoder_done(MigStreamDecoder *d);
 MigStreamContents *mig_stream_decoder_steal(MigStreamDecoder *d);
 
 /* Whole buffer (tests, fuzzing); trailing bytes after END are an error. */
-int mig_stream_decode(const uint8_t *buf, size_t len, const NvramKey *key,
+int mig_stream_decode(const uint8_t *buf, size_t len, const QCryptoKey *key,
                       MigStreamContents **out, GError **errp);
 
 /* Pure header codec (docs/migration-stream.md section 1). */

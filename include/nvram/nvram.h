@@ -3,34 +3,17 @@
  * CRC32 directory, optionally sealed with AES-256-GCM.
  * On-disk format: docs/nvram-format.md.
  */
-#ifndef HW_TPM_TPM_NVRAM_H
-#define HW_TPM_TPM_NVRAM_H
+#ifndef NVRAM_NVRAM_H
+#define NVRAM_NVRAM_H
 
 #include "block/block.h"
-
-typedef enum NvramBlobType {
-    NVRAM_BLOB_PERMANENT = 1,   /* libtpms "permall" */
-    NVRAM_BLOB_VOLATILE = 2,    /* libtpms "volatilestate" */
-    NVRAM_BLOB_SAVESTATE = 3,   /* libtpms "savestate" */
-} NvramBlobType;
-#define NVRAM_BLOB_TYPE_MAX 3
+#include "crypto/key.h"
+#include "sysemu/tpm_blob.h"
 
 typedef struct NvramStore NvramStore;
 
-typedef enum NvramKeyKind {
-    NVRAM_KEY_NONE = 0,
-    NVRAM_KEY_RAW,          /* 32 bytes */
-    NVRAM_KEY_PASSPHRASE,   /* PBKDF2-HMAC-SHA256 with the header's salt */
-} NvramKeyKind;
-
-typedef struct NvramKey {
-    NvramKeyKind kind;
-    const uint8_t *data;
-    size_t len;
-} NvramKey;
-
 typedef struct NvramOpenOptions {
-    NvramKey key;
+    QCryptoKey key;
     /*
      * true: take the owner lock (exclusive, held until close) so this
      * process may commit. false: a reader (migration target before
@@ -58,12 +41,15 @@ typedef struct NvramOpenOptions {
 #define NVRAM_LOCK_ID_ACCESS 2
 
 typedef struct NvramBlobInfo {
-    NvramBlobType type;
+    TPMStateBlobType type;
     uint64_t offset;        /* in the virtual disk */
     uint32_t length;        /* stored bytes (ciphertext when encrypted) */
     uint32_t crc32;         /* of the stored bytes */
     uint64_t generation;    /* directory generation that wrote it */
 } NvramBlobInfo;
+
+/* Room for NvramInfo.other_cause (longer causes are cut). */
+#define NVRAM_CAUSE_MAX 256
 
 typedef struct NvramInfo {
     uint32_t format_version;
@@ -75,7 +61,7 @@ typedef struct NvramInfo {
     uint64_t generation;    /* of the directory in use */
     int slot;               /* 0 = A, 1 = B */
     unsigned n_blobs;
-    NvramBlobInfo blobs[NVRAM_BLOB_TYPE_MAX];
+    NvramBlobInfo blobs[TPM_STATE_BLOB_TYPE_MAX];
     bool key_checked;       /* a key was given and verified */
     /*
      * The other slot, when it is damaged or newer than the slot in use
@@ -84,15 +70,18 @@ typedef struct NvramInfo {
      */
     bool other_problem;
     uint64_t other_generation;
+    /*
+     * Why the other slot is not usable, in the store's words (e.g.
+     * "directory CRC mismatch (...)"); empty when other_problem is false.
+     */
+    char other_cause[NVRAM_CAUSE_MAX];
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {
-    NvramBlobType type;
+    TPMStateBlobType type;
     const uint8_t *data;    /* NULL with len 0 deletes the blob */
     size_t len;
 } NvramBlobUpdate;
-
-const char *nvram_blob_type_name(NvramBlobType type);
 
 /*
  * Opens the store on @bs: checks the header, picks the newest directory slot
@@ -109,14 +98,14 @@ void nvram_close(NvramStore *s);
  * Loads the current version of a blob into a g_malloc'ed buffer (plaintext).
  * Returns 1 when loaded, 0 when the blob does not exist, -1 on error.
  */
-int nvram_load(NvramStore *s, NvramBlobType type, uint8_t **data, size_t *len,
+int nvram_load(NvramStore *s, TPMStateBlobType type, uint8_t **data, size_t *len,
                GError **errp);
 /* One commit with one flush; durable when it returns 0. Owner only. */
-int nvram_store(NvramStore *s, NvramBlobType type, const uint8_t *data,
+int nvram_store(NvramStore *s, TPMStateBlobType type, const uint8_t *data,
                 size_t len, GError **errp);
 int nvram_commit(NvramStore *s, const NvramBlobUpdate *updates, size_t n,
                  GError **errp);
-int nvram_delete(NvramStore *s, NvramBlobType type, GError **errp);
+int nvram_delete(NvramStore *s, TPMStateBlobType type, GError **errp);
 /* Re-reads the on-disk state (readers) and describes it. */
 int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp);
 /*
@@ -130,18 +119,22 @@ int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp);
 const uint8_t *nvram_get_uuid(NvramStore *s);
 
 /*
- * Derives @out_len bytes from the store's key (HKDF-SHA256, salt = image
- * UUID, info = @label), e.g. a migration subkey. Fails without a key.
+ * Derives @out_len bytes for @label (HKDF-SHA256, salt = image UUID, info =
+ * @label) from the input key material of the key in force: the raw key, or
+ * the passphrase stretched with the directory's PBKDF2 salt. The result is
+ * bound to this image and this key, and changes when the store is rekeyed
+ * to another key or salt. (The migration stream does not use it: it derives
+ * its keys from the user's key and its own salt.) Fails without a key.
  */
 int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out,
                      size_t out_len, GError **errp);
 
 /*
- * Re-encrypts every blob under @new_key (NVRAM_KEY_NONE removes encryption)
+ * Re-encrypts every blob under @new_key (QCRYPTO_KEY_NONE removes encryption)
  * as one commit; @kdf_iterations applies to a passphrase (0 = default).
  * Owner only, and the store must have been opened with its current key.
  */
-int nvram_rekey(NvramStore *s, const NvramKey *new_key, uint32_t kdf_iterations,
+int nvram_rekey(NvramStore *s, const QCryptoKey *new_key, uint32_t kdf_iterations,
                 GError **errp);
 
 #endif

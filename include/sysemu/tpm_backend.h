@@ -8,6 +8,7 @@
 
 #include "qemu/osdep.h"
 #include "crypto/key.h"
+#include "sysemu/tpm_blob.h"
 
 typedef enum TPMVersion {
     TPM_VERSION_UNSPEC = 0,
@@ -30,13 +31,6 @@ typedef struct TPMBackendCmd {
 } TPMBackendCmd;
 
 typedef struct TPMBackend TPMBackend;
-
-/* The TPM's state, as libtpms names its blobs. */
-typedef enum TPMStateBlobType {
-    TPM_STATE_BLOB_PERMANENT = 1,   /* "permall" */
-    TPM_STATE_BLOB_VOLATILE = 2,    /* "volatilestate" */
-    TPM_STATE_BLOB_SAVESTATE = 3,   /* "savestate" */
-} TPMStateBlobType;
 
 /* tpm_backend_init(): swtpm's CMD_INIT flags, as the socket protocol has them. */
 typedef enum TPMBackendInitFlags {

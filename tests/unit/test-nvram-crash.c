@@ -55,16 +55,16 @@ static NvramStore *open_store(BlockDriverState *bs, const Crash *cr, bool owner,
 
 static int commit_state(NvramStore *s, const Crash *cr, const State *st, GError **errp)
 {
-    NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, st->p, st->plen },
-                             { NVRAM_BLOB_VOLATILE, st->v, st->vlen } };
+    NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, st->p, st->plen },
+                             { TPM_STATE_BLOB_VOLATILE, st->v, st->vlen } };
 
     return nvram_commit(s, u, cr->c->both ? 2 : 1, errp);
 }
 
 static bool state_is(NvramStore *s, const State *st)
 {
-    return test_blob_equals(s, NVRAM_BLOB_PERMANENT, st->p, st->plen) &&
-           test_blob_equals(s, NVRAM_BLOB_VOLATILE, st->v, st->vlen);
+    return test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, st->p, st->plen) &&
+           test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, st->v, st->vlen);
 }
 
 /* Old state: two commits, so both slots are in use, then the baseline bytes. */
@@ -91,8 +91,8 @@ static void crash_setup(Crash *cr, const CrashCase *c)
     g_assert_no_error(err);
     g_assert_cmpint(commit_state(s, cr, &first, &err), ==, 0);
     {
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, cr->old.p, cr->old.plen },
-                                 { NVRAM_BLOB_VOLATILE, cr->old.v, cr->old.vlen } };
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, cr->old.p, cr->old.plen },
+                                 { TPM_STATE_BLOB_VOLATILE, cr->old.v, cr->old.vlen } };
         g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
     }
     g_assert_no_error(err);
@@ -294,7 +294,7 @@ static void test_crash_format(gconstpointer data)
                 g_error("%s: reopen after a crash at format write %u failed: %s",
                         format, i, err->message);
             }
-            g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, NULL, 0));
+            g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, NULL, 0));
             nvram_close(s);
             bdrv_close(bs);
             test_image_free(&t);
@@ -309,7 +309,7 @@ static void test_crash_format(gconstpointer data)
  * Exactly one of the old key and the new passphrase opens the image after a
  * crash during a rekey, and the state is intact under it.
  */
-static void rekey_verify(Crash *cr, const NvramKey *new_key, int want_new,
+static void rekey_verify(Crash *cr, const QCryptoKey *new_key, int want_new,
                          const char *what)
 {
     NvramOpenOptions with_old = test_opts(true, true);
@@ -346,7 +346,7 @@ static void test_crash_rekey(gconstpointer data)
 {
     static const CrashCase c = { "raw", true, 5000, true };
     const char *format = data;
-    NvramKey pass = { NVRAM_KEY_PASSPHRASE, (const uint8_t *)"new passphrase", 14 };
+    QCryptoKey pass = { QCRYPTO_KEY_PASSPHRASE, (const uint8_t *)"new passphrase", 14 };
     CrashCase cc = c;
     Crash cr;
     unsigned n;

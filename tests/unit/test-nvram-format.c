@@ -140,7 +140,7 @@ static void test_dir_roundtrip(void)
     GError *err = NULL;
 
     for (int enc = 0; enc < 2; enc++) {
-        for (unsigned n = 0; n <= NVRAM_BLOB_TYPE_MAX; n++) {
+        for (unsigned n = 0; n <= TPM_STATE_BLOB_TYPE_MAX; n++) {
             valid_dir(slot, enc, n);
             g_assert_true(nvram_dir_parse(slot, sizeof(slot), 0, uuid, &d, &err));
             g_assert_no_error(err);

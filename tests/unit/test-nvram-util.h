@@ -72,7 +72,7 @@ static G_GNUC_UNUSED NvramOpenOptions test_opts(bool owner, bool encrypted)
         .tpm_version = 2,
     };
     if (encrypted) {
-        o.key.kind = NVRAM_KEY_RAW;
+        o.key.kind = QCRYPTO_KEY_RAW;
         o.key.data = test_key;
         o.key.len = sizeof(test_key);
     }
@@ -120,7 +120,7 @@ static G_GNUC_UNUSED char *test_file_sha256(const char *path)
 }
 
 /* Loads @type: returns 1/0/-1 like nvram_load, data g_malloc'ed. */
-static G_GNUC_UNUSED int test_load(NvramStore *s, NvramBlobType type, uint8_t **data,
+static G_GNUC_UNUSED int test_load(NvramStore *s, TPMStateBlobType type, uint8_t **data,
                                    size_t *len)
 {
     GError *err = NULL;
@@ -135,7 +135,7 @@ static G_GNUC_UNUSED int test_load(NvramStore *s, NvramBlobType type, uint8_t **
     return r;
 }
 
-static G_GNUC_UNUSED bool test_blob_equals(NvramStore *s, NvramBlobType type,
+static G_GNUC_UNUSED bool test_blob_equals(NvramStore *s, TPMStateBlobType type,
                                            const uint8_t *want, size_t want_len)
 {
     uint8_t *d = NULL;

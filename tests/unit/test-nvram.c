@@ -23,7 +23,7 @@ static NvramStore *open_ok(BlockDriverState *bs, const NvramOpenOptions *o)
     return s;
 }
 
-static void store_ok(NvramStore *s, NvramBlobType type, const uint8_t *d, size_t len)
+static void store_ok(NvramStore *s, TPMStateBlobType type, const uint8_t *d, size_t len)
 {
     GError *err = NULL;
 
@@ -67,11 +67,11 @@ static void test_basic(gconstpointer data)
     test_image_new(&t, format);
     bs = test_bdrv_open(&t, false, false);
     s = open_ok(bs, &o);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, NULL, 0));
-    store_ok(s, NVRAM_BLOB_PERMANENT, p1, 3000);
-    store_ok(s, NVRAM_BLOB_VOLATILE, v1, 500);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p1, 3000));
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, v1, 500));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, NULL, 0));
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p1, 3000);
+    store_ok(s, TPM_STATE_BLOB_VOLATILE, v1, 500);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p1, 3000));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, v1, 500));
     g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
     g_assert_cmpuint(info.format_version, ==, 1);
     g_assert_false(info.encrypted);
@@ -80,8 +80,8 @@ static void test_basic(gconstpointer data)
     g_assert_cmpuint(info.n_blobs, ==, 2);
     g_assert_cmpint(nvram_check(s, &err), ==, 0);
     g_assert_no_error(err);
-    g_assert_cmpint(nvram_delete(s, NVRAM_BLOB_VOLATILE, &err), ==, 0);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, NULL, 0));
+    g_assert_cmpint(nvram_delete(s, TPM_STATE_BLOB_VOLATILE, &err), ==, 0);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, NULL, 0));
     /* Bad requests are refused as sentences, nothing is written. */
     {
         uint8_t *d;
@@ -89,8 +89,8 @@ static void test_basic(gconstpointer data)
         g_assert_cmpint(nvram_load(s, 7, &d, &l, &err), ==, -1);
         g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
         g_clear_error(&err);
-        NvramBlobUpdate dup[2] = { { NVRAM_BLOB_VOLATILE, v1, 5 },
-                                   { NVRAM_BLOB_VOLATILE, v1, 6 } };
+        NvramBlobUpdate dup[2] = { { TPM_STATE_BLOB_VOLATILE, v1, 5 },
+                                   { TPM_STATE_BLOB_VOLATILE, v1, 6 } };
         g_assert_cmpint(nvram_commit(s, dup, 2, &err), ==, -1);
         g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
         g_clear_error(&err);
@@ -102,9 +102,9 @@ static void test_basic(gconstpointer data)
     bs = test_bdrv_open(&t, false, false);
     o = test_opts(false, false);
     s = open_ok(bs, &o);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p1, 3000));
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, NULL, 0));
-    g_assert_cmpint(nvram_store(s, NVRAM_BLOB_VOLATILE, v1, 500, &err), ==, -1);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p1, 3000));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, NULL, 0));
+    g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_VOLATILE, v1, 500, &err), ==, -1);
     g_assert_error(err, QTPM_ERROR, QTPM_ERROR_INVALID);
     g_clear_error(&err);
     nvram_close(s);
@@ -130,13 +130,13 @@ static void test_large_and_bounded(gconstpointer data)
         g_autofree uint8_t *p = test_blob(TEST_LARGE_BLOB - (i % 3) * 1000, i);
         g_autofree uint8_t *v = test_blob(9000 + i, 1000 + i);
         NvramBlobUpdate u[2] = {
-            { NVRAM_BLOB_PERMANENT, p, TEST_LARGE_BLOB - (i % 3) * 1000 },
-            { NVRAM_BLOB_VOLATILE, v, 9000 + i },
+            { TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB - (i % 3) * 1000 },
+            { TPM_STATE_BLOB_VOLATILE, v, 9000 + i },
         };
         g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
         g_assert_no_error(err);
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, u[0].len));
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, v, u[1].len));
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, u[0].len));
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, v, u[1].len));
         if (i == 19) {
             len_after_warmup = bdrv_getlength(bs, &err);
         }
@@ -156,7 +156,7 @@ static void test_large_and_bounded(gconstpointer data)
     s = open_ok(bs, &o);
     {
         g_autofree uint8_t *p = test_blob(TEST_LARGE_BLOB - (39 % 3) * 1000, 39);
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p,
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p,
                                        TEST_LARGE_BLOB - (39 % 3) * 1000));
     }
     nvram_close(s);
@@ -180,15 +180,15 @@ static void test_one_flush_per_commit(gconstpointer data)
     bs = test_bdrv_open(&t, false, false);
     s = open_ok(bs, &o);
     for (int i = 0; i < 6; i++) {
-        store_ok(s, NVRAM_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
-        store_ok(s, NVRAM_BLOB_VOLATILE, v, 4000);
+        store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
+        store_ok(s, TPM_STATE_BLOB_VOLATILE, v, 4000);
     }
     for (int i = 0; i < 20; i++) {
         uint64_t before = bdrv_get_flush_count(bs);
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, p, TEST_LARGE_BLOB },
-                                 { NVRAM_BLOB_VOLATILE, v, 4000 } };
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB },
+                                 { TPM_STATE_BLOB_VOLATILE, v, 4000 } };
         if (i % 2) {
-            store_ok(s, NVRAM_BLOB_VOLATILE, v, 4000);
+            store_ok(s, TPM_STATE_BLOB_VOLATILE, v, 4000);
         } else {
             g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
         }
@@ -209,7 +209,7 @@ static void make_store(TestImage *t, const char *format, const NvramOpenOptions 
     test_image_new(t, format);
     bs = test_bdrv_open(t, false, false);
     s = open_ok(bs, o);
-    store_ok(s, NVRAM_BLOB_PERMANENT, p, 2000);
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p, 2000);
     nvram_close(s);
     bdrv_close(bs);
 }
@@ -229,7 +229,7 @@ static void test_open_matrix(gconstpointer data)
         BlockDriverState *bs = test_bdrv_open(&t, false, false);
         NvramStore *s = open_ok(bs, &enc);
         NvramInfo info;
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, 2000));
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, 2000));
         g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
         g_assert_true(info.encrypted);
         g_assert_true(info.key_checked);
@@ -247,7 +247,7 @@ static void test_open_matrix(gconstpointer data)
     assert_open_refused(&t, &o, QTPM_ERROR_WRONG_KEY, "wrong key");
     assert_open_refused(&t, &plain, QTPM_ERROR_NO_KEY, "no key was given");
     o = enc;
-    o.key.kind = NVRAM_KEY_PASSPHRASE;
+    o.key.kind = QCRYPTO_KEY_PASSPHRASE;
     assert_open_refused(&t, &o, QTPM_ERROR_WRONG_KEY, "wrong key");
     o = enc;
     o.key.len = 31;
@@ -264,7 +264,7 @@ static void test_open_matrix(gconstpointer data)
         s = open_ok(bs, &r);
         g_assert_cmpint(nvram_check(s, &err), ==, 0);
         g_assert_no_error(err);
-        g_assert_cmpint(nvram_load(s, NVRAM_BLOB_PERMANENT, &d, &l, &err), ==, -1);
+        g_assert_cmpint(nvram_load(s, TPM_STATE_BLOB_PERMANENT, &d, &l, &err), ==, -1);
         g_assert_error(err, QTPM_ERROR, QTPM_ERROR_NO_KEY);
         g_clear_error(&err);
         nvram_close(s);
@@ -279,7 +279,7 @@ static void test_open_matrix(gconstpointer data)
 
     /* Passphrase image. */
     o = test_opts(true, false);
-    o.key.kind = NVRAM_KEY_PASSPHRASE;
+    o.key.kind = QCRYPTO_KEY_PASSPHRASE;
     o.key.data = (const uint8_t *)"correct horse";
     o.key.len = 13;
     o.kdf_iterations = 1000;
@@ -288,7 +288,7 @@ static void test_open_matrix(gconstpointer data)
         BlockDriverState *bs = test_bdrv_open(&t, false, false);
         NvramStore *s = open_ok(bs, &o);
         NvramInfo info;
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, 2000));
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, 2000));
         g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
         g_assert_true(info.passphrase);
         g_assert_cmpuint(info.kdf_iterations, ==, 1000);
@@ -393,7 +393,7 @@ static void test_newer_version_and_damage(void)
         c ^= 0x10;
         g_assert_cmpint(pwrite(fd, &c, 1, info.blobs[0].offset + 5), ==, 1);
         close(fd);
-        g_assert_cmpint(nvram_load(s, NVRAM_BLOB_PERMANENT, &d, &l, &err), ==, -1);
+        g_assert_cmpint(nvram_load(s, TPM_STATE_BLOB_PERMANENT, &d, &l, &err), ==, -1);
         g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
         g_assert_nonnull(strstr(err->message, "CRC mismatch"));
         g_assert_null(d);
@@ -441,10 +441,10 @@ static void flip_image_make(FlipImage *fi, bool encrypted, size_t plen)
     test_image_new(&fi->t, "raw");
     bs = test_bdrv_open(&fi->t, false, false);
     s = open_ok(bs, &o);
-    u[0] = (NvramBlobUpdate){ NVRAM_BLOB_PERMANENT, fi->p1, plen };
-    u[1] = (NvramBlobUpdate){ NVRAM_BLOB_VOLATILE, fi->v1, fi->vlen };
+    u[0] = (NvramBlobUpdate){ TPM_STATE_BLOB_PERMANENT, fi->p1, plen };
+    u[1] = (NvramBlobUpdate){ TPM_STATE_BLOB_VOLATILE, fi->v1, fi->vlen };
     g_assert_cmpint(nvram_commit(s, u, 2, NULL), ==, 0);
-    store_ok(s, NVRAM_BLOB_PERMANENT, fi->p2, plen);
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, fi->p2, plen);
     g_assert_cmpint(nvram_get_info(s, &fi->info, NULL), ==, 0);
     g_assert_cmpint(fi->info.slot, ==, 0);
     nvram_close(s);
@@ -504,13 +504,13 @@ static void flip_and_verify(FlipImage *fi, bool encrypted, uint64_t bit)
     {
         uint8_t *d = NULL;
         size_t l = 0;
-        int r = test_load(s, NVRAM_BLOB_PERMANENT, &d, &l);
+        int r = test_load(s, TPM_STATE_BLOB_PERMANENT, &d, &l);
         if (r > 0) {
             g_assert_true((l == fi->plen && !memcmp(d, fi->p2, l)) ||
                           (l == fi->plen && !memcmp(d, fi->p1, l)));
         }
         g_free(d);
-        r = test_load(s, NVRAM_BLOB_VOLATILE, &d, &l);
+        r = test_load(s, TPM_STATE_BLOB_VOLATILE, &d, &l);
         if (r > 0) {
             g_assert_true(l == fi->vlen && !memcmp(d, fi->v1, l));
         }
@@ -581,11 +581,14 @@ static void open_expect_rejected(FlipImage *fi, int tampered_slot)
         NvramInfo info;
         g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
         g_assert_cmpint(info.slot, !=, tampered_slot);
+        g_assert_cmpint(info.other_problem, ==, info.other_cause[0] != 0);
         g_assert_cmpint(nvram_check(s, &err), ==, -1);
+        /* The cause is data: the same words check's sentence gives. */
+        g_assert_true(!info.other_problem || strstr(err->message, info.other_cause));
         g_clear_error(&err);
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT,
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT,
                                        info.slot == 0 ? fi->p2 : fi->p1, fi->plen));
-        g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, fi->v1, fi->vlen));
+        g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, fi->v1, fi->vlen));
         nvram_close(s);
     } else {
         g_clear_error(&err);
@@ -616,14 +619,14 @@ static void test_replay_and_swap(void)
     g_assert_true(nvram_dir_parse(fi.bytes + NVRAM_SLOT_B_OFFSET, NVRAM_SLOT_SIZE, 1,
                                   uuid, &old, NULL));
     for (unsigned i = 0; i < d.n_entries; i++) {
-        if (d.entries[i].type == NVRAM_BLOB_PERMANENT) {
+        if (d.entries[i].type == TPM_STATE_BLOB_PERMANENT) {
             pe = &d.entries[i];
         } else {
             ve = &d.entries[i];
         }
     }
     for (unsigned i = 0; i < old.n_entries; i++) {
-        if (old.entries[i].type == NVRAM_BLOB_PERMANENT) {
+        if (old.entries[i].type == TPM_STATE_BLOB_PERMANENT) {
             old_pe = &old.entries[i];
         }
     }
@@ -638,7 +641,7 @@ static void test_replay_and_swap(void)
     {
         NvramDirectory x = d;
         for (unsigned i = 0; i < x.n_entries; i++) {
-            if (x.entries[i].type == NVRAM_BLOB_PERMANENT) {
+            if (x.entries[i].type == TPM_STATE_BLOB_PERMANENT) {
                 x.entries[i].crc32 = old_pe->crc32;
             }
         }
@@ -653,7 +656,7 @@ static void test_replay_and_swap(void)
     {
         NvramDirectory x = d;
         for (unsigned i = 0; i < x.n_entries; i++) {
-            if (x.entries[i].type == NVRAM_BLOB_PERMANENT) {
+            if (x.entries[i].type == TPM_STATE_BLOB_PERMANENT) {
                 x.entries[i].crc32 = old_pe->crc32;
             }
         }
@@ -676,8 +679,8 @@ static void test_replay_and_swap(void)
     {
         NvramDirectory x = d;
         for (unsigned i = 0; i < x.n_entries; i++) {
-            x.entries[i].type = x.entries[i].type == NVRAM_BLOB_PERMANENT
-                ? NVRAM_BLOB_VOLATILE : NVRAM_BLOB_PERMANENT;
+            x.entries[i].type = x.entries[i].type == TPM_STATE_BLOB_PERMANENT
+                ? TPM_STATE_BLOB_VOLATILE : TPM_STATE_BLOB_PERMANENT;
         }
         nvram_dir_encode(&x, mac_key, f + NVRAM_SLOT_A_OFFSET);
     }
@@ -702,6 +705,41 @@ static void test_replay_and_swap(void)
 
     qcrypto_memwipe(mac_key, sizeof(mac_key));
     flip_image_free(&fi);
+}
+
+/*
+ * An owner lock held with a classic POSIX lock (which, unlike an OFD lock,
+ * has a pid) is reported with that pid, from the block layer's data.
+ */
+static void test_owner_lock_pid(void)
+{
+    TestImage t;
+    NvramOpenOptions o = test_opts(true, false);
+    BlockDriverState *bs;
+    struct flock fl = {
+        .l_whence = SEEK_SET,
+        .l_start = 0x10000 + NVRAM_LOCK_ID_OWNER,   /* docs/block-layer.md "Locks" */
+        .l_len = 1,
+        .l_type = F_WRLCK,
+    };
+    g_autofree char *want = g_strdup_printf("(owner lock held by pid %ld)",
+                                            (long)getpid());
+    GError *err = NULL;
+    int fd;
+
+    make_store(&t, "raw", &o);
+    fd = open(t.path, O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_SETLK, &fl), ==, 0);
+    bs = test_bdrv_open(&t, false, false);
+    g_assert_null(nvram_open(bs, &o, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_LOCKED);
+    g_assert_nonnull(strstr(err->message, want));
+    g_clear_error(&err);
+    close(fd);
+    nvram_close(open_ok(bs, &o));
+    bdrv_close(bs);
+    test_image_free(&t);
 }
 
 /* Two owners: the second is refused at once, naming the owner lock. */
@@ -754,11 +792,11 @@ static void test_owner_lock(gconstpointer data)
 
     /* A reader is welcome while the owner runs, and sees its commits. */
     rd = open_ok(bs2, &r);
-    store_ok(s1, NVRAM_BLOB_VOLATILE, p, 100);
+    store_ok(s1, TPM_STATE_BLOB_VOLATILE, p, 100);
     {
         uint8_t *d = NULL;
         size_t l = 0;
-        int r = nvram_load(rd, NVRAM_BLOB_VOLATILE, &d, &l, &err);
+        int r = nvram_load(rd, TPM_STATE_BLOB_VOLATILE, &d, &l, &err);
         if (r != 1) {
             g_error("reader load: %d %s", r, err ? err->message : "");
         }
@@ -787,11 +825,11 @@ static void test_owner_lock(gconstpointer data)
 }
 
 /* Blob @type of commit @k; its first 4 bytes say k. */
-static uint8_t *reader_blob(NvramBlobType type, unsigned k, size_t *len)
+static uint8_t *reader_blob(TPMStateBlobType type, unsigned k, size_t *len)
 {
     uint8_t *b;
 
-    *len = type == NVRAM_BLOB_PERMANENT ? 3000 + (k % 50) * 1001 : 100 + k % 7;
+    *len = type == TPM_STATE_BLOB_PERMANENT ? 3000 + (k % 50) * 1001 : 100 + k % 7;
     b = test_blob(*len, k * 4 + type);
     b[0] = k >> 24;
     b[1] = k >> 16;
@@ -801,7 +839,7 @@ static uint8_t *reader_blob(NvramBlobType type, unsigned k, size_t *len)
 }
 
 /* The commit @d belongs to, or -1 when it is no whole blob of any commit. */
-static int reader_blob_commit(NvramBlobType type, const uint8_t *d, size_t len)
+static int reader_blob_commit(TPMStateBlobType type, const uint8_t *d, size_t len)
 {
     unsigned k;
     size_t want_len;
@@ -840,10 +878,10 @@ static void test_reader_during_commits(gconstpointer data)
     s = open_ok(bs, &o);
     {
         size_t pl, vl;
-        g_autofree uint8_t *p = reader_blob(NVRAM_BLOB_PERMANENT, 0, &pl);
-        g_autofree uint8_t *v = reader_blob(NVRAM_BLOB_VOLATILE, 0, &vl);
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, p, pl },
-                                 { NVRAM_BLOB_VOLATILE, v, vl } };
+        g_autofree uint8_t *p = reader_blob(TPM_STATE_BLOB_PERMANENT, 0, &pl);
+        g_autofree uint8_t *v = reader_blob(TPM_STATE_BLOB_VOLATILE, 0, &vl);
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, p, pl },
+                                 { TPM_STATE_BLOB_VOLATILE, v, vl } };
         g_assert_cmpint(nvram_commit(s, u, 2, NULL), ==, 0);
     }
     g_assert_cmpint(pipe(go), ==, 0);
@@ -871,12 +909,12 @@ static void test_reader_during_commits(gconstpointer data)
             if (reads == MAX_READS) {
                 _exit(5);
             }
-            if (nvram_load(rs, NVRAM_BLOB_PERMANENT, &p, &pl, NULL) != 1 ||
-                nvram_load(rs, NVRAM_BLOB_VOLATILE, &v, &vl, NULL) != 1) {
+            if (nvram_load(rs, TPM_STATE_BLOB_PERMANENT, &p, &pl, NULL) != 1 ||
+                nvram_load(rs, TPM_STATE_BLOB_VOLATILE, &v, &vl, NULL) != 1) {
                 _exit(3);
             }
-            kp = reader_blob_commit(NVRAM_BLOB_PERMANENT, p, pl);
-            kv = reader_blob_commit(NVRAM_BLOB_VOLATILE, v, vl);
+            kp = reader_blob_commit(TPM_STATE_BLOB_PERMANENT, p, pl);
+            kv = reader_blob_commit(TPM_STATE_BLOB_VOLATILE, v, vl);
             if (kp < last_p || kv < last_v || kv < kp) {
                 _exit(4);
             }
@@ -898,10 +936,10 @@ static void test_reader_during_commits(gconstpointer data)
     }
     for (unsigned k = 1; waitpid(pid, &status, WNOHANG) == 0; k++) {
         size_t pl, vl;
-        g_autofree uint8_t *p = reader_blob(NVRAM_BLOB_PERMANENT, k, &pl);
-        g_autofree uint8_t *v = reader_blob(NVRAM_BLOB_VOLATILE, k, &vl);
-        NvramBlobUpdate u[2] = { { NVRAM_BLOB_PERMANENT, p, pl },
-                                 { NVRAM_BLOB_VOLATILE, v, vl } };
+        g_autofree uint8_t *p = reader_blob(TPM_STATE_BLOB_PERMANENT, k, &pl);
+        g_autofree uint8_t *v = reader_blob(TPM_STATE_BLOB_VOLATILE, k, &vl);
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, p, pl },
+                                 { TPM_STATE_BLOB_VOLATILE, v, vl } };
         GError *err = NULL;
         if (k > MAX_COMMITS) {
             kill(pid, SIGKILL);
@@ -922,9 +960,9 @@ static void test_rekey_and_derive(void)
 {
     TestImage t;
     NvramOpenOptions o = test_opts(true, true);
-    NvramKey pass = { NVRAM_KEY_PASSPHRASE, (const uint8_t *)"a passphrase", 12 };
-    NvramKey none = { NVRAM_KEY_NONE, NULL, 0 };
-    NvramKey raw = { NVRAM_KEY_RAW, test_key, 32 };
+    QCryptoKey pass = { QCRYPTO_KEY_PASSPHRASE, (const uint8_t *)"a passphrase", 12 };
+    QCryptoKey none = { QCRYPTO_KEY_NONE, NULL, 0 };
+    QCryptoKey raw = { QCRYPTO_KEY_RAW, test_key, 32 };
     g_autofree uint8_t *p = test_blob(5000, 21);
     g_autofree uint8_t *v = test_blob(300, 22);
     uint8_t m1[32], m2[32], m3[32];
@@ -936,8 +974,8 @@ static void test_rekey_and_derive(void)
     test_image_new(&t, "raw");
     bs = test_bdrv_open(&t, false, false);
     s = open_ok(bs, &o);
-    store_ok(s, NVRAM_BLOB_PERMANENT, p, 5000);
-    store_ok(s, NVRAM_BLOB_VOLATILE, v, 300);
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p, 5000);
+    store_ok(s, TPM_STATE_BLOB_VOLATILE, v, 300);
 
     g_assert_cmpint(nvram_derive_key(s, "qtpm migration v1", m1, 32, &err), ==, 0);
     g_assert_cmpint(nvram_derive_key(s, "qtpm migration v1", m2, 32, &err), ==, 0);
@@ -947,7 +985,7 @@ static void test_rekey_and_derive(void)
 
     g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, 0);
     g_assert_no_error(err);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, 5000));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, 5000));
     g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
     g_assert_true(info.encrypted && info.passphrase);
     nvram_close(s);
@@ -958,7 +996,7 @@ static void test_rekey_and_derive(void)
     o.key = pass;
     bs = test_bdrv_open(&t, false, false);
     s = open_ok(bs, &o);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, v, 300));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, v, 300));
     g_assert_cmpint(nvram_rekey(s, &none, 0, &err), ==, 0);
     g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
     g_assert_false(info.encrypted);
@@ -966,7 +1004,7 @@ static void test_rekey_and_derive(void)
     g_assert_error(err, QTPM_ERROR, QTPM_ERROR_NO_KEY);
     g_clear_error(&err);
     g_assert_cmpint(nvram_rekey(s, &raw, 0, &err), ==, 0);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, 5000));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, 5000));
     nvram_close(s);
     bdrv_close(bs);
 
@@ -976,8 +1014,8 @@ static void test_rekey_and_derive(void)
     s = open_ok(bs, &o);
     g_assert_cmpint(nvram_derive_key(s, "qtpm migration v1", m2, 32, &err), ==, 0);
     g_assert_cmpmem(m1, 32, m2, 32);
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_PERMANENT, p, 5000));
-    g_assert_true(test_blob_equals(s, NVRAM_BLOB_VOLATILE, v, 300));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, 5000));
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_VOLATILE, v, 300));
     nvram_close(s);
     bdrv_close(bs);
     test_image_free(&t);
@@ -992,7 +1030,7 @@ static void test_damage_after_rekey(void)
 {
     TestImage t;
     NvramOpenOptions o = test_opts(true, true);
-    NvramKey pass = { NVRAM_KEY_PASSPHRASE, (const uint8_t *)"a passphrase", 12 };
+    QCryptoKey pass = { QCRYPTO_KEY_PASSPHRASE, (const uint8_t *)"a passphrase", 12 };
     g_autofree uint8_t *p = test_blob(3000, 31);
     g_autofree uint8_t *img = NULL;
     BlockDriverState *bs;
@@ -1004,7 +1042,7 @@ static void test_damage_after_rekey(void)
     test_image_new(&t, "raw");
     bs = test_bdrv_open(&t, false, false);
     s = open_ok(bs, &o);
-    store_ok(s, NVRAM_BLOB_PERMANENT, p, 3000);
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p, 3000);
     g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, 0);
     g_assert_no_error(err);
     g_assert_cmpint(nvram_get_info(s, &info, NULL), ==, 0);
@@ -1043,6 +1081,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(p6, f, test_reader_during_commits);
     }
     g_test_add_func("/nvram/raw/foreign-image", test_foreign_image);
+    g_test_add_func("/nvram/raw/owner-lock-pid", test_owner_lock_pid);
     g_test_add_func("/nvram/raw/newer-version-and-damage", test_newer_version_and_damage);
     g_test_add_data_func("/nvram/raw/bit-flips/plain", GINT_TO_POINTER(0), test_bit_flips);
     g_test_add_data_func("/nvram/raw/bit-flips/encrypted", GINT_TO_POINTER(1),

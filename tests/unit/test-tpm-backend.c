@@ -316,9 +316,9 @@ static void test_libtpms_lost_permanent_state(Fixture *f, gconstpointer data)
     bs = drive_get_by_id("drive0");
     store = nvram_open(bs, &o, &err);
     g_assert_no_error(err);
-    g_assert_cmpint(nvram_store(store, NVRAM_BLOB_VOLATILE, junk,
+    g_assert_cmpint(nvram_store(store, TPM_STATE_BLOB_VOLATILE, junk,
                                 sizeof(junk), &err), ==, 0);
-    g_assert_cmpint(nvram_delete(store, NVRAM_BLOB_VOLATILE, &err), ==, 0);
+    g_assert_cmpint(nvram_delete(store, TPM_STATE_BLOB_VOLATILE, &err), ==, 0);
     nvram_close(store);
 
     tb = new_backend("libtpms,id=t,nvram=drive0", &err);
