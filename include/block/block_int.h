@@ -53,7 +53,6 @@ struct BlockDriverState {
     bool read_only;
     bool no_locking;
     uint32_t request_alignment;   /* set by the driver in bdrv_open; default 1 */
-    int64_t total_sectors_cache;  /* unused by the generic layer */
     uint64_t flush_count;
 
     /* lock nesting, per lock id (generic layer) */
