@@ -21,6 +21,13 @@ struct BlockDriver {
     int (*bdrv_open)(BlockDriverState *bs, const char *filename,
                      const BlockOpenOptions *opts, GError **errp);
     void (*bdrv_close)(BlockDriverState *bs);
+    /*
+     * Protocol drivers: create bs->filename with @mode, or empty it if it
+     * exists. @bs is a node that is not open; the driver holds the locks of
+     * a read-write open while it truncates, so an image that another process
+     * uses is refused, never emptied (QEMU's raw_co_create does the same).
+     */
+    int (*bdrv_create)(BlockDriverState *bs, mode_t mode, GError **errp);
 
     /* Requests arrive checked: inside the disk, aligned to bs->request_alignment. */
     int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
