@@ -19,6 +19,7 @@
 #include "migration/migration.h"
 #include "migration/stream.h"
 #include "monitor/qmp.h"
+#include "nvram/nvram.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/runstate.h"
 #include "sysemu/sysemu.h"
@@ -34,7 +35,7 @@
 typedef struct MigNvram {
     NvramStore *store;
     BlockDriverState *bs;
-    NvramKey key;
+    QCryptoKey key;
 } MigNvram;
 
 typedef struct MigrationState {
@@ -133,15 +134,15 @@ static bool mig_resolve_nvram(TPMBackend *tb, GError **errp)
                         key_id ? key_id : pass_id);
             return false;
         }
-        mig_nvram.key.kind = key_id ? NVRAM_KEY_RAW : NVRAM_KEY_PASSPHRASE;
+        mig_nvram.key.kind = key_id ? QCRYPTO_KEY_RAW : QCRYPTO_KEY_PASSPHRASE;
         mig_nvram.key.data = qcrypto_secret_data(sec, &mig_nvram.key.len);
     }
     return true;
 }
 
-static const NvramKey *mig_key(void)
+static const QCryptoKey *mig_key(void)
 {
-    return mig_nvram.key.kind == NVRAM_KEY_NONE ? NULL : &mig_nvram.key;
+    return mig_nvram.key.kind == QCRYPTO_KEY_NONE ? NULL : &mig_nvram.key;
 }
 
 static void mig_set_status(MigrationStatus s)

@@ -15,15 +15,15 @@ static const uint8_t raw_key_a[32] = {
 };
 static const uint8_t raw_key_b[32] = {[0] = 0xff, [31] = 0x01};
 
-static const NvramKey key_a = {NVRAM_KEY_RAW, raw_key_a, 32};
-static const NvramKey key_b = {NVRAM_KEY_RAW, raw_key_b, 32};
-static const NvramKey pass_a = {
-    NVRAM_KEY_PASSPHRASE,
+static const QCryptoKey key_a = {QCRYPTO_KEY_RAW, raw_key_a, 32};
+static const QCryptoKey key_b = {QCRYPTO_KEY_RAW, raw_key_b, 32};
+static const QCryptoKey pass_a = {
+    QCRYPTO_KEY_PASSPHRASE,
     (const uint8_t *)"correct horse",
     13,
 };
-static const NvramKey pass_b = {
-    NVRAM_KEY_PASSPHRASE,
+static const QCryptoKey pass_b = {
+    QCRYPTO_KEY_PASSPHRASE,
     (const uint8_t *)"battery staple",
     14,
 };
@@ -63,7 +63,7 @@ static MigStreamContents *sample_contents(MigStorageMode storage)
     return c;
 }
 
-static GByteArray *encode_sample(MigStorageMode storage, const NvramKey *key)
+static GByteArray *encode_sample(MigStorageMode storage, const QCryptoKey *key)
 {
     g_autoptr(MigStreamContents) c = sample_contents(storage);
     GByteArray *out = g_byte_array_new();
@@ -136,7 +136,7 @@ static void append_end(GByteArray *out, uint32_t seq, uint32_t count)
     append_section(out, MIG_SECTION_END, seq, n, 4);
 }
 
-static void assert_decode_fails(const uint8_t *buf, size_t len, const NvramKey *key,
+static void assert_decode_fails(const uint8_t *buf, size_t len, const QCryptoKey *key,
                                 int code, const char *msg_part)
 {
     MigStreamContents *c = (MigStreamContents *)0x1;
@@ -155,7 +155,7 @@ static void assert_decode_fails(const uint8_t *buf, size_t len, const NvramKey *
 
 /* ---- round trips ---- */
 
-static void roundtrip(MigStorageMode storage, const NvramKey *key)
+static void roundtrip(MigStorageMode storage, const QCryptoKey *key)
 {
     g_autoptr(MigStreamContents) in = sample_contents(storage);
     g_autoptr(GByteArray) out = g_byte_array_new();
@@ -287,7 +287,7 @@ static void test_wrong_key_before_sections(void)
 static void test_missing_key(void)
 {
     g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_AUTO, &key_a);
-    NvramKey none = {NVRAM_KEY_NONE, NULL, 0};
+    QCryptoKey none = {QCRYPTO_KEY_NONE, NULL, 0};
 
     assert_decode_fails(s->data, s->len, NULL, QTPM_ERROR_NO_KEY, "no key");
     assert_decode_fails(s->data, s->len, &none, QTPM_ERROR_NO_KEY, NULL);
@@ -335,7 +335,7 @@ static void test_header_binding(void)
 
 static void test_truncated_everywhere(void)
 {
-    const NvramKey *keys[] = {NULL, &key_a};
+    const QCryptoKey *keys[] = {NULL, &key_a};
 
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, keys[k]);
@@ -358,7 +358,7 @@ static void test_trailing_bytes(void)
 
 static void test_bit_flips_everywhere(void)
 {
-    const NvramKey *keys[] = {NULL, &key_a};
+    const QCryptoKey *keys[] = {NULL, &key_a};
 
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         g_autoptr(GByteArray) s = encode_sample(MIG_STORAGE_SHARED, keys[k]);
