@@ -13,9 +13,10 @@
 
 /*
  * The on-disk header (docs/qcow2.md section 1), field names as in QEMU's
- * docs/interop/qcow2.txt and block/qcow2.h. All fields are big endian: the
- * parser converts into Qcow2Header, and header updates write the bytes of
- * the fields they change from a QCowHeader image (qcow2_write_header_fields).
+ * docs/interop/qcow2.txt and block/qcow2.h. On disk all fields are big
+ * endian: the parser converts them into a Qcow2Header, and header updates
+ * write the bytes of the fields they change from a big-endian QCowHeader
+ * (qcow2_write_header_fields).
  */
 typedef struct __attribute__((packed)) QCowHeader {
     uint32_t magic;
@@ -138,28 +139,11 @@ G_STATIC_ASSERT(sizeof(QCowSnapshotHeader) == 40);
 #define QCOW2_L2_CACHE_SIZE 16
 #define QCOW2_REFBLOCK_CACHE_SIZE 8
 
-/* The parsed fixed header (docs/qcow2.md section 1). */
-typedef struct Qcow2Header {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t backing_file_offset;
-    uint32_t backing_file_size;
-    uint32_t cluster_bits;
-    uint64_t size;
-    uint32_t crypt_method;
-    uint32_t l1_size;
-    uint64_t l1_table_offset;
-    uint64_t refcount_table_offset;
-    uint32_t refcount_table_clusters;
-    uint32_t nb_snapshots;
-    uint64_t snapshots_offset;
-    uint64_t incompatible_features;
-    uint64_t compatible_features;
-    uint64_t autoclear_features;
-    uint32_t refcount_order;
-    uint32_t header_length;
-    uint8_t compression_type;
-} Qcow2Header;
+/*
+ * The fixed header as parsed: the same fields in host byte order. Fields a
+ * version 2 header lacks hold the values the spec implies for it.
+ */
+typedef QCowHeader Qcow2Header;
 
 typedef struct Qcow2Feature {
     uint8_t type;   /* 0 incompatible, 1 compatible, 2 autoclear */
