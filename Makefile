@@ -35,7 +35,6 @@ QTEST_SRCS := $(wildcard tests/qtest/test-*.c)
 QTEST_TESTS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%,$(QTEST_SRCS))
 LIBQTEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(QTEST_SRCS),$(wildcard tests/qtest/*.c)))
 TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)))
-FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 
 ALL_BINS := $(if $(wildcard system/main.c),$(QTPM)) $(TOOLS) $(UNIT_TESTS) $(QTEST_TESTS)
 

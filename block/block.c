@@ -200,6 +200,17 @@ void bdrv_close(BlockDriverState *bs)
     }
 }
 
+int bdrv_create_file(const char *filename, mode_t mode, GError **errp)
+{
+    static const BlockOpenOptions create_opts;
+    BlockDriverState *bs = bdrv_new_node(&bdrv_file, filename, &create_opts,
+                                         NULL);
+    int ret = bdrv_file.bdrv_create(bs, mode, errp);
+
+    bdrv_free_node(bs);
+    return ret;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Request checks */
 

@@ -161,18 +161,18 @@ static int file_apply_qemu_locks(BlockDriverState *bs, int fd, GError **errp)
     return 0;
 }
 
-static int file_open(BlockDriverState *bs, const char *filename,
-                     const BlockOpenOptions *opts, GError **errp)
+/* Opens bs->filename into s->fd; only regular files are images. */
+static int file_open_regular(BlockDriverState *bs, int flags, mode_t mode,
+                             const char *what, GError **errp)
 {
     BDRVFileState *s = bs->opaque;
-    int flags = O_CLOEXEC | (opts->read_only ? O_RDONLY : O_RDWR);
     struct stat st;
     int ret;
 
-    s->fd = open(filename, flags);
+    s->fd = open(bs->filename, flags | O_CLOEXEC, mode);
     if (s->fd < 0) {
         ret = -errno;
-        bdrv_set_error_errno(errp, bs, ret, "could not open");
+        bdrv_set_error_errno(errp, bs, ret, "%s", what);
         return ret;
     }
     if (fstat(s->fd, &st) < 0) {
@@ -185,6 +185,25 @@ static int file_open(BlockDriverState *bs, const char *filename,
                        "not a regular file");
         ret = -EINVAL;
         goto fail;
+    }
+    return 0;
+
+fail:
+    close(s->fd);
+    s->fd = -1;
+    return ret;
+}
+
+static int file_open(BlockDriverState *bs, const char *filename,
+                     const BlockOpenOptions *opts, GError **errp)
+{
+    BDRVFileState *s = bs->opaque;
+    int ret;
+
+    ret = file_open_regular(bs, opts->read_only ? O_RDONLY : O_RDWR, 0,
+                            "could not open", errp);
+    if (ret < 0) {
+        return ret;
     }
     if (!opts->no_locking && !bs->inactive) {
         ret = file_apply_qemu_locks(bs, s->fd, errp);
@@ -346,6 +365,27 @@ static int file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
     return 0;
 }
 
+/*
+ * O_TRUNC would empty the file before we know whether someone uses it: open
+ * without it, take the locks of a read-write open, and only then truncate.
+ */
+static int file_create(BlockDriverState *bs, mode_t mode, GError **errp)
+{
+    BDRVFileState *s = bs->opaque;
+    int ret;
+
+    ret = file_open_regular(bs, O_RDWR | O_CREAT, mode, "cannot create", errp);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = file_apply_qemu_locks(bs, s->fd, errp);
+    if (ret == 0) {
+        ret = file_truncate(bs, 0, errp);
+    }
+    file_close(bs);
+    return ret;
+}
+
 static int file_lock(BlockDriverState *bs, unsigned id, BdrvLockMode mode,
                      int timeout_ms, BdrvLockConflict *conflict, GError **errp)
 {
@@ -401,6 +441,7 @@ const BlockDriver bdrv_file = {
     .is_protocol = true,
     .bdrv_open = file_open,
     .bdrv_close = file_close,
+    .bdrv_create = file_create,
     .bdrv_pread = file_pread,
     .bdrv_pwrite = file_pwrite,
     .bdrv_pwrite_zeroes = bdrv_pwrite_zeroes_fallback,

@@ -145,7 +145,7 @@ int qcow2_get_l2_entry(BlockDriverState *bs, uint64_t guest_offset,
     if (!table) {
         return -EIO;
     }
-    *entry = ldq_be_p(table + (gci & (s->l2_size - 1)) * 8);
+    *entry = ldq_be_p(table + (gci & (s->l2_size - 1)) * L2E_SIZE);
     return qcow2_check_l2_entry(bs, guest_offset, *entry, errp);
 }
 
@@ -338,8 +338,8 @@ static Qcow2NewL2 *qcow2_start_new_l2(BlockDriverState *bs, Qcow2WriteCtx *w,
             return NULL;
         }
         for (uint64_t i = 0; i < s->l2_size; i++) {
-            stq_be_p(n.table + i * 8,
-                       ldq_be_p(old + i * 8) & ~QCOW_OFLAG_COPIED);
+            stq_be_p(n.table + i * L2E_SIZE,
+                       ldq_be_p(old + i * L2E_SIZE) & ~QCOW_OFLAG_COPIED);
         }
     }
     off = qcow2_alloc_clusters(bs, 1, errp);
@@ -370,7 +370,7 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
 
     if (nl2) {
         /* Copied from a shared table: not validated yet. */
-        entry = ldq_be_p(nl2->table + l2_index * 8);
+        entry = ldq_be_p(nl2->table + l2_index * L2E_SIZE);
         if (qcow2_check_l2_entry(bs, offset, entry, errp) < 0) {
             return -EINVAL;
         }
@@ -431,7 +431,7 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
     }
     qcow2_note_file_end(s, host + s->cluster_size);
     if (nl2) {
-        stq_be_p(nl2->table + l2_index * 8,
+        stq_be_p(nl2->table + l2_index * L2E_SIZE,
                    (uint64_t)host | QCOW_OFLAG_COPIED);
     } else {
         Qcow2L2Update u = { l2_offset, l2_index,
@@ -457,9 +457,9 @@ static int qcow2_write_l2_entry(BlockDriverState *bs, uint64_t l2_offset,
     if (!table) {
         return -EIO;
     }
-    stq_be_p(table + l2_index * 8, entry);
-    if (bdrv_file_pwrite(bs, l2_offset + l2_index * 8, 8,
-                         table + l2_index * 8, errp) < 0) {
+    stq_be_p(table + l2_index * L2E_SIZE, entry);
+    if (bdrv_file_pwrite(bs, l2_offset + l2_index * L2E_SIZE, L2E_SIZE,
+                         table + l2_index * L2E_SIZE, errp) < 0) {
         qcow2_cache_discard(&s->l2_cache, l2_offset);
         return -EIO;
     }
@@ -654,13 +654,13 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
                         uint64_t new_virtual_size, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t bytes = min_size * 8;
+    uint64_t bytes = min_size * L1E_SIZE;
     uint64_t clusters = DIV_ROUND_UP(bytes, s->cluster_size);
     g_autofree uint8_t *raw = NULL;
     g_autofree uint64_t *table = NULL;
     uint64_t old_offset = s->l1_table_offset;
-    uint64_t old_bytes = (uint64_t)s->l1_size * 8;
-    uint8_t hdr[24];
+    uint64_t old_bytes = (uint64_t)s->l1_size * L1E_SIZE;
+    QCowHeader be = { 0 };
     int64_t off;
 
     if (bytes > QCOW2_MAX_L1_BYTES) {
@@ -677,7 +677,7 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     table = g_new0(uint64_t, min_size);
     for (uint64_t i = 0; i < s->l1_size; i++) {
         table[i] = s->l1_table[i];
-        stq_be_p(raw + i * 8, s->l1_table[i]);
+        stq_be_p(raw + i * L1E_SIZE, s->l1_table[i]);
     }
     if (bdrv_file_pwrite(bs, off, clusters * s->cluster_size, raw, errp) < 0) {
         return -EIO;
@@ -687,12 +687,13 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    /* size, crypt_method, l1_size, l1_table_offset: one write. */
-    stq_be_p(hdr, new_virtual_size);
-    stl_be_p(hdr + 8, 0);
-    stl_be_p(hdr + 12, min_size);
-    stq_be_p(hdr + 16, off);
-    if (bdrv_file_pwrite(bs, 24, sizeof(hdr), hdr, errp) < 0) {
+    /* size, crypt_method (0), l1_size and l1_table_offset: one write. */
+    be.size = GUINT64_TO_BE(new_virtual_size);
+    be.l1_size = GUINT32_TO_BE(min_size);
+    be.l1_table_offset = GUINT64_TO_BE(off);
+    if (qcow2_write_header_fields(bs, &be,
+                                  QCOW2_HEADER_SPAN(size, l1_table_offset),
+                                  errp) < 0) {
         return -EIO;
     }
     g_free(s->l1_table);

@@ -9,23 +9,6 @@
 #define QCOW2_DEFAULT_CLUSTER_SIZE 4096
 #define QCOW2_DEFAULT_REFCOUNT_BITS 16
 
-static int qcow2_write_all(int fd, const uint8_t *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        buf += n;
-        len -= n;
-    }
-    return 0;
-}
-
 int qcow2_create(const char *filename, uint64_t size,
                  const Qcow2CreateOptions *opts, GError **errp)
 {
@@ -37,9 +20,11 @@ int qcow2_create(const char *filename, uint64_t size,
     uint32_t cluster_bits, refcount_order;
     uint64_t l1_size, l1_clusters, rt_clusters = 1, nb_rb = 1, total = 0;
     uint64_t rb_entries;
+    static const BlockOpenOptions raw_opts = { .format = "raw" };
     g_autofree uint8_t *img = NULL;
-    uint8_t *h;
-    int fd, ret;
+    BlockDriverState *bs;
+    QCowHeader h;
+    int ret;
 
     if (cs < 512 || cs > 2 * 1024 * 1024 || (cs & (cs - 1))) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -62,40 +47,43 @@ int qcow2_create(const char *filename, uint64_t size,
     cluster_bits = __builtin_ctzll(cs);
     refcount_order = __builtin_ctz(rbits);
     rb_entries = cs * 8 / rbits;
-    l1_size = DIV_ROUND_UP(size, cs * (cs / 8));
-    if (l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+    l1_size = DIV_ROUND_UP(size, cs * (cs / L2E_SIZE));
+    if (l1_size * L1E_SIZE > QCOW2_MAX_L1_BYTES) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s': image size %" PRIu64 " needs an L1 table larger "
                     "than %d bytes with %" PRIu64 "-byte clusters",
                     filename, size, QCOW2_MAX_L1_BYTES, cs);
         return -EINVAL;
     }
-    l1_clusters = DIV_ROUND_UP(l1_size * 8, cs);
+    l1_clusters = DIV_ROUND_UP(l1_size * L1E_SIZE, cs);
 
     /* header, refcount table, refcount blocks, L1: all counted. */
     for (int i = 0; i < 16; i++) {
         total = 1 + rt_clusters + nb_rb + l1_clusters;
         nb_rb = DIV_ROUND_UP(total, rb_entries);
-        rt_clusters = DIV_ROUND_UP(nb_rb * 8, cs);
+        rt_clusters = DIV_ROUND_UP(nb_rb * REFTABLE_ENTRY_SIZE, cs);
     }
     total = 1 + rt_clusters + nb_rb + l1_clusters;
 
     img = g_malloc0(total * cs);
-    h = img;
-    stl_be_p(h, QCOW_MAGIC);
-    stl_be_p(h + 4, 3);
-    stl_be_p(h + 20, cluster_bits);
-    stq_be_p(h + 24, size);
-    stl_be_p(h + 36, l1_size);
-    stq_be_p(h + 40, l1_size ? (1 + rt_clusters + nb_rb) * cs : 0);
-    stq_be_p(h + 48, cs);
-    stl_be_p(h + 56, rt_clusters);
-    stl_be_p(h + 96, refcount_order);
-    stl_be_p(h + 100, QCOW2_V3_HEADER_LENGTH);
+    h = (QCowHeader) {
+        .magic = GUINT32_TO_BE(QCOW_MAGIC),
+        .version = GUINT32_TO_BE(3),
+        .cluster_bits = GUINT32_TO_BE(cluster_bits),
+        .size = GUINT64_TO_BE(size),
+        .l1_size = GUINT32_TO_BE(l1_size),
+        .l1_table_offset = GUINT64_TO_BE(l1_size ? (1 + rt_clusters + nb_rb) * cs
+                                                 : 0),
+        .refcount_table_offset = GUINT64_TO_BE(cs),
+        .refcount_table_clusters = GUINT32_TO_BE(rt_clusters),
+        .refcount_order = GUINT32_TO_BE(refcount_order),
+        .header_length = GUINT32_TO_BE(QCOW2_V3_HEADER_LENGTH),
+    };
+    memcpy(img, &h, QCOW2_V3_HEADER_LENGTH);
     for (uint64_t b = 0; b < nb_rb; b++) {
         uint64_t block_off = (1 + rt_clusters + b) * cs;
 
-        stq_be_p(img + cs + b * 8, block_off);
+        stq_be_p(img + cs + b * REFTABLE_ENTRY_SIZE, block_off);
         for (uint64_t c = b * rb_entries;
              c < MIN(total, (b + 1) * rb_entries); c++) {
             qcow2_refcount_entry_set(img + block_off, refcount_order,
@@ -103,24 +91,26 @@ int qcow2_create(const char *filename, uint64_t size,
         }
     }
 
-    fd = open(filename, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        ret = -errno;
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': cannot create: %s",
-                    filename, g_strerror(-ret));
-        return ret;
-    }
-    ret = qcow2_write_all(fd, img, total * cs);
-    if (ret == 0 && fsync(fd) < 0) {
-        ret = -errno;
-    }
-    if (close(fd) < 0 && ret == 0) {
-        ret = -errno;
-    }
+    /*
+     * Through the block layer, not a private open(O_TRUNC): the file is
+     * emptied and written only under the locks of a read-write open, so an
+     * image that QEMU or qtpm uses is refused and left as it was.
+     */
+    ret = bdrv_create_file(filename, mode, errp);
     if (ret < 0) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO, "'%s': cannot write: %s",
-                    filename, g_strerror(-ret));
         return ret;
     }
-    return 0;
+    bs = bdrv_open(filename, &raw_opts, errp);
+    if (!bs) {
+        return -EIO;
+    }
+    ret = bdrv_truncate(bs, total * cs, errp);
+    if (ret == 0) {
+        ret = bdrv_pwrite(bs, 0, total * cs, img, errp);
+    }
+    if (ret == 0) {
+        ret = bdrv_flush(bs, errp);
+    }
+    bdrv_close(bs);
+    return ret;
 }

@@ -199,7 +199,7 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     uint64_t area_end, table_bytes;
     g_autofree uint64_t *new_table = NULL;
     g_autofree uint8_t *buf = NULL;
-    uint8_t hdr[12];
+    QCowHeader be = { 0 };
     uint64_t old_offset = s->refcount_table_offset;
     uint64_t old_clusters = s->refcount_table_clusters;
 
@@ -208,7 +208,8 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
 
         area_end = area_start + table_clusters + nb_blocks;
         need_entries = (MAX(last_cluster, area_end - 1) >> s->rb_bits) + 1;
-        need_clusters = DIV_ROUND_UP(need_entries * 8, s->cluster_size);
+        need_clusters = DIV_ROUND_UP(need_entries * REFTABLE_ENTRY_SIZE,
+                                     s->cluster_size);
         /* Double the table to keep growth rare. */
         need_clusters = MAX(need_clusters,
                             MIN(2 * old_clusters,
@@ -262,7 +263,7 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
         g_autofree uint8_t *raw = g_malloc0(table_bytes);
 
         for (uint64_t i = 0; i < entries; i++) {
-            stq_be_p(raw + i * 8, new_table[i]);
+            stq_be_p(raw + i * REFTABLE_ENTRY_SIZE, new_table[i]);
         }
         if (bdrv_file_pwrite(bs, area_start << s->cluster_bits, table_bytes,
                              raw, errp) < 0) {
@@ -275,16 +276,19 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    stq_be_p(hdr, area_start << s->cluster_bits);
-    stl_be_p(hdr + 8, table_clusters);
-    if (bdrv_file_pwrite(bs, 48, sizeof(hdr), hdr, errp) < 0) {
+    be.refcount_table_offset = GUINT64_TO_BE(area_start << s->cluster_bits);
+    be.refcount_table_clusters = GUINT32_TO_BE(table_clusters);
+    if (qcow2_write_header_fields(bs, &be,
+                                  QCOW2_HEADER_SPAN(refcount_table_offset,
+                                                    refcount_table_clusters),
+                                  errp) < 0) {
         return -EIO;
     }
     g_free(s->refcount_table);
     s->refcount_table = g_steal_pointer(&new_table);
     s->refcount_table_offset = area_start << s->cluster_bits;
     s->refcount_table_clusters = table_clusters;
-    s->refcount_table_size = table_bytes / 8;
+    s->refcount_table_size = table_bytes / REFTABLE_ENTRY_SIZE;
     s->hdr.refcount_table_offset = s->refcount_table_offset;
     s->hdr.refcount_table_clusters = table_clusters;
     /* The old table loses its reference once the header switch is durable. */

@@ -25,6 +25,7 @@ static const char *qcow2_feature_name(const Qcow2Feature *features, int nb,
 int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                        const char *name, GError **errp)
 {
+    QCowHeader be = { 0 };
     uint64_t cluster_size;
 
     memset(h, 0, sizeof(*h));
@@ -34,19 +35,21 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                     name, len);
         return -EINVAL;
     }
-    h->magic = ldl_be_p(buf);
-    h->version = ldl_be_p(buf + 4);
-    h->backing_file_offset = ldq_be_p(buf + 8);
-    h->backing_file_size = ldl_be_p(buf + 16);
-    h->cluster_bits = ldl_be_p(buf + 20);
-    h->size = ldq_be_p(buf + 24);
-    h->crypt_method = ldl_be_p(buf + 32);
-    h->l1_size = ldl_be_p(buf + 36);
-    h->l1_table_offset = ldq_be_p(buf + 40);
-    h->refcount_table_offset = ldq_be_p(buf + 48);
-    h->refcount_table_clusters = ldl_be_p(buf + 56);
-    h->nb_snapshots = ldl_be_p(buf + 60);
-    h->snapshots_offset = ldq_be_p(buf + 64);
+    /* Fields past @len stay zero; they are only read once @len covers them. */
+    memcpy(&be, buf, MIN(len, sizeof(be)));
+    h->magic = GUINT32_FROM_BE(be.magic);
+    h->version = GUINT32_FROM_BE(be.version);
+    h->backing_file_offset = GUINT64_FROM_BE(be.backing_file_offset);
+    h->backing_file_size = GUINT32_FROM_BE(be.backing_file_size);
+    h->cluster_bits = GUINT32_FROM_BE(be.cluster_bits);
+    h->size = GUINT64_FROM_BE(be.size);
+    h->crypt_method = GUINT32_FROM_BE(be.crypt_method);
+    h->l1_size = GUINT32_FROM_BE(be.l1_size);
+    h->l1_table_offset = GUINT64_FROM_BE(be.l1_table_offset);
+    h->refcount_table_offset = GUINT64_FROM_BE(be.refcount_table_offset);
+    h->refcount_table_clusters = GUINT32_FROM_BE(be.refcount_table_clusters);
+    h->nb_snapshots = GUINT32_FROM_BE(be.nb_snapshots);
+    h->snapshots_offset = GUINT64_FROM_BE(be.snapshots_offset);
 
     if (h->magic != QCOW_MAGIC) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -79,11 +82,11 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                     "bytes)", name, len);
         return -EINVAL;
     }
-    h->incompatible_features = ldq_be_p(buf + 72);
-    h->compatible_features = ldq_be_p(buf + 80);
-    h->autoclear_features = ldq_be_p(buf + 88);
-    h->refcount_order = ldl_be_p(buf + 96);
-    h->header_length = ldl_be_p(buf + 100);
+    h->incompatible_features = GUINT64_FROM_BE(be.incompatible_features);
+    h->compatible_features = GUINT64_FROM_BE(be.compatible_features);
+    h->autoclear_features = GUINT64_FROM_BE(be.autoclear_features);
+    h->refcount_order = GUINT32_FROM_BE(be.refcount_order);
+    h->header_length = GUINT32_FROM_BE(be.header_length);
     if (h->header_length < QCOW2_V3_HEADER_LENGTH ||
         h->header_length % 8 != 0 || h->header_length > cluster_size) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -105,7 +108,7 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
         return -EINVAL;
     }
     if (h->header_length > QCOW2_V3_HEADER_LENGTH) {
-        h->compression_type = buf[104];
+        h->compression_type = be.compression_type;
     }
     return 0;
 }
@@ -122,14 +125,17 @@ int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
 
     *features = NULL;
     *nb_features = 0;
-    while (off + 8 <= end) {
-        uint32_t type = ldl_be_p(buf + off);
-        uint32_t elen = ldl_be_p(buf + off + 4);
+    while (off + sizeof(QCowExtension) <= end) {
+        QCowExtension ext;
+        uint32_t type, elen;
 
+        memcpy(&ext, buf + off, sizeof(ext));
+        type = GUINT32_FROM_BE(ext.magic);
+        elen = GUINT32_FROM_BE(ext.len);
         if (type == QCOW2_EXT_END) {
             break;
         }
-        if (elen > end - off - 8) {
+        if (elen > end - off - sizeof(ext)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "'%s': header extension 0x%08x at offset %zu has "
                         "length %u, past the end of the first cluster",
@@ -139,20 +145,21 @@ int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
             return -EINVAL;
         }
         if (type == QCOW2_EXT_FEATURE_TABLE && !*features) {
-            int n = elen / QCOW2_FEATURE_ENTRY_LEN;
+            int n = elen / sizeof(Qcow2FeatureNameEntry);
 
             *features = g_new0(Qcow2Feature, MAX(n, 1));
             for (int i = 0; i < n; i++) {
-                const uint8_t *p = buf + off + 8 + i * QCOW2_FEATURE_ENTRY_LEN;
+                Qcow2FeatureNameEntry e;
 
-                (*features)[i].type = p[0];
-                (*features)[i].bit = p[1];
-                memcpy((*features)[i].name, p + 2, QCOW2_FEATURE_NAME_LEN);
+                memcpy(&e, buf + off + sizeof(ext) + i * sizeof(e), sizeof(e));
+                (*features)[i].type = e.type;
+                (*features)[i].bit = e.bit;
+                memcpy((*features)[i].name, e.name, QCOW2_FEATURE_NAME_LEN);
                 (*features)[i].name[QCOW2_FEATURE_NAME_LEN] = '\0';
             }
             *nb_features = n;
         }
-        off += 8 + QEMU_ALIGN_UP((uint64_t)elen, 8);
+        off += sizeof(ext) + QEMU_ALIGN_UP((uint64_t)elen, 8);
     }
     return 0;
 }
@@ -235,7 +242,7 @@ bool qcow2_check_overlap(BDRVQcow2State *s, uint64_t offset, uint64_t bytes,
         const char *name;
     } areas[] = {
         { 0, s->cluster_size, "header" },
-        { s->l1_table_offset, (uint64_t)s->l1_size * 8, "L1 table" },
+        { s->l1_table_offset, (uint64_t)s->l1_size * L1E_SIZE, "L1 table" },
         { s->refcount_table_offset,
           (uint64_t)s->refcount_table_clusters << s->cluster_bits,
           "refcount table" },
@@ -282,6 +289,21 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
 }
 
 /*
+ * Writes the header bytes [@start, @end) (QCOW2_HEADER_SPAN) from @be, so an
+ * update touches only the fields it changes and every extension survives.
+ */
+int qcow2_write_header_fields(BlockDriverState *bs, const QCowHeader *be,
+                              size_t start, size_t end, GError **errp)
+{
+    g_assert(start < end && end <= sizeof(*be));
+    if (bdrv_file_pwrite(bs, start, end - start, (const uint8_t *)be + start,
+                         errp) < 0) {
+        return -EIO;
+    }
+    return 0;
+}
+
+/*
  * Sets entry @index of the L1 or refcount table at @table_offset on disk,
  * then in @table, its copy in memory: memory never runs ahead of the file.
  */
@@ -289,10 +311,11 @@ int qcow2_write_table_entry(BlockDriverState *bs, uint64_t table_offset,
                             uint64_t *table, uint64_t index, uint64_t entry,
                             GError **errp)
 {
-    uint8_t buf[8];
+    uint64_t be = GUINT64_TO_BE(entry);
 
-    stq_be_p(buf, entry);
-    if (bdrv_file_pwrite(bs, table_offset + index * 8, 8, buf, errp) < 0) {
+    G_STATIC_ASSERT(L1E_SIZE == sizeof(be) && REFTABLE_ENTRY_SIZE == sizeof(be));
+    if (bdrv_file_pwrite(bs, table_offset + index * sizeof(be), sizeof(be), &be,
+                         errp) < 0) {
         return -EIO;
     }
     table[index] = entry;
@@ -307,11 +330,11 @@ static uint64_t *qcow2_read_table(BlockDriverState *bs, uint64_t offset,
     g_autofree uint64_t *t = g_new0(uint64_t, MAX(alloc_entries, 1));
 
     if (entries &&
-        bdrv_file_pread(bs, offset, entries * 8, t, errp) < 0) {
+        bdrv_file_pread(bs, offset, entries * sizeof(*t), t, errp) < 0) {
         return NULL;
     }
     for (uint64_t i = 0; i < entries; i++) {
-        t[i] = ldq_be_p((const uint8_t *)&t[i]);
+        t[i] = GUINT64_FROM_BE(t[i]);
     }
     return g_steal_pointer(&t);
 }
@@ -333,24 +356,25 @@ static int qcow2_measure_snapshots(BlockDriverState *bs, GError **errp)
                        s->hdr.nb_snapshots, QCOW2_MAX_SNAPSHOTS);
         return -EINVAL;
     }
-    if (!qcow2_check_table(bs, "snapshot table", off, 40, false, errp)) {
+    if (!qcow2_check_table(bs, "snapshot table", off,
+                           sizeof(QCowSnapshotHeader), false, errp)) {
         return -EINVAL;
     }
     for (uint32_t i = 0; i < s->hdr.nb_snapshots; i++) {
-        uint8_t e[40];
+        QCowSnapshotHeader e;
         uint64_t len;
 
-        if (off + total + 40 > (uint64_t)s->file_size) {
+        if (off + total + sizeof(e) > (uint64_t)s->file_size) {
             bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
                            "snapshot table entry %u is past the end of the "
                            "file", i);
             return -EINVAL;
         }
-        if (bdrv_file_pread(bs, off + total, sizeof(e), e, errp) < 0) {
+        if (bdrv_file_pread(bs, off + total, sizeof(e), &e, errp) < 0) {
             return -EIO;
         }
-        len = 40 + (uint64_t)ldl_be_p(e + 36) +
-              (uint64_t)(e[12] << 8 | e[13]) + (uint64_t)(e[14] << 8 | e[15]);
+        len = sizeof(e) + (uint64_t)GUINT32_FROM_BE(e.extra_data_size) +
+              GUINT16_FROM_BE(e.id_str_size) + GUINT16_FROM_BE(e.name_size);
         /* QEMU does not write the padding of the last entry. */
         end = total + len;
         total += QEMU_ALIGN_UP(len, 8);
@@ -402,7 +426,7 @@ static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
     }
     s->size = h->size;
     l1_needed = DIV_ROUND_UP(h->size, s->cluster_size << s->l2_bits);
-    if ((uint64_t)h->l1_size * 8 > QCOW2_MAX_L1_BYTES) {
+    if ((uint64_t)h->l1_size * L1E_SIZE > QCOW2_MAX_L1_BYTES) {
         bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
                        "L1 size %u is too large (at most %d bytes)",
                        h->l1_size, QCOW2_MAX_L1_BYTES);
@@ -430,7 +454,8 @@ static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
     s->refcount_table_offset = h->refcount_table_offset;
     s->refcount_table_clusters = h->refcount_table_clusters;
     s->refcount_table_size =
-        ((uint64_t)h->refcount_table_clusters << s->cluster_bits) / 8;
+        ((uint64_t)h->refcount_table_clusters << s->cluster_bits) /
+        REFTABLE_ENTRY_SIZE;
     s->snapshots_offset = 0;
     s->snapshots_size = 0;
 
@@ -442,12 +467,12 @@ static int qcow2_check_header_tables(BlockDriverState *bs, GError **errp)
     }
     if (s->l1_size) {
         if (!qcow2_check_header_table(bs, "L1 table", s->l1_table_offset,
-                                      (uint64_t)s->l1_size * 8, errp)) {
+                                      (uint64_t)s->l1_size * L1E_SIZE, errp)) {
             return -EINVAL;
         }
         s->l1_size = 0;
         if (qcow2_check_overlap(s, h->l1_table_offset,
-                                (uint64_t)h->l1_size * 8, &other)) {
+                                (uint64_t)h->l1_size * L1E_SIZE, &other)) {
             s->l1_size = h->l1_size;
             bdrv_set_error(errp, bs, QTPM_ERROR_CORRUPT,
                            "L1 table at 0x%" PRIx64 " overlaps the %s",
@@ -485,7 +510,7 @@ static int qcow2_load_metadata(BlockDriverState *bs, GError **errp)
     Qcow2Feature *features = NULL;
     int nb_features = 0, ret;
     uint64_t len;
-    uint8_t first[QCOW2_V3_HEADER_LENGTH + 8];
+    uint8_t first[sizeof(QCowHeader)];
 
     s->file_size = bdrv_file_getlength(bs, errp);
     if (s->file_size < 0) {
@@ -579,8 +604,16 @@ int qcow2_reload_metadata(BlockDriverState *bs, GError **errp)
 
 static int qcow2_probe(const uint8_t *buf, int buf_size, const char *filename)
 {
-    if (buf_size >= 8 && ldl_be_p(buf) == QCOW_MAGIC &&
-        (ldl_be_p(buf + 4) == 2 || ldl_be_p(buf + 4) == 3)) {
+    QCowHeader be;
+    uint32_t version;
+
+    if (buf_size < (int)offsetof(QCowHeader, backing_file_offset)) {
+        return 0;
+    }
+    memcpy(&be, buf, offsetof(QCowHeader, backing_file_offset));
+    version = GUINT32_FROM_BE(be.version);
+    if (GUINT32_FROM_BE(be.magic) == QCOW_MAGIC &&
+        (version == 2 || version == 3)) {
         return 100;
     }
     return 0;
@@ -679,7 +712,7 @@ static int qcow2_invalidate_cache(BlockDriverState *bs, GError **errp)
 static int qcow2_prepare_write(BlockDriverState *bs, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint8_t zero[8] = { 0 };
+    QCowHeader be = { .autoclear_features = 0 };
 
     if (s->broken) {
         bdrv_set_error(errp, bs, QTPM_ERROR_IO,
@@ -691,7 +724,10 @@ static int qcow2_prepare_write(BlockDriverState *bs, GError **errp)
         return 0;
     }
     if (s->hdr.version >= 3 && s->hdr.autoclear_features) {
-        if (bdrv_file_pwrite(bs, 88, 8, zero, errp) < 0) {
+        if (qcow2_write_header_fields(bs, &be,
+                                      QCOW2_HEADER_SPAN(autoclear_features,
+                                                        autoclear_features),
+                                      errp) < 0) {
             return -EIO;
         }
         /* Ordering: no change may reach the disk while the bits still
@@ -768,7 +804,7 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t size, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t l1_needed;
-    uint8_t buf[8];
+    QCowHeader be = { 0 };
     int ret;
 
     if (size < 0 || (uint64_t)size < s->size) {
@@ -790,8 +826,9 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t size, GError **errp)
         ret = qcow2_grow_l1_table(bs, l1_needed, (uint64_t)size, errp);
         return ret < 0 ? qcow2_recover(bs, ret) : 0;
     }
-    stq_be_p(buf, size);
-    if (bdrv_file_pwrite(bs, 24, 8, buf, errp) < 0) {
+    be.size = GUINT64_TO_BE(size);
+    if (qcow2_write_header_fields(bs, &be, QCOW2_HEADER_SPAN(size, size),
+                                  errp) < 0) {
         return -EIO;
     }
     s->size = size;

@@ -11,8 +11,59 @@
 
 #define QCOW_MAGIC 0x514649fbu
 
+/*
+ * The on-disk header (docs/qcow2.md section 1), field names as in QEMU's
+ * docs/interop/qcow2.txt and block/qcow2.h. On disk all fields are big
+ * endian: the parser converts them into a Qcow2Header, and header updates
+ * write the bytes of the fields they change from a big-endian QCowHeader
+ * (qcow2_write_header_fields).
+ */
+typedef struct __attribute__((packed)) QCowHeader {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t backing_file_offset;
+    uint32_t backing_file_size;
+    uint32_t cluster_bits;
+    uint64_t size;
+    uint32_t crypt_method;
+    uint32_t l1_size;
+    uint64_t l1_table_offset;
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_clusters;
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    /* version 3 */
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t refcount_order;
+    uint32_t header_length;
+    /* present when header_length > QCOW2_V3_HEADER_LENGTH */
+    uint8_t compression_type;
+    uint8_t padding[7];
+} QCowHeader;
+
 #define QCOW2_V2_HEADER_LENGTH 72
 #define QCOW2_V3_HEADER_LENGTH 104
+
+G_STATIC_ASSERT(offsetof(QCowHeader, incompatible_features) ==
+                QCOW2_V2_HEADER_LENGTH);
+G_STATIC_ASSERT(offsetof(QCowHeader, compression_type) ==
+                QCOW2_V3_HEADER_LENGTH);
+G_STATIC_ASSERT(sizeof(QCowHeader) == 112);
+
+/* The header bytes from field @first through field @last, as (start, end). */
+#define QCOW2_HEADER_SPAN(first, last) \
+    offsetof(QCowHeader, first), \
+    offsetof(QCowHeader, last) + sizeof(((QCowHeader *)0)->last)
+
+/* A header extension's leading bytes; data and padding to 8 follow. */
+typedef struct __attribute__((packed)) QCowExtension {
+    uint32_t magic;
+    uint32_t len;
+} QCowExtension;
+
+G_STATIC_ASSERT(sizeof(QCowExtension) == 8);
 
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
@@ -42,7 +93,35 @@
 #define QCOW2_EXT_DATA_FILE 0x44415441u
 
 #define QCOW2_FEATURE_NAME_LEN 46
-#define QCOW2_FEATURE_ENTRY_LEN 48
+
+/* One entry of the feature name table extension. */
+typedef struct __attribute__((packed)) Qcow2FeatureNameEntry {
+    uint8_t type;   /* 0 incompatible, 1 compatible, 2 autoclear */
+    uint8_t bit;
+    char name[QCOW2_FEATURE_NAME_LEN];
+} Qcow2FeatureNameEntry;
+
+G_STATIC_ASSERT(sizeof(Qcow2FeatureNameEntry) == 48);
+
+/* The fixed part of a snapshot table entry; id, name and extra data follow. */
+typedef struct __attribute__((packed)) QCowSnapshotHeader {
+    uint64_t l1_table_offset;
+    uint32_t l1_size;
+    uint16_t id_str_size;
+    uint16_t name_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint32_t vm_state_size;
+    uint32_t extra_data_size;
+} QCowSnapshotHeader;
+
+G_STATIC_ASSERT(sizeof(QCowSnapshotHeader) == 40);
+
+/* L1, L2 and refcount table entries are big-endian u64 */
+#define L1E_SIZE sizeof(uint64_t)
+#define L2E_SIZE sizeof(uint64_t)
+#define REFTABLE_ENTRY_SIZE sizeof(uint64_t)
 
 /* L1/L2 entry bits */
 #define QCOW_OFLAG_COPIED (UINT64_C(1) << 63)
@@ -60,28 +139,11 @@
 #define QCOW2_L2_CACHE_SIZE 16
 #define QCOW2_REFBLOCK_CACHE_SIZE 8
 
-/* The parsed fixed header (docs/qcow2.md section 1). */
-typedef struct Qcow2Header {
-    uint32_t magic;
-    uint32_t version;
-    uint64_t backing_file_offset;
-    uint32_t backing_file_size;
-    uint32_t cluster_bits;
-    uint64_t size;
-    uint32_t crypt_method;
-    uint32_t l1_size;
-    uint64_t l1_table_offset;
-    uint64_t refcount_table_offset;
-    uint32_t refcount_table_clusters;
-    uint32_t nb_snapshots;
-    uint64_t snapshots_offset;
-    uint64_t incompatible_features;
-    uint64_t compatible_features;
-    uint64_t autoclear_features;
-    uint32_t refcount_order;
-    uint32_t header_length;
-    uint8_t compression_type;
-} Qcow2Header;
+/*
+ * The fixed header as parsed: the same fields in host byte order. Fields a
+ * version 2 header lacks hold the values the spec implies for it.
+ */
+typedef QCowHeader Qcow2Header;
 
 typedef struct Qcow2Feature {
     uint8_t type;   /* 0 incompatible, 1 compatible, 2 autoclear */
@@ -162,6 +224,8 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
                        uint64_t offset, uint64_t bytes, bool check_overlap,
                        GError **errp);
 int qcow2_reload_metadata(BlockDriverState *bs, GError **errp);
+int qcow2_write_header_fields(BlockDriverState *bs, const QCowHeader *be,
+                              size_t start, size_t end, GError **errp);
 int qcow2_write_table_entry(BlockDriverState *bs, uint64_t table_offset,
                             uint64_t *table, uint64_t index, uint64_t entry,
                             GError **errp);

@@ -5,18 +5,41 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/crc32.h"
-#include "qemu/bswap.h"
 
 #include <zlib.h>
 
 #include "crypto/aead.h"
 #include "crypto/hkdf.h"
 #include "crypto/pbkdf.h"
+#include "crypto/key.h"
 #include "crypto/random.h"
-#include "crypto/secret.h"
 #include "migration/stream.h"
 
-#define MIG_AD_SIZE 40
+/*
+ * Associated data of a sealed payload (docs/migration-stream.md section 4):
+ * binds it to this stream's image, its place and the header's mode.
+ */
+typedef struct __attribute__((packed)) MigWireSealAD {
+    char magic[MIG_STREAM_MAGIC_SIZE];
+    uint8_t image_uuid[MIG_UUID_SIZE];
+    uint32_t type;
+    uint32_t seq;
+    uint32_t flags;
+    uint32_t storage;
+} MigWireSealAD;
+
+G_STATIC_ASSERT(sizeof(MigWireSealAD) == 40);
+
+G_STATIC_ASSERT(MIG_SEAL_NONCE_SIZE == QCRYPTO_AEAD_NONCE_LEN);
+G_STATIC_ASSERT(MIG_SEAL_TAG_SIZE == QCRYPTO_AEAD_TAG_LEN);
+
+/* The END section's payload: how many sections came before it. */
+typedef struct __attribute__((packed)) MigWireEnd {
+    uint32_t count;
+} MigWireEnd;
+
+G_STATIC_ASSERT(sizeof(MigWireEnd) == 4);
+
 #define LABEL_SEAL "qtpm migration v1 seal"
 #define LABEL_KCV "qtpm migration v1 key-check"
 
@@ -109,20 +132,24 @@ void mig_stream_contents_free(MigStreamContents *c)
 
 void mig_stream_header_pack(const MigStreamHeader *h, uint8_t *buf)
 {
-    memset(buf, 0, MIG_HEADER_SIZE);
-    memcpy(buf, MIG_STREAM_MAGIC, 8);
-    stl_be_p(buf + 8, h->version);
-    stl_be_p(buf + 12, MIG_HEADER_SIZE);
-    stl_be_p(buf + 16, h->flags);
-    stl_be_p(buf + 20, h->storage);
-    stl_be_p(buf + 24, h->tpm_version);
-    memcpy(buf + 28, h->image_uuid, 16);
-    stq_be_p(buf + 44, h->generation);
-    stl_be_p(buf + 52, h->key_kind);
-    stl_be_p(buf + 56, h->kdf_iterations);
-    memcpy(buf + 60, h->stream_salt, 32);
-    memcpy(buf + 92, h->key_check, 32);
-    stl_be_p(buf + 124, qemu_crc32(buf, 124));
+    MigWireHeader w = {
+        .version = GUINT32_TO_BE(h->version),
+        .header_length = GUINT32_TO_BE(MIG_HEADER_SIZE),
+        .flags = GUINT32_TO_BE(h->flags),
+        .storage = GUINT32_TO_BE(h->storage),
+        .tpm_version = GUINT32_TO_BE(h->tpm_version),
+        .generation = GUINT64_TO_BE(h->generation),
+        .key_kind = GUINT32_TO_BE(h->key_kind),
+        .kdf_iterations = GUINT32_TO_BE(h->kdf_iterations),
+    };
+
+    memcpy(w.magic, MIG_STREAM_MAGIC, sizeof(w.magic));
+    memcpy(w.image_uuid, h->image_uuid, sizeof(w.image_uuid));
+    memcpy(w.stream_salt, h->stream_salt, sizeof(w.stream_salt));
+    memcpy(w.key_check, h->key_check, sizeof(w.key_check));
+    w.header_crc = GUINT32_TO_BE(qemu_crc32((const uint8_t *)&w,
+                                            offsetof(MigWireHeader, header_crc)));
+    memcpy(buf, &w, sizeof(w));
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -168,7 +195,8 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
                     h->kdf_iterations);
         return -1;
     }
-    if (!encrypted && (!all_zero(h->stream_salt, 32) || !all_zero(h->key_check, 32))) {
+    if (!encrypted && (!all_zero(h->stream_salt, MIG_SALT_SIZE) ||
+                       !all_zero(h->key_check, MIG_KEY_CHECK_SIZE))) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unencrypted header carries key "
                     "material");
@@ -180,7 +208,8 @@ static int header_check_key_fields(const MigStreamHeader *h, GError **errp)
 int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
                             GError **errp)
 {
-    uint32_t hlen, crc;
+    MigWireHeader w;
+    uint32_t hlen, crc, stored_crc, storage;
 
     if (len < MIG_HEADER_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -188,60 +217,62 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
                     MIG_HEADER_SIZE);
         return -1;
     }
-    if (memcmp(buf, MIG_STREAM_MAGIC, 8) != 0) {
+    memcpy(&w, buf, sizeof(w));
+    if (memcmp(w.magic, MIG_STREAM_MAGIC, sizeof(w.magic)) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: bad magic (not a qtpm migration "
                     "stream)");
         return -1;
     }
     memset(h, 0, sizeof(*h));
-    h->version = ldl_be_p(buf + 8);
+    h->version = GUINT32_FROM_BE(w.version);
     if (h->version != MIG_STREAM_VERSION) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: unsupported version %u", h->version);
         return -1;
     }
-    hlen = ldl_be_p(buf + 12);
+    hlen = GUINT32_FROM_BE(w.header_length);
     if (hlen != MIG_HEADER_SIZE) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: header length %u is not %d", hlen,
                     MIG_HEADER_SIZE);
         return -1;
     }
-    crc = qemu_crc32(buf, 124);
-    if (crc != ldl_be_p(buf + 124)) {
+    crc = qemu_crc32(buf, offsetof(MigWireHeader, header_crc));
+    stored_crc = GUINT32_FROM_BE(w.header_crc);
+    if (crc != stored_crc) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: header CRC mismatch (stored 0x%08x, "
                     "computed 0x%08x)",
-                    ldl_be_p(buf + 124), crc);
+                    stored_crc, crc);
         return -1;
     }
-    h->flags = ldl_be_p(buf + 16);
+    h->flags = GUINT32_FROM_BE(w.flags);
     if (h->flags & ~MIG_FLAGS_KNOWN) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "migration stream: unknown header flags 0x%x",
                     h->flags & ~MIG_FLAGS_KNOWN);
         return -1;
     }
-    uint32_t storage = ldl_be_p(buf + 20);
+    storage = GUINT32_FROM_BE(w.storage);
     if (storage > MIG_STORAGE_NON_SHARED) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unknown storage mode %u", storage);
         return -1;
     }
     h->storage = storage;
-    h->tpm_version = ldl_be_p(buf + 24);
+    h->tpm_version = GUINT32_FROM_BE(w.tpm_version);
     if (h->tpm_version != 1 && h->tpm_version != 2) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: unknown TPM version %u", h->tpm_version);
         return -1;
     }
-    memcpy(h->image_uuid, buf + 28, 16);
-    h->generation = ldq_be_p(buf + 44);
-    h->key_kind = ldl_be_p(buf + 52);
-    h->kdf_iterations = ldl_be_p(buf + 56);
-    memcpy(h->stream_salt, buf + 60, 32);
-    memcpy(h->key_check, buf + 92, 32);
+    memcpy(h->image_uuid, w.image_uuid, sizeof(h->image_uuid));
+    h->generation = GUINT64_FROM_BE(w.generation);
+    h->key_kind = GUINT32_FROM_BE(w.key_kind);
+    h->kdf_iterations = GUINT32_FROM_BE(w.kdf_iterations);
+    memcpy(h->stream_salt, w.stream_salt, sizeof(h->stream_salt));
+    memcpy(h->key_check, w.key_check, sizeof(h->key_check));
     return header_check_key_fields(h, errp);
 }
 
@@ -250,7 +281,7 @@ int mig_stream_header_parse(const uint8_t *buf, size_t len, MigStreamHeader *h,
 typedef struct MigKeys {
     bool keyed;
     uint8_t seal[QCRYPTO_AEAD_KEY_LEN];
-    uint8_t kcv[32];
+    uint8_t kcv[MIG_KEY_CHECK_SIZE];
 } MigKeys;
 
 static bool key_present(const QCryptoKey *key)
@@ -282,8 +313,8 @@ static int derive_keys(const MigStreamHeader *h, const QCryptoKey *key, MigKeys 
                         "migration: empty passphrase");
             return -1;
         }
-        qcrypto_pbkdf2_sha256(key->data, key->len, h->stream_salt, 32, h->kdf_iterations,
-                              ikm, sizeof(ikm));
+        qcrypto_pbkdf2_sha256(key->data, key->len, h->stream_salt, MIG_SALT_SIZE,
+                              h->kdf_iterations, ikm, sizeof(ikm));
         ikm_p = ikm;
         ikm_len = sizeof(ikm);
     } else {
@@ -294,28 +325,28 @@ static int derive_keys(const MigStreamHeader *h, const QCryptoKey *key, MigKeys 
 
     llen = strlen(LABEL_SEAL);
     memcpy(info, LABEL_SEAL, llen);
-    memcpy(info + llen, h->image_uuid, 16);
-    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16, k->seal,
-                        sizeof(k->seal));
+    memcpy(info + llen, h->image_uuid, MIG_UUID_SIZE);
+    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, MIG_SALT_SIZE, info,
+                        llen + MIG_UUID_SIZE, k->seal, sizeof(k->seal));
     llen = strlen(LABEL_KCV);
     memcpy(info, LABEL_KCV, llen);
-    memcpy(info + llen, h->image_uuid, 16);
-    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, 32, info, llen + 16, k->kcv,
-                        sizeof(k->kcv));
-    qcrypto_memwipe(ikm, sizeof(ikm));
+    memcpy(info + llen, h->image_uuid, MIG_UUID_SIZE);
+    qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, MIG_SALT_SIZE, info,
+                        llen + MIG_UUID_SIZE, k->kcv, sizeof(k->kcv));
+    explicit_bzero(ikm, sizeof(ikm));
     k->keyed = true;
     return 0;
 }
 
 static void build_ad(const MigStreamHeader *h, uint32_t type, uint32_t seq,
-                     uint8_t ad[MIG_AD_SIZE])
+                     MigWireSealAD *ad)
 {
-    memcpy(ad, MIG_STREAM_MAGIC, 8);
-    memcpy(ad + 8, h->image_uuid, 16);
-    stl_be_p(ad + 24, type);
-    stl_be_p(ad + 28, seq);
-    stl_be_p(ad + 32, h->flags);
-    stl_be_p(ad + 36, h->storage);
+    memcpy(ad->magic, MIG_STREAM_MAGIC, sizeof(ad->magic));
+    memcpy(ad->image_uuid, h->image_uuid, sizeof(ad->image_uuid));
+    ad->type = GUINT32_TO_BE(type);
+    ad->seq = GUINT32_TO_BE(seq);
+    ad->flags = GUINT32_TO_BE(h->flags);
+    ad->storage = GUINT32_TO_BE(h->storage);
 }
 
 /*
@@ -367,8 +398,8 @@ MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryp
     e->hdr = *hdr;
     e->hdr.version = MIG_STREAM_VERSION;
     e->hdr.flags &= ~MIG_FLAG_ENCRYPTED;
-    memset(e->hdr.stream_salt, 0, 32);
-    memset(e->hdr.key_check, 0, 32);
+    memset(e->hdr.stream_salt, 0, MIG_SALT_SIZE);
+    memset(e->hdr.key_check, 0, MIG_KEY_CHECK_SIZE);
     if (e->hdr.tpm_version != 1 && e->hdr.tpm_version != 2) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration: unknown TPM version %u", e->hdr.tpm_version);
@@ -401,18 +432,18 @@ MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryp
     } else {
         e->hdr.kdf_iterations = 0;
     }
-    if (qcrypto_random_bytes(e->hdr.stream_salt, 32, errp) < 0 ||
+    if (qcrypto_random_bytes(e->hdr.stream_salt, MIG_SALT_SIZE, errp) < 0 ||
         derive_keys(&e->hdr, key, &e->keys, errp) < 0) {
         return NULL;
     }
-    memcpy(e->hdr.key_check, e->keys.kcv, 32);
+    memcpy(e->hdr.key_check, e->keys.kcv, MIG_KEY_CHECK_SIZE);
     return g_steal_pointer(&e);
 }
 
 void mig_stream_encoder_free(MigStreamEncoder *e)
 {
     if (e) {
-        qcrypto_memwipe(e, sizeof(*e));
+        explicit_bzero(e, sizeof(*e));
         g_free(e);
     }
 }
@@ -435,8 +466,8 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t 
 {
     size_t wire_len = len + (e->keys.keyed ? MIG_SEAL_OVERHEAD : 0);
     size_t start = out->len;
-    uint8_t hdr[MIG_SECTION_HEADER_SIZE];
-    uint8_t crc[4];
+    MigWireSection hdr;
+    uint32_t crc;
 
     if (len > mig_section_max_len(type)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -445,32 +476,35 @@ static int encode_section_raw(MigStreamEncoder *e, uint32_t type, const uint8_t 
                     mig_section_type_name(type), len, mig_section_max_len(type));
         return -1;
     }
-    stl_be_p(hdr, type);
-    stl_be_p(hdr + 4, e->seq);
-    stl_be_p(hdr + 8, (uint32_t)wire_len);
-    stl_be_p(hdr + 12, e->keys.keyed ? MIG_SECTION_SEALED : 0);
-    g_byte_array_append(out, hdr, sizeof(hdr));
+    hdr = (MigWireSection) {
+        .type = GUINT32_TO_BE(type),
+        .seq = GUINT32_TO_BE(e->seq),
+        .length = GUINT32_TO_BE((uint32_t)wire_len),
+        .sflags = GUINT32_TO_BE(e->keys.keyed ? MIG_SECTION_SEALED : 0),
+    };
+    g_byte_array_append(out, (const uint8_t *)&hdr, sizeof(hdr));
 
     if (e->keys.keyed) {
         uint8_t nonce[MIG_SEAL_NONCE_SIZE];
-        uint8_t ad[MIG_AD_SIZE];
+        MigWireSealAD ad;
         size_t pos;
 
         if (qcrypto_random_bytes(nonce, sizeof(nonce), errp) < 0) {
             g_byte_array_set_size(out, start);
             return -1;
         }
-        build_ad(&e->hdr, type, e->seq, ad);
+        build_ad(&e->hdr, type, e->seq, &ad);
         g_byte_array_append(out, nonce, sizeof(nonce));
         pos = out->len;
         g_byte_array_set_size(out, pos + len + MIG_SEAL_TAG_SIZE);
-        qcrypto_aead_encrypt(e->keys.seal, nonce, ad, sizeof(ad), data, len,
+        qcrypto_aead_encrypt(e->keys.seal, nonce, (const uint8_t *)&ad,
+                             sizeof(ad), data, len,
                              out->data + pos, out->data + pos + len);
     } else if (len > 0) {
         g_byte_array_append(out, data, len);
     }
-    stl_be_p(crc, qemu_crc32(out->data + start, out->len - start));
-    g_byte_array_append(out, crc, sizeof(crc));
+    crc = GUINT32_TO_BE(qemu_crc32(out->data + start, out->len - start));
+    g_byte_array_append(out, (const uint8_t *)&crc, sizeof(crc));
     e->seq++;
     return 0;
 }
@@ -497,7 +531,7 @@ int mig_stream_encode_section(MigStreamEncoder *e, MigSectionType type,
 
 int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp)
 {
-    uint8_t count[4];
+    MigWireEnd end;
 
     for (uint32_t t = 1; t <= MIG_SECTION_DATA_MAX; t++) {
         if (section_required(e->hdr.storage, t) && !e->seen[t]) {
@@ -507,8 +541,9 @@ int mig_stream_encode_end(MigStreamEncoder *e, GByteArray *out, GError **errp)
             return -1;
         }
     }
-    stl_be_p(count, e->seq);
-    if (encode_section_raw(e, MIG_SECTION_END, count, 4, out, errp) < 0) {
+    end.count = GUINT32_TO_BE(e->seq);
+    if (encode_section_raw(e, MIG_SECTION_END, (const uint8_t *)&end,
+                           sizeof(end), out, errp) < 0) {
         return -1;
     }
     e->ended = true;
@@ -563,7 +598,7 @@ struct MigStreamDecoder {
     MigStreamContents *c;
     uint32_t seq;
     /* The section whose body comes next. */
-    uint8_t cur_hdr[MIG_SECTION_HEADER_SIZE];
+    MigWireSection cur_hdr;
     uint32_t cur_type;
     uint32_t cur_len;
 };
@@ -589,10 +624,10 @@ void mig_stream_decoder_free(MigStreamDecoder *d)
         return;
     }
     if (d->key_data) {
-        qcrypto_memwipe(d->key_data, d->key_len);
+        explicit_bzero(d->key_data, d->key_len);
         g_free(d->key_data);
     }
-    qcrypto_memwipe(&d->keys, sizeof(d->keys));
+    explicit_bzero(&d->keys, sizeof(d->keys));
     mig_stream_contents_free(d->c);
     g_free(d);
 }
@@ -667,7 +702,7 @@ static int decoder_check_key(MigStreamDecoder *d, GError **errp)
     if (derive_keys(h, &key, &d->keys, errp) < 0) {
         return -1;
     }
-    if (!qcrypto_mem_equal(d->keys.kcv, h->key_check, 32)) {
+    if (!qcrypto_mem_equal(d->keys.kcv, h->key_check, MIG_KEY_CHECK_SIZE)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                     "migration stream: the migration key does not match the "
                     "source's (key-check value differs)");
@@ -691,13 +726,17 @@ static int decode_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
     const MigStreamHeader *h = &d->c->header;
-    uint32_t type = ldl_be_p(buf);
-    uint32_t seq = ldl_be_p(buf + 4);
-    uint32_t len = ldl_be_p(buf + 8);
-    uint32_t sflags = ldl_be_p(buf + 12);
+    MigWireSection w;
+    uint32_t type, seq, len, sflags;
     bool sealed = h->flags & MIG_FLAG_ENCRYPTED;
-    size_t max = mig_section_max_len(type);
+    size_t max;
 
+    memcpy(&w, buf, sizeof(w));
+    type = GUINT32_FROM_BE(w.type);
+    seq = GUINT32_FROM_BE(w.seq);
+    len = GUINT32_FROM_BE(w.length);
+    sflags = GUINT32_FROM_BE(w.sflags);
+    max = mig_section_max_len(type);
     if (max == 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: section %u has unknown section type "
@@ -752,22 +791,26 @@ static int decode_section_header(MigStreamDecoder *d, const uint8_t *buf, GError
                         d->seq, mig_section_type_name(type));
             return -1;
         }
-    } else if (len != (sealed ? 4 + MIG_SEAL_OVERHEAD : 4)) {
+    } else if (len != sizeof(MigWireEnd) + (sealed ? MIG_SEAL_OVERHEAD : 0)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "migration stream: END section length %u is not %d", len,
-                    sealed ? 4 + MIG_SEAL_OVERHEAD : 4);
+                    (int)sizeof(MigWireEnd) + (sealed ? MIG_SEAL_OVERHEAD : 0));
         return -1;
     }
-    memcpy(d->cur_hdr, buf, MIG_SECTION_HEADER_SIZE);
+    d->cur_hdr = w;
     d->cur_type = type;
     d->cur_len = len;
     d->state = DEC_SECTION_BODY;
     return 0;
 }
 
-static int decoder_finish(MigStreamDecoder *d, const uint8_t *count, GError **errp)
+static int decoder_finish(MigStreamDecoder *d, const uint8_t *payload, GError **errp)
 {
-    uint32_t n = ldl_be_p(count);
+    MigWireEnd end;
+    uint32_t n;
+
+    memcpy(&end, payload, sizeof(end));
+    n = GUINT32_FROM_BE(end.count);
 
     if (n != d->seq) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
@@ -788,12 +831,14 @@ static int decoder_finish(MigStreamDecoder *d, const uint8_t *count, GError **er
 
 static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
-    uint32_t stored = ldl_be_p(buf + d->cur_len);
+    uint32_t stored;
     uLong crc = crc32(0L, Z_NULL, 0);
     g_autofree uint8_t *plain = NULL;
     size_t plain_len;
 
-    crc = crc32(crc, d->cur_hdr, MIG_SECTION_HEADER_SIZE);
+    memcpy(&stored, buf + d->cur_len, sizeof(stored));
+    stored = GUINT32_FROM_BE(stored);
+    crc = crc32(crc, (const uint8_t *)&d->cur_hdr, sizeof(d->cur_hdr));
     crc = crc32(crc, buf, d->cur_len);
     if ((uint32_t)crc != stored) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -804,12 +849,13 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError *
     }
 
     if (d->keys.keyed) {
-        uint8_t ad[MIG_AD_SIZE];
+        MigWireSealAD ad;
 
         plain_len = d->cur_len - MIG_SEAL_OVERHEAD;
         plain = g_malloc(plain_len ? plain_len : 1);
-        build_ad(&d->c->header, d->cur_type, d->seq, ad);
-        if (!qcrypto_aead_decrypt(d->keys.seal, buf, ad, sizeof(ad),
+        build_ad(&d->c->header, d->cur_type, d->seq, &ad);
+        if (!qcrypto_aead_decrypt(d->keys.seal, buf, (const uint8_t *)&ad,
+                                  sizeof(ad),
                                   buf + MIG_SEAL_NONCE_SIZE, plain_len, plain,
                                   buf + MIG_SEAL_NONCE_SIZE + plain_len)) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,

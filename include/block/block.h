@@ -116,7 +116,16 @@ BlkdebugState *bdrv_get_blkdebug(BlockDriverState *bs);
 bool qemu_strtosz(const char *str, uint64_t *result);
 
 /*
- * Creates an empty qcow2 v3 image of @size virtual bytes.
+ * Creates an empty file, or empties an existing one, through the file
+ * driver and its locks: fails with QTPM_ERROR_LOCKED, leaving the file as
+ * it was, when another open (here or in another process) writes it.
+ * @mode applies to a new file.
+ */
+int bdrv_create_file(const char *filename, mode_t mode, GError **errp);
+
+/*
+ * Creates an empty qcow2 v3 image of @size virtual bytes: bdrv_create_file,
+ * then the metadata is written through a block-layer open of the file.
  * @cluster_size 0 picks the default (docs/qcow2.md "Create").
  */
 typedef struct Qcow2CreateOptions {

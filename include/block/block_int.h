@@ -21,6 +21,13 @@ struct BlockDriver {
     int (*bdrv_open)(BlockDriverState *bs, const char *filename,
                      const BlockOpenOptions *opts, GError **errp);
     void (*bdrv_close)(BlockDriverState *bs);
+    /*
+     * Protocol drivers: create bs->filename with @mode, or empty it if it
+     * exists. @bs is a node that is not open; the driver holds the locks of
+     * a read-write open while it truncates, so an image that another process
+     * uses is refused, never emptied (QEMU's raw_co_create does the same).
+     */
+    int (*bdrv_create)(BlockDriverState *bs, mode_t mode, GError **errp);
 
     /* Requests arrive checked: inside the disk, aligned to bs->request_alignment. */
     int (*bdrv_pread)(BlockDriverState *bs, int64_t offset, int64_t bytes,
@@ -56,7 +63,6 @@ struct BlockDriverState {
     bool read_only;
     bool no_locking;
     uint32_t request_alignment;   /* set by the driver in bdrv_open; default 1 */
-    int64_t total_sectors_cache;  /* unused by the generic layer */
     uint64_t flush_count;
 
     /* lock nesting, per lock id (generic layer) */

@@ -6,13 +6,17 @@
 #define MIGRATION_STREAM_H
 
 #include "qemu/osdep.h"
-#include "nvram/nvram.h"
+#include "crypto/key.h"
 
 #define MIG_STREAM_MAGIC "QTPM-MIG"
+#define MIG_STREAM_MAGIC_SIZE 8
 #define MIG_STREAM_VERSION 1
 #define MIG_HEADER_SIZE 128
 #define MIG_SECTION_HEADER_SIZE 16
 #define MIG_SECTION_CRC_SIZE 4
+#define MIG_UUID_SIZE 16
+#define MIG_SALT_SIZE 32
+#define MIG_KEY_CHECK_SIZE 32
 #define MIG_SEAL_NONCE_SIZE 12
 #define MIG_SEAL_TAG_SIZE 16
 #define MIG_SEAL_OVERHEAD (MIG_SEAL_NONCE_SIZE + MIG_SEAL_TAG_SIZE)
@@ -43,17 +47,55 @@ typedef enum MigStorageMode {
     MIG_STORAGE_NON_SHARED = 2,
 } MigStorageMode;
 
+/*
+ * The bytes on the wire (docs/migration-stream.md sections 1 and 2): packed,
+ * every integer big endian. The codec reads and writes fields by these names;
+ * the assertions pin the layout to the document's tables.
+ */
+typedef struct __attribute__((packed)) MigWireHeader {
+    char magic[MIG_STREAM_MAGIC_SIZE];
+    uint32_t version;
+    uint32_t header_length;
+    uint32_t flags;
+    uint32_t storage;
+    uint32_t tpm_version;
+    uint8_t image_uuid[MIG_UUID_SIZE];
+    uint64_t generation;
+    uint32_t key_kind;
+    uint32_t kdf_iterations;
+    uint8_t stream_salt[MIG_SALT_SIZE];
+    uint8_t key_check[MIG_KEY_CHECK_SIZE];
+    uint32_t header_crc;      /* CRC32 of every byte before it */
+} MigWireHeader;
+
+G_STATIC_ASSERT(offsetof(MigWireHeader, image_uuid) == 28);
+G_STATIC_ASSERT(offsetof(MigWireHeader, generation) == 44);
+G_STATIC_ASSERT(offsetof(MigWireHeader, stream_salt) == 60);
+G_STATIC_ASSERT(offsetof(MigWireHeader, header_crc) == 124);
+G_STATIC_ASSERT(sizeof(MigWireHeader) == MIG_HEADER_SIZE);
+
+/* Followed by @length payload bytes and a CRC32 of header and payload. */
+typedef struct __attribute__((packed)) MigWireSection {
+    uint32_t type;
+    uint32_t seq;
+    uint32_t length;
+    uint32_t sflags;
+} MigWireSection;
+
+G_STATIC_ASSERT(sizeof(MigWireSection) == MIG_SECTION_HEADER_SIZE);
+
+/* The decoded header, host byte order. */
 typedef struct MigStreamHeader {
     uint32_t version;
     uint32_t flags;
     MigStorageMode storage;
     uint32_t tpm_version;
-    uint8_t image_uuid[16];
+    uint8_t image_uuid[MIG_UUID_SIZE];
     uint64_t generation;
     uint32_t key_kind; /* QCryptoKeyKind */
     uint32_t kdf_iterations;
-    uint8_t stream_salt[32];
-    uint8_t key_check[32];
+    uint8_t stream_salt[MIG_SALT_SIZE];
+    uint8_t key_check[MIG_KEY_CHECK_SIZE];
 } MigStreamHeader;
 
 /* A decoded (or to-be-encoded) stream: header and plaintext sections. */

@@ -105,6 +105,17 @@ refused "create refuses any existing non-empty file" "exists" "$S/notes.txt" \
     "$QTPM_IMG" create "$S/notes.txt"
 : >"$S/empty.qcow2"
 check "create accepts an existing empty file" "$QTPM_IMG" create "$S/empty.qcow2"
+# An empty file that qemu-io holds read-write is still in use: no create.
+: >"$S/held.img"
+qemu-io -f raw -c 'sleep 60000' "$S/held.img" >/dev/null 2>&1 &
+held=$!
+for _ in $(seq 300); do
+    grep -qE ":$(stat -c %i "$S/held.img") 10[01] 101( |\$)" /proc/locks && break
+    sleep 0.1
+done
+refused "create refuses a file that qemu-io holds" "locked by another process" \
+    "$S/held.img" "$QTPM_IMG" create "$S/held.img"
+kill "$held"; wait "$held" 2>/dev/null
 for bad in "--tpm 3.0" "--size none" "--key-file $S/short.key" \
     "--key-file $S/raw.key --passphrase-file $S/pass" "--key-format hex" \
     "--key-file $S/raw.key --key-format rot13" "--key-file $S/missing.key" \

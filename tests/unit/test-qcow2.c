@@ -199,6 +199,46 @@ static void test_create_bad_options(Fixture *f, gconstpointer data)
     g_clear_error(&err);
 }
 
+/*
+ * Creating over an image that a read-write open holds (here, or QEMU or
+ * qtpm in another process) is refused with the lock error and leaves the
+ * image as it was; once the holder closes it, creating works.
+ */
+static void test_create_locked(Fixture *f, gconstpointer data)
+{
+    BlockOpenOptions opts = { .format = "qcow2" };
+    g_autofree char *before = NULL, *after = NULL;
+    gsize before_len, after_len;
+    uint8_t buf[4096];
+    BlockDriverState *bs;
+    GError *err = NULL;
+
+    create_ok(f->path, 1024 * 1024, 0, 0);
+    bs = bdrv_open(f->path, &opts, &err);
+    g_assert_no_error(err);
+    fill(buf, sizeof(buf), 7);
+    write_ok(bs, 0, sizeof(buf), buf);
+    g_assert_cmpint(bdrv_flush(bs, NULL), ==, 0);
+    g_assert_true(g_file_get_contents(f->path, &before, &before_len, NULL));
+
+    g_assert_cmpint(qcow2_create(f->path, 2 * 1024 * 1024, NULL, &err), <, 0);
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_LOCKED);
+    g_assert_nonnull(strstr(err->message, f->path));
+    g_assert_nonnull(strstr(err->message, "locked by another process"));
+    g_clear_error(&err);
+    g_assert_true(g_file_get_contents(f->path, &after, &after_len, NULL));
+    g_assert_cmpuint(after_len, ==, before_len);
+    g_assert_true(memcmp(before, after, before_len) == 0);
+    read_expect(bs, 0, sizeof(buf), buf);
+    bdrv_close(bs);
+
+    create_ok(f->path, 2 * 1024 * 1024, 0, 0);
+    assert_check_clean(f->path);
+    bs = open_ok(f->path);
+    g_assert_cmpint(bdrv_getlength(bs, NULL), ==, 2 * 1024 * 1024);
+    bdrv_close(bs);
+}
+
 /* Our images, in several layouts, written through us, pass qemu-img check
  * and qemu sees our data. */
 static void test_create_write_check(Fixture *f, gconstpointer data)
@@ -662,6 +702,7 @@ int main(int argc, char **argv)
     ADD("create/default", test_create_default);
     ADD("create/mode", test_create_mode);
     ADD("create/bad-options", test_create_bad_options);
+    ADD("create/locked", test_create_locked);
     ADD("create/write-check", test_create_write_check);
     ADD("write/flush-budget", test_flush_budget);
     ADD("write/zeroes", test_zero_writes);
