@@ -880,7 +880,8 @@ static bool create_drives(QtpmConfig *c)
         QtpmOptArg *a = c->drives->pdata[i];
         g_autoptr(GError) err = NULL;
 
-        if (!drive_new(a->opts, &err)) {
+        /* A migration target must not take QEMU's write permission bytes yet. */
+        if (!drive_new(a->opts, c->incoming != NULL, &err)) {
             report_opt_error(a, err);
             return false;
         }
@@ -983,8 +984,8 @@ static bool machine_init(QtpmConfig *c)
     }
     if (c->incoming) {
         /*
-         * The source owns the store until the stream says otherwise;
-         * entering "inmigrate" here makes the drives open inactive.
+         * The source owns the store until the stream says otherwise: the
+         * drives open inactive and the backends as readers.
          */
         if (migration_incoming_prepare(c->incoming, &err) < 0) {
             g_autofree char *name = g_strdup_printf("-incoming %s",

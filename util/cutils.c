@@ -3,8 +3,6 @@
  */
 #include "qemu/osdep.h"
 
-#include "block/block.h"
-
 /*
  * Sizes as qemu-img and qemu-io take them: a decimal number with an optional
  * suffix b (bytes), k, M, G, T, P, E (powers of 1024, either case), or a

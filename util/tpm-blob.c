@@ -1,8 +1,8 @@
 /*
- * Names of the TPM's state blobs (include/sysemu/tpm_blob.h).
+ * Names of the TPM's state blobs (include/qemu/tpm-blob.h).
  */
 #include "qemu/osdep.h"
-#include "sysemu/tpm_blob.h"
+#include "qemu/tpm-blob.h"
 
 static const struct {
     const char *name;       /* libtpms's */

@@ -8,7 +8,7 @@
 
 #include "block/block.h"
 #include "crypto/key.h"
-#include "sysemu/tpm_blob.h"
+#include "qemu/tpm-blob.h"
 
 typedef struct NvramStore NvramStore;
 

@@ -12,10 +12,11 @@ extern const QemuOptDesc qemu_drive_opts[];
 
 /*
  * Opens the drive described by @opts ("file", "if=none", "id", "format",
- * "locking", "read-only"). Errors name the cause; the caller names the
- * option.
+ * "locking", "read-only"). @inactive opens it without QEMU's write
+ * permission bytes (a migration target, until it owns the image). Errors
+ * name the cause; the caller names the option.
  */
-BlockDriverState *drive_new(GHashTable *opts, GError **errp);
+BlockDriverState *drive_new(GHashTable *opts, bool inactive, GError **errp);
 /* Checks @opts without opening anything (used before the first open). */
 bool drive_check_opts(GHashTable *opts, GError **errp);
 BlockDriverState *drive_get_by_id(const char *id);

@@ -8,7 +8,7 @@
 
 #include "qemu/osdep.h"
 #include "crypto/key.h"
-#include "sysemu/tpm_blob.h"
+#include "qemu/tpm-blob.h"
 
 typedef enum TPMVersion {
     TPM_VERSION_UNSPEC = 0,

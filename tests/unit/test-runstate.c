@@ -1,5 +1,5 @@
 /*
- * system/runstate.c: run states, change handlers, reset and shutdown
+ * hw/core/runstate.c: run states, change handlers, reset and shutdown
  * requests.
  */
 #include "qemu/osdep.h"

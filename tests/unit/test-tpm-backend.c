@@ -221,7 +221,7 @@ static void add_drive(Fixture *f)
     g_autoptr(GHashTable) o = opts(s, NULL);
     g_autoptr(GError) err = NULL;
 
-    g_assert_nonnull(drive_new(o, &err));
+    g_assert_nonnull(drive_new(o, false, &err));
 }
 
 static void add_secret(const char *id, const char *hex)

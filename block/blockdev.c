@@ -4,7 +4,6 @@
 #include "qemu/osdep.h"
 #include "qemu/option.h"
 #include "sysemu/blockdev.h"
-#include "sysemu/runstate.h"
 
 typedef struct DriveInfo {
     char *id;
@@ -62,7 +61,7 @@ bool drive_check_opts(GHashTable *opts, GError **errp)
     return qemu_opts_check_values(opts, qemu_drive_opts, errp);
 }
 
-BlockDriverState *drive_new(GHashTable *opts, GError **errp)
+BlockDriverState *drive_new(GHashTable *opts, bool inactive, GError **errp)
 {
     BlockOpenOptions bo = { 0 };
     bool locking, read_only;
@@ -82,8 +81,7 @@ BlockDriverState *drive_new(GHashTable *opts, GError **errp)
     bo.format = qemu_opt_get(opts, "format");
     bo.read_only = read_only;
     bo.no_locking = !locking;
-    /* A migration target must not take QEMU's write permission bytes yet. */
-    bo.inactive = runstate_get() == RUN_STATE_INMIGRATE;
+    bo.inactive = inactive;
     bs = bdrv_open(qemu_opt_get(opts, "file"), &bo, errp);
     if (!bs) {
         return NULL;

@@ -3,8 +3,8 @@
  * the NVRAM store (its directory entries carry these values on disk) and
  * migration.
  */
-#ifndef SYSEMU_TPM_BLOB_H
-#define SYSEMU_TPM_BLOB_H
+#ifndef QEMU_TPM_BLOB_H
+#define QEMU_TPM_BLOB_H
 
 #include "qemu/osdep.h"
 
