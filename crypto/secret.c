@@ -26,6 +26,15 @@ void qcrypto_memwipe(void *p, size_t len)
     }
 }
 
+void qcrypto_free_wiped(uint8_t **p, size_t len)
+{
+    if (*p) {
+        qcrypto_memwipe(*p, len);
+        g_free(*p);
+        *p = NULL;
+    }
+}
+
 static void secret_wipe_bytes(uint8_t *data, size_t len)
 {
     if (data) {

@@ -166,7 +166,10 @@ static void mig_msg_free(MigMsg *msg)
     g_free(msg);
 }
 
-/* The TPM behind the machine's frontend devices. */
+/*
+ * The TPM behind the machine's frontend devices. The stream carries one
+ * TPM's state, so every device must share one backend.
+ */
 static bool mig_find_tpm(TPMBackend **tb, GError **errp)
 {
     GList *frontends = tpm_frontend_list();
@@ -174,8 +177,17 @@ static bool mig_find_tpm(TPMBackend **tb, GError **errp)
     *tb = frontends ? tpm_frontend_get_backend(frontends->data) : NULL;
     if (!*tb) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "migration: the machine has no tpm-tis device");
+                    "migration: the machine has no TPM device");
         return false;
+    }
+    for (GList *l = frontends->next; l; l = l->next) {
+        if (tpm_frontend_get_backend(l->data) != *tb) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                        "migration: the %s device uses a second TPM backend; "
+                        "a stream carries the state of one",
+                        tpm_frontend_get_class(l->data)->model);
+            return false;
+        }
     }
     return mig_resolve_state(*tb, errp);
 }
@@ -446,7 +458,7 @@ static int mig_source_build_stream(TPMBackend *tb, GError **errp)
                                             rc ? len : 0, mig.stream, errp) < 0) {
         goto out;
     }
-    g_clear_pointer(&blob, g_free);
+    qcrypto_free_wiped(&blob, len);
     if (mig.storage != MIG_STORAGE_SHARED) {
         rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_PERMANENT, &blob, &len, errp);
         if (rc == 0) {
@@ -457,8 +469,7 @@ static int mig_source_build_stream(TPMBackend *tb, GError **errp)
                                                  mig.stream, errp) < 0) {
             goto out;
         }
-        memset(blob, 0, len);
-        g_clear_pointer(&blob, g_free);
+        qcrypto_free_wiped(&blob, len);
         rc = tpm_backend_get_state_blob(tb, TPM_STATE_BLOB_SAVESTATE, &blob, &len, errp);
         if (rc < 0 ||
             (rc == 1 && mig_stream_encode_section(e, MIG_SECTION_TPM_SAVESTATE, blob, len,
@@ -468,10 +479,7 @@ static int mig_source_build_stream(TPMBackend *tb, GError **errp)
     }
     ret = mig_stream_encode_end(e, mig.stream, errp);
 out:
-    if (blob) {
-        memset(blob, 0, len);
-        g_free(blob);
-    }
+    qcrypto_free_wiped(&blob, len);
     mig_stream_encoder_free(e);
     return ret;
 }

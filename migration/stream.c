@@ -333,7 +333,7 @@ static int derive_keys(const MigStreamHeader *h, const QCryptoKey *key, MigKeys 
     memcpy(info + llen, h->image_uuid, MIG_UUID_SIZE);
     qcrypto_hkdf_sha256(ikm_p, ikm_len, h->stream_salt, MIG_SALT_SIZE, info,
                         llen + MIG_UUID_SIZE, k->kcv, sizeof(k->kcv));
-    explicit_bzero(ikm, sizeof(ikm));
+    qcrypto_memwipe(ikm, sizeof(ikm));
     k->keyed = true;
     return 0;
 }
@@ -443,7 +443,7 @@ MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryp
 void mig_stream_encoder_free(MigStreamEncoder *e)
 {
     if (e) {
-        explicit_bzero(e, sizeof(*e));
+        qcrypto_memwipe(e, sizeof(*e));
         g_free(e);
     }
 }
@@ -624,10 +624,10 @@ void mig_stream_decoder_free(MigStreamDecoder *d)
         return;
     }
     if (d->key_data) {
-        explicit_bzero(d->key_data, d->key_len);
+        qcrypto_memwipe(d->key_data, d->key_len);
         g_free(d->key_data);
     }
-    explicit_bzero(&d->keys, sizeof(d->keys));
+    qcrypto_memwipe(&d->keys, sizeof(d->keys));
     mig_stream_contents_free(d->c);
     g_free(d);
 }

@@ -817,7 +817,7 @@ TPMTISState *tpm_tis_create(TPMBackend *be, int irq, GError **errp)
         g_free(s);
         return NULL;
     }
-    tpm_backend_set_frontend(be, "tpm-tis", tpm_tis_request_completed, s);
+    tpm_backend_set_frontend(be, TPM_TIS_MODEL, tpm_tis_request_completed, s);
     tpm_tis_device = s;
     if (tpm_tis_reset_common(s, errp) < 0) {
         tpm_tis_destroy(s);
@@ -841,11 +841,6 @@ void tpm_tis_destroy(TPMTISState *s)
     }
     qemu_set_irq_pin(s->irq_num, 0);
     g_free(s);
-}
-
-TPMBackend *tpm_tis_get_backend(TPMTISState *s)
-{
-    return s->be;
 }
 
 TPMTISState *tpm_tis_find(void)
@@ -1127,7 +1122,7 @@ int tpm_tis_load_state(TPMTISState *s, const uint8_t *buf, size_t len, GError **
 
 /* ---- The tpm-tis frontend class ------------------------------------------- */
 
-static const char *const tpm_tis_driver_choices[] = { "tpm-tis", NULL };
+static const char *const tpm_tis_driver_choices[] = { TPM_TIS_MODEL, NULL };
 
 /* -device tpm-tis's keys. */
 static const QemuOptDesc tpm_tis_opts[] = {
@@ -1184,7 +1179,7 @@ static int tpm_tis_frontend_load_state(void *dev, const uint8_t *buf, size_t len
 }
 
 const TPMFrontendClass tpm_tis_frontend_class = {
-    .model = "tpm-tis",
+    .model = TPM_TIS_MODEL,
     .desc = "TPM TIS interface at 0xfed40000",
     .help = "the TIS device at 0xfed40000",
     .opts = tpm_tis_opts,

@@ -19,4 +19,9 @@ typedef struct QCryptoKey {
     size_t len;
 } QCryptoKey;
 
+/* Overwrites @len bytes at @p in a way the compiler keeps (crypto/secret.c). */
+void qcrypto_memwipe(void *p, size_t len);
+/* Wipes @len bytes at *@p, frees them and sets *@p to NULL. */
+void qcrypto_free_wiped(uint8_t **p, size_t len);
+
 #endif

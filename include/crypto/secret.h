@@ -8,6 +8,7 @@
 #define CRYPTO_SECRET_H
 
 #include "qemu/osdep.h"
+#include "crypto/key.h"
 #include "qemu/option.h"
 
 typedef struct QCryptoSecret QCryptoSecret;
@@ -23,8 +24,5 @@ QCryptoSecret *qcrypto_secret_lookup(const char *id);
 const uint8_t *qcrypto_secret_data(QCryptoSecret *s, size_t *len);
 void qcrypto_secret_free(QCryptoSecret *s);
 void qcrypto_secret_free_all(void);
-
-/* Overwrites @len bytes at @p in a way the compiler keeps. */
-void qcrypto_memwipe(void *p, size_t len);
 
 #endif

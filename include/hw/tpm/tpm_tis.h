@@ -11,6 +11,9 @@
 /* Version of the byte layout written by tpm_tis_save_state (docs/tis.md). */
 #define TPM_TIS_STATE_VERSION 1
 
+/* The -device driver name of the frontend class. */
+#define TPM_TIS_MODEL "tpm-tis"
+
 typedef struct TPMTISState TPMTISState;
 
 /*
@@ -22,7 +25,6 @@ TPMTISState *tpm_tis_create(TPMBackend *be, int irq, GError **errp);
 void tpm_tis_destroy(TPMTISState *s);
 /* Platform reset: all localities released, state idle, backend reset. */
 void tpm_tis_reset(TPMTISState *s);
-TPMBackend *tpm_tis_get_backend(TPMTISState *s);
 /* The one tpm-tis device of the machine, or NULL. */
 TPMTISState *tpm_tis_find(void);
 
