@@ -209,21 +209,3 @@ int nvram_blob_seal(NvramStore *s, const NvramDirectory *d, const NvramKeys *k,
     *out = buf;
     return 0;
 }
-
-int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out, size_t out_len,
-                     GError **errp)
-{
-    if (!s->keys.valid) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
-                    "'%s': no key to derive '%s' from", s->name, label);
-        return -1;
-    }
-    if (!qcrypto_hkdf_sha256(s->keys.ikm, sizeof(s->keys.ikm), s->hdr.uuid,
-                             NVRAM_UUID_LEN, (const uint8_t *)label, strlen(label), out,
-                             out_len)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "'%s': cannot derive %zu bytes for '%s'", s->name, out_len, label);
-        return -1;
-    }
-    return 0;
-}

@@ -40,8 +40,10 @@
 
 /*
  * Field offsets, named as in the byte tables of docs/nvram-format.md.
- * Integers are big-endian. Each table's fields are checked below to follow
- * one another without gaps up to the structure's size.
+ * Integers are big-endian. The code reads and writes fields at these
+ * offsets; the packed structures after them restate each table, and the
+ * assertions pin every named offset to its field and every structure to
+ * its size, so a field that moves or changes size fails the build.
  */
 
 /* Header copy (section 2). */
@@ -59,7 +61,7 @@
 #define NVRAM_HDR_OFF_SLOT_SIZE 64
 #define NVRAM_HDR_OFF_DATA_OFFSET 68
 #define NVRAM_HDR_OFF_RESERVED2 76         /* 48 bytes */
-#define NVRAM_HDR_OFF_HEADER_CRC 124              /* CRC-32 of the bytes before it */
+#define NVRAM_HDR_OFF_HEADER_CRC 124       /* CRC-32 of the bytes before it */
 
 /* Directory slot (section 3). */
 #define NVRAM_DIR_OFF_MAGIC 0
@@ -75,9 +77,9 @@
 #define NVRAM_DIR_OFF_KEY_CHECK 80
 #define NVRAM_DIR_OFF_ENTRIES 112
 #define NVRAM_DIR_OFF_RESERVED2 624        /* 360 bytes */
-#define NVRAM_DIR_OFF_DIR_MAC 984              /* covers the bytes before it */
+#define NVRAM_DIR_OFF_DIR_MAC 984          /* covers the bytes before it */
 #define NVRAM_DIR_OFF_RESERVED3 1016       /* 4 bytes */
-#define NVRAM_DIR_OFF_DIR_CRC 1020             /* CRC-32 of the bytes before it */
+#define NVRAM_DIR_OFF_DIR_CRC 1020         /* CRC-32 of the bytes before it */
 #define NVRAM_DIR_MAC_OFFSET NVRAM_DIR_OFF_DIR_MAC
 
 /* Directory entry (section 3). */
@@ -98,30 +100,127 @@
 #define NVRAM_AD_OFF_TYPE 24
 #define NVRAM_AD_OFF_GENERATION 28
 
-G_STATIC_ASSERT(NVRAM_HDR_OFF_VERSION == NVRAM_HDR_OFF_MAGIC + NVRAM_MAGIC_LEN);
-G_STATIC_ASSERT(NVRAM_HDR_OFF_TPM_VERSION == NVRAM_HDR_OFF_UUID + NVRAM_UUID_LEN);
-G_STATIC_ASSERT(NVRAM_HDR_OFF_BLOCK_SIZE == NVRAM_HDR_OFF_RESERVED1 + 3);
-G_STATIC_ASSERT(NVRAM_HDR_OFF_RESERVED2 == NVRAM_HDR_OFF_DATA_OFFSET + 8);
-G_STATIC_ASSERT(NVRAM_HDR_OFF_HEADER_CRC == NVRAM_HDR_OFF_RESERVED2 + 48);
-G_STATIC_ASSERT(NVRAM_HDR_OFF_HEADER_CRC + 4 == NVRAM_HEADER_SIZE);
+/* The byte tables as packed structures: fields follow one another without gaps. */
+typedef struct __attribute__((packed)) NvramWireHeader {
+    char magic[NVRAM_MAGIC_LEN];
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t incompat_flags;
+    uint32_t compat_flags;
+    uint8_t uuid[NVRAM_UUID_LEN];
+    uint8_t tpm_version;
+    uint8_t reserved1[3];
+    uint32_t block_size;
+    uint64_t slot_a_offset;
+    uint64_t slot_b_offset;
+    uint32_t slot_size;
+    uint64_t data_offset;
+    uint8_t reserved2[48];
+    uint32_t header_crc;
+} NvramWireHeader;
+
+typedef struct __attribute__((packed)) NvramWireEntry {
+    uint32_t type;
+    uint32_t flags;
+    uint64_t offset;
+    uint32_t length;
+    uint32_t crc32;
+    uint64_t generation;
+    uint8_t nonce[NVRAM_NONCE_LEN];
+    uint8_t reserved[4];
+    uint8_t tag[NVRAM_TAG_LEN];
+} NvramWireEntry;
+
+typedef struct __attribute__((packed)) NvramWireDirectory {
+    char magic[NVRAM_MAGIC_LEN];
+    uint32_t slot_index;
+    uint32_t n_entries;
+    uint64_t generation;
+    uint8_t uuid[NVRAM_UUID_LEN];
+    uint8_t cipher;
+    uint8_t kdf;
+    uint8_t reserved1[2];
+    uint32_t kdf_iterations;
+    uint8_t kdf_salt[NVRAM_SALT_LEN];
+    uint8_t key_check[NVRAM_KEY_CHECK_LEN];
+    NvramWireEntry entries[NVRAM_DIR_MAX_ENTRIES];
+    uint8_t reserved2[360];
+    uint8_t dir_mac[NVRAM_MAC_LEN];
+    uint8_t reserved3[4];
+    uint32_t dir_crc;
+} NvramWireDirectory;
+
+typedef struct __attribute__((packed)) NvramWireBlobAd {
+    char magic[NVRAM_MAGIC_LEN];
+    uint8_t uuid[NVRAM_UUID_LEN];
+    uint32_t type;
+    uint64_t generation;
+} NvramWireBlobAd;
+
+G_STATIC_ASSERT(offsetof(NvramWireHeader, magic) == NVRAM_HDR_OFF_MAGIC);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, version) == NVRAM_HDR_OFF_VERSION);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, header_size) == NVRAM_HDR_OFF_HEADER_SIZE);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, incompat_flags) ==
+                NVRAM_HDR_OFF_INCOMPAT_FLAGS);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, compat_flags) == NVRAM_HDR_OFF_COMPAT_FLAGS);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, uuid) == NVRAM_HDR_OFF_UUID);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, tpm_version) == NVRAM_HDR_OFF_TPM_VERSION);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, reserved1) == NVRAM_HDR_OFF_RESERVED1);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, block_size) == NVRAM_HDR_OFF_BLOCK_SIZE);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, slot_a_offset) ==
+                NVRAM_HDR_OFF_SLOT_A_OFFSET);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, slot_b_offset) ==
+                NVRAM_HDR_OFF_SLOT_B_OFFSET);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, slot_size) == NVRAM_HDR_OFF_SLOT_SIZE);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, data_offset) == NVRAM_HDR_OFF_DATA_OFFSET);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, reserved2) == NVRAM_HDR_OFF_RESERVED2);
+G_STATIC_ASSERT(offsetof(NvramWireHeader, header_crc) == NVRAM_HDR_OFF_HEADER_CRC);
+G_STATIC_ASSERT(sizeof(NvramWireHeader) == NVRAM_HEADER_SIZE);
+
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, magic) == NVRAM_DIR_OFF_MAGIC);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, slot_index) == NVRAM_DIR_OFF_SLOT_INDEX);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, n_entries) == NVRAM_DIR_OFF_N_ENTRIES);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, generation) == NVRAM_DIR_OFF_GENERATION);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, uuid) == NVRAM_DIR_OFF_UUID);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, cipher) == NVRAM_DIR_OFF_CIPHER);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, kdf) == NVRAM_DIR_OFF_KDF);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, reserved1) == NVRAM_DIR_OFF_RESERVED1);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, kdf_iterations) ==
+                NVRAM_DIR_OFF_KDF_ITERATIONS);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, kdf_salt) == NVRAM_DIR_OFF_KDF_SALT);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, key_check) == NVRAM_DIR_OFF_KEY_CHECK);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, entries) == NVRAM_DIR_OFF_ENTRIES);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, reserved2) == NVRAM_DIR_OFF_RESERVED2);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, dir_mac) == NVRAM_DIR_OFF_DIR_MAC);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, reserved3) == NVRAM_DIR_OFF_RESERVED3);
+G_STATIC_ASSERT(offsetof(NvramWireDirectory, dir_crc) == NVRAM_DIR_OFF_DIR_CRC);
+G_STATIC_ASSERT(sizeof(NvramWireDirectory) == NVRAM_DIR_SIZE);
+
+G_STATIC_ASSERT(offsetof(NvramWireEntry, type) == NVRAM_ENTRY_OFF_TYPE);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, flags) == NVRAM_ENTRY_OFF_FLAGS);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, offset) == NVRAM_ENTRY_OFF_OFFSET);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, length) == NVRAM_ENTRY_OFF_LENGTH);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, crc32) == NVRAM_ENTRY_OFF_CRC32);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, generation) == NVRAM_ENTRY_OFF_GENERATION);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, nonce) == NVRAM_ENTRY_OFF_NONCE);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, reserved) == NVRAM_ENTRY_OFF_RESERVED);
+G_STATIC_ASSERT(offsetof(NvramWireEntry, tag) == NVRAM_ENTRY_OFF_TAG);
+G_STATIC_ASSERT(sizeof(NvramWireEntry) == NVRAM_ENTRY_SIZE);
+
+G_STATIC_ASSERT(offsetof(NvramWireBlobAd, magic) == NVRAM_AD_OFF_MAGIC);
+G_STATIC_ASSERT(offsetof(NvramWireBlobAd, uuid) == NVRAM_AD_OFF_UUID);
+G_STATIC_ASSERT(offsetof(NvramWireBlobAd, type) == NVRAM_AD_OFF_TYPE);
+G_STATIC_ASSERT(offsetof(NvramWireBlobAd, generation) == NVRAM_AD_OFF_GENERATION);
+G_STATIC_ASSERT(sizeof(NvramWireBlobAd) == NVRAM_BLOB_AD_LEN);
+
+/* The layout of section 1: block 0, slot A, slot B, then the data area. */
 G_STATIC_ASSERT(NVRAM_HEADER_COPIES * NVRAM_HEADER_COPY_STRIDE == NVRAM_BLOCK_SIZE);
-
-G_STATIC_ASSERT(NVRAM_DIR_OFF_SLOT_INDEX == NVRAM_DIR_OFF_MAGIC + NVRAM_MAGIC_LEN);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_CIPHER == NVRAM_DIR_OFF_UUID + NVRAM_UUID_LEN);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_KEY_CHECK == NVRAM_DIR_OFF_KDF_SALT + NVRAM_SALT_LEN);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_ENTRIES == NVRAM_DIR_OFF_KEY_CHECK + NVRAM_KEY_CHECK_LEN);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_RESERVED2 ==
-                NVRAM_DIR_OFF_ENTRIES + NVRAM_DIR_MAX_ENTRIES * NVRAM_ENTRY_SIZE);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_DIR_MAC == NVRAM_DIR_OFF_RESERVED2 + 360);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_RESERVED3 == NVRAM_DIR_OFF_DIR_MAC + NVRAM_MAC_LEN);
-G_STATIC_ASSERT(NVRAM_DIR_OFF_DIR_CRC + 4 == NVRAM_DIR_SIZE);
+G_STATIC_ASSERT(NVRAM_HEADER_SIZE <= NVRAM_HEADER_COPY_STRIDE);
+G_STATIC_ASSERT(NVRAM_SLOT_A_OFFSET == NVRAM_BLOCK_SIZE);
+G_STATIC_ASSERT(NVRAM_SLOT_B_OFFSET == NVRAM_SLOT_A_OFFSET + NVRAM_SLOT_SIZE);
+G_STATIC_ASSERT(NVRAM_DATA_OFFSET == NVRAM_SLOT_B_OFFSET + NVRAM_SLOT_SIZE);
+G_STATIC_ASSERT(NVRAM_SLOT_SIZE == NVRAM_BLOCK_SIZE);
 G_STATIC_ASSERT(NVRAM_DIR_SIZE <= NVRAM_SLOT_SIZE);
-
-G_STATIC_ASSERT(NVRAM_ENTRY_OFF_RESERVED == NVRAM_ENTRY_OFF_NONCE + NVRAM_NONCE_LEN);
-G_STATIC_ASSERT(NVRAM_ENTRY_OFF_TAG + NVRAM_TAG_LEN == NVRAM_ENTRY_SIZE);
-
-G_STATIC_ASSERT(NVRAM_AD_OFF_TYPE == NVRAM_AD_OFF_UUID + NVRAM_UUID_LEN);
-G_STATIC_ASSERT(NVRAM_AD_OFF_GENERATION + 8 == NVRAM_BLOB_AD_LEN);
 
 enum {
     NVRAM_CIPHER_NONE = 0,

@@ -119,17 +119,6 @@ int nvram_acquire_owner(NvramStore *s, int timeout_ms, GError **errp);
 const uint8_t *nvram_get_uuid(NvramStore *s);
 
 /*
- * Derives @out_len bytes for @label (HKDF-SHA256, salt = image UUID, info =
- * @label) from the input key material of the key in force: the raw key, or
- * the passphrase stretched with the directory's PBKDF2 salt. The result is
- * bound to this image and this key, and changes when the store is rekeyed
- * to another key or salt. (The migration stream does not use it: it derives
- * its keys from the user's key and its own salt.) Fails without a key.
- */
-int nvram_derive_key(NvramStore *s, const char *label, uint8_t *out,
-                     size_t out_len, GError **errp);
-
-/*
  * Re-encrypts every blob under @new_key (QCRYPTO_KEY_NONE removes encryption)
  * as one commit; @kdf_iterations applies to a passphrase (0 = default).
  * Owner only, and the store must have been opened with its current key.
