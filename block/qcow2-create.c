@@ -20,7 +20,6 @@ int qcow2_create(const char *filename, uint64_t size,
     uint32_t cluster_bits, refcount_order;
     uint64_t l1_size, l1_clusters, rt_clusters = 1, nb_rb = 1, total = 0;
     uint64_t rb_entries;
-    static const BlockOpenOptions raw_opts = { .format = "raw" };
     g_autofree uint8_t *img = NULL;
     BlockDriverState *bs;
     QCowHeader h;
@@ -92,17 +91,14 @@ int qcow2_create(const char *filename, uint64_t size,
     }
 
     /*
-     * Through the block layer, not a private open(O_TRUNC): the file is
-     * emptied and written only under the locks of a read-write open, so an
-     * image that QEMU or qtpm uses is refused and left as it was.
+     * One open, holding the locks of a read-write open from before the file
+     * is emptied until the image is complete: an image that QEMU or qtpm
+     * uses is refused and left as it was, and no other opener can see the
+     * file empty or half-written.
      */
-    ret = bdrv_create_file(filename, mode, errp);
+    ret = bdrv_open_create(filename, mode, &bs, errp);
     if (ret < 0) {
         return ret;
-    }
-    bs = bdrv_open(filename, &raw_opts, errp);
-    if (!bs) {
-        return -EIO;
     }
     ret = bdrv_truncate(bs, total * cs, errp);
     if (ret == 0) {
