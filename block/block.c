@@ -200,14 +200,44 @@ void bdrv_close(BlockDriverState *bs)
     }
 }
 
+int bdrv_open_create(const char *filename, mode_t mode,
+                     BlockDriverState **pbs, GError **errp)
+{
+    static const BlockOpenOptions create_opts = { .format = "raw" };
+    BlockDriverState *file = bdrv_new_node(&bdrv_file, filename, &create_opts,
+                                           NULL);
+    BlockDriverState *bs;
+    int ret;
+
+    *pbs = NULL;
+    ret = bdrv_file.bdrv_create(file, mode, errp);
+    if (ret < 0) {
+        bdrv_free_node(file);
+        return ret;
+    }
+    bs = bdrv_open_node(&bdrv_raw, filename, &create_opts, file, errp);
+    if (!bs) {
+        bdrv_close_chain(file);
+        return -EIO;
+    }
+    /* Only now, under the locks just taken (bdrv_truncate never shrinks). */
+    ret = bdrv_file_truncate(bs, 0, errp);
+    if (ret < 0) {
+        bdrv_close_chain(bs);
+        return ret;
+    }
+    *pbs = bs;
+    return 0;
+}
+
 int bdrv_create_file(const char *filename, mode_t mode, GError **errp)
 {
-    static const BlockOpenOptions create_opts;
-    BlockDriverState *bs = bdrv_new_node(&bdrv_file, filename, &create_opts,
-                                         NULL);
-    int ret = bdrv_file.bdrv_create(bs, mode, errp);
+    BlockDriverState *bs;
+    int ret = bdrv_open_create(filename, mode, &bs, errp);
 
-    bdrv_free_node(bs);
+    if (ret == 0) {
+        bdrv_close(bs);
+    }
     return ret;
 }
 

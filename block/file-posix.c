@@ -366,8 +366,10 @@ static int file_truncate(BlockDriverState *bs, int64_t size, GError **errp)
 }
 
 /*
- * O_TRUNC would empty the file before we know whether someone uses it: open
- * without it, take the locks of a read-write open, and only then truncate.
+ * Opens for creating: O_CREAT but never O_TRUNC, which would empty the file
+ * before we know whether someone uses it. The node stays open with the
+ * locks of a read-write open, so the caller empties and writes it under
+ * them.
  */
 static int file_create(BlockDriverState *bs, mode_t mode, GError **errp)
 {
@@ -379,10 +381,9 @@ static int file_create(BlockDriverState *bs, mode_t mode, GError **errp)
         return ret;
     }
     ret = file_apply_qemu_locks(bs, s->fd, errp);
-    if (ret == 0) {
-        ret = file_truncate(bs, 0, errp);
+    if (ret < 0) {
+        file_close(bs);
     }
-    file_close(bs);
     return ret;
 }
 

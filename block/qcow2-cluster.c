@@ -660,7 +660,7 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     g_autofree uint64_t *table = NULL;
     uint64_t old_offset = s->l1_table_offset;
     uint64_t old_bytes = (uint64_t)s->l1_size * L1E_SIZE;
-    QCowHeader be = { 0 };
+    Qcow2Header h;
     int64_t off;
 
     if (bytes > QCOW2_MAX_L1_BYTES) {
@@ -688,10 +688,11 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
         return -EIO;
     }
     /* size, crypt_method (0), l1_size and l1_table_offset: one write. */
-    be.size = GUINT64_TO_BE(new_virtual_size);
-    be.l1_size = GUINT32_TO_BE(min_size);
-    be.l1_table_offset = GUINT64_TO_BE(off);
-    if (qcow2_write_header_fields(bs, &be,
+    h = s->hdr;
+    h.size = new_virtual_size;
+    h.l1_size = min_size;
+    h.l1_table_offset = off;
+    if (qcow2_write_header_fields(bs, &h,
                                   QCOW2_HEADER_SPAN(size, l1_table_offset),
                                   errp) < 0) {
         return -EIO;
@@ -701,9 +702,7 @@ int qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     s->l1_size = min_size;
     s->l1_table_offset = off;
     s->size = new_virtual_size;
-    s->hdr.size = new_virtual_size;
-    s->hdr.l1_size = min_size;
-    s->hdr.l1_table_offset = off;
+    s->hdr = h;
     if (old_bytes) {
         qcow2_free_later(bs, old_offset, old_bytes);
     }

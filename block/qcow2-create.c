@@ -20,10 +20,10 @@ int qcow2_create(const char *filename, uint64_t size,
     uint32_t cluster_bits, refcount_order;
     uint64_t l1_size, l1_clusters, rt_clusters = 1, nb_rb = 1, total = 0;
     uint64_t rb_entries;
-    static const BlockOpenOptions raw_opts = { .format = "raw" };
     g_autofree uint8_t *img = NULL;
     BlockDriverState *bs;
-    QCowHeader h;
+    Qcow2Header h;
+    QCowHeader be;
     int ret;
 
     if (cs < 512 || cs > 2 * 1024 * 1024 || (cs & (cs - 1))) {
@@ -66,20 +66,20 @@ int qcow2_create(const char *filename, uint64_t size,
     total = 1 + rt_clusters + nb_rb + l1_clusters;
 
     img = g_malloc0(total * cs);
-    h = (QCowHeader) {
-        .magic = GUINT32_TO_BE(QCOW_MAGIC),
-        .version = GUINT32_TO_BE(3),
-        .cluster_bits = GUINT32_TO_BE(cluster_bits),
-        .size = GUINT64_TO_BE(size),
-        .l1_size = GUINT32_TO_BE(l1_size),
-        .l1_table_offset = GUINT64_TO_BE(l1_size ? (1 + rt_clusters + nb_rb) * cs
-                                                 : 0),
-        .refcount_table_offset = GUINT64_TO_BE(cs),
-        .refcount_table_clusters = GUINT32_TO_BE(rt_clusters),
-        .refcount_order = GUINT32_TO_BE(refcount_order),
-        .header_length = GUINT32_TO_BE(QCOW2_V3_HEADER_LENGTH),
+    h = (Qcow2Header) {
+        .magic = QCOW_MAGIC,
+        .version = 3,
+        .cluster_bits = cluster_bits,
+        .size = size,
+        .l1_size = l1_size,
+        .l1_table_offset = l1_size ? (1 + rt_clusters + nb_rb) * cs : 0,
+        .refcount_table_offset = cs,
+        .refcount_table_clusters = rt_clusters,
+        .refcount_order = refcount_order,
+        .header_length = QCOW2_V3_HEADER_LENGTH,
     };
-    memcpy(img, &h, QCOW2_V3_HEADER_LENGTH);
+    qcow2_header_to_disk(&h, &be);
+    memcpy(img, &be, QCOW2_V3_HEADER_LENGTH);
     for (uint64_t b = 0; b < nb_rb; b++) {
         uint64_t block_off = (1 + rt_clusters + b) * cs;
 
@@ -92,17 +92,14 @@ int qcow2_create(const char *filename, uint64_t size,
     }
 
     /*
-     * Through the block layer, not a private open(O_TRUNC): the file is
-     * emptied and written only under the locks of a read-write open, so an
-     * image that QEMU or qtpm uses is refused and left as it was.
+     * One open, holding the locks of a read-write open from before the file
+     * is emptied until the image is complete: an image that QEMU or qtpm
+     * uses is refused and left as it was, and no other opener can see the
+     * file empty or half-written.
      */
-    ret = bdrv_create_file(filename, mode, errp);
+    ret = bdrv_open_create(filename, mode, &bs, errp);
     if (ret < 0) {
         return ret;
-    }
-    bs = bdrv_open(filename, &raw_opts, errp);
-    if (!bs) {
-        return -EIO;
     }
     ret = bdrv_truncate(bs, total * cs, errp);
     if (ret == 0) {

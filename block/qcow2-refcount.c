@@ -199,7 +199,7 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     uint64_t area_end, table_bytes;
     g_autofree uint64_t *new_table = NULL;
     g_autofree uint8_t *buf = NULL;
-    QCowHeader be = { 0 };
+    Qcow2Header h;
     uint64_t old_offset = s->refcount_table_offset;
     uint64_t old_clusters = s->refcount_table_clusters;
 
@@ -276,9 +276,10 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     if (bdrv_file_flush(bs, errp) < 0) {
         return -EIO;
     }
-    be.refcount_table_offset = GUINT64_TO_BE(area_start << s->cluster_bits);
-    be.refcount_table_clusters = GUINT32_TO_BE(table_clusters);
-    if (qcow2_write_header_fields(bs, &be,
+    h = s->hdr;
+    h.refcount_table_offset = area_start << s->cluster_bits;
+    h.refcount_table_clusters = table_clusters;
+    if (qcow2_write_header_fields(bs, &h,
                                   QCOW2_HEADER_SPAN(refcount_table_offset,
                                                     refcount_table_clusters),
                                   errp) < 0) {
@@ -289,8 +290,7 @@ static int qcow2_grow_refcount_table(BlockDriverState *bs,
     s->refcount_table_offset = area_start << s->cluster_bits;
     s->refcount_table_clusters = table_clusters;
     s->refcount_table_size = table_bytes / REFTABLE_ENTRY_SIZE;
-    s->hdr.refcount_table_offset = s->refcount_table_offset;
-    s->hdr.refcount_table_clusters = table_clusters;
+    s->hdr = h;
     /* The old table loses its reference once the header switch is durable. */
     qcow2_free_later(bs, old_offset, old_clusters * s->cluster_size);
     return 0;

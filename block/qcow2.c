@@ -40,7 +40,6 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
     h->magic = GUINT32_FROM_BE(be.magic);
     h->version = GUINT32_FROM_BE(be.version);
     h->backing_file_offset = GUINT64_FROM_BE(be.backing_file_offset);
-    h->backing_file_size = GUINT32_FROM_BE(be.backing_file_size);
     h->cluster_bits = GUINT32_FROM_BE(be.cluster_bits);
     h->size = GUINT64_FROM_BE(be.size);
     h->crypt_method = GUINT32_FROM_BE(be.crypt_method);
@@ -111,6 +110,30 @@ int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
         h->compression_type = be.compression_type;
     }
     return 0;
+}
+
+void qcow2_header_to_disk(const Qcow2Header *h, QCowHeader *be)
+{
+    *be = (QCowHeader) {
+        .magic = GUINT32_TO_BE(h->magic),
+        .version = GUINT32_TO_BE(h->version),
+        .backing_file_offset = GUINT64_TO_BE(h->backing_file_offset),
+        .cluster_bits = GUINT32_TO_BE(h->cluster_bits),
+        .size = GUINT64_TO_BE(h->size),
+        .crypt_method = GUINT32_TO_BE(h->crypt_method),
+        .l1_size = GUINT32_TO_BE(h->l1_size),
+        .l1_table_offset = GUINT64_TO_BE(h->l1_table_offset),
+        .refcount_table_offset = GUINT64_TO_BE(h->refcount_table_offset),
+        .refcount_table_clusters = GUINT32_TO_BE(h->refcount_table_clusters),
+        .nb_snapshots = GUINT32_TO_BE(h->nb_snapshots),
+        .snapshots_offset = GUINT64_TO_BE(h->snapshots_offset),
+        .incompatible_features = GUINT64_TO_BE(h->incompatible_features),
+        .compatible_features = GUINT64_TO_BE(h->compatible_features),
+        .autoclear_features = GUINT64_TO_BE(h->autoclear_features),
+        .refcount_order = GUINT32_TO_BE(h->refcount_order),
+        .header_length = GUINT32_TO_BE(h->header_length),
+        .compression_type = h->compression_type,
+    };
 }
 
 /*
@@ -289,14 +312,17 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
 }
 
 /*
- * Writes the header bytes [@start, @end) (QCOW2_HEADER_SPAN) from @be, so an
+ * Writes the on-disk bytes [@start, @end) (QCOW2_HEADER_SPAN) of @h, so an
  * update touches only the fields it changes and every extension survives.
  */
-int qcow2_write_header_fields(BlockDriverState *bs, const QCowHeader *be,
+int qcow2_write_header_fields(BlockDriverState *bs, const Qcow2Header *h,
                               size_t start, size_t end, GError **errp)
 {
-    g_assert(start < end && end <= sizeof(*be));
-    if (bdrv_file_pwrite(bs, start, end - start, (const uint8_t *)be + start,
+    QCowHeader be;
+
+    g_assert(start < end && end <= sizeof(be));
+    qcow2_header_to_disk(h, &be);
+    if (bdrv_file_pwrite(bs, start, end - start, (const uint8_t *)&be + start,
                          errp) < 0) {
         return -EIO;
     }
@@ -712,7 +738,7 @@ static int qcow2_invalidate_cache(BlockDriverState *bs, GError **errp)
 static int qcow2_prepare_write(BlockDriverState *bs, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    QCowHeader be = { .autoclear_features = 0 };
+    Qcow2Header h;
 
     if (s->broken) {
         bdrv_set_error(errp, bs, QTPM_ERROR_IO,
@@ -724,7 +750,9 @@ static int qcow2_prepare_write(BlockDriverState *bs, GError **errp)
         return 0;
     }
     if (s->hdr.version >= 3 && s->hdr.autoclear_features) {
-        if (qcow2_write_header_fields(bs, &be,
+        h = s->hdr;
+        h.autoclear_features = 0;
+        if (qcow2_write_header_fields(bs, &h,
                                       QCOW2_HEADER_SPAN(autoclear_features,
                                                         autoclear_features),
                                       errp) < 0) {
@@ -735,7 +763,7 @@ static int qcow2_prepare_write(BlockDriverState *bs, GError **errp)
         if (bdrv_file_flush(bs, errp) < 0) {
             return -EIO;
         }
-        s->hdr.autoclear_features = 0;
+        s->hdr = h;
     }
     s->autoclear_done = true;
     return 0;
@@ -804,7 +832,7 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t size, GError **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t l1_needed;
-    QCowHeader be = { 0 };
+    Qcow2Header h;
     int ret;
 
     if (size < 0 || (uint64_t)size < s->size) {
@@ -826,13 +854,14 @@ static int qcow2_truncate(BlockDriverState *bs, int64_t size, GError **errp)
         ret = qcow2_grow_l1_table(bs, l1_needed, (uint64_t)size, errp);
         return ret < 0 ? qcow2_recover(bs, ret) : 0;
     }
-    be.size = GUINT64_TO_BE(size);
-    if (qcow2_write_header_fields(bs, &be, QCOW2_HEADER_SPAN(size, size),
+    h = s->hdr;
+    h.size = size;
+    if (qcow2_write_header_fields(bs, &h, QCOW2_HEADER_SPAN(size, size),
                                   errp) < 0) {
         return -EIO;
     }
     s->size = size;
-    s->hdr.size = size;
+    s->hdr = h;
     return 0;
 }
 

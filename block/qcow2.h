@@ -13,10 +13,10 @@
 
 /*
  * The on-disk header (docs/qcow2.md section 1), field names as in QEMU's
- * docs/interop/qcow2.txt and block/qcow2.h. On disk all fields are big
- * endian: the parser converts them into a Qcow2Header, and header updates
- * write the bytes of the fields they change from a big-endian QCowHeader
- * (qcow2_write_header_fields).
+ * docs/interop/qcow2.txt and block/qcow2.h, all big endian. Its field
+ * values are converted in one place each way: qcow2_parse_header into a
+ * Qcow2Header, qcow2_header_to_disk back; the rest of the driver works on
+ * the Qcow2Header and uses this struct for offsets (QCOW2_HEADER_SPAN).
  */
 typedef struct __attribute__((packed)) QCowHeader {
     uint32_t magic;
@@ -140,10 +140,30 @@ G_STATIC_ASSERT(sizeof(QCowSnapshotHeader) == 40);
 #define QCOW2_REFBLOCK_CACHE_SIZE 8
 
 /*
- * The fixed header as parsed: the same fields in host byte order. Fields a
- * version 2 header lacks hold the values the spec implies for it.
+ * The fixed header as the driver keeps it: the fields it uses, in host byte
+ * order, named as in QCowHeader. Fields a version 2 header lacks hold the
+ * values the spec implies for it.
  */
-typedef QCowHeader Qcow2Header;
+typedef struct Qcow2Header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t backing_file_offset;
+    uint32_t cluster_bits;
+    uint64_t size;
+    uint32_t crypt_method;
+    uint32_t l1_size;
+    uint64_t l1_table_offset;
+    uint64_t refcount_table_offset;
+    uint32_t refcount_table_clusters;
+    uint32_t nb_snapshots;
+    uint64_t snapshots_offset;
+    uint64_t incompatible_features;
+    uint64_t compatible_features;
+    uint64_t autoclear_features;
+    uint32_t refcount_order;
+    uint32_t header_length;
+    uint8_t compression_type;
+} Qcow2Header;
 
 typedef struct Qcow2Feature {
     uint8_t type;   /* 0 incompatible, 1 compatible, 2 autoclear */
@@ -215,6 +235,8 @@ typedef struct BDRVQcow2State {
 /* qcow2.c. The two parsers are pure functions over the first cluster. */
 int qcow2_parse_header(const uint8_t *buf, size_t len, Qcow2Header *h,
                        const char *name, GError **errp);
+/* The on-disk form of @h; fields Qcow2Header does not keep are zero. */
+void qcow2_header_to_disk(const Qcow2Header *h, QCowHeader *be);
 int qcow2_parse_extensions(const uint8_t *buf, size_t start, size_t end,
                            Qcow2Feature **features, int *nb_features,
                            const char *name, GError **errp);
@@ -224,7 +246,7 @@ bool qcow2_check_table(BlockDriverState *bs, const char *what,
                        uint64_t offset, uint64_t bytes, bool check_overlap,
                        GError **errp);
 int qcow2_reload_metadata(BlockDriverState *bs, GError **errp);
-int qcow2_write_header_fields(BlockDriverState *bs, const QCowHeader *be,
+int qcow2_write_header_fields(BlockDriverState *bs, const Qcow2Header *h,
                               size_t start, size_t end, GError **errp);
 int qcow2_write_table_entry(BlockDriverState *bs, uint64_t table_offset,
                             uint64_t *table, uint64_t index, uint64_t entry,

@@ -124,8 +124,8 @@ bool qemu_strtosz(const char *str, uint64_t *result);
 int bdrv_create_file(const char *filename, mode_t mode, GError **errp);
 
 /*
- * Creates an empty qcow2 v3 image of @size virtual bytes: bdrv_create_file,
- * then the metadata is written through a block-layer open of the file.
+ * Creates an empty qcow2 v3 image of @size virtual bytes, with the same
+ * locks and errors as bdrv_create_file, held until the image is complete.
  * @cluster_size 0 picks the default (docs/qcow2.md "Create").
  */
 typedef struct Qcow2CreateOptions {

@@ -22,10 +22,11 @@ struct BlockDriver {
                      const BlockOpenOptions *opts, GError **errp);
     void (*bdrv_close)(BlockDriverState *bs);
     /*
-     * Protocol drivers: create bs->filename with @mode, or empty it if it
-     * exists. @bs is a node that is not open; the driver holds the locks of
-     * a read-write open while it truncates, so an image that another process
-     * uses is refused, never emptied (QEMU's raw_co_create does the same).
+     * Protocol drivers: open bs->filename read-write like bdrv_open, creating
+     * it with @mode if it does not exist, but never emptying it. The node
+     * holds the locks of a read-write open when this returns, so an image
+     * that another process uses is refused before anything changes; the
+     * caller empties and writes it under those locks (bdrv_open_create).
      */
     int (*bdrv_create)(BlockDriverState *bs, mode_t mode, GError **errp);
 
@@ -77,6 +78,16 @@ extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_blkdebug;
+
+/*
+ * Opens @filename as an empty raw image in *@pbs, for writing a new image:
+ * created with @mode if it does not exist, refused with QTPM_ERROR_LOCKED
+ * (-EBUSY) and left as it was if another open writes it, otherwise emptied.
+ * The locks are held from before the file is emptied until bdrv_close(), so
+ * no other open sees the file between empty and complete. 0 or -errno.
+ */
+int bdrv_open_create(const char *filename, mode_t mode,
+                     BlockDriverState **pbs, GError **errp);
 
 /*
  * Calls on the node below (bs->file), skipping the public request checks:

@@ -239,6 +239,74 @@ static void test_create_locked(Fixture *f, gconstpointer data)
     bdrv_close(bs);
 }
 
+typedef struct CreateWatcher {
+    const char *path;
+    int64_t complete_len;
+    gint stop;
+    gint opens;        /* read-write opens that got the locks */
+    gint incomplete;   /* ...of which saw a file that was not a whole image */
+} CreateWatcher;
+
+/* Opens the image read-write, as another process would, again and again. */
+static gpointer create_watcher_thread(gpointer opaque)
+{
+    static const BlockOpenOptions raw_opts = { .format = "raw" };
+    CreateWatcher *w = opaque;
+
+    while (!g_atomic_int_get(&w->stop)) {
+        BlockDriverState *bs = bdrv_open(w->path, &raw_opts, NULL);
+
+        if (bs) {
+            g_atomic_int_inc(&w->opens);
+            if (bdrv_getlength(bs, NULL) != w->complete_len) {
+                g_atomic_int_inc(&w->incomplete);
+            }
+            bdrv_close(bs);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Creating holds the locks from before the file is emptied until the image
+ * is complete: an opener that gets the locks sees the old image or the new
+ * one, never an empty or half-written file, and a create that loses the
+ * race leaves the old image in place.
+ */
+static void test_create_holds_locks(Fixture *f, gconstpointer data)
+{
+    CreateWatcher w = { .path = f->path };
+    struct stat st;
+    GThread *t;
+    int created = 0;
+
+    create_ok(f->path, 1024 * 1024, 0, 0);
+    g_assert_cmpint(stat(f->path, &st), ==, 0);
+    w.complete_len = st.st_size;
+    t = g_thread_new("watcher", create_watcher_thread, &w);
+    for (int i = 0; i < 300; i++) {
+        GError *err = NULL;
+
+        if (qcow2_create(f->path, 1024 * 1024, NULL, &err) == 0) {
+            created++;
+        } else {
+            /* Refused: the old image is still whole. */
+            g_assert_error(err, QTPM_ERROR, QTPM_ERROR_LOCKED);
+            g_clear_error(&err);
+            g_assert_cmpint(stat(f->path, &st), ==, 0);
+            g_assert_cmpint(st.st_size, ==, w.complete_len);
+        }
+    }
+    g_atomic_int_set(&w.stop, 1);
+    g_thread_join(t);
+    g_test_message("%d creates, %d watcher opens", created,
+                   g_atomic_int_get(&w.opens));
+    g_assert_cmpint(g_atomic_int_get(&w.incomplete), ==, 0);
+    g_assert_cmpint(stat(f->path, &st), ==, 0);
+    g_assert_cmpint(st.st_size, ==, w.complete_len);
+    assert_check_clean(f->path);
+}
+
 /* Our images, in several layouts, written through us, pass qemu-img check
  * and qemu sees our data. */
 static void test_create_write_check(Fixture *f, gconstpointer data)
@@ -703,6 +771,7 @@ int main(int argc, char **argv)
     ADD("create/mode", test_create_mode);
     ADD("create/bad-options", test_create_bad_options);
     ADD("create/locked", test_create_locked);
+    ADD("create/holds-locks", test_create_holds_locks);
     ADD("create/write-check", test_create_write_check);
     ADD("write/flush-budget", test_flush_budget);
     ADD("write/zeroes", test_zero_writes);
