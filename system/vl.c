@@ -558,18 +558,13 @@ static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
     static const char *const refs[] = { "key-secret", "passphrase-secret" };
     const char *type = qemu_opt_get(a->opts, "type");
     const char *nvram = qemu_opt_get(a->opts, "nvram");
-    const TPMBackendClass *k = type ? tpm_backend_find_class(type) : NULL;
-    g_autofree char *what = g_strdup_printf("-tpmdev %s", type ? type : "");
     g_autoptr(GError) err = NULL;
 
     if (!type) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the backend type is missing (see -tpmdev help)");
-    } else if (!k) {
-        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "'%s' is not a TPM backend type (see -tpmdev help)", type);
-    } else if (k->opts && !qemu_opts_validate(a->opts, k->opts, what, &err)) {
-        /* err set */
+    } else if (!tpm_backend_check_opts(type, a->opts, &err)) {
+        /* Now, not in tpm_backend_new: start-up step 1 opens no file. */
     } else if (nvram && !find_opt_arg(c->drives, nvram)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "nvram=%s names no -drive (no -drive with id '%s')", nvram,
