@@ -389,9 +389,9 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
                      &err)) {
         if (index == OPT_OBJECT) {
             /* The text may hold data=SECRET: never echo it. */
-            g_printerr("qtpm: %s: %s\n", opt_names[index], err->message);
+            error_report("%s: %s", opt_names[index], err->message);
         } else {
-            g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
+            error_report("%s %s: %s", opt_names[index], val, err->message);
         }
         return -1;
     }
@@ -406,7 +406,7 @@ static int parse_name(QtpmConfig *c, const char *val)
     g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
 
     if (!o || !qemu_opts_validate(o, name_opts, "-name", &err)) {
-        g_printerr("qtpm: -name %s: %s\n", val, err->message);
+        error_report("-name %s: %s", val, err->message);
         return -1;
     }
     /* "-name NAME" or "-name guest=NAME" as QEMU. */
@@ -468,8 +468,8 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
         break;
     case OPT_DISPLAY:
         if (strcmp(val, "none")) {
-            g_printerr("qtpm: -display %s: qtpm has no display; only 'none' "
-                       "is accepted\n", val);
+            error_report("-display %s: qtpm has no display; only 'none' "
+                         "is accepted", val);
             return -1;
         }
         break;
@@ -488,8 +488,8 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
         int r;
 
         if (arg[0] != '-' || !arg[1]) {
-            g_printerr("qtpm: %s: not an option (options start with '-'; "
-                       "see -h)\n", arg);
+            error_report("%s: not an option (options start with '-'; "
+                         "see -h)", arg);
             return -1;
         }
         if (name[0] == '-') {
@@ -501,12 +501,12 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
             }
         }
         if (k == G_N_ELEMENTS(qtpm_options)) {
-            g_printerr("qtpm: %s: invalid option (see -h)\n", arg);
+            error_report("%s: invalid option (see -h)", arg);
             return -1;
         }
         if (qtpm_options[k].has_arg) {
             if (i + 1 >= argc) {
-                g_printerr("qtpm: %s: requires an argument\n", arg);
+                error_report("%s: requires an argument", arg);
                 return -1;
             }
             val = argv[++i];
@@ -693,8 +693,7 @@ static bool check_config(QtpmConfig *c)
         return false;
     }
     if (c->daemonize && c->qtest && !strcmp(c->qtest, "stdio")) {
-        g_printerr("qtpm: -daemonize: a daemon has no stdio for -qtest "
-                   "stdio\n");
+        error_report("-daemonize: a daemon has no stdio for -qtest stdio");
         return false;
     }
     return true;
@@ -711,12 +710,12 @@ static int daemonize_start(void)
     pid_t pid;
 
     if (pipe(fds) < 0) {
-        g_printerr("qtpm: -daemonize: pipe: %s\n", g_strerror(errno));
+        error_report("-daemonize: pipe: %s", g_strerror(errno));
         return -1;
     }
     pid = fork();
     if (pid < 0) {
-        g_printerr("qtpm: -daemonize: fork: %s\n", g_strerror(errno));
+        error_report("-daemonize: fork: %s", g_strerror(errno));
         return -1;
     }
     if (pid > 0) {
@@ -795,12 +794,12 @@ static bool write_pidfile(const char *path)
 
     /* Replaced and later deleted: never a file that is not a pid file. */
     if (holds_other_data(path)) {
-        g_printerr("qtpm: -pidfile %s: the file exists and holds no process id; "
-                   "refusing to replace it\n", path);
+        error_report("-pidfile %s: the file exists and holds no process id; "
+                     "refusing to replace it", path);
         return false;
     }
     if (!g_file_set_contents(path, text, -1, &err)) {
-        g_printerr("qtpm: -pidfile %s: %s\n", path, err->message);
+        error_report("-pidfile %s: %s", path, err->message);
         return false;
     }
     pidfile_written = g_canonicalize_filename(path, NULL);
@@ -825,9 +824,9 @@ static bool check_logfile(const QtpmConfig *c)
 
         if (file && stat(file, &st) == 0 && st.st_dev == log_st.st_dev &&
             st.st_ino == log_st.st_ino) {
-            g_printerr("qtpm: -D %s: the file is the image of -drive id=%s; "
-                       "refusing to write the log into it\n", c->logfile,
-                       qemu_opt_get(a->opts, "id"));
+            error_report("-D %s: the file is the image of -drive id=%s; "
+                         "refusing to write the log into it", c->logfile,
+                         qemu_opt_get(a->opts, "id"));
             return false;
         }
     }
