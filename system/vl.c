@@ -206,8 +206,9 @@ typedef enum {
 
 /*
  * The command line's options, in --help order. @args is the argument shown
- * in --help; the options whose argument is a key=value list print their
- * tables instead (print_storage_help).
+ * in --help, followed by the synopsis of @keys when the option has a
+ * table; -drive, -object, -tpmdev and -device print theirs per type
+ * instead (print_storage_help).
  */
 static const struct {
     const char *name;
@@ -215,6 +216,7 @@ static const struct {
     QtpmOptionIndex index;
     const char *args;
     const char *help;
+    const QemuOptDesc *keys;
 } qtpm_options[] = {
     { "drive", true, OPT_DRIVE },
     { "object", true, OPT_OBJECT },
@@ -222,8 +224,7 @@ static const struct {
     { "device", true, OPT_DEVICE },
     { "qtest", true, OPT_QTEST, "unix:PATH,server=on[,wait=off] | stdio",
       "the qtest server that reaches the device" },
-    { "qmp", true, OPT_QMP, "unix:PATH[,server=on][,wait=off]",
-      "the QMP monitor" },
+    { "qmp", true, OPT_QMP, "unix:PATH", "the QMP monitor", qmp_opts },
     { "S", false, OPT_S, NULL, "start stopped (QMP cont starts the machine)" },
     { "name", true, OPT_NAME, "NAME", "the machine's name (query-name)" },
     { "pidfile", true, OPT_PIDFILE, "FILE", "write the process id to FILE" },
@@ -260,10 +261,11 @@ static void print_help(void)
         } else if (qtpm_options[i].index == OPT_VERSION) {
             usage = g_strdup("--version");
         } else {
+            g_autoptr(GString) args = g_string_new(qtpm_options[i].args);
+
+            qemu_opts_print_synopsis(args, qtpm_options[i].keys);
             usage = g_strdup_printf("-%s%s%s", qtpm_options[i].name,
-                                    qtpm_options[i].args ? " " : "",
-                                    qtpm_options[i].args ?
-                                    qtpm_options[i].args : "");
+                                    args->len ? " " : "", args->str);
         }
         print_usage_line(out, usage, qtpm_options[i].help);
     }
@@ -428,8 +430,15 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
     case OPT_QTEST:
     case OPT_QMP: {
         const char **slot = index == OPT_QTEST ? &c->qtest : &c->qmp;
+        const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
+
+        if (opt_wants_help(val)) {
+            g_autofree char *what = g_strdup_printf("%s unix:PATH", opt);
+
+            print_type_help(what, index == OPT_QTEST ? qtest_opts : qmp_opts);
+            return 1;
+        }
         if (*slot) {
-            const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
             error_report("%s %s: only one %s is supported", opt, val, opt);
             return -1;
         }
