@@ -21,6 +21,7 @@
 #include "migration/migration.h"
 #include "migration/stream.h"
 #include "monitor/qmp.h"
+#include "qemu/event-sink.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_frontend.h"
@@ -144,7 +145,7 @@ static void mig_set_status(MigrationStatus s)
 
     mig.status = s;
     data = g_strdup_printf("{\"status\": \"%s\"}", migration_status_name(s));
-    qmp_send_event("MIGRATION", data);
+    qemu_event_emit("MIGRATION", data);
 }
 
 static void mig_post(MigMsgKind kind, GError *err, MigStreamContents *c, GSourceFunc fn)

@@ -595,15 +595,31 @@ static gboolean qmp_accept(GSocket *listen, GIOCondition cond, gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+const QemuOptDesc qmp_opts[] = {
+    {
+        .name = "path", .type = QEMU_OPT_STRING, .implied = true,
+        .value_name = "unix:PATH",
+    },
+    {
+        .name = "server", .type = QEMU_OPT_BOOL, .value_name = "on",
+        .def_value_str = "on", .help = "qtpm listens; the only mode",
+    },
+    {
+        .name = "wait", .type = QEMU_OPT_BOOL, .value_name = "off",
+        .def_value_str = "on",
+        .help = "do not wait for the first client",
+    },
+    QEMU_OPT_DESC_END
+};
+
 /* Parses "unix:PATH[,server=on][,wait=off]". */
 static char *qmp_parse_spec(const char *spec, bool *wait, GError **errp)
 {
-    static const char *const keys[] = { "path", "server", "wait", NULL };
     g_autoptr(GHashTable) opts = qemu_opts_parse(spec, "path", errp);
     const char *path;
     bool server;
 
-    if (!opts || !qemu_opts_check_keys(opts, keys, "-qmp", errp)) {
+    if (!opts || !qemu_opts_validate(opts, qmp_opts, "-qmp", errp)) {
         return NULL;
     }
     path = qemu_opt_get(opts, "path");

@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include "exec/memory.h"
 #include "hw/irq.h"
+#include "qemu/option.h"
 #include "qemu/sockets.h"
 #include "sysemu/qtest.h"
 
@@ -635,47 +636,63 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+const QemuOptDesc qtest_opts[] = {
+    { .name = "path", .type = QEMU_OPT_STRING, .implied = true },
+    {
+        .name = "server", .type = QEMU_OPT_BOOL, .value_name = "on",
+        .def_value_str = "on", .help = "qtpm listens; the only mode",
+    },
+    {
+        .name = "wait", .type = QEMU_OPT_BOOL, .value_name = "off",
+        .def_value_str = "on",
+        .help = "do not wait for the first client",
+    },
+    QEMU_OPT_DESC_END
+};
+
 /*
- * "unix:PATH[,server=on|off][,wait=on|off]" (also QEMU's "server",
- * "nowait"). qtpm only listens, so server=on is the default, as for -qmp.
+ * "unix:PATH[,server=on|off][,wait=on|off]", with QEMU's spellings
+ * "server" and "nowait". qtpm only listens, so server=on is the default,
+ * as for -qmp.
  */
 static int qtest_parse_unix_spec(const char *spec, char **path, bool *wait,
                                  GError **errp)
 {
-    g_auto(GStrv) opts = g_strsplit(spec + strlen("unix:"), ",", -1);
-    bool server = true;
+    const char *rest = spec + strlen("unix:");
+    g_autoptr(GHashTable) opts = NULL;
+    const char *unknown;
+    bool server;
 
-    *wait = true;
-    for (int i = 1; opts[i]; i++) {
-        const char *o = opts[i];
-        if (!strcmp(o, "server") || !strcmp(o, "server=on")) {
-            server = true;
-        } else if (!strcmp(o, "server=off")) {
-            server = false;
-        } else if (!strcmp(o, "nowait") || !strcmp(o, "wait=off")) {
-            *wait = false;
-        } else if (!strcmp(o, "wait=on")) {
-            *wait = true;
-        } else {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "unknown option '%s' in '%s'", o, spec);
-            return -1;
-        }
-    }
-    if (!opts[0] || !opts[0][0]) {
+    if (!*rest || *rest == ',') {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID, "'%s' has no path",
                     spec);
         return -1;
     }
+    opts = qemu_opts_parse_flags(rest, qtest_opts, errp);
+    if (!opts) {
+        return -1;
+    }
+    /* Named with the whole spec, as the user wrote it. */
+    unknown = qemu_opts_find_unknown(opts, qtest_opts);
+    if (unknown) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "unknown option '%s' in '%s'", unknown, spec);
+        return -1;
+    }
+    if (!qemu_opts_validate(opts, qtest_opts, "-qtest", errp)) {
+        return -1;
+    }
+    qemu_opt_get_bool(opts, "server", true, &server, NULL);
+    qemu_opt_get_bool(opts, "wait", true, wait, NULL);
     if (!server) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "'%s': only server=on is supported", spec);
         return -1;
     }
-    if (!qemu_socket_check_unix_path(opts[0], errp)) {
+    if (!qemu_socket_check_unix_path(qemu_opt_get(opts, "path"), errp)) {
         return -1;
     }
-    *path = g_strdup(opts[0]);
+    *path = g_strdup(qemu_opt_get(opts, "path"));
     return 0;
 }
 

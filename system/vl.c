@@ -206,8 +206,9 @@ typedef enum {
 
 /*
  * The command line's options, in --help order. @args is the argument shown
- * in --help; the options whose argument is a key=value list print their
- * tables instead (print_storage_help).
+ * in --help, followed by the synopsis of @keys when the option has a
+ * table; -drive, -object, -tpmdev and -device print theirs per type
+ * instead (print_storage_help).
  */
 static const struct {
     const char *name;
@@ -215,6 +216,7 @@ static const struct {
     QtpmOptionIndex index;
     const char *args;
     const char *help;
+    const QemuOptDesc *keys;
 } qtpm_options[] = {
     { "drive", true, OPT_DRIVE },
     { "object", true, OPT_OBJECT },
@@ -222,8 +224,7 @@ static const struct {
     { "device", true, OPT_DEVICE },
     { "qtest", true, OPT_QTEST, "unix:PATH,server=on[,wait=off] | stdio",
       "the qtest server that reaches the device" },
-    { "qmp", true, OPT_QMP, "unix:PATH[,server=on][,wait=off]",
-      "the QMP monitor" },
+    { "qmp", true, OPT_QMP, "unix:PATH", "the QMP monitor", qmp_opts },
     { "S", false, OPT_S, NULL, "start stopped (QMP cont starts the machine)" },
     { "name", true, OPT_NAME, "NAME", "the machine's name (query-name)" },
     { "pidfile", true, OPT_PIDFILE, "FILE", "write the process id to FILE" },
@@ -260,10 +261,11 @@ static void print_help(void)
         } else if (qtpm_options[i].index == OPT_VERSION) {
             usage = g_strdup("--version");
         } else {
+            g_autoptr(GString) args = g_string_new(qtpm_options[i].args);
+
+            qemu_opts_print_synopsis(args, qtpm_options[i].keys);
             usage = g_strdup_printf("-%s%s%s", qtpm_options[i].name,
-                                    qtpm_options[i].args ? " " : "",
-                                    qtpm_options[i].args ?
-                                    qtpm_options[i].args : "");
+                                    args->len ? " " : "", args->str);
         }
         print_usage_line(out, usage, qtpm_options[i].help);
     }
@@ -389,9 +391,9 @@ static int parse_opts_option(QtpmConfig *c, QtpmOptionIndex index,
                      &err)) {
         if (index == OPT_OBJECT) {
             /* The text may hold data=SECRET: never echo it. */
-            g_printerr("qtpm: %s: %s\n", opt_names[index], err->message);
+            error_report("%s: %s", opt_names[index], err->message);
         } else {
-            g_printerr("qtpm: %s %s: %s\n", opt_names[index], val, err->message);
+            error_report("%s %s: %s", opt_names[index], val, err->message);
         }
         return -1;
     }
@@ -406,7 +408,7 @@ static int parse_name(QtpmConfig *c, const char *val)
     g_autoptr(GHashTable) o = qemu_opts_parse(val, "guest", &err);
 
     if (!o || !qemu_opts_validate(o, name_opts, "-name", &err)) {
-        g_printerr("qtpm: -name %s: %s\n", val, err->message);
+        error_report("-name %s: %s", val, err->message);
         return -1;
     }
     /* "-name NAME" or "-name guest=NAME" as QEMU. */
@@ -428,8 +430,15 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
     case OPT_QTEST:
     case OPT_QMP: {
         const char **slot = index == OPT_QTEST ? &c->qtest : &c->qmp;
+        const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
+
+        if (opt_wants_help(val)) {
+            g_autofree char *what = g_strdup_printf("%s unix:PATH", opt);
+
+            print_type_help(what, index == OPT_QTEST ? qtest_opts : qmp_opts);
+            return 1;
+        }
         if (*slot) {
-            const char *opt = index == OPT_QTEST ? "-qtest" : "-qmp";
             error_report("%s %s: only one %s is supported", opt, val, opt);
             return -1;
         }
@@ -468,8 +477,8 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
         break;
     case OPT_DISPLAY:
         if (strcmp(val, "none")) {
-            g_printerr("qtpm: -display %s: qtpm has no display; only 'none' "
-                       "is accepted\n", val);
+            error_report("-display %s: qtpm has no display; only 'none' "
+                         "is accepted", val);
             return -1;
         }
         break;
@@ -488,8 +497,8 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
         int r;
 
         if (arg[0] != '-' || !arg[1]) {
-            g_printerr("qtpm: %s: not an option (options start with '-'; "
-                       "see -h)\n", arg);
+            error_report("%s: not an option (options start with '-'; "
+                         "see -h)", arg);
             return -1;
         }
         if (name[0] == '-') {
@@ -501,12 +510,12 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
             }
         }
         if (k == G_N_ELEMENTS(qtpm_options)) {
-            g_printerr("qtpm: %s: invalid option (see -h)\n", arg);
+            error_report("%s: invalid option (see -h)", arg);
             return -1;
         }
         if (qtpm_options[k].has_arg) {
             if (i + 1 >= argc) {
-                g_printerr("qtpm: %s: requires an argument\n", arg);
+                error_report("%s: requires an argument", arg);
                 return -1;
             }
             val = argv[++i];
@@ -558,18 +567,13 @@ static bool check_tpmdev_refs(QtpmConfig *c, QtpmOptArg *a)
     static const char *const refs[] = { "key-secret", "passphrase-secret" };
     const char *type = qemu_opt_get(a->opts, "type");
     const char *nvram = qemu_opt_get(a->opts, "nvram");
-    const TPMBackendClass *k = type ? tpm_backend_find_class(type) : NULL;
-    g_autofree char *what = g_strdup_printf("-tpmdev %s", type ? type : "");
     g_autoptr(GError) err = NULL;
 
     if (!type) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "the backend type is missing (see -tpmdev help)");
-    } else if (!k) {
-        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
-                    "'%s' is not a TPM backend type (see -tpmdev help)", type);
-    } else if (k->opts && !qemu_opts_validate(a->opts, k->opts, what, &err)) {
-        /* err set */
+    } else if (!tpm_backend_check_opts(type, a->opts, &err)) {
+        /* Now, not in tpm_backend_new: start-up step 1 opens no file. */
     } else if (nvram && !find_opt_arg(c->drives, nvram)) {
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
                     "nvram=%s names no -drive (no -drive with id '%s')", nvram,
@@ -698,8 +702,7 @@ static bool check_config(QtpmConfig *c)
         return false;
     }
     if (c->daemonize && c->qtest && !strcmp(c->qtest, "stdio")) {
-        g_printerr("qtpm: -daemonize: a daemon has no stdio for -qtest "
-                   "stdio\n");
+        error_report("-daemonize: a daemon has no stdio for -qtest stdio");
         return false;
     }
     return true;
@@ -716,12 +719,12 @@ static int daemonize_start(void)
     pid_t pid;
 
     if (pipe(fds) < 0) {
-        g_printerr("qtpm: -daemonize: pipe: %s\n", g_strerror(errno));
+        error_report("-daemonize: pipe: %s", g_strerror(errno));
         return -1;
     }
     pid = fork();
     if (pid < 0) {
-        g_printerr("qtpm: -daemonize: fork: %s\n", g_strerror(errno));
+        error_report("-daemonize: fork: %s", g_strerror(errno));
         return -1;
     }
     if (pid > 0) {
@@ -800,12 +803,12 @@ static bool write_pidfile(const char *path)
 
     /* Replaced and later deleted: never a file that is not a pid file. */
     if (holds_other_data(path)) {
-        g_printerr("qtpm: -pidfile %s: the file exists and holds no process id; "
-                   "refusing to replace it\n", path);
+        error_report("-pidfile %s: the file exists and holds no process id; "
+                     "refusing to replace it", path);
         return false;
     }
     if (!g_file_set_contents(path, text, -1, &err)) {
-        g_printerr("qtpm: -pidfile %s: %s\n", path, err->message);
+        error_report("-pidfile %s: %s", path, err->message);
         return false;
     }
     pidfile_written = g_canonicalize_filename(path, NULL);
@@ -830,9 +833,9 @@ static bool check_logfile(const QtpmConfig *c)
 
         if (file && stat(file, &st) == 0 && st.st_dev == log_st.st_dev &&
             st.st_ino == log_st.st_ino) {
-            g_printerr("qtpm: -D %s: the file is the image of -drive id=%s; "
-                       "refusing to write the log into it\n", c->logfile,
-                       qemu_opt_get(a->opts, "id"));
+            error_report("-D %s: the file is the image of -drive id=%s; "
+                         "refusing to write the log into it", c->logfile,
+                         qemu_opt_get(a->opts, "id"));
             return false;
         }
     }

@@ -3,6 +3,7 @@
  * and the TPM worker thread.
  */
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 
 #include <stdarg.h>
@@ -113,10 +114,10 @@ static void log_glib_handler(const gchar *domain, GLogLevelFlags level,
     }
     g_mutex_lock(&log_lock);
     /* The user sees it on stderr; the -D log keeps it with the trace. */
-    fprintf(stderr, "qtpm: %s: %s\n", what, message);
+    fprintf(stderr, "%s: %s: %s\n", error_get_progname(), what, message);
     fflush(stderr);
     if (log_file) {
-        fprintf(log_file, "qtpm: %s: %s\n", what, message);
+        fprintf(log_file, "%s: %s: %s\n", error_get_progname(), what, message);
         fflush(log_file);
     }
     g_mutex_unlock(&log_lock);

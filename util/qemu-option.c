@@ -37,8 +37,26 @@ static bool opts_add(GHashTable *opts, const char *key, const char *value,
     return true;
 }
 
-GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
-                            GError **errp)
+/*
+ * QEMU's spellings of a boolean without "=": "noKEY" is KEY=off for a
+ * boolean entry of @desc, any other word is WORD=on (an unknown WORD is
+ * then named by the table's check).
+ */
+static bool opts_add_flag(GHashTable *opts, const QemuOptDesc *desc,
+                          const char *word, GError **errp)
+{
+    const QemuOptDesc *d =
+        g_str_has_prefix(word, "no") ? qemu_opt_desc_find(desc, word + 2) : NULL;
+
+    if (d && d->type == QEMU_OPT_BOOL) {
+        return opts_add(opts, d->name, "off", errp);
+    }
+    return opts_add(opts, word, "on", errp);
+}
+
+/* qemu_opts_parse; with @flags, qemu_opts_parse_flags's spellings too. */
+static GHashTable *opts_parse(const char *str, const char *implied_key,
+                              const QemuOptDesc *flags, GError **errp)
 {
     g_autoptr(GHashTable) opts =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
@@ -59,7 +77,7 @@ GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
             first = false;
             continue;
         }
-        if (first && implied_key && !eq) {
+        if (first && implied_key && (!eq || flags)) {
             if (!opts_add(opts, implied_key, elem->str, errp)) {
                 return NULL;
             }
@@ -67,6 +85,12 @@ GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
             continue;
         }
         first = false;
+        if (!eq && flags) {
+            if (!opts_add_flag(opts, flags, elem->str, errp)) {
+                return NULL;
+            }
+            continue;
+        }
         if (!eq) {
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                         "parameter '%s' has no value (expected %s=VALUE)",
@@ -84,6 +108,23 @@ GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
         }
     }
     return g_steal_pointer(&opts);
+}
+
+GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
+                            GError **errp)
+{
+    return opts_parse(str, implied_key, NULL, errp);
+}
+
+GHashTable *qemu_opts_parse_flags(const char *str, const QemuOptDesc *desc,
+                                  GError **errp)
+{
+    const QemuOptDesc *implied = desc;
+
+    while (implied->name && !implied->implied) {
+        implied++;
+    }
+    return opts_parse(str, implied->name, desc, errp);
 }
 
 const char *qemu_opt_get(GHashTable *opts, const char *key)
@@ -150,41 +191,6 @@ static int opts_compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Fails naming the first key of @opts, sorted, for which @known is false. */
-static bool opts_check_unknown(GHashTable *opts,
-                               bool (*known)(const void *list, const char *key),
-                               const void *list, const char *expected,
-                               const char *what, GError **errp)
-{
-    g_autofree const char **keys =
-        (const char **)g_hash_table_get_keys_as_array(opts, NULL);
-    guint n = g_strv_length((char **)keys);
-
-    qsort(keys, n, sizeof(*keys), opts_compare_keys);
-    for (guint i = 0; i < n; i++) {
-        if (!known(list, keys[i])) {
-            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
-                        "'%s' is not a parameter of %s (expected: %s)",
-                        keys[i], what, expected);
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool strv_knows(const void *list, const char *key)
-{
-    return g_strv_contains(list, key);
-}
-
-bool qemu_opts_check_keys(GHashTable *opts, const char *const *allowed,
-                          const char *what, GError **errp)
-{
-    g_autofree char *expected = g_strjoinv(", ", (char **)allowed);
-
-    return opts_check_unknown(opts, strv_knows, allowed, expected, what, errp);
-}
-
 const QemuOptDesc *qemu_opt_desc_find(const QemuOptDesc *desc, const char *name)
 {
     for (; desc && desc->name; desc++) {
@@ -195,22 +201,40 @@ const QemuOptDesc *qemu_opt_desc_find(const QemuOptDesc *desc, const char *name)
     return NULL;
 }
 
-static bool desc_knows(const void *list, const char *key)
+const char *qemu_opts_find_unknown(GHashTable *opts, const QemuOptDesc *desc)
 {
-    return qemu_opt_desc_find(list, key) != NULL;
+    g_autofree const char **keys =
+        (const char **)g_hash_table_get_keys_as_array(opts, NULL);
+    guint n = g_strv_length((char **)keys);
+
+    /* Sorted, so that the key an error names does not depend on hashing. */
+    qsort(keys, n, sizeof(*keys), opts_compare_keys);
+    for (guint i = 0; i < n; i++) {
+        if (!qemu_opt_desc_find(desc, keys[i])) {
+            return keys[i];
+        }
+    }
+    return NULL;
 }
 
 bool qemu_opts_check_names(GHashTable *opts, const QemuOptDesc *desc,
                            const char *what, GError **errp)
 {
-    g_autoptr(GString) expected = g_string_new(NULL);
+    const char *unknown = qemu_opts_find_unknown(opts, desc);
+    g_autoptr(GString) expected = NULL;
 
+    if (!unknown) {
+        return true;
+    }
+    expected = g_string_new(NULL);
     for (const QemuOptDesc *d = desc; d && d->name; d++) {
         g_string_append_printf(expected, "%s%s", expected->len ? ", " : "",
                                d->name);
     }
-    return opts_check_unknown(opts, desc_knows, desc, expected->str, what,
-                              errp);
+    g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                "'%s' is not a parameter of %s (expected: %s)", unknown, what,
+                expected->str);
+    return false;
 }
 
 /* "a, b or c", as error sentences list the allowed values. */

@@ -5,6 +5,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/option.h"
 #include "sysemu/tpm_util.h"
 #include "tpm_backend_int.h"
 
@@ -231,16 +232,49 @@ static void tpm_backend_worker_stop(TPMBackend *tb)
     tb->worker = NULL;
 }
 
-TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
-                            GError **errp)
+static const TPMBackendClass *tpm_backend_check_class(const char *type,
+                                                      GError **errp)
 {
     const TPMBackendClass *klass = tpm_backend_find_class(type);
-    TPMBackend *tb;
 
     if (!klass) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "'%s' is not a TPM backend type (see -tpmdev help)",
                     type ? type : "");
+    }
+    return klass;
+}
+
+static bool tpm_backend_validate(const TPMBackendClass *klass, GHashTable *opts,
+                                 GError **errp)
+{
+    g_autofree char *what = NULL;
+
+    if (!klass->opts) {
+        return true;
+    }
+    what = g_strdup_printf("-tpmdev %s", klass->type);
+    return qemu_opts_validate(opts, klass->opts, what, errp);
+}
+
+bool tpm_backend_check_opts(const char *type, GHashTable *opts, GError **errp)
+{
+    const TPMBackendClass *klass = tpm_backend_check_class(type, errp);
+
+    return klass && tpm_backend_validate(klass, opts, errp);
+}
+
+/*
+ * The generic layer checks a request once, before the driver, as the block
+ * layer does: a backend's init reads options that its table has allowed.
+ */
+TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
+                            GError **errp)
+{
+    const TPMBackendClass *klass = tpm_backend_check_class(type, errp);
+    TPMBackend *tb;
+
+    if (!klass) {
         return NULL;
     }
     if (!id || !*id) {
@@ -251,6 +285,9 @@ TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
     if (tpm_backend_find(id)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "a TPM backend with id '%s' already exists", id);
+        return NULL;
+    }
+    if (!tpm_backend_validate(klass, opts, errp)) {
         return NULL;
     }
     tb = g_new0(TPMBackend, 1);

@@ -400,9 +400,6 @@ static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
     const char *pass_secret = qemu_opt_get(opts, "passphrase-secret");
     TPMLibtpmsState *s;
 
-    if (!qemu_opts_validate(opts, tpm_libtpms_opts, "-tpmdev libtpms", errp)) {
-        return -1;
-    }
     if (libtpms_state) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "only one libtpms backend per process (libtpms is "

@@ -24,9 +24,6 @@ static int tpm_null_init(TPMBackend *tb, GHashTable *opts, GError **errp)
 {
     TPMNullState *s;
 
-    if (!qemu_opts_validate(opts, tpm_null_opts, "-tpmdev null", errp)) {
-        return -1;
-    }
     s = g_new0(TPMNullState, 1);
     s->version = tpm_backend_opt_version(opts, TPM_VERSION_2_0);
     tb->opaque = s;

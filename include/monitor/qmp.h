@@ -8,6 +8,7 @@
 #define MONITOR_QMP_H
 
 #include "qemu/osdep.h"
+#include "qemu/option.h"
 
 /*
  * @spec: "unix:PATH[,server=on][,wait=off]". With wait=on it returns once
@@ -16,6 +17,8 @@
  * emitted through the event sink reach the clients.
  */
 int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp);
+/* -qmp's keys: unix:PATH (implied), server, wait. */
+extern const QemuOptDesc qmp_opts[];
 /* Checks @spec (syntax, path length, folder) without creating anything. */
 bool qmp_check_spec(const char *spec, GError **errp);
 void qmp_server_stop(void);

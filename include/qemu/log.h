@@ -20,8 +20,9 @@ static inline bool qemu_loglevel_mask(unsigned mask)
 void qemu_log_mask(unsigned mask, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 /*
  * Something the user should know although qtpm goes on. A GLib warning
- * (GTest can expect it); qtpm's handler (qemu_log_init) prints it as one
- * line "qtpm: warning: ..." on stderr, and in the -D log when there is one.
+ * (GTest can expect it); the handler (qemu_log_init) prints it as one
+ * line "PROG: warning: ..." (PROG from error_set_progname) on stderr, and
+ * in the -D log when there is one.
  * Safe from any thread.
  */
 void qemu_log_warning(const char *fmt, ...) G_GNUC_PRINTF(1, 2);

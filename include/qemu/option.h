@@ -19,12 +19,6 @@ GHashTable *qemu_opts_parse(const char *str, const char *implied_key,
 /* Parses "on/off/yes/no/true/false"; false with @errp set on bad input. */
 bool qemu_opt_get_bool(GHashTable *opts, const char *key, bool def, bool *out,
                        GError **errp);
-/*
- * Fails naming the first key of @opts that is not in the NULL-terminated
- * @allowed; for options whose keys have no descriptor table.
- */
-bool qemu_opts_check_keys(GHashTable *opts, const char *const *allowed,
-                          const char *what, GError **errp);
 
 /* The value of @key, or NULL. */
 const char *qemu_opt_get(GHashTable *opts, const char *key);
@@ -69,8 +63,21 @@ typedef struct QemuOptDesc {
 #define QEMU_OPT_DESC_END { .name = NULL }
 
 /*
- * Fails naming the first key of @opts (in sorted order) that @desc does not
- * describe: "'%s' is not a parameter of @what (expected: ...)".
+ * qemu_opts_parse for a chardev-style option (-qtest unix:PATH,...), with
+ * QEMU's spellings: the first element is always the value of @desc's
+ * implied key (a path may hold '='), and an element without '=' is a
+ * boolean, "KEY" meaning KEY=on and "noKEY" KEY=off ("server", "nowait").
+ */
+GHashTable *qemu_opts_parse_flags(const char *str, const QemuOptDesc *desc,
+                                  GError **errp);
+/*
+ * The first key of @opts, in sorted order, that @desc does not describe,
+ * or NULL; valid while @opts is. For an option that words its own error.
+ */
+const char *qemu_opts_find_unknown(GHashTable *opts, const QemuOptDesc *desc);
+/*
+ * Fails naming qemu_opts_find_unknown's key:
+ * "'%s' is not a parameter of @what (expected: ...)".
  */
 bool qemu_opts_check_names(GHashTable *opts, const QemuOptDesc *desc,
                            const char *what, GError **errp);

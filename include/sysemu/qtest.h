@@ -6,6 +6,7 @@
 #define SYSEMU_QTEST_H
 
 #include "qemu/osdep.h"
+#include "qemu/option.h"
 
 /*
  * @spec: "unix:PATH[,server=on][,wait=off]" or "stdio"; qtpm listens on
@@ -14,6 +15,8 @@
  * default main context.
  */
 int qtest_server_start(const char *spec, GError **errp);
+/* The keys of -qtest unix:PATH: server, wait. */
+extern const QemuOptDesc qtest_opts[];
 /* Checks @spec's syntax and path length, without creating anything. */
 bool qtest_check_spec(const char *spec, GError **errp);
 void qtest_server_stop(void);

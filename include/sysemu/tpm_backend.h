@@ -73,8 +73,9 @@ typedef struct TPMBackendClass {
     const struct QemuOptDesc *opts;  /* -tpmdev TYPE's keys (qemu/option.h) */
 
     /*
-     * Main thread, at startup, before the worker exists: parse options
-     * ("key=value" pairs) and open what the backend needs.
+     * Main thread, at startup, before the worker exists: read the options
+     * ("key=value" pairs, already validated against @opts) and open what
+     * the backend needs.
      */
     int (*init)(TPMBackend *tb, GHashTable *opts, GError **errp);
     /*
@@ -160,6 +161,13 @@ const TPMBackendClass *tpm_backend_find_class(const char *type);
 /* NULL-terminated list of backend classes, for -tpmdev help. */
 const TPMBackendClass *const *tpm_backend_classes(void);
 
+/*
+ * Checks @opts against the table of backend type @type: its keys and
+ * values, nothing that needs a file. tpm_backend_new does it too; the
+ * command line calls it first so that a bad -tpmdev fails before any
+ * file is opened.
+ */
+bool tpm_backend_check_opts(const char *type, GHashTable *opts, GError **errp);
 TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
                             GError **errp);
 TPMBackend *tpm_backend_find(const char *id);

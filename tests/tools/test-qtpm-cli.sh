@@ -163,6 +163,18 @@ check "a malformed -qtest leaves a valid image unchanged" \
 check "a -qtest transport we lack names the option once" \
     fails_with "qtpm: -qtest tcp:1234: 'tcp:1234' is neither" \
     -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest tcp:1234
+check "an unknown -qtest key with a value is named" \
+    fails_with "qtpm: -qtest unix:$SCRATCH/x.sock,bogus=1: unknown option 'bogus' in 'unix:$SCRATCH/x.sock,bogus=1'" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest "unix:$SCRATCH/x.sock,bogus=1"
+check "-qtest noserver is server=off, refused" \
+    fails_with "qtpm: -qtest unix:$SCRATCH/x.sock,noserver: 'unix:$SCRATCH/x.sock,noserver': only server=on is supported" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest "unix:$SCRATCH/x.sock,noserver"
+check "a -qtest boolean takes on or off" \
+    fails_with "qtpm: -qtest unix:$SCRATCH/x.sock,wait=maybe: parameter 'wait' expects 'on' or 'off', not 'maybe'" \
+    -tpmdev null,id=t -device tpm-tis,tpmdev=t -qtest "unix:$SCRATCH/x.sock,wait=maybe"
+check "an unknown -qmp key is named with the table's keys" \
+    fails_with "qtpm: -qmp unix:$SCRATCH/x.sock,bogus=1: 'bogus' is not a parameter of -qmp (expected: path, server, wait)" \
+    -tpmdev null,id=t -qmp "unix:$SCRATCH/x.sock,bogus=1"
 check "unknown device" fails_with "qtpm: -device tpm-crb,tpmdev=t: 'tpm-crb' is not a device model" \
     -tpmdev null,id=t -device tpm-crb,tpmdev=t
 check "device without tpmdev" fails_with "parameter 'tpmdev' is missing" -device tpm-tis
@@ -332,6 +344,12 @@ check "--help has each backend's keys" \
     bash -c "'$QTPM' --help | grep -qx -- '-tpmdev null,id=ID\[,version=2.0|1.2\]'"
 check "--help shows that -qtest needs server=on" \
     bash -c "'$QTPM' --help | grep -q -- '^-qtest unix:PATH,server=on\[,wait=off\] | stdio$'"
+check "-qtest help lists its keys from its table" \
+    bash -c "'$QTPM' -qtest help | grep -q '^  wait=off .*(default: on)$'"
+check "-qmp help lists its keys from its table" \
+    bash -c "'$QTPM' -qmp help | grep -q '^  server=on .*(default: on)$'"
+check "--help gives -qmp's keys from its table" \
+    bash -c "'$QTPM' --help | grep -qx -- '-qmp unix:PATH\[,server=on\]\[,wait=off\]'"
 check "-d help lists items" bash -c "'$QTPM' -d help | grep -q '^tpm '"
 
 # -S, -name, -pidfile, -D/-d, -nodefaults, -display none with the null backend.
@@ -370,6 +388,13 @@ check "-qtest unix:PATH without server=on listens and answers" \
 kill -TERM $PLAIN_PID
 wait $PLAIN_PID
 check "-qtest unix:PATH: SIGTERM ends qtpm with status 0" test $? -eq 0
+
+# QEMU's spellings "server" and "nowait" listen at once.
+start_qtpm legacy -tpmdev null,id=t -device tpm-tis,tpmdev=t \
+    -qtest "unix:$SCRATCH/legacy-qtest.sock,server,nowait"
+check "-qtest unix:PATH,server,nowait listens without waiting" \
+    bash -c "printf 'readl 0xfed40f00\n' | timeout 10 socat -t 2 - 'UNIX-CONNECT:$SCRATCH/legacy-qtest.sock' | grep -qx 'OK 0x0000000000011014'"
+check "... and SIGTERM ends it with status 0" stop_qtpm
 
 # -qtest stdio: the device answers on stdout; end of input shuts qtpm down.
 check "-qtest stdio reads DID_VID and exits 0 at end of input" \

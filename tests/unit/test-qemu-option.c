@@ -133,20 +133,70 @@ static void test_number(void)
     g_assert_false(qemu_opt_get_number(o, "empty", 0, 0, 23, &v, NULL));
 }
 
-static void test_check_keys(void)
+/* A table of names only, as the old key lists were. */
+static const QemuOptDesc names_desc[] = {
+    { .name = "type", .type = QEMU_OPT_STRING, .implied = true },
+    { .name = "id", .type = QEMU_OPT_STRING },
+    { .name = "nvram", .type = QEMU_OPT_STRING },
+    QEMU_OPT_DESC_END
+};
+
+static void test_validate_names(void)
 {
-    static const char *const allowed[] = { "type", "id", "nvram", NULL };
     g_autoptr(GHashTable) good = parse_ok("libtpms,id=t,nvram=d", "type");
     g_autoptr(GHashTable) bad = parse_ok("libtpms,id=t,zzz=1,aaa=2", "type");
     g_autoptr(GError) err = NULL;
 
-    g_assert_true(qemu_opts_check_keys(good, allowed, "-tpmdev", NULL));
-    g_assert_false(qemu_opts_check_keys(bad, allowed, "-tpmdev libtpms",
-                                        &err));
+    g_assert_true(qemu_opts_validate(good, names_desc, "-tpmdev", NULL));
+    g_assert_null(qemu_opts_find_unknown(good, names_desc));
+    g_assert_false(qemu_opts_validate(bad, names_desc, "-tpmdev libtpms",
+                                      &err));
     /* The first bad key in sorted order, so messages are stable. */
     g_assert_cmpstr(err->message, ==,
                     "'aaa' is not a parameter of -tpmdev libtpms "
                     "(expected: type, id, nvram)");
+    g_assert_cmpstr(qemu_opts_find_unknown(bad, names_desc), ==, "aaa");
+}
+
+static const QemuOptDesc flags_desc[] = {
+    { .name = "path", .type = QEMU_OPT_STRING, .implied = true },
+    { .name = "server", .type = QEMU_OPT_BOOL },
+    { .name = "wait", .type = QEMU_OPT_BOOL },
+    { .name = "name", .type = QEMU_OPT_STRING },
+    QEMU_OPT_DESC_END
+};
+
+static GHashTable *parse_flags_ok(const char *str)
+{
+    g_autoptr(GError) err = NULL;
+    GHashTable *opts = qemu_opts_parse_flags(str, flags_desc, &err);
+
+    g_assert_no_error(err);
+    g_assert_nonnull(opts);
+    return opts;
+}
+
+static void test_parse_flags(void)
+{
+    g_autoptr(GHashTable) o = parse_flags_ok("/tmp/q.sock,server,nowait");
+    g_autoptr(GHashTable) eq = parse_flags_ok("/tmp/a=b,,c,wait=on,noserver");
+    g_autoptr(GHashTable) word = parse_flags_ok("p,bogus,noname");
+    g_autoptr(GError) err = NULL;
+
+    g_assert_cmpstr(qemu_opt_get(o, "path"), ==, "/tmp/q.sock");
+    g_assert_cmpstr(qemu_opt_get(o, "server"), ==, "on");
+    g_assert_cmpstr(qemu_opt_get(o, "wait"), ==, "off");
+    /* The first element is the path whatever it holds. */
+    g_assert_cmpstr(qemu_opt_get(eq, "path"), ==, "/tmp/a=b,c");
+    g_assert_cmpstr(qemu_opt_get(eq, "wait"), ==, "on");
+    g_assert_cmpstr(qemu_opt_get(eq, "server"), ==, "off");
+    /* Other words are KEY=on, for the table to name. */
+    g_assert_cmpstr(qemu_opt_get(word, "bogus"), ==, "on");
+    g_assert_cmpstr(qemu_opt_get(word, "noname"), ==, "on");
+    g_assert_cmpstr(qemu_opts_find_unknown(word, flags_desc), ==, "bogus");
+    g_assert_null(qemu_opts_parse_flags("p,server,server=off", flags_desc,
+                                        &err));
+    g_assert_cmpstr(err->message, ==, "parameter 'server' is given twice");
 }
 
 static const char *const test_formats[] = { "qcow2", "raw", NULL };
@@ -296,7 +346,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qemu-option/errors", test_errors);
     g_test_add_func("/qemu-option/bool", test_bool);
     g_test_add_func("/qemu-option/number", test_number);
-    g_test_add_func("/qemu-option/check-keys", test_check_keys);
+    g_test_add_func("/qemu-option/validate-names", test_validate_names);
+    g_test_add_func("/qemu-option/parse-flags", test_parse_flags);
     g_test_add_func("/qemu-option/validate-ok", test_validate_ok);
     g_test_add_func("/qemu-option/validate-errors", test_validate_errors);
     g_test_add_func("/qemu-option/check-names-and-values",
