@@ -13,6 +13,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
+#include "qemu/error-report.h"
 
 #include <json-glib/json-glib.h>
 #include <sys/socket.h>
@@ -565,7 +566,7 @@ static void G_GNUC_NORETURN mig_incoming_fail(const GError *err)
     if (incoming.fd >= 0 && mig_uri_has_return_path(&incoming.uri)) {
         mig_send_reply(incoming.fd, false, err->message);
     }
-    g_printerr("qtpm: -incoming: %s\n", err->message);
+    error_report("-incoming: %s", err->message);
     exit(1);
 }
 

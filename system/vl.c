@@ -222,7 +222,7 @@ static const struct {
     { "object", true, OPT_OBJECT },
     { "tpmdev", true, OPT_TPMDEV },
     { "device", true, OPT_DEVICE },
-    { "qtest", true, OPT_QTEST, "unix:PATH,server=on[,wait=off] | stdio",
+    { "qtest", true, OPT_QTEST, "unix:PATH[,server=on][,wait=off] | stdio",
       "the qtest server that reaches the device" },
     { "qmp", true, OPT_QMP, "unix:PATH", "the QMP monitor", qmp_opts },
     { "S", false, OPT_S, NULL, "start stopped (QMP cont starts the machine)" },

@@ -13,6 +13,7 @@
 #include "exec/memory.h"
 #include "hw/irq.h"
 #include "qemu/bswap.h"
+#include "qemu/error-report.h"
 #include "qemu/option.h"
 #include "hw/tpm/tpm_tis.h"
 #include "sysemu/tpm_frontend.h"
@@ -781,7 +782,7 @@ void tpm_tis_reset(TPMTISState *s)
 
     if (tpm_tis_reset_common(s, &err) < 0) {
         /* The device now answers as QEMU's does after a startup error. */
-        g_printerr("qtpm: tpm-tis: %s\n", err ? err->message : "TPM startup failed");
+        error_report("tpm-tis: %s", err ? err->message : "TPM startup failed");
     }
 }
 
