@@ -638,15 +638,7 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 
 const QemuOptDesc qtest_opts[] = {
     { .name = "path", .type = QEMU_OPT_STRING, .implied = true },
-    {
-        .name = "server", .type = QEMU_OPT_BOOL, .value_name = "on",
-        .def_value_str = "on", .help = "qtpm listens; the only mode",
-    },
-    {
-        .name = "wait", .type = QEMU_OPT_BOOL, .value_name = "off",
-        .def_value_str = "on",
-        .help = "do not wait for the first client",
-    },
+    QEMU_OPT_DESC_SOCKET_SERVER,
     QEMU_OPT_DESC_END
 };
 

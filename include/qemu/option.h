@@ -107,4 +107,19 @@ void qemu_opts_print_help(GString *out, const QemuOptDesc *desc);
 char *qemu_opt_desc_choices(const QemuOptDesc *desc, const char *name,
                             const char *sep);
 
+/*
+ * The keys of a listening socket server (-qmp, -qtest): QEMU's server= and
+ * wait=; qtpm only listens, so server=on is the default and the only mode.
+ */
+#define QEMU_OPT_DESC_SOCKET_SERVER                                      \
+    {                                                                    \
+        .name = "server", .type = QEMU_OPT_BOOL, .value_name = "on",     \
+        .def_value_str = "on", .help = "qtpm listens; the only mode",    \
+    },                                                                   \
+    {                                                                    \
+        .name = "wait", .type = QEMU_OPT_BOOL, .value_name = "off",      \
+        .def_value_str = "on",                                           \
+        .help = "do not wait for the first client",                      \
+    }
+
 #endif
