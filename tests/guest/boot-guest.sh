@@ -6,7 +6,7 @@
 # TPM_SOCKET is the control socket of whatever serves swtpm's protocol.
 # Environment: QEMU (default qemu-system-x86_64), GUEST_TIMEOUT (seconds,
 # default 120), GUEST_LOG (where the serial console goes; default a
-# temporary file, removed on success).
+# temporary file, removed at the end).
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:?usage: boot-guest.sh BUILD_DIR TPM_SOCKET [tis|crb]}
@@ -65,10 +65,11 @@ if [ -n "$fail" ]; then
     echo "boot-guest: tpm-$MODEL: $fail (after ${secs}s)" >&2
     echo "--- QEMU's stderr" >&2
     cat "$ERR" >&2
-    echo "--- serial console ($LOG)" >&2
+    echo "--- serial console" >&2
     tr -d '\r' <"$LOG" >&2
     echo "---" >&2
     rm -f "$ERR"
+    [ "$keep_log" -eq 1 ] || rm -f "$LOG"
     exit 1
 fi
 rm -f "$ERR"

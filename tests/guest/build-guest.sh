@@ -37,7 +37,7 @@ collect_modules() {
         if grep -qE "/$m\.ko(\.[a-z]+)?\$" "$moddir/modules.builtin" 2>/dev/null; then
             continue
         fi
-        line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$moddir/modules.dep") ||
+        line=$(grep -m 1 -E "(^|/)$m\.ko(\.[a-z]+)?:" "$moddir/modules.dep") ||
             die "module $m is neither built in nor in modules.dep"
         # modules.dep lists what a module needs nearest first: load from the end.
         read -r -a deps <<<"${line#*:}"

@@ -10,7 +10,7 @@ exec </dev/console >/dev/console 2>&1
 
 say() { echo "QTPM-GUEST: $*"; }
 finish() {
-    say "done"
+    say "done uptime=$(cut -d' ' -f1 /proc/uptime)s"
     poweroff -f
 }
 
