@@ -26,19 +26,17 @@ done
 # to (the release's current kernel), else the newest versioned generic one.
 # It is fetched once; apt-get download needs no root and installs nothing.
 kernel_package() {
-    local pkg
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
         awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }')
-    if [ -z "$pkg" ]; then
-        pkg=$(apt-cache pkgnames linux-image- 2>/dev/null |
+    if [ -z "$kpkg" ]; then
+        kpkg=$(apt-cache pkgnames linux-image- 2>/dev/null |
             grep -E '^linux-image-[0-9][^ ]*-amd64$' |
             grep -vE -- '-(cloud|rt)-amd64$' | sort -V | tail -n 1)
     fi
-    echo "$pkg"
+    echo "$kpkg"
 }
 
 fetch_guest_kernel() {
-    local pkg
     set -- "$KERNEL_DIR"/linux-image-*.deb
     [ -f "$1" ] && return 0
     pkg=$(kernel_package)

@@ -64,18 +64,17 @@ collect_modules() {
 build() {
     local deb unpack krel staging
     "$SRC/scripts/install-deps.sh" --guest-kernel "$OUT/cache"
-    deb=$(ls "$OUT"/cache/linux-image-*.deb | sort -V | tail -n 1)
+    deb=$(printf '%s\n' "$OUT"/cache/linux-image-*.deb | sort -V | tail -n 1)
     if ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
         rm -f "$deb"
         die "$deb was damaged and is removed; run again"
     fi
-    [ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod ||
-        die "/bin/busybox is missing; install busybox-static"
+    [ -x /bin/busybox ] || die "/bin/busybox is missing; install busybox-static"
 
     unpack=$OUT/unpack
     rm -rf "$unpack"
     dpkg-deb -x "$deb" "$unpack"
-    krel=$(ls "$unpack/lib/modules" | head -n 1)
+    krel=$(find "$unpack/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | head -n 1)
     [ -f "$unpack/boot/vmlinuz-$krel" ] || die "no vmlinuz-$krel in $deb"
 
     staging=$OUT/initramfs
@@ -97,8 +96,10 @@ build() {
     echo "$krel" >"$OUT/kernel-release"
     mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
     mv "$OUT/initramfs.cpio.gz.tmp" "$OUT/initramfs.cpio.gz"
+    local mods
+    mods=$(tr '\n' ' ' <"$staging/modules/order")
     echo "build-guest: kernel $krel, initramfs $(stat -c %s "$OUT/initramfs.cpio.gz")" \
-        "bytes, modules: $(tr '\n' ' ' <"$staging/modules/order")"
+        "bytes, TPM modules: ${mods:-none, built in}"
     # The unpacked package is ~400 MB of modules the guest does not use.
     rm -rf "$unpack" "$staging"
 }

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the test guest's initramfs. It shows what the kernel sees of the
 # TPM, sends TPM2_GetRandom(8) through /dev/tpm0 and powers off. Every line
 # that boot-guest.sh reads starts with "QTPM-GUEST: ".
