@@ -233,7 +233,8 @@ static void data_listen_watch(SwtpmExport *e)
 static void data_close(SwtpmExport *e)
 {
     if (e->cmd_in_flight) {
-        /* The completion arrives, and has nobody to answer. */
+        /* Its completion has nobody to answer: let it find nothing to do. */
+        e->cmd_in_flight = false;
         tpm_backend_finish_sync(e->be);
     }
     conn_close(&e->data);
@@ -857,6 +858,7 @@ void swtpm_export_free(SwtpmExport *e)
     }
     swtpm_exports = g_list_remove(swtpm_exports, e);
     if (e->cmd_in_flight) {
+        e->cmd_in_flight = false;
         tpm_backend_finish_sync(e->be);
     }
     if (e->ctrl_deadline) {
