@@ -9,6 +9,7 @@
  */
 #include "qemu/osdep.h"
 #include "crypto/secret.h"
+#include "export/swtpm-server.h"
 #include "migration/migration.h"
 #include "monitor/qmp.h"
 #include "qemu/error-report.h"
@@ -36,6 +37,7 @@ typedef struct QtpmConfig {
     GPtrArray *drives;
     GPtrArray *tpmdevs;
     GPtrArray *devices;
+    GPtrArray *exports;
     const char *qtest;
     const char *qmp;
     const char *name;
@@ -202,6 +204,7 @@ typedef enum {
     OPT_DRIVE, OPT_TPMDEV, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QMP,
     OPT_S, OPT_NAME, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOGFILE, OPT_LOG,
     OPT_VERSION, OPT_HELP, OPT_INCOMING, OPT_NODEFAULTS, OPT_DISPLAY,
+    OPT_EXPORT,
 } QtpmOptionIndex;
 
 /*
@@ -225,6 +228,9 @@ static const struct {
     { "qtest", true, OPT_QTEST, "unix:PATH[,server=on][,wait=off] | stdio",
       "the qtest server that reaches the device" },
     { "qmp", true, OPT_QMP, "unix:PATH", "the QMP monitor", qmp_opts },
+    { "export", true, OPT_EXPORT, "swtpm",
+      "serve a -tpmdev over swtpm's socket protocol (-export help)",
+      swtpm_export_opts },
     { "S", false, OPT_S, NULL, "start stopped (QMP cont starts the machine)" },
     { "name", true, OPT_NAME, "NAME", "the machine's name (query-name)" },
     { "pidfile", true, OPT_PIDFILE, "FILE", "write the process id to FILE" },
@@ -292,6 +298,7 @@ static void config_free(QtpmConfig *c)
     g_ptr_array_unref(c->drives);
     g_ptr_array_unref(c->tpmdevs);
     g_ptr_array_unref(c->devices);
+    g_ptr_array_unref(c->exports);
 }
 
 /* The table of -drive, or of the -tpmdev/-device/-object type @type. */
@@ -416,6 +423,22 @@ static int parse_name(QtpmConfig *c, const char *val)
     return 0;
 }
 
+/* -export TYPE,...; "help" and "swtpm,help" print the keys. */
+static int parse_export(QtpmConfig *c, const char *val)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (opt_wants_help(val)) {
+        print_type_help("-export swtpm", swtpm_export_opts);
+        return 1;
+    }
+    if (!add_opt_arg(c->exports, "-export", val, "type", &err)) {
+        error_report("-export %s: %s", val, err->message);
+        return -1;
+    }
+    return 0;
+}
+
 /* One option; 1 when a help or version text was printed, -1 on error. */
 static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
 {
@@ -445,6 +468,8 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
         *slot = val;
         break;
     }
+    case OPT_EXPORT:
+        return parse_export(c, val);
     case OPT_S:
         c->start_stopped = true;
         break;
@@ -626,6 +651,43 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
     return true;
 }
 
+/* A -tpmdev has one frontend: a -device or an -export. */
+static bool check_export(QtpmConfig *c, QtpmOptArg *a)
+{
+    const char *tpmdev = qemu_opt_get(a->opts, "tpmdev");
+    g_autoptr(GError) err = NULL;
+
+    if (!swtpm_export_check_opts(a->opts, &err)) {
+        /* err set */
+    } else if (!find_opt_arg(c->tpmdevs, tpmdev)) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "tpmdev=%s names no -tpmdev", tpmdev);
+    } else {
+        for (guint i = 0; i < c->devices->len && !err; i++) {
+            QtpmOptArg *d = c->devices->pdata[i];
+
+            if (!g_strcmp0(qemu_opt_get(d->opts, "tpmdev"), tpmdev)) {
+                g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                            "tpmdev=%s is used by -device %s already", tpmdev,
+                            qemu_opt_get(d->opts, "driver"));
+            }
+        }
+        for (guint i = 0; i < c->exports->len && !err; i++) {
+            QtpmOptArg *x = c->exports->pdata[i];
+
+            if (x != a && !g_strcmp0(qemu_opt_get(x->opts, "tpmdev"), tpmdev)) {
+                g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                            "tpmdev=%s is exported twice", tpmdev);
+            }
+        }
+    }
+    if (err) {
+        report_opt_error(a, err);
+        return false;
+    }
+    return true;
+}
+
 /* Files created after the TPM started must not fail for a missing folder. */
 static bool check_writable_folder(const char *path, GError **errp)
 {
@@ -662,7 +724,7 @@ static bool check_config(QtpmConfig *c)
         }
     }
     if (!check_ids(c->objects) || !check_ids(c->drives) ||
-        !check_ids(c->tpmdevs)) {
+        !check_ids(c->tpmdevs) || !check_ids(c->exports)) {
         return false;
     }
     for (guint i = 0; i < c->drives->len; i++) {
@@ -679,6 +741,11 @@ static bool check_config(QtpmConfig *c)
     }
     for (guint i = 0; i < c->devices->len; i++) {
         if (!check_device(c, c->devices->pdata[i])) {
+            return false;
+        }
+    }
+    for (guint i = 0; i < c->exports->len; i++) {
+        if (!check_export(c, c->exports->pdata[i])) {
             return false;
         }
     }
@@ -954,6 +1021,14 @@ static bool start_servers(QtpmConfig *c)
         report_error(name, err);
         return false;
     }
+    for (guint i = 0; i < c->exports->len; i++) {
+        QtpmOptArg *a = c->exports->pdata[i];
+
+        if (!swtpm_export_new(a->opts, &err)) {
+            report_opt_error(a, err);
+            return false;
+        }
+    }
     return true;
 }
 
@@ -961,6 +1036,7 @@ static void machine_cleanup(void)
 {
     qmp_server_stop();
     qtest_server_stop();
+    swtpm_export_free_all();
     while (tpm_frontend_list()) {
         TPMFrontend *fe = tpm_frontend_list()->data;
 
@@ -1029,6 +1105,7 @@ int qtpm_main(int argc, char **argv)
         .drives = g_ptr_array_new_with_free_func(opt_arg_free),
         .tpmdevs = g_ptr_array_new_with_free_func(opt_arg_free),
         .devices = g_ptr_array_new_with_free_func(opt_arg_free),
+        .exports = g_ptr_array_new_with_free_func(opt_arg_free),
     };
     g_autoptr(GError) err = NULL;
     int ret = 1, r;

@@ -1,0 +1,887 @@
+/*
+ * The swtpm socket server on the GLib main loop: one control client at a
+ * time, a data channel passed with CMD_SET_DATAFD or accepted on data=, and
+ * TPM commands delivered to the backend as its frontend. Framing and byte
+ * order are the codec's (swtpm-codec.c); this file does the I/O and maps
+ * control commands onto the backend's operations.
+ */
+#include "qemu/osdep.h"
+#include <glib-unix.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/option.h"
+#include "qemu/sockets.h"
+#include "sysemu/runstate.h"
+#include "sysemu/tpm_backend.h"
+#include "sysemu/tpm_util.h"
+#include "export/swtpm-codec.h"
+#include "export/swtpm-server.h"
+
+#define SWTPM_EXPORT_MODEL "swtpm-export"
+#define SWTPM_BUFFER_MIN 1024
+#define SWTPM_BUFFER_MAX 4096
+#define SWTPM_LOCK_RETRY_MS 10
+
+/* What the server implements; GET_CAPABILITY reports exactly this. */
+#define SWTPM_EXPORT_CAPS                                                  \
+    (SWTPM_CAP_INIT | SWTPM_CAP_SHUTDOWN | SWTPM_CAP_GET_TPMESTABLISHED |  \
+     SWTPM_CAP_SET_LOCALITY | SWTPM_CAP_CANCEL_TPM_CMD |                   \
+     SWTPM_CAP_STORE_VOLATILE | SWTPM_CAP_RESET_TPMESTABLISHED |           \
+     SWTPM_CAP_GET_STATEBLOB | SWTPM_CAP_SET_STATEBLOB | SWTPM_CAP_STOP |  \
+     SWTPM_CAP_GET_CONFIG | SWTPM_CAP_SET_DATAFD |                         \
+     SWTPM_CAP_SET_BUFFERSIZE | SWTPM_CAP_LOCK_STORAGE)
+
+static const char *const export_types[] = { "swtpm", NULL };
+
+const QemuOptDesc swtpm_export_opts[] = {
+    { .name = "type", .type = QEMU_OPT_STRING, .choices = export_types,
+      .implied = true, .required = true },
+    { .name = "id", .type = QEMU_OPT_STRING, .value_name = "ID",
+      .required = true, .help = "the export's name" },
+    { .name = "tpmdev", .type = QEMU_OPT_STRING, .value_name = "ID",
+      .required = true, .missing_hint = "(the id of a -tpmdev)",
+      .help = "the -tpmdev to export" },
+    { .name = "ctrl", .type = QEMU_OPT_STRING,
+      .value_name = "unix:PATH|tcp:HOST:PORT", .required = true,
+      .help = "the control channel's listening socket" },
+    { .name = "data", .type = QEMU_OPT_STRING,
+      .value_name = "unix:PATH|tcp:HOST:PORT",
+      .help = "a listening socket for the data channel (else CMD_SET_DATAFD)" },
+    { .name = "mode", .type = QEMU_OPT_STRING, .value_name = "OCTAL",
+      .help = "permissions of the unix control socket" },
+    { .name = "uid", .type = QEMU_OPT_NUMBER, .value_name = "UID",
+      .max = UINT32_MAX - 1, .help = "owner of the unix control socket" },
+    { .name = "gid", .type = QEMU_OPT_NUMBER, .value_name = "GID",
+      .max = UINT32_MAX - 1, .help = "group of the unix control socket" },
+    { .name = "terminate", .type = QEMU_OPT_BOOL, .def_value_str = "off",
+      .help = "exit when the control client goes away" },
+    QEMU_OPT_DESC_END
+};
+
+/* One connection: a control client or the data channel. */
+typedef struct SwtpmConn {
+    int fd;
+    guint watch;
+    GByteArray *buf;        /* bytes of the request being received */
+} SwtpmConn;
+
+struct SwtpmExport {
+    char *id;
+    TPMBackend *be;
+    QemuSocketAddr ctrl_addr;
+    QemuSocketAddr data_addr;
+    bool has_data_listener;
+    bool terminate;
+
+    int ctrl_listen_fd;
+    guint ctrl_listen_watch;
+    int data_listen_fd;
+    guint data_listen_watch;
+    SwtpmConn ctrl;
+    SwtpmConn data;
+    guint ctrl_deadline;
+
+    bool tpm_running;
+    uint8_t locality;
+    uint32_t buffersize;
+
+    /* The command in flight on the data channel. */
+    bool cmd_in_flight;
+    bool cmd_tcg_header;
+    TPMBackendCmd cmd;
+    uint8_t *cmd_in;
+    uint8_t *cmd_out;
+};
+
+static GList *swtpm_exports;
+
+static void conn_init(SwtpmConn *c)
+{
+    c->fd = -1;
+    c->watch = 0;
+    c->buf = g_byte_array_new();
+}
+
+static void conn_close(SwtpmConn *c)
+{
+    if (c->watch) {
+        g_source_remove(c->watch);
+        c->watch = 0;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    g_byte_array_set_size(c->buf, 0);
+}
+
+static bool parse_mode(const char *text, mode_t *mode, GError **errp)
+{
+    char *end;
+    guint64 v;
+
+    errno = 0;
+    v = g_ascii_strtoull(text, &end, 8);
+    if (!*text || *end || errno || v > 07777) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "mode=%s is not an octal file mode", text);
+        return false;
+    }
+    *mode = v;
+    return true;
+}
+
+bool swtpm_export_check_opts(GHashTable *opts, GError **errp)
+{
+    QemuSocketAddr addr = { 0 };
+    const char *mode = qemu_opt_get(opts, "mode");
+    bool unix_ctrl;
+    mode_t m;
+
+    if (!qemu_opts_validate(opts, swtpm_export_opts, "-export swtpm", errp)) {
+        return false;
+    }
+    if (!qemu_socket_parse(qemu_opt_get(opts, "ctrl"), &addr, errp)) {
+        return false;
+    }
+    unix_ctrl = addr.kind == QEMU_SOCKET_UNIX;
+    if (unix_ctrl && !qemu_socket_check_unix_path(addr.path, errp)) {
+        qemu_socket_addr_clear(&addr);
+        return false;
+    }
+    qemu_socket_addr_clear(&addr);
+    if (mode && !parse_mode(mode, &m, errp)) {
+        return false;
+    }
+    if (!unix_ctrl && (mode || qemu_opt_get(opts, "uid") ||
+                       qemu_opt_get(opts, "gid"))) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "mode=, uid= and gid= need a unix control socket");
+        return false;
+    }
+    if (qemu_opt_get(opts, "data")) {
+        if (!qemu_socket_parse(qemu_opt_get(opts, "data"), &addr, errp)) {
+            return false;
+        }
+        if (addr.kind == QEMU_SOCKET_UNIX &&
+            !qemu_socket_check_unix_path(addr.path, errp)) {
+            qemu_socket_addr_clear(&addr);
+            return false;
+        }
+        qemu_socket_addr_clear(&addr);
+    }
+    return true;
+}
+
+/* ---- Answers ------------------------------------------------------------ */
+
+static void ctrl_send(SwtpmExport *e, const void *buf, size_t len)
+{
+    if (e->ctrl.fd >= 0 && qemu_write_full(e->ctrl.fd, buf, len) != (ssize_t)len) {
+        qemu_log_warning("-export id=%s: cannot answer the control client: %s",
+                         e->id, g_strerror(errno));
+    }
+}
+
+static void ctrl_send_result(SwtpmExport *e, uint32_t result)
+{
+    uint8_t out[4];
+
+    ctrl_send(e, out, swtpm_ctrl_encode_result(out, sizeof(out), result));
+}
+
+static uint32_t result_of(int ret)
+{
+    return ret < 0 ? SWTPM_RES_FAIL : SWTPM_RES_SUCCESS;
+}
+
+/* A backend error becomes a log line; the client gets only the code. */
+static uint32_t log_result(SwtpmExport *e, const char *what, int ret,
+                           GError *err)
+{
+    if (ret < 0 && err) {
+        qemu_log_warning("-export id=%s: %s: %s", e->id, what, err->message);
+    }
+    return result_of(ret);
+}
+
+/* ---- Data channel ------------------------------------------------------- */
+
+static void data_process(SwtpmExport *e);
+static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque);
+
+static void data_watch(SwtpmExport *e)
+{
+    if (e->data.fd >= 0 && !e->data.watch) {
+        e->data.watch = g_unix_fd_add(e->data.fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      data_ready, e);
+    }
+}
+
+static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque);
+
+static void data_listen_watch(SwtpmExport *e)
+{
+    if (e->data_listen_fd >= 0 && !e->data_listen_watch) {
+        e->data_listen_watch = g_unix_fd_add(e->data_listen_fd, G_IO_IN,
+                                             data_listen_ready, e);
+    }
+}
+
+static void data_close(SwtpmExport *e)
+{
+    if (e->cmd_in_flight) {
+        /* Its completion has nobody to answer: let it find nothing to do. */
+        e->cmd_in_flight = false;
+        tpm_backend_finish_sync(e->be);
+    }
+    conn_close(&e->data);
+    data_listen_watch(e);
+}
+
+static void data_send_response(SwtpmExport *e, const uint8_t *resp,
+                               uint32_t len)
+{
+    uint8_t pre[4], post[4];
+    bool ok = true;
+
+    if (e->cmd_tcg_header) {
+        swtpm_data_encode_tcg_prefix(pre, sizeof(pre), len);
+        ok = qemu_write_full(e->data.fd, pre, sizeof(pre)) == sizeof(pre);
+    }
+    ok = ok && qemu_write_full(e->data.fd, resp, len) == (ssize_t)len;
+    if (ok && e->cmd_tcg_header) {
+        swtpm_data_encode_tcg_trailer(post, sizeof(post));
+        ok = qemu_write_full(e->data.fd, post, sizeof(post)) == sizeof(post);
+    }
+    if (!ok) {
+        conn_close(&e->data);
+        data_listen_watch(e);
+    }
+}
+
+static TPMVersion export_tpm_version(SwtpmExport *e)
+{
+    return tpm_backend_get_tpm_version(e->be) == TPM_VERSION_1_2
+               ? TPM_VERSION_1_2 : TPM_VERSION_2_0;
+}
+
+/* Main loop: the backend answered e->cmd. */
+static void export_request_completed(void *opaque, int ret)
+{
+    SwtpmExport *e = opaque;
+    uint32_t len = 0;
+
+    if (!e->cmd_in_flight) {
+        return;
+    }
+    e->cmd_in_flight = false;
+    if (ret == 0 && e->cmd.out_len >= TPM_HEADER_SIZE) {
+        len = MIN(e->cmd.out_len,
+                  tpm_util_get_size_from_buffer(e->cmd.out, e->cmd.out_len));
+    }
+    if (len < TPM_HEADER_SIZE) {
+        tpm_util_write_fatal_error_response(e->cmd_out, TPM_HEADER_SIZE,
+                                            export_tpm_version(e));
+        len = TPM_HEADER_SIZE;
+    }
+    if (e->data.fd >= 0) {
+        data_send_response(e, e->cmd_out, len);
+        data_watch(e);
+        data_process(e);
+    }
+}
+
+/* Runs the first whole command in the data buffer, if there is one. */
+static void data_process(SwtpmExport *e)
+{
+    uint32_t max = SWTPM_BUFFER_MAX;
+    SwtpmDataFrame f;
+    SwtpmParseStatus st;
+
+    if (e->cmd_in_flight || e->data.fd < 0) {
+        return;
+    }
+    st = swtpm_data_parse(e->data.buf->data, e->data.buf->len, max, &f);
+    if (st == SWTPM_PARSE_NEED_MORE) {
+        return;
+    }
+    if (st == SWTPM_PARSE_ERROR) {
+        qemu_log_warning("-export id=%s: a TPM command with a bad size field; "
+                         "closing the data channel", e->id);
+        if (e->data.watch) {
+            g_source_remove(e->data.watch);
+            e->data.watch = 0;
+        }
+        data_close(e);
+        return;
+    }
+    e->cmd_tcg_header = f.tcg_header;
+    if (f.tcg_header) {
+        e->locality = f.locality;
+    }
+    memcpy(e->cmd_in, e->data.buf->data + f.cmd_offset, f.cmd_len);
+    g_byte_array_remove_range(e->data.buf, 0, f.frame_len);
+    if (!e->tpm_running) {
+        /* How QEMU tells TPM 1.2 from 2.0 before CMD_INIT: the tag. */
+        tpm_util_write_fatal_error_response(e->cmd_out, TPM_HEADER_SIZE,
+                                            export_tpm_version(e));
+        data_send_response(e, e->cmd_out, TPM_HEADER_SIZE);
+        data_process(e);
+        return;
+    }
+    e->cmd = (TPMBackendCmd){
+        .locality = e->locality,
+        .in = e->cmd_in,
+        .in_len = f.cmd_len,
+        .out = e->cmd_out,
+        .out_len = max,
+    };
+    e->cmd_in_flight = true;
+    /* No more reads until the answer is out: one command at a time. */
+    if (e->data.watch) {
+        g_source_remove(e->data.watch);
+        e->data.watch = 0;
+    }
+    tpm_backend_deliver_request(e->be, &e->cmd);
+}
+
+static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+    uint8_t chunk[4096];
+    ssize_t n;
+
+    n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (n <= 0) {
+        e->data.watch = 0;
+        data_close(e);
+        return G_SOURCE_REMOVE;
+    }
+    g_byte_array_append(e->data.buf, chunk, n);
+    data_process(e);
+    return e->data.watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static void data_attach(SwtpmExport *e, int fd)
+{
+    e->data.fd = fd;
+    g_byte_array_set_size(e->data.buf, 0);
+    data_watch(e);
+}
+
+static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+    int client = qemu_socket_accept(fd);
+
+    if (client < 0) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (e->data.fd >= 0) {
+        close(client);
+        return G_SOURCE_CONTINUE;
+    }
+    data_attach(e, client);
+    /* One data client at a time, as swtpm. */
+    e->data_listen_watch = 0;
+    return G_SOURCE_REMOVE;
+}
+
+/* ---- Control commands ---------------------------------------------------- */
+
+static uint32_t ctrl_init(SwtpmExport *e, uint32_t flags)
+{
+    g_autoptr(GError) err = NULL;
+    int ret;
+
+    if (e->tpm_running) {
+        tpm_backend_stop(e->be);
+        e->tpm_running = false;
+    }
+    ret = tpm_backend_init(e->be, e->buffersize,
+                           flags & SWTPM_INIT_FLAG_DELETE_VOLATILE
+                               ? TPM_BACKEND_INIT_DELETE_VOLATILE : 0,
+                           &err);
+    e->tpm_running = ret == 0;
+    return log_result(e, "CMD_INIT", ret, err);
+}
+
+static void ctrl_stop(SwtpmExport *e)
+{
+    tpm_backend_stop(e->be);
+    e->tpm_running = false;
+}
+
+static void ctrl_set_buffersize(SwtpmExport *e, uint32_t size)
+{
+    uint8_t out[16];
+    uint32_t in_use;
+
+    if (size && e->tpm_running) {
+        ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
+        return;
+    }
+    if (size) {
+        e->buffersize = CLAMP(size, SWTPM_BUFFER_MIN, SWTPM_BUFFER_MAX);
+    }
+    in_use = e->tpm_running ? tpm_backend_get_buffer_size(e->be) : e->buffersize;
+    ctrl_send(e, out, swtpm_ctrl_encode_buffersize(out, sizeof(out),
+                                                   SWTPM_RES_SUCCESS, in_use,
+                                                   SWTPM_BUFFER_MIN,
+                                                   SWTPM_BUFFER_MAX));
+}
+
+static bool export_has_key(SwtpmExport *e)
+{
+    QCryptoKey key = { 0 };
+
+    return tpm_backend_get_state_key(e->be, &key, NULL) == 0 &&
+           key.kind != QCRYPTO_KEY_NONE;
+}
+
+static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t hdr[SWTPM_GET_STATE_RESP_HDR_SIZE];
+    g_autofree uint8_t *data = NULL;
+    uint32_t type = r->u.get_state.type, off = r->u.get_state.offset;
+    uint32_t result = SWTPM_RES_SUCCESS, len = 0;
+    size_t blob_len = 0;
+    int ret;
+
+    if (type < SWTPM_BLOB_TYPE_PERMANENT || type > SWTPM_BLOB_TYPE_SAVESTATE) {
+        result = SWTPM_RES_BAD_PARAMETER;
+    } else if (export_has_key(e)) {
+        /* State never leaves in plaintext under a key; sealing is not there yet. */
+        qemu_log_warning("-export id=%s: CMD_GET_STATEBLOB: the state is "
+                         "encrypted and sealed blobs are not implemented",
+                         e->id);
+        result = SWTPM_RES_FAIL;
+    } else {
+        ret = tpm_backend_get_state_blob(e->be, (TPMStateBlobType)type, &data,
+                                         &blob_len, &err);
+        if (ret < 0) {
+            result = log_result(e, "CMD_GET_STATEBLOB", ret, err);
+        } else if (ret == 0) {
+            result = SWTPM_RES_RETRY;
+        } else if (off < blob_len) {
+            len = blob_len - off;
+        }
+    }
+    swtpm_ctrl_encode_stateblob_header(hdr, sizeof(hdr), result, 0, len, len);
+    ctrl_send(e, hdr, sizeof(hdr));
+    if (len) {
+        ctrl_send(e, data + off, len);
+    }
+    if (data) {
+        memset(data, 0, blob_len);
+    }
+}
+
+static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
+{
+    g_autoptr(GError) err = NULL;
+    uint32_t type = r->u.set_state.type;
+    int ret;
+
+    if (e->tpm_running) {
+        return SWTPM_RES_BAD_ORDINAL;
+    }
+    if (type < SWTPM_BLOB_TYPE_PERMANENT || type > SWTPM_BLOB_TYPE_SAVESTATE) {
+        return SWTPM_RES_BAD_PARAMETER;
+    }
+    if (r->u.set_state.flags & SWTPM_STATE_FLAG_ENCRYPTED) {
+        qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: sealed blobs are "
+                         "not implemented", e->id);
+        return SWTPM_RES_DECRYPT_ERROR;
+    }
+    ret = tpm_backend_set_state_blob(e->be, (TPMStateBlobType)type,
+                                     r->u.set_state.data,
+                                     r->u.set_state.length, &err);
+    return log_result(e, "CMD_SET_STATEBLOB", ret, err);
+}
+
+static uint32_t ctrl_set_datafd(SwtpmExport *e, int *fd)
+{
+    struct stat st;
+
+    if (e->data.fd >= 0) {
+        return SWTPM_RES_IOERROR;
+    }
+    if (*fd < 0 || fstat(*fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return SWTPM_RES_BAD_PARAMETER;
+    }
+    data_attach(e, *fd);
+    *fd = -1;
+    return SWTPM_RES_SUCCESS;
+}
+
+/* Needs a running TPM (swtpm answers TPM_BAD_ORDINAL otherwise). */
+static bool needs_running(uint32_t cmd)
+{
+    switch (cmd) {
+    case SWTPM_CMD_GET_TPMESTABLISHED:
+    case SWTPM_CMD_RESET_TPMESTABLISHED:
+    case SWTPM_CMD_CANCEL_TPM_CMD:
+    case SWTPM_CMD_STORE_VOLATILE:
+    case SWTPM_CMD_GET_STATEBLOB:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t out[8];
+    uint64_t cap = swtpm_ctrl_cmd_cap(r->cmd);
+
+    if (cap && !(SWTPM_EXPORT_CAPS & cap)) {
+        ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
+        return;
+    }
+    if (needs_running(r->cmd) && !e->tpm_running) {
+        ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
+        return;
+    }
+    switch (r->cmd) {
+    case SWTPM_CMD_GET_CAPABILITY: {
+        uint64_t caps = SWTPM_EXPORT_CAPS;
+
+        if (export_tpm_version(e) != TPM_VERSION_2_0) {
+            caps &= ~SWTPM_CAP_SEND_COMMAND_HEADER;
+        } else {
+            caps |= SWTPM_CAP_SEND_COMMAND_HEADER;
+        }
+        ctrl_send(e, out, swtpm_ctrl_encode_caps(out, sizeof(out), caps));
+        break;
+    }
+    case SWTPM_CMD_INIT:
+        ctrl_send_result(e, ctrl_init(e, r->u.init_flags));
+        break;
+    case SWTPM_CMD_STOP:
+        ctrl_stop(e);
+        ctrl_send_result(e, SWTPM_RES_SUCCESS);
+        break;
+    case SWTPM_CMD_SHUTDOWN:
+        ctrl_stop(e);
+        ctrl_send_result(e, SWTPM_RES_SUCCESS);
+        qemu_system_shutdown_request("host-qmp-quit");
+        break;
+    case SWTPM_CMD_GET_TPMESTABLISHED:
+        ctrl_send(e, out, swtpm_ctrl_encode_established(
+                              out, sizeof(out), SWTPM_RES_SUCCESS,
+                              tpm_backend_get_tpm_established_flag(e->be)));
+        break;
+    case SWTPM_CMD_SET_LOCALITY:
+        if (r->u.locality > 4) {
+            ctrl_send_result(e, SWTPM_RES_BAD_LOCALITY);
+            break;
+        }
+        e->locality = r->u.locality;
+        ctrl_send_result(e, SWTPM_RES_SUCCESS);
+        break;
+    case SWTPM_CMD_RESET_TPMESTABLISHED:
+        if (r->u.locality > 4) {
+            ctrl_send_result(e, SWTPM_RES_BAD_LOCALITY);
+            break;
+        }
+        ctrl_send_result(e, result_of(tpm_backend_reset_tpm_established_flag(
+                                e->be, r->u.locality)));
+        break;
+    case SWTPM_CMD_CANCEL_TPM_CMD:
+        tpm_backend_cancel_cmd(e->be);
+        ctrl_send_result(e, SWTPM_RES_SUCCESS);
+        break;
+    case SWTPM_CMD_STORE_VOLATILE: {
+        int ret = tpm_backend_store_volatile(e->be, &err);
+
+        ctrl_send_result(e, log_result(e, "CMD_STORE_VOLATILE", ret, err));
+        break;
+    }
+    case SWTPM_CMD_GET_STATEBLOB:
+        ctrl_get_stateblob(e, r);
+        break;
+    case SWTPM_CMD_SET_STATEBLOB:
+        ctrl_send_result(e, ctrl_set_stateblob(e, r));
+        break;
+    case SWTPM_CMD_GET_CONFIG:
+        ctrl_send(e, out, swtpm_ctrl_encode_config(
+                              out, sizeof(out), SWTPM_RES_SUCCESS,
+                              export_has_key(e) ? SWTPM_CONFIG_FLAG_FILE_KEY
+                                                : 0));
+        break;
+    case SWTPM_CMD_SET_DATAFD:
+        ctrl_send_result(e, ctrl_set_datafd(e, fd));
+        break;
+    case SWTPM_CMD_SET_BUFFERSIZE:
+        ctrl_set_buffersize(e, r->u.buffersize);
+        break;
+    case SWTPM_CMD_LOCK_STORAGE: {
+        int ret;
+
+        if (!tpm_backend_has_storage(e->be)) {
+            ctrl_send_result(e, SWTPM_RES_FAIL);
+            break;
+        }
+        ret = tpm_backend_lock_storage(
+            e->be, (int)MIN(r->u.lock_retries, 100000u) * SWTPM_LOCK_RETRY_MS,
+            &err);
+        ctrl_send_result(e, log_result(e, "CMD_LOCK_STORAGE", ret, err));
+        break;
+    }
+    default:
+        ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
+        break;
+    }
+}
+
+/* ---- Control channel ----------------------------------------------------- */
+
+static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque);
+
+static void ctrl_listen_watch(SwtpmExport *e)
+{
+    if (e->ctrl_listen_fd >= 0 && !e->ctrl_listen_watch) {
+        e->ctrl_listen_watch = g_unix_fd_add(e->ctrl_listen_fd, G_IO_IN,
+                                             ctrl_listen_ready, e);
+    }
+}
+
+static void ctrl_client_gone(SwtpmExport *e)
+{
+    if (e->ctrl_deadline) {
+        g_source_remove(e->ctrl_deadline);
+        e->ctrl_deadline = 0;
+    }
+    conn_close(&e->ctrl);
+    if (e->terminate) {
+        qemu_system_shutdown_request("host-qmp-quit");
+        return;
+    }
+    ctrl_listen_watch(e);
+}
+
+/* A request still partial after swtpm's deadline: refuse it, drop the client. */
+static gboolean ctrl_deadline_passed(gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+
+    e->ctrl_deadline = 0;
+    ctrl_send_result(e, SWTPM_RES_BAD_PARAMETER);
+    ctrl_client_gone(e);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+    g_autoptr(GError) err = NULL;
+    uint8_t chunk[4096];
+    SwtpmCtrlRequest r;
+    SwtpmParseStatus st;
+    int passed_fd = -1;
+    ssize_t n;
+
+    n = qemu_socket_recv_fd(fd, chunk, sizeof(chunk), &passed_fd, &err);
+    if (n <= 0) {
+        e->ctrl.watch = 0;
+        ctrl_client_gone(e);
+        return G_SOURCE_REMOVE;
+    }
+    if (!e->ctrl.buf->len) {
+        e->ctrl_deadline = g_timeout_add(SWTPM_CTRL_DEADLINE_MS,
+                                         ctrl_deadline_passed, e);
+    }
+    g_byte_array_append(e->ctrl.buf, chunk, n);
+    st = swtpm_ctrl_parse(e->ctrl.buf->data, e->ctrl.buf->len, &r);
+    if (st == SWTPM_PARSE_NEED_MORE) {
+        if (passed_fd >= 0) {
+            close(passed_fd);
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    g_source_remove(e->ctrl_deadline);
+    e->ctrl_deadline = 0;
+    if (st == SWTPM_PARSE_ERROR) {
+        ctrl_send_result(e, r.result);
+        if (r.result == SWTPM_RES_SIZE) {
+            /* The announced data would follow: no way back into step. */
+            if (passed_fd >= 0) {
+                close(passed_fd);
+            }
+            e->ctrl.watch = 0;
+            ctrl_client_gone(e);
+            return G_SOURCE_REMOVE;
+        }
+    } else {
+        ctrl_dispatch(e, &r, &passed_fd);
+    }
+    if (passed_fd >= 0) {
+        close(passed_fd);
+    }
+    g_byte_array_set_size(e->ctrl.buf, 0);
+    return e->ctrl.fd >= 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+    int client = qemu_socket_accept(fd);
+
+    if (client < 0) {
+        return G_SOURCE_CONTINUE;
+    }
+    e->ctrl.fd = client;
+    g_byte_array_set_size(e->ctrl.buf, 0);
+    e->ctrl.watch = g_unix_fd_add(client, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                  ctrl_ready, e);
+    /* One control client after another, as swtpm. */
+    e->ctrl_listen_watch = 0;
+    return G_SOURCE_REMOVE;
+}
+
+/* ---- Creation ------------------------------------------------------------ */
+
+static bool ctrl_set_owner(SwtpmExport *e, GHashTable *opts, GError **errp)
+{
+    const char *path = e->ctrl_addr.path;
+    const char *mode = qemu_opt_get(opts, "mode");
+    uint64_t uid, gid;
+    mode_t m;
+
+    if (e->ctrl_addr.kind != QEMU_SOCKET_UNIX) {
+        return true;
+    }
+    if (mode) {
+        if (!parse_mode(mode, &m, errp)) {
+            return false;
+        }
+        if (chmod(path, m) < 0) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                        "cannot set the mode of '%s': %s", path,
+                        g_strerror(errno));
+            return false;
+        }
+    }
+    if (!qemu_opt_get_number(opts, "uid", UINT32_MAX, 0, UINT32_MAX, &uid,
+                             errp) ||
+        !qemu_opt_get_number(opts, "gid", UINT32_MAX, 0, UINT32_MAX, &gid,
+                             errp)) {
+        return false;
+    }
+    /* (uid_t)-1 leaves the owner as it is, as chown(2) defines. */
+    if ((uid != UINT32_MAX || gid != UINT32_MAX) &&
+        chown(path, (uid_t)uid, (gid_t)gid) < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_IO,
+                    "cannot set the owner of '%s': %s", path, g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
+{
+    const char *tpmdev = qemu_opt_get(opts, "tpmdev");
+    TPMBackend *be = tpm_backend_find(tpmdev);
+    SwtpmExport *e;
+    bool terminate = false;
+
+    if (!swtpm_export_check_opts(opts, errp) ||
+        !qemu_opt_get_bool(opts, "terminate", false, &terminate, errp)) {
+        return NULL;
+    }
+    if (!be) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "tpmdev=%s names no -tpmdev", tpmdev);
+        return NULL;
+    }
+    e = g_new0(SwtpmExport, 1);
+    e->id = g_strdup(qemu_opt_get(opts, "id"));
+    e->be = be;
+    e->terminate = terminate;
+    e->buffersize = SWTPM_BUFFER_MAX;
+    e->ctrl_listen_fd = e->data_listen_fd = -1;
+    conn_init(&e->ctrl);
+    conn_init(&e->data);
+    e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
+    e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
+    swtpm_exports = g_list_append(swtpm_exports, e);
+
+    qemu_socket_parse(qemu_opt_get(opts, "ctrl"), &e->ctrl_addr, NULL);
+    e->ctrl_listen_fd = qemu_socket_listen(&e->ctrl_addr, 1, errp);
+    if (e->ctrl_listen_fd < 0 || !ctrl_set_owner(e, opts, errp)) {
+        swtpm_export_free(e);
+        return NULL;
+    }
+    if (qemu_opt_get(opts, "data")) {
+        qemu_socket_parse(qemu_opt_get(opts, "data"), &e->data_addr, NULL);
+        e->has_data_listener = true;
+        e->data_listen_fd = qemu_socket_listen(&e->data_addr, 1, errp);
+        if (e->data_listen_fd < 0) {
+            swtpm_export_free(e);
+            return NULL;
+        }
+        data_listen_watch(e);
+    }
+    tpm_backend_set_frontend(be, SWTPM_EXPORT_MODEL, export_request_completed, e);
+    ctrl_listen_watch(e);
+    return e;
+}
+
+static void remove_listener(int *fd, guint *watch, QemuSocketAddr *addr)
+{
+    if (*watch) {
+        g_source_remove(*watch);
+        *watch = 0;
+    }
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+        if (addr->kind == QEMU_SOCKET_UNIX && addr->path) {
+            unlink(addr->path);
+        }
+    }
+}
+
+void swtpm_export_free(SwtpmExport *e)
+{
+    if (!e) {
+        return;
+    }
+    swtpm_exports = g_list_remove(swtpm_exports, e);
+    if (e->cmd_in_flight) {
+        e->cmd_in_flight = false;
+        tpm_backend_finish_sync(e->be);
+    }
+    if (e->ctrl_deadline) {
+        g_source_remove(e->ctrl_deadline);
+    }
+    conn_close(&e->ctrl);
+    conn_close(&e->data);
+    g_byte_array_unref(e->ctrl.buf);
+    g_byte_array_unref(e->data.buf);
+    remove_listener(&e->ctrl_listen_fd, &e->ctrl_listen_watch, &e->ctrl_addr);
+    remove_listener(&e->data_listen_fd, &e->data_listen_watch, &e->data_addr);
+    tpm_backend_set_frontend(e->be, NULL, NULL, NULL);
+    qemu_socket_addr_clear(&e->ctrl_addr);
+    qemu_socket_addr_clear(&e->data_addr);
+    g_free(e->cmd_in);
+    g_free(e->cmd_out);
+    g_free(e->id);
+    g_free(e);
+}
+
+void swtpm_export_free_all(void)
+{
+    while (swtpm_exports) {
+        swtpm_export_free(swtpm_exports->data);
+    }
+}
