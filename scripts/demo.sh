@@ -5,6 +5,7 @@
 # Every step runs for real; the demo stops at the first one that fails.
 set -u
 BUILD=${1:-build}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 case "$BUILD" in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 for tool in qtpm qtpm-img qtpm-io qtpm-tis; do
     if [ ! -x "$BUILD/$tool" ]; then
@@ -311,6 +312,36 @@ show_sh 'tpm2_nvread 0x01500016 -C o -s 8 | xxd -p'
 say "    ${D}(PCR 23, a volatile value, and the counter arrived; the target owns the image)$R"
 kill "$QTPM_PID" "$TARGET_PID"
 wait "$QTPM_PID" "$TARGET_PID" 2>/dev/null
+show qemu-img check tpm.qcow2
+
+title "A real VM: an unmodified QEMU boots Linux on the same image"
+say "qtpm serves the TPM over swtpm's control and data socket protocol; Debian's"
+say "QEMU reaches it with its own -tpmdev emulator, and a Linux guest (Debian's"
+say "kernel, a busybox initramfs) talks to /dev/tpm0:"
+quietly "$SRC/tests/guest/build-guest.sh" "$BUILD"
+EXPORT_ARGS="-drive file=tpm.qcow2,if=none,id=d0 -object secret,id=k0,file=tpm.key \
+-tpmdev libtpms,id=tpm0,nvram=d0,key-secret=k0 -export swtpm,id=e0,tpmdev=tpm0,ctrl=unix:tpm.sock"
+printf '$ qtpm %s &\n' "$EXPORT_ARGS"
+# shellcheck disable=SC2086
+qtpm $EXPORT_ARGS 2>export.err &
+EXPORT_PID=$!
+PIDS+=("$EXPORT_PID")
+wait_started "$EXPORT_PID" "qtpm -export" export.err "qtpm did not open tpm.sock" tpm.sock
+say "$ qemu-system-x86_64 -machine q35 -accel tcg -kernel vmlinuz -initrd initramfs.cpio.gz \\"
+say "      -chardev socket,id=chrtpm,path=tpm.sock -tpmdev emulator,id=tpm0,chardev=chrtpm \\"
+say "      -device tpm-tis,tpmdev=tpm0 ..."
+GUEST_LOG=$WORK/guest.log "$SRC/tests/guest/boot-guest.sh" "$BUILD" "$WORK/tpm.sock" tis \
+    >boot.out 2>&1 || { indent <boot.out; die "the guest did not use the TPM"; }
+grep '^QTPM-GUEST: ' boot.out | grep -v 'dmesg: .*ACPI' | indent
+i=0
+while kill -0 "$EXPORT_PID" 2>/dev/null; do
+    [ $i -lt 100 ] || die "qtpm did not exit after QEMU's CMD_SHUTDOWN"
+    sleep 0.1
+    i=$((i + 1))
+done
+wait "$EXPORT_PID" || die "qtpm -export exited with status $?: $(cat export.err)"
+say "    ${D}(the guest's kernel bound tpm_tis and got an answer from the TPM; QEMU's$R"
+say "    ${D}CMD_SHUTDOWN at power-off ended qtpm, the state is in the image)$R"
 show qemu-img check tpm.qcow2
 
 printf '\n%sDemo complete.%s Run "make check" for the test suites.\n' "$B" "$R"
