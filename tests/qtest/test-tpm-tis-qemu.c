@@ -5,20 +5,35 @@
  * is what "register values and behaviour match QEMU's tpm-tis" means, checked
  * directly. Known, documented differences (docs/tis.md) are kept out of the
  * request mix: FIFO data is zero (QEMU truncates paramSize to 16 bits) and
- * interrupt lines are not compared.
+ * interrupt lines are not compared. The same checks run a second time with
+ * qtpm -export swtpm behind QEMU's tpm-tis instead of swtpm.
  */
 #include "qemu/osdep.h"
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include "qtpm-export-util.h"
 #include "tpm-tis-util.h"
 
+/* What sits behind QEMU's -tpmdev emulator. */
+typedef enum Behind {
+    BEHIND_SWTPM,
+    BEHIND_QTPM,        /* qtpm -export swtpm on an image of its own */
+} Behind;
+
 typedef struct Pair {
+    Behind behind;
     GPid swtpm;
     char *swtpm_dir;
+    QtpmExport export;
     QTestState *qemu;
     TisMachine qtpm;
 } Pair;
+
+/* Test data: which TPM version, and what is behind QEMU. */
+#define PAIR_DATA(tpm2, behind) GINT_TO_POINTER((tpm2) | (behind) << 1)
+#define PAIR_TPM2(data) (GPOINTER_TO_INT(data) & 1)
+#define PAIR_BEHIND(data) ((Behind)(GPOINTER_TO_INT(data) >> 1))
 
 static void wait_for_path(const char *path)
 {
@@ -36,7 +51,7 @@ static void swtpm_child_setup(gpointer data)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static void pair_start(Pair *p, bool tpm2)
+static void pair_start_swtpm(Pair *p, bool tpm2)
 {
     g_autofree char *state = NULL;
     g_autofree char *ctrl = NULL;
@@ -65,17 +80,34 @@ static void pair_start(Pair *p, bool tpm2)
                         "-device tpm-tis,tpmdev=t0",
                         ctrl);
     p->qemu = qtest_init_binary("qemu-system-x86_64", args);
+}
+
+static void pair_start(Pair *p, bool tpm2, Behind behind)
+{
+    p->behind = behind;
+    if (behind == BEHIND_QTPM) {
+        qtpm_export_init(&p->export, tpm2 ? "2.0" : "1.2");
+        qtpm_export_start(&p->export);
+        p->qemu = qtpm_export_qemu(&p->export, "tpm-tis");
+    } else {
+        pair_start_swtpm(p, tpm2);
+    }
     tis_machine_start(&p->qtpm, tpm2 ? "2.0" : "1.2", NULL);
 }
 
 static void pair_stop(Pair *p)
 {
-    g_autofree char *ctrl = g_build_filename(p->swtpm_dir, "ctrl", NULL);
     g_autoptr(GDir) d = NULL;
     const char *name;
 
     qtest_quit(p->qemu);
     tis_machine_stop(&p->qtpm);
+    if (p->behind == BEHIND_QTPM) {
+        /* QEMU's CMD_SHUTDOWN on its way out ends qtpm. */
+        g_assert_cmpint(qtpm_export_wait(&p->export), ==, 0);
+        qtpm_export_cleanup(&p->export);
+        return;
+    }
     kill(p->swtpm, SIGTERM);
     waitpid(p->swtpm, NULL, 0);
     g_spawn_close_pid(p->swtpm);
@@ -166,11 +198,11 @@ static void random_op(Pair *p, GRand *rand)
 
 static void test_random_registers(gconstpointer data)
 {
-    bool tpm2 = GPOINTER_TO_INT(data);
+    bool tpm2 = PAIR_TPM2(data);
     GRand *rand = g_rand_new_with_seed(tpm2 ? 0x2020 : 0x1212);
     Pair p;
 
-    pair_start(&p, tpm2);
+    pair_start(&p, tpm2, PAIR_BEHIND(data));
     compare_registers(&p);
     for (int l = 0; l < TPM_TIS_NUM_LOCALITIES; l++) {
         static const uint32_t fixed[] = {
@@ -199,13 +231,13 @@ static void test_random_registers(gconstpointer data)
 }
 
 /* TPM2_Startup byte by byte, STS after every step, and the response. */
-static void test_transmit(void)
+static void test_transmit(gconstpointer data)
 {
     Pair p;
     const uint64_t fifo = TIS_REG(0, TPM_TIS_REG_DATA_FIFO);
     const uint64_t sts = TIS_REG(0, TPM_TIS_REG_STS);
 
-    pair_start(&p, true);
+    pair_start(&p, true, PAIR_BEHIND(data));
     both_void(&p, "writeb 0x%" PRIx64 " 0x%x", TIS_REG(0, TPM_TIS_REG_ACCESS),
               TPM_TIS_ACCESS_REQUEST_USE);
     both_void(&p, "writeb 0x%" PRIx64 " 0x%x", sts, TPM_TIS_STS_COMMAND_READY);
@@ -230,10 +262,17 @@ static void test_transmit(void)
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_data_func("/tpm-tis-qemu/random-registers/tpm2", GINT_TO_POINTER(1),
-                         test_random_registers);
-    g_test_add_data_func("/tpm-tis-qemu/random-registers/tpm12", GINT_TO_POINTER(0),
-                         test_random_registers);
-    g_test_add_func("/tpm-tis-qemu/transmit", test_transmit);
+    g_test_add_data_func("/tpm-tis-qemu/random-registers/tpm2",
+                         PAIR_DATA(1, BEHIND_SWTPM), test_random_registers);
+    g_test_add_data_func("/tpm-tis-qemu/random-registers/tpm12",
+                         PAIR_DATA(0, BEHIND_SWTPM), test_random_registers);
+    g_test_add_data_func("/tpm-tis-qemu/transmit", PAIR_DATA(1, BEHIND_SWTPM),
+                         test_transmit);
+    g_test_add_data_func("/tpm-tis-qemu/qtpm-export/random-registers/tpm2",
+                         PAIR_DATA(1, BEHIND_QTPM), test_random_registers);
+    g_test_add_data_func("/tpm-tis-qemu/qtpm-export/random-registers/tpm12",
+                         PAIR_DATA(0, BEHIND_QTPM), test_random_registers);
+    g_test_add_data_func("/tpm-tis-qemu/qtpm-export/transmit", PAIR_DATA(1, BEHIND_QTPM),
+                         test_transmit);
     return g_test_run();
 }
