@@ -559,6 +559,23 @@ static int tpm_backend_store_volatile_on_worker(TPMBackend *tb, void *opaque)
     return tb->klass->store_volatile(tb, &((TPMStateOpArgs *)opaque)->err);
 }
 
+static int tpm_backend_hash_start_on_worker(TPMBackend *tb, void *opaque)
+{
+    return tb->klass->hash_start(tb);
+}
+
+static int tpm_backend_hash_data_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->hash_data(tb, a->in, a->in_len);
+}
+
+static int tpm_backend_hash_end_on_worker(TPMBackend *tb, void *opaque)
+{
+    return tb->klass->hash_end(tb);
+}
+
 static int tpm_backend_lock_on_worker(TPMBackend *tb, void *opaque)
 {
     TPMStateOpArgs *a = opaque;
@@ -651,6 +668,31 @@ int tpm_backend_store_volatile(TPMBackend *tb, GError **errp)
                                     errp);
 }
 
+int tpm_backend_hash_start(TPMBackend *tb, GError **errp)
+{
+    TPMStateOpArgs a = { 0 };
+
+    return tpm_backend_run_state_op(tb, tb->klass->hash_start, "hashing",
+                                    tpm_backend_hash_start_on_worker, &a, errp);
+}
+
+int tpm_backend_hash_data(TPMBackend *tb, const uint8_t *data, size_t len,
+                          GError **errp)
+{
+    TPMStateOpArgs a = { .in = data, .in_len = len };
+
+    return tpm_backend_run_state_op(tb, tb->klass->hash_data, "hashing",
+                                    tpm_backend_hash_data_on_worker, &a, errp);
+}
+
+int tpm_backend_hash_end(TPMBackend *tb, GError **errp)
+{
+    TPMStateOpArgs a = { 0 };
+
+    return tpm_backend_run_state_op(tb, tb->klass->hash_end, "hashing",
+                                    tpm_backend_hash_end_on_worker, &a, errp);
+}
+
 int tpm_backend_lock_storage(TPMBackend *tb, int timeout_ms, GError **errp)
 {
     TPMStateOpArgs a = { .timeout_ms = timeout_ms };
@@ -705,6 +747,11 @@ int tpm_backend_store_state_blobs(TPMBackend *tb,
 bool tpm_backend_has_storage(TPMBackend *tb)
 {
     return tb->klass->get_storage_info != NULL;
+}
+
+bool tpm_backend_has_hashing(TPMBackend *tb)
+{
+    return tb->klass->hash_start && tb->klass->hash_data && tb->klass->hash_end;
 }
 
 int tpm_backend_get_state_key(TPMBackend *tb, QCryptoKey *key, GError **errp)

@@ -739,6 +739,42 @@ static int tpm_libtpms_store_volatile(TPMBackend *tb, GError **errp)
     return ret;
 }
 
+/* libtpms's _TPM_Hash_* interface, which a dynamic launch drives. */
+static int tpm_libtpms_hash_start(TPMBackend *tb)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    if (!s->running) {
+        return -1;
+    }
+    return TPM_IO_Hash_Start();
+}
+
+static int tpm_libtpms_hash_data(TPMBackend *tb, const uint8_t *data,
+                                 size_t len)
+{
+    TPMLibtpmsState *s = tb->opaque;
+
+    if (!s->running) {
+        return -1;
+    }
+    return TPM_IO_Hash_Data(data, len);
+}
+
+static int tpm_libtpms_hash_end(TPMBackend *tb)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    TPM_RESULT rc;
+
+    if (!s->running) {
+        return -1;
+    }
+    rc = TPM_IO_Hash_End();
+    /* A dynamic launch sets the established bit. */
+    libtpms_update_established(s);
+    return rc;
+}
+
 static int tpm_libtpms_lock_storage(TPMBackend *tb, int timeout_ms,
                                     GError **errp)
 {
@@ -857,6 +893,9 @@ const TPMBackendClass tpm_libtpms_class = {
     .get_state_blob = tpm_libtpms_get_state_blob,
     .set_state_blob = tpm_libtpms_set_state_blob,
     .store_volatile = tpm_libtpms_store_volatile,
+    .hash_start = tpm_libtpms_hash_start,
+    .hash_data = tpm_libtpms_hash_data,
+    .hash_end = tpm_libtpms_hash_end,
     .lock_storage = tpm_libtpms_lock_storage,
     .unlock_storage = tpm_libtpms_unlock_storage,
     .get_storage_info = tpm_libtpms_get_storage_info,

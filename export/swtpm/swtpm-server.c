@@ -24,14 +24,17 @@
 #define SWTPM_BUFFER_MAX 4096
 #define SWTPM_LOCK_RETRY_MS 10
 
-/* What the server implements; GET_CAPABILITY reports exactly this. */
+/*
+ * What the server implements; GET_CAPABILITY reports exactly this, less
+ * what the backend lacks (export_caps).
+ */
 #define SWTPM_EXPORT_CAPS                                                  \
     (SWTPM_CAP_INIT | SWTPM_CAP_SHUTDOWN | SWTPM_CAP_GET_TPMESTABLISHED |  \
      SWTPM_CAP_SET_LOCALITY | SWTPM_CAP_CANCEL_TPM_CMD |                   \
      SWTPM_CAP_STORE_VOLATILE | SWTPM_CAP_RESET_TPMESTABLISHED |           \
      SWTPM_CAP_GET_STATEBLOB | SWTPM_CAP_SET_STATEBLOB | SWTPM_CAP_STOP |  \
      SWTPM_CAP_GET_CONFIG | SWTPM_CAP_SET_DATAFD |                         \
-     SWTPM_CAP_SET_BUFFERSIZE | SWTPM_CAP_LOCK_STORAGE)
+     SWTPM_CAP_SET_BUFFERSIZE | SWTPM_CAP_LOCK_STORAGE | SWTPM_CAP_HASHING)
 
 static const char *const export_types[] = { "swtpm", NULL };
 
@@ -522,6 +525,30 @@ static uint32_t ctrl_set_datafd(SwtpmExport *e, int *fd)
     return SWTPM_RES_SUCCESS;
 }
 
+/* CMD_HASH_*: the TPM's own result code goes back, as swtpm passes on libtpms's. */
+static uint32_t ctrl_hash(SwtpmExport *e, const SwtpmCtrlRequest *r)
+{
+    g_autoptr(GError) err = NULL;
+    int ret;
+
+    switch (r->cmd) {
+    case SWTPM_CMD_HASH_START:
+        ret = tpm_backend_hash_start(e->be, &err);
+        break;
+    case SWTPM_CMD_HASH_DATA:
+        ret = tpm_backend_hash_data(e->be, r->u.hash_data.data,
+                                    r->u.hash_data.length, &err);
+        break;
+    default:
+        ret = tpm_backend_hash_end(e->be, &err);
+        break;
+    }
+    if (ret < 0) {
+        return log_result(e, swtpm_ctrl_cmd_name(r->cmd), ret, err);
+    }
+    return ret;
+}
+
 /* Needs a running TPM (swtpm answers TPM_BAD_ORDINAL otherwise). */
 static bool needs_running(uint32_t cmd)
 {
@@ -531,10 +558,29 @@ static bool needs_running(uint32_t cmd)
     case SWTPM_CMD_CANCEL_TPM_CMD:
     case SWTPM_CMD_STORE_VOLATILE:
     case SWTPM_CMD_GET_STATEBLOB:
+    case SWTPM_CMD_HASH_START:
+    case SWTPM_CMD_HASH_DATA:
+    case SWTPM_CMD_HASH_END:
         return true;
     default:
         return false;
     }
+}
+
+static uint64_t export_caps(SwtpmExport *e)
+{
+    uint64_t caps = SWTPM_EXPORT_CAPS;
+
+    if (!tpm_backend_has_hashing(e->be)) {
+        caps &= ~SWTPM_CAP_HASHING;
+    }
+    /* The TCG/mssim header is TPM 2.0's. */
+    if (export_tpm_version(e) != TPM_VERSION_2_0) {
+        caps &= ~SWTPM_CAP_SEND_COMMAND_HEADER;
+    } else {
+        caps |= SWTPM_CAP_SEND_COMMAND_HEADER;
+    }
+    return caps;
 }
 
 static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
@@ -543,7 +589,7 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
     uint8_t out[8];
     uint64_t cap = swtpm_ctrl_cmd_cap(r->cmd);
 
-    if (cap && !(SWTPM_EXPORT_CAPS & cap)) {
+    if (cap && !(export_caps(e) & cap)) {
         ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
         return;
     }
@@ -552,17 +598,9 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
         return;
     }
     switch (r->cmd) {
-    case SWTPM_CMD_GET_CAPABILITY: {
-        uint64_t caps = SWTPM_EXPORT_CAPS;
-
-        if (export_tpm_version(e) != TPM_VERSION_2_0) {
-            caps &= ~SWTPM_CAP_SEND_COMMAND_HEADER;
-        } else {
-            caps |= SWTPM_CAP_SEND_COMMAND_HEADER;
-        }
-        ctrl_send(e, out, swtpm_ctrl_encode_caps(out, sizeof(out), caps));
+    case SWTPM_CMD_GET_CAPABILITY:
+        ctrl_send(e, out, swtpm_ctrl_encode_caps(out, sizeof(out), export_caps(e)));
         break;
-    }
     case SWTPM_CMD_INIT:
         ctrl_send_result(e, ctrl_init(e, r->u.init_flags));
         break;
@@ -595,6 +633,11 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
         }
         ctrl_send_result(e, result_of(tpm_backend_reset_tpm_established_flag(
                                 e->be, r->u.locality)));
+        break;
+    case SWTPM_CMD_HASH_START:
+    case SWTPM_CMD_HASH_DATA:
+    case SWTPM_CMD_HASH_END:
+        ctrl_send_result(e, ctrl_hash(e, r));
         break;
     case SWTPM_CMD_CANCEL_TPM_CMD:
         tpm_backend_cancel_cmd(e->be);

@@ -125,6 +125,15 @@ typedef struct TPMBackendClass {
                           const uint8_t *data, size_t len, GError **errp);
     /* Worker: make the TPM's volatile state durable (CMD_STORE_VOLATILE). */
     int (*store_volatile)(TPMBackend *tb, GError **errp);
+    /*
+     * Worker, TPM running: the locality-4 measurement sequence of a
+     * dynamic launch (CMD_HASH_START, CMD_HASH_DATA, CMD_HASH_END). Each
+     * returns the TPM's result code (0: success), -1 when the TPM is not
+     * running.
+     */
+    int (*hash_start)(TPMBackend *tb);
+    int (*hash_data)(TPMBackend *tb, const uint8_t *data, size_t len);
+    int (*hash_end)(TPMBackend *tb);
 
     /*
      * Worker: the shared-storage hand-off (CMD_LOCK_STORAGE). lock: become
@@ -220,6 +229,13 @@ int tpm_backend_set_state_blob(TPMBackend *tb, TPMStateBlobType type,
                                const uint8_t *data, size_t len,
                                GError **errp);
 int tpm_backend_store_volatile(TPMBackend *tb, GError **errp);
+/* The TPM's result code (0: success), or -1 with @errp set. */
+int tpm_backend_hash_start(TPMBackend *tb, GError **errp);
+int tpm_backend_hash_data(TPMBackend *tb, const uint8_t *data, size_t len,
+                          GError **errp);
+int tpm_backend_hash_end(TPMBackend *tb, GError **errp);
+/* Whether the backend has the hash sequence (swtpm's PTM_CAP_HASHING). */
+bool tpm_backend_has_hashing(TPMBackend *tb);
 int tpm_backend_lock_storage(TPMBackend *tb, int timeout_ms, GError **errp);
 int tpm_backend_unlock_storage(TPMBackend *tb, GError **errp);
 int tpm_backend_get_storage_info(TPMBackend *tb, TPMStorageInfo *info,
