@@ -537,6 +537,8 @@ typedef struct TPMStateOpArgs {
     TPMStorageInfo *info;
     const TPMStateBlobUpdate *blobs;
     size_t n_blobs;
+    uint64_t info_flags;
+    char **json;
     GError *err;
 } TPMStateOpArgs;
 
@@ -574,6 +576,13 @@ static int tpm_backend_hash_data_on_worker(TPMBackend *tb, void *opaque)
 static int tpm_backend_hash_end_on_worker(TPMBackend *tb, void *opaque)
 {
     return tb->klass->hash_end(tb);
+}
+
+static int tpm_backend_get_info_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->get_info(tb, a->info_flags, a->json, &a->err);
 }
 
 static int tpm_backend_lock_on_worker(TPMBackend *tb, void *opaque)
@@ -752,6 +761,21 @@ bool tpm_backend_has_storage(TPMBackend *tb)
 bool tpm_backend_has_hashing(TPMBackend *tb)
 {
     return tb->klass->hash_start && tb->klass->hash_data && tb->klass->hash_end;
+}
+
+int tpm_backend_get_info(TPMBackend *tb, uint64_t flags, char **json,
+                         GError **errp)
+{
+    TPMStateOpArgs a = { .info_flags = flags, .json = json };
+
+    *json = NULL;
+    return tpm_backend_run_state_op(tb, tb->klass->get_info, "description",
+                                    tpm_backend_get_info_on_worker, &a, errp);
+}
+
+bool tpm_backend_has_info(TPMBackend *tb)
+{
+    return tb->klass->get_info != NULL;
 }
 
 int tpm_backend_get_state_key(TPMBackend *tb, QCryptoKey *key, GError **errp)

@@ -775,6 +775,32 @@ static int tpm_libtpms_hash_end(TPMBackend *tb)
     return rc;
 }
 
+static int tpm_libtpms_get_info(TPMBackend *tb, uint64_t flags, char **json,
+                                GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    char *info;
+
+    /* Stopped, libtpms may still have another version chosen. */
+    if (!s->running &&
+        TPMLIB_ChooseTPMVersion(s->version == TPM_VERSION_1_2
+                                    ? TPMLIB_TPM_VERSION_1_2
+                                    : TPMLIB_TPM_VERSION_2) != TPM_SUCCESS) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "libtpms cannot select the TPM's version");
+        return -1;
+    }
+    info = TPMLIB_GetInfo(flags);
+    if (!info) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "libtpms has no description of the TPM");
+        return -1;
+    }
+    *json = g_strdup(info);
+    free(info);
+    return 0;
+}
+
 static int tpm_libtpms_lock_storage(TPMBackend *tb, int timeout_ms,
                                     GError **errp)
 {
@@ -896,6 +922,7 @@ const TPMBackendClass tpm_libtpms_class = {
     .hash_start = tpm_libtpms_hash_start,
     .hash_data = tpm_libtpms_hash_data,
     .hash_end = tpm_libtpms_hash_end,
+    .get_info = tpm_libtpms_get_info,
     .lock_storage = tpm_libtpms_lock_storage,
     .unlock_storage = tpm_libtpms_unlock_storage,
     .get_storage_info = tpm_libtpms_get_storage_info,

@@ -77,6 +77,12 @@ typedef struct __attribute__((packed)) SwtpmWireGetStateResp {
     uint32_t length;
 } SwtpmWireGetStateResp;
 
+typedef struct __attribute__((packed)) SwtpmWireGetInfoResp {
+    uint32_t tpm_result;
+    uint32_t totlength;
+    uint32_t length;
+} SwtpmWireGetInfoResp;
+
 typedef struct __attribute__((packed)) SwtpmWireTcgHeader {
     uint32_t cmd;
     uint8_t locality;
@@ -95,6 +101,7 @@ G_STATIC_ASSERT(sizeof(SwtpmWireEstResp) == 8);
 G_STATIC_ASSERT(sizeof(SwtpmWireConfigResp) == 8);
 G_STATIC_ASSERT(sizeof(SwtpmWireBufferSizeResp) == 16);
 G_STATIC_ASSERT(sizeof(SwtpmWireGetStateResp) == SWTPM_GET_STATE_RESP_HDR_SIZE);
+G_STATIC_ASSERT(sizeof(SwtpmWireGetInfoResp) == SWTPM_GET_INFO_RESP_HDR_SIZE);
 G_STATIC_ASSERT(sizeof(SwtpmWireTcgHeader) == SWTPM_TCG_HEADER_SIZE);
 
 #define FIELD(type, field) offsetof(type, field)
@@ -333,6 +340,19 @@ size_t swtpm_ctrl_encode_config(uint8_t *out, size_t out_len, uint32_t result,
     stl_be_p(out + FIELD(SwtpmWireConfigResp, tpm_result), result);
     stl_be_p(out + FIELD(SwtpmWireConfigResp, flags), flags);
     return sizeof(SwtpmWireConfigResp);
+}
+
+size_t swtpm_ctrl_encode_info_header(uint8_t *out, size_t out_len,
+                                     uint32_t result, uint32_t totlength,
+                                     uint32_t length)
+{
+    if (out_len < sizeof(SwtpmWireGetInfoResp)) {
+        return 0;
+    }
+    stl_be_p(out + FIELD(SwtpmWireGetInfoResp, tpm_result), result);
+    stl_be_p(out + FIELD(SwtpmWireGetInfoResp, totlength), totlength);
+    stl_be_p(out + FIELD(SwtpmWireGetInfoResp, length), length);
+    return sizeof(SwtpmWireGetInfoResp);
 }
 
 size_t swtpm_ctrl_encode_buffersize(uint8_t *out, size_t out_len,

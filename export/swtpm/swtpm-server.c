@@ -34,7 +34,8 @@
      SWTPM_CAP_STORE_VOLATILE | SWTPM_CAP_RESET_TPMESTABLISHED |           \
      SWTPM_CAP_GET_STATEBLOB | SWTPM_CAP_SET_STATEBLOB | SWTPM_CAP_STOP |  \
      SWTPM_CAP_GET_CONFIG | SWTPM_CAP_SET_DATAFD |                         \
-     SWTPM_CAP_SET_BUFFERSIZE | SWTPM_CAP_LOCK_STORAGE | SWTPM_CAP_HASHING)
+     SWTPM_CAP_SET_BUFFERSIZE | SWTPM_CAP_LOCK_STORAGE | SWTPM_CAP_HASHING | \
+     SWTPM_CAP_GET_INFO)
 
 static const char *const export_types[] = { "swtpm", NULL };
 
@@ -549,6 +550,37 @@ static uint32_t ctrl_hash(SwtpmExport *e, const SwtpmCtrlRequest *r)
     return ret;
 }
 
+/*
+ * CMD_GET_INFO: the JSON text with its NUL, from @offset, as swtpm sends it;
+ * a client whose text does not fit one answer asks again further on.
+ */
+static void ctrl_get_info(SwtpmExport *e, const SwtpmCtrlRequest *r)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *json = NULL;
+    g_autofree uint8_t *out = NULL;
+    uint64_t flags = r->u.get_info.flags;
+    uint32_t off = r->u.get_info.offset;
+    size_t total, len;
+
+    if (tpm_backend_get_info(e->be, flags, &json, &err) < 0) {
+        ctrl_send_result(e, log_result(e, "CMD_GET_INFO", -1, err));
+        return;
+    }
+    total = strlen(json) + 1;
+    if (off >= total - 1) {
+        ctrl_send_result(e, SWTPM_RES_BAD_PARAMETER);
+        return;
+    }
+    len = MIN(total - off, SWTPM_GET_INFO_CHUNK_MAX);
+    /* One write: swtpm_ioctl takes the answer from a single read. */
+    out = g_malloc(SWTPM_GET_INFO_RESP_HDR_SIZE + len);
+    swtpm_ctrl_encode_info_header(out, SWTPM_GET_INFO_RESP_HDR_SIZE,
+                                  SWTPM_RES_SUCCESS, total, len);
+    memcpy(out + SWTPM_GET_INFO_RESP_HDR_SIZE, json + off, len);
+    ctrl_send(e, out, SWTPM_GET_INFO_RESP_HDR_SIZE + len);
+}
+
 /* Needs a running TPM (swtpm answers TPM_BAD_ORDINAL otherwise). */
 static bool needs_running(uint32_t cmd)
 {
@@ -573,6 +605,9 @@ static uint64_t export_caps(SwtpmExport *e)
 
     if (!tpm_backend_has_hashing(e->be)) {
         caps &= ~SWTPM_CAP_HASHING;
+    }
+    if (!tpm_backend_has_info(e->be)) {
+        caps &= ~SWTPM_CAP_GET_INFO;
     }
     /* The TCG/mssim header is TPM 2.0's. */
     if (export_tpm_version(e) != TPM_VERSION_2_0) {
@@ -666,6 +701,9 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
         break;
     case SWTPM_CMD_SET_BUFFERSIZE:
         ctrl_set_buffersize(e, r->u.buffersize);
+        break;
+    case SWTPM_CMD_GET_INFO:
+        ctrl_get_info(e, r);
         break;
     case SWTPM_CMD_LOCK_STORAGE: {
         int ret;

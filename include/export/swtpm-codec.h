@@ -152,6 +152,20 @@ size_t swtpm_ctrl_encode_stateblob_header(uint8_t *out, size_t out_len,
                                           uint32_t totlength, uint32_t length);
 
 /*
+ * The 12-byte header of a GET_INFO answer (res, totlength, length); @length
+ * bytes of the JSON text follow it.
+ */
+#define SWTPM_GET_INFO_RESP_HDR_SIZE 12
+/* GET_INFO flags: what the JSON object holds. */
+#define SWTPM_INFO_TPMSPECIFICATION (1ull << 0)
+#define SWTPM_INFO_TPMATTRIBUTES (1ull << 1)
+/* swtpm's ptm_getinfo answer buffer: the most text one answer carries. */
+#define SWTPM_GET_INFO_CHUNK_MAX (3 * 4096)
+size_t swtpm_ctrl_encode_info_header(uint8_t *out, size_t out_len,
+                                     uint32_t result, uint32_t totlength,
+                                     uint32_t length);
+
+/*
  * The data channel. A TPM command is framed by its header's size field;
  * with the TCG/mssim header (TPM 2.0) it is wrapped as in the table of
  * docs/swtpm-protocol.md.

@@ -134,6 +134,11 @@ typedef struct TPMBackendClass {
     int (*hash_start)(TPMBackend *tb);
     int (*hash_data)(TPMBackend *tb, const uint8_t *data, size_t len);
     int (*hash_end)(TPMBackend *tb);
+    /*
+     * Worker: the TPM's description as libtpms's JSON (TPMLIB_GetInfo,
+     * swtpm's CMD_GET_INFO) for TPMLIB_INFO_* @flags; a g_malloc'ed string.
+     */
+    int (*get_info)(TPMBackend *tb, uint64_t flags, char **json, GError **errp);
 
     /*
      * Worker: the shared-storage hand-off (CMD_LOCK_STORAGE). lock: become
@@ -236,6 +241,10 @@ int tpm_backend_hash_data(TPMBackend *tb, const uint8_t *data, size_t len,
 int tpm_backend_hash_end(TPMBackend *tb, GError **errp);
 /* Whether the backend has the hash sequence (swtpm's PTM_CAP_HASHING). */
 bool tpm_backend_has_hashing(TPMBackend *tb);
+int tpm_backend_get_info(TPMBackend *tb, uint64_t flags, char **json,
+                         GError **errp);
+/* Whether the backend describes itself (swtpm's PTM_CAP_GET_INFO). */
+bool tpm_backend_has_info(TPMBackend *tb);
 int tpm_backend_lock_storage(TPMBackend *tb, int timeout_ms, GError **errp);
 int tpm_backend_unlock_storage(TPMBackend *tb, GError **errp);
 int tpm_backend_get_storage_info(TPMBackend *tb, TPMStorageInfo *info,

@@ -270,6 +270,10 @@ static void test_encoders(void)
                      ==, 8);
     g_assert_cmpmem(out, 8, "\x00\x00\x00\x00\x00\x00\x00\x01", 8);
 
+    g_assert_cmpuint(swtpm_ctrl_encode_info_header(out, 11, 0, 1, 1), ==, 0);
+    g_assert_cmpuint(swtpm_ctrl_encode_info_header(out, 12, 0, 0x123, 0x45), ==, 12);
+    g_assert_cmpmem(out, 12, "\x00\x00\x00\x00\x00\x00\x01\x23\x00\x00\x00\x45", 12);
+
     g_assert_cmpuint(swtpm_ctrl_encode_buffersize(out, 15, 0, 1, 2, 3), ==, 0);
     g_assert_cmpuint(swtpm_ctrl_encode_buffersize(out, 16, 0, 4096, 1024, 4096),
                      ==, 16);

@@ -1,25 +1,30 @@
 #!/bin/bash
-# CMD_HASH_START/DATA/END (the locality-4 measurement of a dynamic launch)
-# through qtpm -export swtpm, side by side with swtpm: swtpm_ioctl -h sends
-# the same data to both, and PCR 17, the established bit and the answers to
-# a sequence in the wrong state must come out the same. GET_CAPABILITY
-# advertises PTM_CAP_HASHING.
+# qtpm -export swtpm side by side with swtpm, through swtpm_ioctl and
+# tpm2-tools: CMD_GET_INFO's JSON, before and after CMD_INIT, for TPM 2.0
+# and TPM 1.2, must be swtpm's; CMD_HASH_START/DATA/END (the locality-4
+# measurement of a dynamic launch) with the same data must give the same
+# PCR 17, established bit and answers in the wrong state. GET_CAPABILITY
+# advertises PTM_CAP_HASHING and PTM_CAP_GET_INFO.
 . "$(dirname "$0")/../lib.sh"
 
 IMG=$SCRATCH/tpm.qcow2
-mkdir -p "$SCRATCH/sw"
+IMG12=$SCRATCH/tpm12.qcow2
+mkdir -p "$SCRATCH/sw" "$SCRATCH/sw12"
 
-# start TYPE: qtpm or swtpm on a free TCP port pair; sets <TYPE>_PORT.
+# start TYPE [1.2]: qtpm or swtpm, TPM 2.0 or 1.2, on a free TCP port pair,
+# not initialised; sets <TYPE>_PORT.
 start() {
-    local type=$1 try i port
+    local type=$1 v=${2:-2.0} try i port
     for try in $(seq 1 20); do
         port=$((20000 + (RANDOM % 20000) * 2))
         if [ "$type" = qtpm ]; then
-            "$QTPM" -drive "file=$IMG,if=none,id=d0" -tpmdev libtpms,id=tpm0,nvram=d0 \
+            "$QTPM" -drive "file=$([ "$v" = 1.2 ] && echo "$IMG12" || echo "$IMG"),if=none,id=d0" \
+                -tpmdev libtpms,id=tpm0,nvram=d0 \
                 -export "swtpm,id=e0,tpmdev=tpm0,ctrl=tcp:127.0.0.1:$((port + 1)),data=tcp:127.0.0.1:$port" \
                 >"$SCRATCH/$type.log" 2>&1 &
         else
-            swtpm socket --tpm2 --tpmstate "dir=$SCRATCH/sw" \
+            swtpm socket $([ "$v" = 2.0 ] && echo --tpm2) \
+                --tpmstate "dir=$SCRATCH/$([ "$v" = 1.2 ] && echo sw12 || echo sw)" \
                 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
                 --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
                 >"$SCRATCH/$type.log" 2>&1 &
@@ -28,7 +33,7 @@ start() {
         bg_pid "$pid"
         for i in $(seq 1 100); do
             kill -0 "$pid" 2>/dev/null || break
-            if timeout 10 swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -i >/dev/null 2>&1; then
+            if timeout 10 swtpm_ioctl --tcp "127.0.0.1:$((port + 1))" -c >/dev/null 2>&1; then
                 eval "${type^^}_PORT=$port"
                 return 0
             fi
@@ -59,11 +64,31 @@ same() {
         { diag "qtpm: $(cat "$SCRATCH/qtpm.out") swtpm: $(cat "$SCRATCH/swtpm.out")"; return 1; }
 }
 
+# same_info WHEN: GET_INFO with each flag and all of them gives swtpm's JSON.
+same_info() {
+    local f
+    for f in 1 2 3; do
+        check "GET_INFO $f $1: swtpm's JSON" same "swtpm_ioctl --tcp \$CTRL --info $f"
+    done
+}
+
 check "qemu-img create" qemu-img create -q -f qcow2 "$IMG" 1M
-check "qtpm starts, CMD_INIT" start qtpm
-check "swtpm starts, CMD_INIT" start swtpm
-check "GET_CAPABILITY advertises PTM_CAP_HASHING" \
-    on qtpm '(( $(swtpm_ioctl --tcp $CTRL -c | sed "s/.* 0x/0x/") & 0x10 ))'
+check "qtpm-img create --tpm 1.2" "$QTPM_IMG" create --tpm 1.2 "$IMG12"
+
+check "qtpm starts (TPM 1.2)" start qtpm 1.2
+check "swtpm starts (TPM 1.2)" start swtpm 1.2
+check "GET_CAPABILITY advertises PTM_CAP_GET_INFO and PTM_CAP_HASHING" \
+    on qtpm '(( ($(swtpm_ioctl --tcp $CTRL -c | sed "s/.* 0x/0x/") & 0x4010) == 0x4010 ))'
+same_info "before CMD_INIT (TPM 1.2)"
+check "CMD_INIT on both" same 'swtpm_ioctl --tcp $CTRL -i'
+same_info "after CMD_INIT (TPM 1.2)"
+check "CMD_SHUTDOWN on both" same 'swtpm_ioctl --tcp $CTRL -s'
+
+check "qtpm starts" start qtpm
+check "swtpm starts" start swtpm
+same_info "before CMD_INIT"
+check "CMD_INIT on both" same 'swtpm_ioctl --tcp $CTRL -i'
+same_info "after CMD_INIT"
 check "tpm2_startup -c on both" same 'tpm2_startup -T $TCTI -c'
 check "not established yet, on both" same 'swtpm_ioctl --tcp $CTRL -e'
 check "the hash sequence succeeds on both" same 'swtpm_ioctl --tcp $CTRL -h "a measured launch"'
