@@ -10,6 +10,7 @@
 #include "crypto/pbkdf.h"
 #include "crypto/random.h"
 #include "export/swtpm-blob-seal.h"
+#include "export/swtpm-codec.h"
 
 #define LABEL_SEAL "qtpm swtpm state blob v1 seal"
 #define LABEL_KCV "qtpm swtpm state blob v1 key-check"
@@ -32,6 +33,7 @@ typedef struct __attribute__((packed)) SwtpmSealHeader {
 G_STATIC_ASSERT(sizeof(SwtpmSealHeader) == SWTPM_SEAL_HEADER_SIZE);
 G_STATIC_ASSERT(SWTPM_SEAL_OVERHEAD ==
                 SWTPM_SEAL_HEADER_SIZE + QCRYPTO_AEAD_TAG_LEN);
+G_STATIC_ASSERT(SWTPM_SEAL_PLAIN_MAX + SWTPM_SEAL_OVERHEAD == SWTPM_CTRL_DATA_MAX);
 
 #define FIELD(field) offsetof(SwtpmSealHeader, field)
 

@@ -14,8 +14,11 @@
 #define SWTPM_SEAL_VERSION 1
 #define SWTPM_SEAL_HEADER_SIZE 72
 #define SWTPM_SEAL_OVERHEAD (SWTPM_SEAL_HEADER_SIZE + 16)
-/* The largest plain blob a sealed one may carry (SWTPM_CTRL_DATA_MAX). */
-#define SWTPM_SEAL_PLAIN_MAX (1u << 20)
+/*
+ * The largest plain blob a sealed one may carry: the sealed blob must fit
+ * in one SET_STATEBLOB (SWTPM_CTRL_DATA_MAX, 1 MiB).
+ */
+#define SWTPM_SEAL_PLAIN_MAX ((1u << 20) - SWTPM_SEAL_OVERHEAD)
 /* Above this a passphrase blob's iteration count is refused as damaged. */
 #define SWTPM_SEAL_ITERATIONS_MAX 10000000u
 
