@@ -16,6 +16,7 @@
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
+#include "export/swtpm-blob-seal.h"
 #include "export/swtpm-codec.h"
 #include "export/swtpm-server.h"
 
@@ -88,6 +89,13 @@ struct SwtpmExport {
     guint ctrl_deadline;
 
     bool tpm_running;
+    /*
+     * Blob types whose SET_STATEBLOB was refused since the client connected:
+     * INIT would start the TPM without them, a fresh TPM in place of the one
+     * that was to arrive.
+     */
+    unsigned refused_blobs;
+    SwtpmSealKeys *seal_keys;
     uint8_t locality;
     uint32_t buffersize;
 
@@ -404,6 +412,11 @@ static uint32_t ctrl_init(SwtpmExport *e, uint32_t flags)
     g_autoptr(GError) err = NULL;
     int ret;
 
+    if (e->refused_blobs) {
+        qemu_log_warning("-export id=%s: CMD_INIT: refused: a state blob was "
+                         "refused and the TPM would start without it", e->id);
+        return SWTPM_RES_FAIL;
+    }
     if (e->tpm_running) {
         tpm_backend_stop(e->be);
         e->tpm_running = false;
@@ -441,12 +454,43 @@ static void ctrl_set_buffersize(SwtpmExport *e, uint32_t size)
                                                    SWTPM_BUFFER_MAX));
 }
 
+/* The backend's key, or false when its state is not under one. */
+static bool export_get_key(SwtpmExport *e, QCryptoKey *key)
+{
+    *key = (QCryptoKey){ 0 };
+    return tpm_backend_get_state_key(e->be, key, NULL) == 0 &&
+           key->kind != QCRYPTO_KEY_NONE;
+}
+
 static bool export_has_key(SwtpmExport *e)
 {
-    QCryptoKey key = { 0 };
+    QCryptoKey key;
 
-    return tpm_backend_get_state_key(e->be, &key, NULL) == 0 &&
-           key.kind != QCRYPTO_KEY_NONE;
+    return export_get_key(e, &key);
+}
+
+/*
+ * Under a key a blob leaves only sealed, whatever PTM_STATE_FLAG_DECRYPTED
+ * asks: QEMU always asks for plaintext and writes it into its migration
+ * stream. Replaces *@data by the sealed blob.
+ */
+static int export_seal_blob(SwtpmExport *e, const QCryptoKey *key,
+                            uint32_t type, uint8_t **data, size_t *len,
+                            GError **errp)
+{
+    uint8_t *sealed;
+    size_t sealed_len;
+
+    sealed = swtpm_blob_seal(e->seal_keys, key, type, *data, *len, &sealed_len,
+                             errp);
+    qcrypto_free_wiped(data, *len);
+    *len = 0;
+    if (!sealed) {
+        return -1;
+    }
+    *data = sealed;
+    *len = sealed_len;
+    return 0;
 }
 
 static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
@@ -455,30 +499,32 @@ static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     uint8_t hdr[SWTPM_GET_STATE_RESP_HDR_SIZE];
     g_autofree uint8_t *data = NULL;
     uint32_t type = r->u.get_state.type, off = r->u.get_state.offset;
-    uint32_t result = SWTPM_RES_SUCCESS, len = 0;
+    uint32_t result = SWTPM_RES_SUCCESS, len = 0, flags = 0;
     size_t blob_len = 0;
+    QCryptoKey key;
     int ret;
 
     if (type < SWTPM_BLOB_TYPE_PERMANENT || type > SWTPM_BLOB_TYPE_SAVESTATE) {
         result = SWTPM_RES_BAD_PARAMETER;
-    } else if (export_has_key(e)) {
-        /* State never leaves in plaintext under a key; sealing is not there yet. */
-        qemu_log_warning("-export id=%s: CMD_GET_STATEBLOB: the state is "
-                         "encrypted and sealed blobs are not implemented",
-                         e->id);
-        result = SWTPM_RES_FAIL;
     } else {
         ret = tpm_backend_get_state_blob(e->be, (TPMStateBlobType)type, &data,
                                          &blob_len, &err);
+        if (ret > 0 && export_get_key(e, &key)) {
+            ret = export_seal_blob(e, &key, type, &data, &blob_len, &err);
+            ret = ret < 0 ? ret : 1;
+            flags = SWTPM_STATE_FLAG_ENCRYPTED;
+        }
         if (ret < 0) {
             result = log_result(e, "CMD_GET_STATEBLOB", ret, err);
+            flags = 0;
         } else if (ret == 0) {
             result = SWTPM_RES_RETRY;
         } else if (off < blob_len) {
             len = blob_len - off;
         }
     }
-    swtpm_ctrl_encode_stateblob_header(hdr, sizeof(hdr), result, 0, len, len);
+    swtpm_ctrl_encode_stateblob_header(hdr, sizeof(hdr), result, flags, len,
+                                       len);
     ctrl_send(e, hdr, sizeof(hdr));
     if (len) {
         ctrl_send(e, data + off, len);
@@ -488,10 +534,43 @@ static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     }
 }
 
+/* Opens a sealed blob into *@plain, or logs why not (one sentence). */
+static bool export_open_blob(SwtpmExport *e, uint32_t type, const uint8_t *in,
+                             size_t len, uint8_t **plain, size_t *plain_len)
+{
+    const char *label = tpm_state_blob_label((TPMStateBlobType)type);
+    QCryptoKey key;
+
+    if (!export_get_key(e, &key)) {
+        qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: the %s state blob "
+                         "is sealed and tpmdev=%s has no key to open it",
+                         e->id, label, tpm_backend_get_id(e->be));
+        return false;
+    }
+    switch (swtpm_blob_open(e->seal_keys, &key, type, in, len, plain,
+                            plain_len)) {
+    case SWTPM_SEAL_OK:
+        return true;
+    case SWTPM_SEAL_WRONG_KEY:
+        qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: the %s state blob "
+                         "was sealed under another key", e->id, label);
+        return false;
+    case SWTPM_SEAL_DAMAGED:
+    default:
+        qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: the sealed %s "
+                         "state blob is damaged", e->id, label);
+        return false;
+    }
+}
+
 static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
 {
     g_autoptr(GError) err = NULL;
     uint32_t type = r->u.set_state.type;
+    const uint8_t *data = r->u.set_state.data;
+    size_t len = r->u.set_state.length;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
     int ret;
 
     if (e->tpm_running) {
@@ -501,13 +580,19 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         return SWTPM_RES_BAD_PARAMETER;
     }
     if (r->u.set_state.flags & SWTPM_STATE_FLAG_ENCRYPTED) {
-        qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: sealed blobs are "
-                         "not implemented", e->id);
-        return SWTPM_RES_DECRYPT_ERROR;
+        if (!export_open_blob(e, type, data, len, &plain, &plain_len)) {
+            e->refused_blobs |= 1u << type;
+            return SWTPM_RES_DECRYPT_ERROR;
+        }
+        data = plain;
+        len = plain_len;
     }
-    ret = tpm_backend_set_state_blob(e->be, (TPMStateBlobType)type,
-                                     r->u.set_state.data,
-                                     r->u.set_state.length, &err);
+    ret = tpm_backend_set_state_blob(e->be, (TPMStateBlobType)type, data, len,
+                                     &err);
+    qcrypto_free_wiped(&plain, plain_len);
+    if (ret == 0) {
+        e->refused_blobs &= ~(1u << type);
+    }
     return log_result(e, "CMD_SET_STATEBLOB", ret, err);
 }
 
@@ -743,6 +828,8 @@ static void ctrl_client_gone(SwtpmExport *e)
         e->ctrl_deadline = 0;
     }
     conn_close(&e->ctrl);
+    /* The next client decides afresh what the TPM starts from. */
+    e->refused_blobs = 0;
     if (e->terminate) {
         qemu_system_shutdown_request("host-qmp-quit");
         return;
@@ -892,6 +979,7 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     e->ctrl_listen_fd = e->data_listen_fd = -1;
     conn_init(&e->ctrl);
     conn_init(&e->data);
+    e->seal_keys = swtpm_seal_keys_new();
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
     swtpm_exports = g_list_append(swtpm_exports, e);
@@ -954,6 +1042,7 @@ void swtpm_export_free(SwtpmExport *e)
     tpm_backend_set_frontend(e->be, NULL, NULL, NULL);
     qemu_socket_addr_clear(&e->ctrl_addr);
     qemu_socket_addr_clear(&e->data_addr);
+    swtpm_seal_keys_free(e->seal_keys);
     g_free(e->cmd_in);
     g_free(e->cmd_out);
     g_free(e->id);

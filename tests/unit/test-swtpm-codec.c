@@ -1,10 +1,14 @@
 /*
  * swtpm protocol codec (export/swtpm/swtpm-codec.c): every control command,
  * short, long and garbage bodies, unknown codes, answers byte for byte, and
- * data-channel framing. Runs in the sanitizer build.
+ * data-channel framing; sealed state blobs (swtpm-blob-seal.c) opened,
+ * refused under another key and refused when damaged in any byte. Runs in
+ * the sanitizer build.
  */
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
+#include "crypto/key.h"
+#include "export/swtpm-blob-seal.h"
 #include "export/swtpm-codec.h"
 
 /* A request: code, then @body_len bytes of @body. */
@@ -365,6 +369,141 @@ static void test_caps(void)
                     SWTPM_CAP_LOCK_STORAGE);
 }
 
+static const uint8_t KEY_A[32] = "0123456789abcdef0123456789abcdef";
+static const uint8_t KEY_B[32] = "0123456789abcdef0123456789abcdeF";
+static const QCryptoKey RAW_A = { QCRYPTO_KEY_RAW, KEY_A, sizeof(KEY_A) };
+static const QCryptoKey RAW_B = { QCRYPTO_KEY_RAW, KEY_B, sizeof(KEY_B) };
+static const uint8_t PLAIN[] = "permanent state: seeds, NV index 0x01500016 payload";
+
+static uint8_t *seal_plain(const QCryptoKey *key, uint32_t type, size_t *len)
+{
+    g_autoptr(SwtpmSealKeys) k = swtpm_seal_keys_new();
+    g_autoptr(GError) err = NULL;
+    uint8_t *sealed = swtpm_blob_seal(k, key, type, PLAIN, sizeof(PLAIN), len,
+                                      &err);
+
+    g_assert_no_error(err);
+    g_assert_nonnull(sealed);
+    return sealed;
+}
+
+static SwtpmSealStatus open_sealed(const QCryptoKey *key, uint32_t type,
+                                   const uint8_t *in, size_t len)
+{
+    g_autoptr(SwtpmSealKeys) k = swtpm_seal_keys_new();
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    SwtpmSealStatus st = swtpm_blob_open(k, key, type, in, len, &plain,
+                                         &plain_len);
+
+    if (st == SWTPM_SEAL_OK) {
+        g_assert_cmpmem(plain, plain_len, PLAIN, sizeof(PLAIN));
+    } else {
+        g_assert_null(plain);
+        g_assert_cmpuint(plain_len, ==, 0);
+    }
+    qcrypto_free_wiped(&plain, plain_len);
+    return st;
+}
+
+static void test_seal_roundtrip(void)
+{
+    size_t len;
+    g_autofree uint8_t *sealed = seal_plain(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT,
+                                            &len);
+    g_autofree uint8_t *again = NULL;
+    size_t again_len;
+
+    g_assert_cmpuint(len, ==, sizeof(PLAIN) + SWTPM_SEAL_OVERHEAD);
+    g_assert_cmpmem(sealed, 8, SWTPM_SEAL_MAGIC, 8);
+    /* No run of the plaintext survives sealing. */
+    g_assert_null(memmem(sealed, len, PLAIN, 8));
+    g_assert_cmpint(open_sealed(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT, sealed, len),
+                    ==, SWTPM_SEAL_OK);
+    /* A fresh nonce each time: the same state never seals to the same bytes. */
+    again = seal_plain(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT, &again_len);
+    g_assert_cmpuint(again_len, ==, len);
+    g_assert_false(memcmp(again, sealed, len) == 0);
+}
+
+static void test_seal_wrong_key(void)
+{
+    static const uint8_t pass[] = "a passphrase";
+    QCryptoKey pp = { QCRYPTO_KEY_PASSPHRASE, pass, sizeof(pass) - 1 };
+    QCryptoKey none = { QCRYPTO_KEY_NONE, NULL, 0 };
+    size_t len;
+    g_autofree uint8_t *sealed = seal_plain(&RAW_A, SWTPM_BLOB_TYPE_VOLATILE,
+                                            &len);
+
+    g_assert_cmpint(open_sealed(&RAW_B, SWTPM_BLOB_TYPE_VOLATILE, sealed, len),
+                    ==, SWTPM_SEAL_WRONG_KEY);
+    g_assert_cmpint(open_sealed(&pp, SWTPM_BLOB_TYPE_VOLATILE, sealed, len),
+                    ==, SWTPM_SEAL_WRONG_KEY);
+    g_assert_cmpint(open_sealed(&none, SWTPM_BLOB_TYPE_VOLATILE, sealed, len),
+                    ==, SWTPM_SEAL_WRONG_KEY);
+}
+
+static void test_seal_passphrase(void)
+{
+    static const uint8_t pass[] = "a passphrase";
+    static const uint8_t other[] = "another passphrase";
+    QCryptoKey pp = { QCRYPTO_KEY_PASSPHRASE, pass, sizeof(pass) - 1 };
+    QCryptoKey po = { QCRYPTO_KEY_PASSPHRASE, other, sizeof(other) - 1 };
+    g_autoptr(SwtpmSealKeys) k = swtpm_seal_keys_new();
+    g_autoptr(GError) err = NULL;
+    g_autofree uint8_t *a = NULL, *b = NULL;
+    size_t alen, blen;
+
+    /* Two blobs from one export share the salt: one stretching for both. */
+    a = swtpm_blob_seal(k, &pp, SWTPM_BLOB_TYPE_PERMANENT, PLAIN, sizeof(PLAIN),
+                        &alen, &err);
+    g_assert_no_error(err);
+    b = swtpm_blob_seal(k, &pp, SWTPM_BLOB_TYPE_SAVESTATE, PLAIN, sizeof(PLAIN),
+                        &blen, &err);
+    g_assert_no_error(err);
+    g_assert_cmpmem(a + 20, 20, b + 20, 20);
+    g_assert_cmpint(open_sealed(&pp, SWTPM_BLOB_TYPE_PERMANENT, a, alen), ==,
+                    SWTPM_SEAL_OK);
+    g_assert_cmpint(open_sealed(&po, SWTPM_BLOB_TYPE_SAVESTATE, b, blen), ==,
+                    SWTPM_SEAL_WRONG_KEY);
+    g_assert_cmpint(open_sealed(&RAW_A, SWTPM_BLOB_TYPE_SAVESTATE, b, blen), ==,
+                    SWTPM_SEAL_WRONG_KEY);
+}
+
+static void test_seal_damaged(void)
+{
+    size_t len;
+    g_autofree uint8_t *sealed = seal_plain(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT,
+                                            &len);
+    g_autofree uint8_t *copy = g_memdup2(sealed, len);
+
+    /* Another type: a permanent blob cannot pose as the volatile one. */
+    g_assert_cmpint(open_sealed(&RAW_A, SWTPM_BLOB_TYPE_VOLATILE, sealed, len),
+                    ==, SWTPM_SEAL_DAMAGED);
+    for (size_t cut = 0; cut < len; cut++) {
+        g_assert_cmpint(open_sealed(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT, sealed,
+                                    cut), ==, SWTPM_SEAL_DAMAGED);
+    }
+    /*
+     * Every flipped byte is refused: in the salt or key check value as
+     * another key, anywhere else as damage.
+     */
+    for (size_t i = 0; i < len; i++) {
+        SwtpmSealStatus st;
+
+        copy[i] ^= 0x40;
+        st = open_sealed(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT, copy, len);
+        if (i >= 24 && i < 56) {
+            g_assert_cmpint(st, ==, SWTPM_SEAL_WRONG_KEY);
+        } else {
+            g_assert_cmpint(st, ==, SWTPM_SEAL_DAMAGED);
+        }
+        copy[i] ^= 0x40;
+    }
+    g_assert_cmpint(open_sealed(&RAW_A, SWTPM_BLOB_TYPE_PERMANENT, copy, len),
+                    ==, SWTPM_SEAL_OK);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -378,5 +517,9 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm-codec/caps", test_caps);
     g_test_add_func("/swtpm-codec/data-raw", test_data_raw);
     g_test_add_func("/swtpm-codec/data-tcg", test_data_tcg);
+    g_test_add_func("/swtpm-codec/seal-roundtrip", test_seal_roundtrip);
+    g_test_add_func("/swtpm-codec/seal-wrong-key", test_seal_wrong_key);
+    g_test_add_func("/swtpm-codec/seal-passphrase", test_seal_passphrase);
+    g_test_add_func("/swtpm-codec/seal-damaged", test_seal_damaged);
     return g_test_run();
 }
