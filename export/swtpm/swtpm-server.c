@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include "crypto/key.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
@@ -497,7 +498,7 @@ static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
 {
     g_autoptr(GError) err = NULL;
     uint8_t hdr[SWTPM_GET_STATE_RESP_HDR_SIZE];
-    g_autofree uint8_t *data = NULL;
+    uint8_t *data = NULL, *answer;
     uint32_t type = r->u.get_state.type, off = r->u.get_state.offset;
     uint32_t result = SWTPM_RES_SUCCESS, len = 0, flags = 0;
     size_t blob_len = 0;
@@ -525,13 +526,18 @@ static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     }
     swtpm_ctrl_encode_stateblob_header(hdr, sizeof(hdr), result, flags, len,
                                        len);
-    ctrl_send(e, hdr, sizeof(hdr));
+    /*
+     * One write for header and data: clients such as swtpm_ioctl take an
+     * answer from a single read.
+     */
+    answer = g_malloc(sizeof(hdr) + len);
+    memcpy(answer, hdr, sizeof(hdr));
     if (len) {
-        ctrl_send(e, data + off, len);
+        memcpy(answer + sizeof(hdr), data + off, len);
     }
-    if (data) {
-        memset(data, 0, blob_len);
-    }
+    ctrl_send(e, answer, sizeof(hdr) + len);
+    qcrypto_free_wiped(&answer, sizeof(hdr) + len);
+    qcrypto_free_wiped(&data, blob_len);
 }
 
 /* Opens a sealed blob into *@plain, or logs why not (one sentence). */

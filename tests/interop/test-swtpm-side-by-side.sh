@@ -100,6 +100,11 @@ check "a second sequence with data from stdin" same 'echo more | swtpm_ioctl --t
 check "PCR 17 is again the same" same 'tpm2_pcrread -T $TCTI sha256:17'
 check "RESET_TPMESTABLISHED at locality 3 on both" same 'swtpm_ioctl --tcp $CTRL -r 3'
 check "not established after the reset, on both" same 'swtpm_ioctl --tcp $CTRL -e'
+check "swtpm_ioctl --save permanent reads qtpm's whole blob" \
+    on qtpm "swtpm_ioctl --tcp \$CTRL --save permanent '$SCRATCH/saved.perm'"
+check "... the bytes of the stored permanent state" \
+    bash -c "'$QTPM_IMG' dump --blob permanent '$IMG' '$SCRATCH/dump.perm' >/dev/null &&
+             cmp '$SCRATCH/saved.perm' '$SCRATCH/dump.perm'"
 check "STOP on both" same 'swtpm_ioctl --tcp $CTRL --stop'
 check "HASH_START with the TPM stopped fails on both" \
     same '! swtpm_ioctl --tcp $CTRL -h x 2>&1'
