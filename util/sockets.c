@@ -111,6 +111,35 @@ static void socket_error(const QemuSocketAddr *addr, const char *verb, int err,
                 g_strerror(err));
 }
 
+/*
+ * Binds @fd to @path and listens, so that @path appears only once it
+ * accepts connections: a client that waits for the file (a test, libvirt
+ * with an external TPM) must not meet a socket that refuses it. The socket
+ * is bound under a temporary name beside @path, then linked to @path, which
+ * (unlike a rename) never replaces a file that is there; a path too long for
+ * that is bound directly.
+ */
+static int unix_bind_listen(int fd, const char *path, int backlog)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_autofree char *tmp = g_strdup_printf("%s.%ld.tmp", path, (long)getpid());
+    int err;
+
+    if (strlen(tmp) >= sizeof(sa.sun_path)) {
+        strcpy(sa.sun_path, path);
+        return bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? listen(fd, backlog) : -1;
+    }
+    strcpy(sa.sun_path, tmp);
+    unlink(tmp);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        return -1;
+    }
+    err = listen(fd, backlog) == 0 && link(tmp, path) == 0 ? 0 : errno;
+    unlink(tmp);
+    errno = err;
+    return err ? -1 : 0;
+}
+
 static int unix_socket(const QemuSocketAddr *addr, bool listen_side, int backlog,
                        GError **errp)
 {
@@ -133,8 +162,7 @@ static int unix_socket(const QemuSocketAddr *addr, bool listen_side, int backlog
         if (lstat(addr->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
             unlink(addr->path);
         }
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-            listen(fd, backlog) == 0) {
+        if (unix_bind_listen(fd, addr->path, backlog) == 0) {
             return fd;
         }
     } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {

@@ -55,6 +55,20 @@ static void test_unix_listen_connect(void)
     check_roundtrip(lfd, cfd);
     close(cfd);
     close(lfd);
+    /* The socket is made under a temporary name first; none is left over. */
+    {
+        g_autofree char *dir = g_path_get_dirname(path);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+        int n = 0;
+
+        g_assert_nonnull(d);
+        while ((name = g_dir_read_name(d))) {
+            g_assert_cmpstr(name, ==, "s.sock");
+            n++;
+        }
+        g_assert_cmpint(n, ==, 1);
+    }
     remove_scratch(path);
 }
 
