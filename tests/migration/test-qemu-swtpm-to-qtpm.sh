@@ -4,7 +4,8 @@
 # whose TPM is qtpm -export swtpm on a fresh image without a key. swtpm's
 # plain state blobs arrive through CMD_SET_STATEBLOB: PCR 16 and an NV
 # counter are there, the counter keeps incrementing, and after the target's
-# QEMU and qtpm are restarted on the image the counter is still there.
+# QEMU and qtpm are restarted on the image the counter is still there. A
+# target with a key takes the same blobs.
 # docs/qemu.md "Moving a VM from swtpm to qtpm".
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/migration-lib.sh"
@@ -76,6 +77,21 @@ check "target: ... and increments to 5" tpm dst tpm2_nvincrement "$NV_COUNTER" -
 check "target: ... and reads 5" test "$(nv_counter dst)" = 5
 
 stop_vm dst
+
+# A target whose image has a key takes the same plain blobs and seals them
+# into its image.
+img=$(new_image dstk "$SCRATCH/key-a")
+check "keyed target: qtpm starts on a fresh image with a key" \
+    start_export dstk "$img" "$SCRATCH/key-a"
+check "keyed target: QEMU starts with -incoming" \
+    start_qemu dstk -incoming "exec:cat $stream"
+st=$(wait_incoming dstk)
+check "keyed target: the stream from swtpm loads (run state $st)" test "$st" = prelaunch
+check "keyed target: PCR 16 arrived" test "$(pcr16 dstk)" = "$pcr"
+check "keyed target: the NV counter arrived" test "$(nv_counter dstk)" = 3
+stop_vm dstk
+check "keyed target: qtpm stops cleanly (exit $EXIT_STATUS)" test "$EXIT_STATUS" = 0
+
 stop_vm src
 
 done_testing
