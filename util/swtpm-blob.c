@@ -396,6 +396,65 @@ bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
     return decode_encrypted_v2(body, blen, key, what, out, out_len, errp);
 }
 
+bool swtpm_blob_is_migration(const uint8_t *buf, size_t len)
+{
+    return len >= SWTPM_BLOB_HEADER_SIZE &&
+           lduw_be_p(buf + 2) == SWTPM_BLOB_HEADER_SIZE &&
+           ldl_be_p(buf + 6) == len &&
+           (lduw_be_p(buf + 4) & (SWTPM_BLOB_FLAG_MIGRATION_DATA |
+                                  SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED));
+}
+
+/* swtpm_nvstore.c's SWTPM_NVRAM_GetStateBlob: docs/swtpm-state.md */
+bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
+                                 const char *what, uint8_t **out,
+                                 size_t *out_len, GError **errp)
+{
+    SwtpmTlv mig, data;
+    uint16_t flags;
+
+    if (!swtpm_blob_is_migration(buf, len)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "'%s' is not a swtpm migration blob", what);
+        return false;
+    }
+    flags = lduw_be_p(buf + 4);
+    if (buf[0] != SWTPM_BLOB_VERSION || buf[1] > SWTPM_BLOB_VERSION) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "'%s': swtpm migration blob version %u is not supported; "
+                    "version 2 is", what, buf[0]);
+        return false;
+    }
+    if (flags & (SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED |
+                 SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "'%s' is sealed under a swtpm migration key", what);
+        return false;
+    }
+    if (flags & (SWTPM_BLOB_FLAG_ENCRYPTED |
+                 SWTPM_BLOB_FLAG_ENCRYPTED_256BIT_KEY)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "'%s' is still encrypted under swtpm's state key", what);
+        return false;
+    }
+    if (flags & ~SWTPM_BLOB_FLAG_MIGRATION_DATA) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "'%s': unknown swtpm blob header flags 0x%04x", what,
+                    flags & ~SWTPM_BLOB_FLAG_MIGRATION_DATA);
+        return false;
+    }
+    if (!tlv_require(buf + SWTPM_BLOB_HEADER_SIZE, len - SWTPM_BLOB_HEADER_SIZE,
+                     SWTPM_TAG_MIGRATION_DATA, what, "migration data", &mig,
+                     errp) ||
+        !tlv_require(mig.value, mig.length, SWTPM_TAG_DATA, what, "data",
+                     &data, errp)) {
+        return false;
+    }
+    *out = g_memdup2(data.value, data.length);
+    *out_len = data.length;
+    return true;
+}
+
 static uint8_t *put_tlv(uint8_t *p, uint16_t tag, const uint8_t *v,
                         uint32_t len)
 {

@@ -14,6 +14,7 @@
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "qemu/sockets.h"
+#include "qemu/swtpm-blob.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
@@ -589,6 +590,18 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         if (!export_open_blob(e, type, data, len, &plain, &plain_len)) {
             e->refused_blobs |= 1u << type;
             return SWTPM_RES_DECRYPT_ERROR;
+        }
+        data = plain;
+        len = plain_len;
+    } else if (swtpm_blob_is_migration(data, len)) {
+        /* A VM coming from swtpm: its blobs carry swtpm's wrapping. */
+        g_autofree char *what = g_strdup_printf(
+            "the swtpm %s state blob", tpm_state_blob_label((TPMStateBlobType)type));
+
+        if (!swtpm_blob_decode_migration(data, len, what, &plain, &plain_len,
+                                         &err)) {
+            e->refused_blobs |= 1u << type;
+            return log_result(e, "CMD_SET_STATEBLOB", -EINVAL, err);
         }
         data = plain;
         len = plain_len;

@@ -86,6 +86,24 @@ bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
                        const char *what, uint8_t **out, size_t *out_len,
                        GError **errp);
 
+/*
+ * Whether @buf is a state blob as swtpm's CMD_GET_STATEBLOB hands it out: a
+ * blob header with the migration flags, its size matching @len. libtpms's
+ * own blobs never start like one (their magic sits where hdrsize is).
+ */
+bool swtpm_blob_is_migration(const uint8_t *buf, size_t len);
+
+/*
+ * Decodes a plain blob from swtpm's CMD_GET_STATEBLOB (DECRYPTED, no
+ * --migration-key): the migration TLV around the state file's TLVs, into
+ * the libtpms blob it holds. Blobs sealed under swtpm's migration key or
+ * still under its state key give QTPM_ERROR_UNSUPPORTED; anything malformed
+ * QTPM_ERROR_CORRUPT.
+ */
+bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
+                                 const char *what, uint8_t **out,
+                                 size_t *out_len, GError **errp);
+
 /* Whether the file's header says it is encrypted (false on a bad header). */
 bool swtpm_blob_is_encrypted(const uint8_t *buf, size_t len);
 

@@ -9,59 +9,12 @@
 # docs/swtpm-protocol.md "SET_STATEBLOB", "Sealed state blob".
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/migration-lib.sh"
+. "$(dirname "$0")/qemu-migration-lib.sh"
 
 NV_DATA=0x1500017
 DIGEST=$(echo "measured before migration" | sha256sum | cut -d' ' -f1)
 # A payload that can only be found in the stream as TPM state: NV data.
 head -c 32 /dev/urandom > "$SCRATCH/nv-payload"
-
-# start_export NAME IMAGE KEYFILE|"": qtpm serving IMAGE on $SCRATCH/NAME.ctrl;
-# sets PID_NAME_tpm. Log in $SCRATCH/NAME.tpm.log.
-start_export() {
-    local name=$1 img=$2 key=$3 keyargs=()
-    [ -n "$key" ] && keyargs=(-object "secret,id=k0,file=$key,format=raw")
-    rm -f "$SCRATCH/$name.ctrl"
-    "$QTPM" "${keyargs[@]}" -drive "file=$img,if=none,id=d0" \
-        -tpmdev "libtpms,id=t0,nvram=d0${key:+,key-secret=k0}" \
-        -export "swtpm,id=e0,tpmdev=t0,ctrl=unix:$SCRATCH/$name.ctrl" \
-        >"$SCRATCH/$name.tpm.log" 2>&1 &
-    bg_pid $!
-    eval "PID_${name}_tpm=$!"
-    wait_for_file "$SCRATCH/$name.ctrl" 100
-}
-
-# start_qemu NAME [QEMU ARGS...]: Debian's QEMU with a tpm-tis in front of
-# $SCRATCH/NAME.ctrl, qtest at $SCRATCH/NAME.qtest and QMP at
-# $SCRATCH/NAME.qmp (so migration-lib's tpm, qmpc and friends reach it);
-# sets PID_NAME_qemu.
-start_qemu() {
-    local name=$1
-    shift
-    rm -f "$SCRATCH/$name.qtest" "$SCRATCH/$name.qmp"
-    qemu-system-x86_64 -machine q35 -S -nodefaults -display none \
-        -qtest "unix:$SCRATCH/$name.qtest,server=on,wait=off" \
-        -qmp "unix:$SCRATCH/$name.qmp,server=on,wait=off" \
-        -chardev "socket,id=c,path=$SCRATCH/$name.ctrl" \
-        -tpmdev emulator,id=t0,chardev=c -device tpm-tis,tpmdev=t0 \
-        "$@" >"$SCRATCH/$name.qemu.log" 2>&1 &
-    bg_pid $!
-    eval "PID_${name}_qemu=$!"
-    wait_for_file "$SCRATCH/$name.qmp" 100 && wait_for_file "$SCRATCH/$name.qtest" 100
-}
-
-# wait_incoming NAME: waits until NAME's QEMU has left "inmigrate" (or
-# exited); prints the run state.
-wait_incoming() {
-    local i s
-    for i in $(seq 1 300); do
-        s=$(qmpc "$SCRATCH/$1.qmp" '{"execute": "query-status"}' 2>/dev/null |
-            jq -r '.return.status // empty' 2>/dev/null)
-        case "$s" in inmigrate|"") ;; *) echo "$s"; return 0 ;; esac
-        eval "kill -0 \$PID_${1}_qemu" 2>/dev/null || { echo exited; return 0; }
-        sleep 0.1
-    done
-    echo timeout
-}
 
 # stream_has_payload FILE: the NV payload occurs in FILE.
 stream_has_payload() {
@@ -90,15 +43,6 @@ source_with_state() {
 nv_data_is_payload() {
     tpm "$1" tpm2_nvread "$NV_DATA" -C o -s 32 -o "$SCRATCH/$1.nvdata" &&
         cmp -s "$SCRATCH/$1.nvdata" "$SCRATCH/nv-payload"
-}
-
-# migrate_to_file NAME FILE: QEMU NAME's migration into FILE, completed.
-# (QEMU sends MIGRATION events only with the events capability: poll.)
-migrate_to_file() {
-    qmpc "$SCRATCH/$1.qmp" \
-        "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"exec:cat > $2\"}}" \
-        >/dev/null &&
-        test "$(wait_migration "$1")" = completed
 }
 
 # refused_target NAME IMAGE KEY|"" STREAM SENTENCE: a QEMU -incoming from

@@ -3,6 +3,7 @@
  * hostile inputs: this test runs in the sanitizer build.
  */
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "qemu/swtpm-blob.h"
 
 #include <nettle/hmac.h>
@@ -545,6 +546,73 @@ static void test_key_length(void)
     g_assert_cmpuint(swtpm_blob_key_length(c, 5), ==, 0);
 }
 
+/* A blob as swtpm 0.7.1's CMD_GET_STATEBLOB (DECRYPTED) hands it out. */
+static uint8_t *migration_blob(const uint8_t *data, size_t len, uint16_t flags,
+                               size_t *out_len)
+{
+    size_t total = SWTPM_BLOB_HEADER_SIZE + 2 * SWTPM_TLV_HEADER_SIZE + len;
+    uint8_t *b = g_malloc(total);
+
+    b[0] = 2;
+    b[1] = 1;
+    stw_be_p(b + 2, SWTPM_BLOB_HEADER_SIZE);
+    stw_be_p(b + 4, flags);
+    stl_be_p(b + 6, total);
+    stw_be_p(b + 10, SWTPM_TAG_MIGRATION_DATA);
+    stl_be_p(b + 12, SWTPM_TLV_HEADER_SIZE + len);
+    stw_be_p(b + 16, SWTPM_TAG_DATA);
+    stl_be_p(b + 18, len);
+    memcpy(b + 22, data, len);
+    *out_len = total;
+    return b;
+}
+
+static void test_migration_blob(void)
+{
+    /* libtpms's own blobs: a version, then the magic where hdrsize would be */
+    static const uint8_t libtpms[16] = { 0x00, 0x01, 0xab, 0x36, 0x47, 0x23 };
+    g_autofree uint8_t *data = pattern(1000, 3);
+    g_autofree uint8_t *state = NULL;
+    size_t blen, slen, olen;
+    g_autofree uint8_t *b = migration_blob(data, 1000, 0x04, &blen);
+    GError *err = NULL;
+
+    g_assert_true(swtpm_blob_is_migration(b, blen));
+    for (size_t len = 0; len <= blen; len++) {
+        g_autofree uint8_t *out = NULL;
+        bool ok = swtpm_blob_decode_migration(b, len, W, &out, &olen, NULL);
+
+        g_assert_true(ok == (len == blen));
+        if (ok) {
+            g_assert_cmpmem(out, olen, data, 1000);
+        }
+    }
+    g_assert_false(swtpm_blob_is_migration(libtpms, sizeof(libtpms)));
+    state = swtpm_blob_encode_plain(data, 1000, &slen);
+    g_assert_false(swtpm_blob_is_migration(state, slen));
+
+    /* sealed under --migration-key, or still under the state key */
+    for (uint16_t flags = 0x02; flags <= 0x20; flags <<= 1) {
+        g_autofree uint8_t *s = migration_blob(data, 16, flags | 0x04, &blen);
+        g_autofree uint8_t *out = NULL;
+
+        if (flags == 0x04) {
+            continue;
+        }
+        g_assert_false(swtpm_blob_decode_migration(s, blen, W, &out, &olen,
+                                                   &err));
+        g_assert_error(err, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED);
+        g_clear_error(&err);
+    }
+    /* no TAG_DATA inside the migration TLV */
+    g_autofree uint8_t *n = migration_blob(data, 16, 0x04, &blen);
+    g_autofree uint8_t *nout = NULL;
+    stw_be_p(n + 16, SWTPM_TAG_HMAC);
+    g_assert_false(swtpm_blob_decode_migration(n, blen, W, &nout, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_clear_error(&err);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -564,5 +632,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm-blob/key-from-passphrase",
                     test_key_from_passphrase);
     g_test_add_func("/swtpm-blob/key-length", test_key_length);
+    g_test_add_func("/swtpm-blob/migration-blob", test_migration_blob);
     return g_test_run();
 }
