@@ -26,6 +26,12 @@
 #define SWTPM_BUFFER_MIN 1024
 #define SWTPM_BUFFER_MAX 4096
 #define SWTPM_LOCK_RETRY_MS 10
+/*
+ * Answers a client has not taken yet: no more than this, and no stall longer
+ * than this, or the client is dropped rather than held in memory.
+ */
+#define SWTPM_SEND_QUEUE_MAX (2 * 1024 * 1024)
+#define SWTPM_SEND_STALL_MS 5000
 
 /*
  * What the server implements; GET_CAPABILITY reports exactly this, less
@@ -67,11 +73,21 @@ const QemuOptDesc swtpm_export_opts[] = {
     QEMU_OPT_DESC_END
 };
 
-/* One connection: a control client or the data channel. */
+/*
+ * One connection: a control client or the data channel. Answers are written
+ * without blocking; what the socket does not take at once waits in @out, and
+ * no request is read while it does.
+ */
 typedef struct SwtpmConn {
+    struct SwtpmExport *export;
+    const char *name;       /* "control" or "data", for the log */
     int fd;
     guint watch;
     GByteArray *buf;        /* bytes of the request being received */
+    GByteArray *out;        /* answer bytes not yet written, from out_off */
+    guint out_off;
+    guint out_watch;
+    guint out_stall;
 } SwtpmConn;
 
 struct SwtpmExport {
@@ -111,11 +127,38 @@ struct SwtpmExport {
 
 static GList *swtpm_exports;
 
-static void conn_init(SwtpmConn *c)
+static void conn_init(SwtpmConn *c, SwtpmExport *e, const char *name)
 {
+    c->export = e;
+    c->name = name;
     c->fd = -1;
     c->watch = 0;
     c->buf = g_byte_array_new();
+    c->out = g_byte_array_new();
+    c->out_off = 0;
+    c->out_watch = 0;
+    c->out_stall = 0;
+}
+
+/* The queue may hold a state blob: wipe it. */
+static void conn_drop_queue(SwtpmConn *c)
+{
+    if (c->out_watch) {
+        g_source_remove(c->out_watch);
+        c->out_watch = 0;
+    }
+    if (c->out_stall) {
+        g_source_remove(c->out_stall);
+        c->out_stall = 0;
+    }
+    qcrypto_memwipe(c->out->data, c->out->len);
+    g_byte_array_set_size(c->out, 0);
+    c->out_off = 0;
+}
+
+static bool conn_pending(SwtpmConn *c)
+{
+    return c->out->len > 0;
 }
 
 static void conn_close(SwtpmConn *c)
@@ -128,6 +171,7 @@ static void conn_close(SwtpmConn *c)
         close(c->fd);
         c->fd = -1;
     }
+    conn_drop_queue(c);
     g_byte_array_set_size(c->buf, 0);
 }
 
@@ -191,9 +235,94 @@ bool swtpm_export_check_opts(GHashTable *opts, GError **errp)
 
 /* ---- Answers ------------------------------------------------------------ */
 
+static void conn_resume(SwtpmConn *c);
+static gboolean conn_stalled(gpointer opaque);
+static gboolean conn_writable(gint fd, GIOCondition cond, gpointer opaque);
+
+static void conn_arm_stall(SwtpmConn *c, guint ms)
+{
+    if (c->out_stall) {
+        g_source_remove(c->out_stall);
+    }
+    c->out_stall = g_timeout_add(ms, conn_stalled, c);
+}
+
+/* Writes what the socket takes now; false (errno set) if the connection failed. */
+static bool conn_flush(SwtpmConn *c)
+{
+    while (c->out_off < c->out->len) {
+        ssize_t n = send(c->fd, c->out->data + c->out_off,
+                         c->out->len - c->out_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EPIPE;
+            }
+            return false;
+        }
+        c->out_off += n;
+        if (c->out_stall) {
+            /* A client that takes its answers, however slowly, keeps them. */
+            conn_arm_stall(c, SWTPM_SEND_STALL_MS);
+        }
+    }
+    conn_drop_queue(c);
+    return true;
+}
+
+/*
+ * Queues an answer and writes what the socket takes. False (errno set) if the
+ * connection failed; a client that lets its answers pile up is dropped from
+ * the main loop a moment later, not here in the middle of a request.
+ */
+static bool conn_send(SwtpmConn *c, const void *buf, size_t len)
+{
+    bool waiting = conn_pending(c);
+    int saved;
+
+    if (c->fd < 0 || !len) {
+        return true;
+    }
+    if (c->out->len - c->out_off + len > SWTPM_SEND_QUEUE_MAX) {
+        conn_drop_queue(c);
+        conn_arm_stall(c, 0);
+        if (c->watch) {
+            g_source_remove(c->watch);
+            c->watch = 0;
+        }
+        return true;
+    }
+    g_byte_array_append(c->out, buf, len);
+    if (waiting) {
+        return true;
+    }
+    if (!conn_flush(c)) {
+        saved = errno;
+        conn_drop_queue(c);
+        errno = saved;
+        return false;
+    }
+    if (conn_pending(c) && !c->out_watch) {
+        c->out_watch = g_unix_fd_add(c->fd, G_IO_OUT | G_IO_HUP | G_IO_ERR,
+                                     conn_writable, c);
+        conn_arm_stall(c, SWTPM_SEND_STALL_MS);
+        if (c->watch) {
+            g_source_remove(c->watch);
+            c->watch = 0;
+        }
+    }
+    return true;
+}
+
 static void ctrl_send(SwtpmExport *e, const void *buf, size_t len)
 {
-    if (e->ctrl.fd >= 0 && qemu_write_full(e->ctrl.fd, buf, len) != (ssize_t)len) {
+    if (!conn_send(&e->ctrl, buf, len)) {
         qemu_log_warning("-export id=%s: cannot answer the control client: %s",
                          e->id, g_strerror(errno));
     }
@@ -228,7 +357,7 @@ static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque);
 
 static void data_watch(SwtpmExport *e)
 {
-    if (e->data.fd >= 0 && !e->data.watch) {
+    if (e->data.fd >= 0 && !e->data.watch && !conn_pending(&e->data)) {
         e->data.watch = g_unix_fd_add(e->data.fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                       data_ready, e);
     }
@@ -263,12 +392,12 @@ static void data_send_response(SwtpmExport *e, const uint8_t *resp,
 
     if (e->cmd_tcg_header) {
         swtpm_data_encode_tcg_prefix(pre, sizeof(pre), len);
-        ok = qemu_write_full(e->data.fd, pre, sizeof(pre)) == sizeof(pre);
+        ok = conn_send(&e->data, pre, sizeof(pre));
     }
-    ok = ok && qemu_write_full(e->data.fd, resp, len) == (ssize_t)len;
+    ok = ok && conn_send(&e->data, resp, len);
     if (ok && e->cmd_tcg_header) {
         swtpm_data_encode_tcg_trailer(post, sizeof(post));
-        ok = qemu_write_full(e->data.fd, post, sizeof(post)) == sizeof(post);
+        ok = conn_send(&e->data, post, sizeof(post));
     }
     if (!ok) {
         conn_close(&e->data);
@@ -315,7 +444,7 @@ static void data_process(SwtpmExport *e)
     SwtpmDataFrame f;
     SwtpmParseStatus st;
 
-    if (e->cmd_in_flight || e->data.fd < 0) {
+    if (e->cmd_in_flight || e->data.fd < 0 || conn_pending(&e->data)) {
         return;
     }
     st = swtpm_data_parse(e->data.buf->data, e->data.buf->len, max, &f);
@@ -840,6 +969,16 @@ static void ctrl_listen_watch(SwtpmExport *e)
     }
 }
 
+static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque);
+
+static void ctrl_watch(SwtpmExport *e)
+{
+    if (e->ctrl.fd >= 0 && !e->ctrl.watch && !conn_pending(&e->ctrl)) {
+        e->ctrl.watch = g_unix_fd_add(e->ctrl.fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      ctrl_ready, e);
+    }
+}
+
 static void ctrl_client_gone(SwtpmExport *e)
 {
     if (e->ctrl_deadline) {
@@ -915,7 +1054,59 @@ static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque)
         close(passed_fd);
     }
     g_byte_array_set_size(e->ctrl.buf, 0);
-    return e->ctrl.fd >= 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+    /* An answer still queued stops the reading (conn_send). */
+    return e->ctrl.watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* ---- Queued answers ------------------------------------------------------ */
+
+/* The queue drained, or failed and was dropped: read requests again. */
+static void conn_resume(SwtpmConn *c)
+{
+    SwtpmExport *e = c->export;
+
+    if (c == &e->ctrl) {
+        ctrl_watch(e);
+    } else {
+        data_watch(e);
+        data_process(e);
+    }
+}
+
+static gboolean conn_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    SwtpmConn *c = opaque;
+    guint self = c->out_watch;
+
+    c->out_watch = 0;
+    if (!conn_flush(c)) {
+        /* Reading again finds the hang-up and closes the channel. */
+        conn_drop_queue(c);
+        conn_resume(c);
+        return G_SOURCE_REMOVE;
+    }
+    if (conn_pending(c)) {
+        c->out_watch = self;
+        return G_SOURCE_CONTINUE;
+    }
+    conn_resume(c);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean conn_stalled(gpointer opaque)
+{
+    SwtpmConn *c = opaque;
+    SwtpmExport *e = c->export;
+
+    c->out_stall = 0;
+    qemu_log_warning("-export id=%s: the %s client does not take its answers; "
+                     "disconnecting it", e->id, c->name);
+    if (c == &e->ctrl) {
+        ctrl_client_gone(e);
+    } else {
+        data_close(e);
+    }
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
@@ -928,8 +1119,7 @@ static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     }
     e->ctrl.fd = client;
     g_byte_array_set_size(e->ctrl.buf, 0);
-    e->ctrl.watch = g_unix_fd_add(client, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                  ctrl_ready, e);
+    ctrl_watch(e);
     /* One control client after another, as swtpm. */
     e->ctrl_listen_watch = 0;
     return G_SOURCE_REMOVE;
@@ -996,8 +1186,8 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     e->terminate = terminate;
     e->buffersize = SWTPM_BUFFER_MAX;
     e->ctrl_listen_fd = e->data_listen_fd = -1;
-    conn_init(&e->ctrl);
-    conn_init(&e->data);
+    conn_init(&e->ctrl, e, "control");
+    conn_init(&e->data, e, "data");
     e->seal_keys = swtpm_seal_keys_new();
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
@@ -1056,6 +1246,8 @@ void swtpm_export_free(SwtpmExport *e)
     conn_close(&e->data);
     g_byte_array_unref(e->ctrl.buf);
     g_byte_array_unref(e->data.buf);
+    g_byte_array_unref(e->ctrl.out);
+    g_byte_array_unref(e->data.out);
     remove_listener(&e->ctrl_listen_fd, &e->ctrl_listen_watch, &e->ctrl_addr);
     remove_listener(&e->data_listen_fd, &e->data_listen_watch, &e->data_addr);
     tpm_backend_set_frontend(e->be, NULL, NULL, NULL);

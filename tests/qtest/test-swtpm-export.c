@@ -2,8 +2,9 @@
  * qtpm -export swtpm spoken to directly, as a hostile or careless control
  * client would: QEMU 7.2's start-up sequence byte by byte, a TPM command
  * before CMD_INIT, wrong-size and unknown requests, a request that stalls
- * past the deadline, a passed descriptor that is not a socket, and the
- * "no such blob" answer of GET_STATEBLOB. Runs in the sanitizer build.
+ * past the deadline, a passed descriptor that is not a socket, the
+ * "no such blob" answer of GET_STATEBLOB, and a client that never reads its
+ * answers. Runs in the sanitizer build.
  */
 #include "qemu/osdep.h"
 #include <signal.h>
@@ -288,53 +289,68 @@ static void test_bad_requests(void)
 }
 
 /* A libtpms TPM without a savestate blob: swtpm's "retry" result. */
+/* A qcow2 image for a libtpms backend, in a scratch directory of its own. */
+static char *image_create(void)
+{
+    g_autofree char *dir = qtest_scratch_dir();
+    g_autofree char *cmd = NULL;
+    char *img = g_build_filename(dir, "tpm.qcow2", NULL);
+    int status;
+
+    cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 1M", img);
+    g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    return img;
+}
+
+static void image_remove(const char *img)
+{
+    g_autofree char *dir = g_path_get_dirname(img);
+
+    unlink(img);
+    rmdir(dir);
+}
+
+/* server_start takes one -tpmdev argument; this one adds the drive. */
+static void server_start_image(Server *s, const char *img)
+{
+    g_autofree char *qtpm = qtest_qtpm_binary();
+    g_autofree char *drive = g_strdup_printf("file=%s,if=none,id=d0", img);
+    g_autofree char *exp = NULL;
+    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
+    const char *argv[8];
+
+    s->dir = qtest_scratch_dir();
+    s->ctrl = g_build_filename(s->dir, "ctrl.sock", NULL);
+    s->data = -1;
+    exp = g_strdup_printf("swtpm,id=e0,tpmdev=tpm0,ctrl=unix:%s", s->ctrl);
+    argv[0] = qtpm;
+    argv[1] = "-drive";
+    argv[2] = drive;
+    argv[3] = "-tpmdev";
+    argv[4] = "libtpms,id=tpm0,nvram=d0";
+    argv[5] = "-export";
+    argv[6] = exp;
+    argv[7] = NULL;
+    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
+                                G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDOUT_TO_DEV_NULL,
+                                child_setup, NULL, &s->pid, NULL));
+    while (!g_file_test(s->ctrl, G_FILE_TEST_EXISTS)) {
+        g_assert_cmpint(waitpid(s->pid, NULL, WNOHANG), ==, 0);
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+    server_connect(s);
+}
+
 static void test_no_such_blob(void)
 {
     Server s;
-    g_autofree char *img = NULL;
-    g_autofree char *cmd = NULL;
+    g_autofree char *img = image_create();
     uint8_t body[12] = { 0 }, hdr[16];
-    int status;
 
-    {
-        g_autofree char *dir = qtest_scratch_dir();
-
-        img = g_build_filename(dir, "tpm.qcow2", NULL);
-        cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 1M", img);
-        g_assert_true(g_spawn_command_line_sync(cmd, NULL, NULL, &status, NULL));
-        g_assert_true(g_spawn_check_wait_status(status, NULL));
-    }
-    {
-        /* server_start takes one -tpmdev argument; add the drive by hand. */
-        g_autofree char *qtpm = qtest_qtpm_binary();
-        g_autofree char *drive = g_strdup_printf("file=%s,if=none,id=d0", img);
-        g_autofree char *exp = NULL;
-        gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
-        const char *argv[8];
-
-        s.dir = qtest_scratch_dir();
-        s.ctrl = g_build_filename(s.dir, "ctrl.sock", NULL);
-        s.data = -1;
-        exp = g_strdup_printf("swtpm,id=e0,tpmdev=tpm0,ctrl=unix:%s", s.ctrl);
-        argv[0] = qtpm;
-        argv[1] = "-drive";
-        argv[2] = drive;
-        argv[3] = "-tpmdev";
-        argv[4] = "libtpms,id=tpm0,nvram=d0";
-        argv[5] = "-export";
-        argv[6] = exp;
-        argv[7] = NULL;
-        g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                    G_SPAWN_DO_NOT_REAP_CHILD |
-                                        G_SPAWN_STDOUT_TO_DEV_NULL,
-                                    child_setup, NULL, &s.pid, NULL));
-        while (!g_file_test(s.ctrl, G_FILE_TEST_EXISTS)) {
-            g_assert_cmpint(waitpid(s.pid, NULL, WNOHANG), ==, 0);
-            g_assert_cmpint(g_get_monotonic_time(), <, end);
-            g_usleep(10 * 1000);
-        }
-        server_connect(&s);
-    }
+    server_start_image(&s, img);
     g_assert_cmphex(ctrl(&s, 0x02, body, 4), ==, 0);        /* INIT */
     stl_be_p(body + 4, 3);                                  /* savestate */
     send_req(&s, 0x0c, body, 12);
@@ -357,11 +373,91 @@ static void test_no_such_blob(void)
     send_req(&s, 0x01, NULL, 0);
     recv_bytes(&s, hdr, 8);
     server_stop(&s);
-    unlink(img);
-    {
-        g_autofree char *dir = g_path_get_dirname(img);
-        rmdir(dir);
+    image_remove(img);
+}
+
+/* The permanent blob on a fresh control connection: header, then the blob. */
+static uint8_t *get_permanent_blob(Server *s, uint32_t *len)
+{
+    uint8_t body[12] = { 0 }, hdr[16];
+    uint8_t *blob;
+
+    stl_be_p(body + 4, 1);
+    send_req(s, 0x0c, body, 12);
+    recv_bytes(s, hdr, 16);
+    g_assert_cmphex(ldl_be_p(hdr), ==, 0);
+    *len = ldl_be_p(hdr + 12);
+    g_assert_cmpuint(*len, >, 0);
+    blob = g_malloc(*len);
+    recv_bytes(s, blob, *len);
+    return blob;
+}
+
+/*
+ * A control client that asks for the permanent blob again and again and
+ * never reads the answers: the data channel keeps being served meanwhile,
+ * the client is dropped, the next one is served the same blob, and the image
+ * does not change.
+ */
+static void test_stuck_client(void)
+{
+    Server s;
+    g_autofree char *img = image_create();
+    g_autofree uint8_t *blob = NULL, *again = NULL;
+    g_autofree char *image_before = NULL, *image_after = NULL;
+    gsize image_len_before, image_len_after;
+    uint8_t body[12] = { 0 }, req[16] = { 0 }, resp[4096], chunk[4096];
+    uint32_t blob_len, again_len;
+    gint64 end;
+    size_t len;
+    ssize_t n;
+    int stuck;
+
+    server_start_image(&s, img);
+    g_assert_cmphex(ctrl(&s, 0x02, body, 4), ==, 0);        /* INIT */
+    set_datafd(&s);
+    len = data_transmit(&s, STARTUP, sizeof(STARTUP), resp, sizeof(resp));
+    g_assert_cmpuint(len, ==, 10);
+    blob = get_permanent_blob(&s, &blob_len);
+    g_assert_true(g_file_get_contents(img, &image_before, &image_len_before,
+                                      NULL));
+
+    /* One request per read, so that each one is taken and answered. */
+    stl_be_p(req, 0x0c);
+    stl_be_p(req + 8, 1);                                   /* permanent */
+    end = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+    while (g_get_monotonic_time() < end) {
+        n = send(s.fd, req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+        g_assert_true(n == sizeof(req) || (n < 0 && errno == EAGAIN));
+        len = data_transmit(&s, READCLOCK, sizeof(READCLOCK), resp,
+                            sizeof(resp));
+        g_assert_cmpuint(len, >=, 10);
     }
+
+    /* Its successor waits in the listen backlog until it is dropped. */
+    stuck = s.fd;
+    server_connect(&s);
+    again = get_permanent_blob(&s, &again_len);
+    g_assert_cmpuint(again_len, ==, blob_len);
+    g_assert_cmpmem(again, again_len, blob, blob_len);
+    len = data_transmit(&s, READCLOCK, sizeof(READCLOCK), resp, sizeof(resp));
+    g_assert_cmpuint(len, >=, 10);
+    /*
+     * What had been written before the drop, then the end: a reset, as the
+     * requests it sent after its reading stopped were never taken.
+     */
+    do {
+        n = qemu_read_full_timeout(stuck, chunk, sizeof(chunk), 10000);
+    } while (n == sizeof(chunk));
+    g_assert_true(n >= 0 || errno == ECONNRESET);
+    close(stuck);
+
+    g_assert_true(g_file_get_contents(img, &image_after, &image_len_after,
+                                      NULL));
+    g_assert_cmpmem(image_after, image_len_after, image_before,
+                    image_len_before);
+    server_stop(&s);
+    image_remove(img);
 }
 
 int main(int argc, char **argv)
@@ -370,5 +466,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm-export/qemu-sequence", test_qemu_sequence);
     g_test_add_func("/swtpm-export/bad-requests", test_bad_requests);
     g_test_add_func("/swtpm-export/no-such-blob", test_no_such_blob);
+    g_test_add_func("/swtpm-export/stuck-client", test_stuck_client);
     return g_test_run();
 }
