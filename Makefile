@@ -5,7 +5,7 @@
 BUILD ?= build
 SRC_PATH := $(CURDIR)
 
-.PHONY: all check check-unit check-qtest check-interop check-sanitizers demo install clean deps bench
+.PHONY: all check check-unit check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
 
 all:
 
@@ -86,6 +86,9 @@ check-qtest: deps all
 
 check-interop: deps all
 	@tests/run.sh --build $(BUILD) interop
+
+check-libvirt: deps all
+	@tests/run.sh --build $(BUILD) libvirt
 
 check-sanitizers: deps
 	@$(MAKE) --no-print-directory BUILD=build-san all-san

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for tests that run a real libvirt (Debian 12's 9.0, the
 # monolithic libvirtd with virtlogd) on a private runtime, and TCG domains
 # that boot the test guest of tests/guest/. Source it after lib.sh.

@@ -112,10 +112,12 @@ host_stop() {
 }
 
 nv_write() {
+    local rc=0
     host_export || return 1
-    timeout 30 tpm2_nvdefine "$NV_INDEX" -C o -s 16 -a "ownerread|ownerwrite" >/dev/null &&
-        timeout 30 tpm2_nvwrite "$NV_INDEX" -C o -i "$NV_DATA" || { host_stop; return 1; }
-    host_stop
+    timeout 30 tpm2_nvdefine "$NV_INDEX" -C o -s 16 -a "ownerread|ownerwrite" >/dev/null ||
+        rc=1
+    [ "$rc" -eq 0 ] && { timeout 30 tpm2_nvwrite "$NV_INDEX" -C o -i "$NV_DATA" || rc=1; }
+    host_stop && [ "$rc" -eq 0 ]
 }
 
 nv_reads_back() {
@@ -163,6 +165,18 @@ write_config "$ETC/$NAME.conf"
 check "qtpm-instance --print shows the command line from the config" grep -qF -- \
     "-tpmdev libtpms,id=tpm0,nvram=drive0,key-secret=key0 -export swtpm,id=export0,tpmdev=tpm0,ctrl=unix:$SOCK,mode=0600,uid=$(id -u "$QEMU_USER")" \
     "$SCRATCH/print.out"
+# A passphrase, a family and a comma in a path reach qtpm as its options.
+write_config "$SCRATCH/pass.conf" "PASSPHRASE_FILE='$SCRATCH/a,b.pass'
+TPM_VERSION=1.2"
+sed -i '/^KEY_FILE=/d' "$SCRATCH/pass.conf"
+"$INSTANCE" --print "$SCRATCH/pass.conf" >"$SCRATCH/print.out" 2>&1
+check "PASSPHRASE_FILE and TPM_VERSION become passphrase-secret and version" grep -qF -- \
+    "-object secret,id=key0,file=$SCRATCH/a,,b.pass,format=raw -tpmdev libtpms,id=tpm0,nvram=drive0,version=1.2,passphrase-secret=key0" \
+    "$SCRATCH/print.out"
+write_config "$SCRATCH/both.conf" "PASSPHRASE_FILE=$KEY"
+out=$("$INSTANCE" --print "$SCRATCH/both.conf" 2>&1)
+check "KEY_FILE and PASSPHRASE_FILE together are refused" \
+    test "$out" = "qtpm-instance: $SCRATCH/both.conf: KEY_FILE= and PASSPHRASE_FILE= exclude each other"
 write_config "$SCRATCH/bad.conf" "SOCKET_OWNER=root"
 out=$("$INSTANCE" "$SCRATCH/bad.conf" 2>&1)
 rc=$?
