@@ -47,6 +47,17 @@ ${2:-}
 EOF
 }
 
+# notify_listen: a datagram socket $SCRATCH/notify, as systemd's notify
+# socket; what arrives is appended to $SCRATCH/notify.out.
+notify_listen() {
+    [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
+    rm -f "$SCRATCH/notify" "$SCRATCH/notify.out"
+    socat -u "UNIX-RECV:$SCRATCH/notify" "OPEN:$SCRATCH/notify.out,creat,append" &
+    NOTIFY_PID=$!
+    bg_pid "$NOTIFY_PID"
+    wait_for_file "$SCRATCH/notify" 50 || { diag "socat did not bind"; return 1; }
+}
+
 # unit_start: qtpm runs as systemd's ExecStart line runs it, in the
 # foreground, with a private notify socket; returns once READY=1 came.
 # Sets INST_PID.
@@ -55,10 +66,7 @@ unit_start() {
     cmd=$(sed -n 's/^ExecStart=//p' "$UNIT")
     cmd=${cmd//\/usr\/bin\/qtpm-instance/$INSTANCE}
     cmd=${cmd//%i/$NAME}
-    rm -f "$SCRATCH/notify" "$SCRATCH/notify.out"
-    socat -u "UNIX-RECV:$SCRATCH/notify" "OPEN:$SCRATCH/notify.out,creat,append" &
-    bg_pid $!
-    wait_for_file "$SCRATCH/notify" 50 || { diag "socat did not bind"; return 1; }
+    notify_listen || return 1
     # shellcheck disable=SC2086
     NOTIFY_SOCKET=$SCRATCH/notify $cmd >"$SCRATCH/instance.log" 2>&1 &
     INST_PID=$!
@@ -227,9 +235,12 @@ head -c 32 /dev/urandom >"$ETC/wrong.key"
 write_config "$ETC/$NAME.conf"
 sed -i "s|^KEY_FILE=.*|KEY_FILE=$ETC/wrong.key|" "$ETC/$NAME.conf"
 rm -f "$SOCK"
-out=$("$INSTANCE" "$NAME" 2>&1)
+notify_listen
+out=$(NOTIFY_SOCKET=$SCRATCH/notify "$INSTANCE" "$NAME" 2>&1)
 rc=$?
 diag "$out"
+sleep 0.2
+check "with a wrong key qtpm sends no READY=1" test ! -s "$SCRATCH/notify.out"
 check "with a wrong key qtpm exits 1" test "$rc" -eq 1
 check "with a wrong key qtpm says one sentence naming the image and the cause" \
     test "$out" = "qtpm: -tpmdev id=tpm0: '$IMG': wrong key (the key check value does not match)"
