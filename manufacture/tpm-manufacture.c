@@ -36,6 +36,7 @@
 #define TPM2_RC_INITIALIZE  0x100
 /* TPM_RC_HANDLE for the first handle: nothing at that handle */
 #define TPM2_RC_HANDLE_1    0x18b
+#define TPM2_RC_NV_DEFINED  0x14c
 #define TPM2_ALG_RSA    0x0001
 #define TPM2_ALG_SHA256 0x000b
 #define TPM2_ALG_NULL   0x0010
@@ -222,7 +223,8 @@ static bool mfg_call(Mfg *m, GByteArray *cmd, const char *what, GError **errp)
     }
     if (rc != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                    "%s failed with TPM response code 0x%" PRIx64, what, rc);
+                    "'%s': %s failed with TPM response code 0x%" PRIx64,
+                    m->opts->name, what, rc);
         return false;
     }
     return true;
@@ -326,7 +328,8 @@ static bool tpm2_startup(Mfg *m, GError **errp)
     /* TPM_RC_INITIALIZE: already started, which is what we want */
     if (rc != 0 && rc != TPM2_RC_INITIALIZE && rc >= 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                    "TPM2_Startup failed with TPM response code 0x%" PRIx64, rc);
+                    "'%s': TPM2_Startup failed with TPM response code 0x%" PRIx64,
+                    m->opts->name, rc);
         return false;
     }
     return rc >= 0;
@@ -356,8 +359,8 @@ static int tpm2_object_exists(Mfg *m, uint32_t handle, GError **errp)
     }
     if (rc != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
-                    "TPM2_ReadPublic of 0x%08x failed with TPM response code "
-                    "0x%" PRIx64, handle, rc);
+                    "'%s': TPM2_ReadPublic of 0x%08x failed with TPM response "
+                    "code 0x%" PRIx64, m->opts->name, handle, rc);
         return -1;
     }
     return 1;
@@ -487,9 +490,8 @@ static bool tpm2_flush_context(Mfg *m, uint32_t handle, GError **errp)
 
 static bool tpm2_nv_define(Mfg *m, uint32_t index, uint16_t size, GError **errp)
 {
-    GByteArray *c = cmd_new(TPM2_ST_SESSIONS, TPM2_CC_NV_DEFINE_SPACE);
-    g_autofree char *what = g_strdup_printf("TPM2_NV_DefineSpace of 0x%08x",
-                                            index);
+    g_autoptr(GByteArray) c = cmd_new(TPM2_ST_SESSIONS, TPM2_CC_NV_DEFINE_SPACE);
+    int64_t rc;
 
     put32(c, TPM2_RH_PLATFORM);
     put_pw_session(c);
@@ -500,7 +502,17 @@ static bool tpm2_nv_define(Mfg *m, uint32_t index, uint16_t size, GError **errp)
     put32(c, CERT_NV_ATTRIBUTES);
     put16(c, 0);        /* authPolicy */
     put16(c, size);
-    return mfg_call(m, c, what, errp);
+    rc = mfg_transact(m, c, errp);
+    if (rc == TPM2_RC_NV_DEFINED) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "'%s': the TPM already has NV index 0x%08x; --overwrite "
+                    "manufactures a fresh TPM in its place", m->opts->name, index);
+    } else if (rc > 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "'%s': TPM2_NV_DefineSpace of 0x%08x failed with TPM "
+                    "response code 0x%" PRIx64, m->opts->name, index, rc);
+    }
+    return rc == 0;
 }
 
 static bool tpm2_nv_write(Mfg *m, uint32_t index, const uint8_t *data,

@@ -115,9 +115,23 @@ if start_qtpm "$dir" "$dir/tpm.qcow2"; then
     check_tpm plain "$dir"
     check "--overwrite: a new RSA EK" \
         test "$(spki_of_pub "$dir/rsa.pub")" != "$(spki_of_pub "$S/old-rsa.pub")"
+    # Without its EKs, a new manufacture gets as far as making two EKs on
+    # its scratch copy and then fails on the certificate indices that are
+    # still there: the image must not change.
+    check "the EKs removed with tpm2_evictcontrol" \
+        bash -c "$(declare -f tpm); SCRATCH='$SCRATCH'; tpm evictcontrol -C o -c 0x81010001 &&
+                 tpm evictcontrol -C o -c 0x81010002"
     check "--overwrite: qtpm quits" qmp_quit "$dir"
 else
     not_ok "qtpm starts on the image manufactured again"
 fi
+before=$(sha256sum <"$dir/tpm.qcow2")
+"$QTPM_IMG" manufacture --ca-dir "$CA" "$dir/tpm.qcow2" >"$S/out" 2>"$S/err"
+rc=$?
+check "a manufacture failing after its EKs were made exits 1, one sentence" \
+    bash -c "[ $rc = 1 ] && [ \$(wc -l <'$S/err') = 1 ] && [ ! -s '$S/out' ] &&
+             grep -q \"already has NV index 0x01c00002; --overwrite\" '$S/err'"
+check "... and leaves the image byte for byte as it was" \
+    test "$(sha256sum <"$dir/tpm.qcow2")" = "$before"
 
 done_testing
