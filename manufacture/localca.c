@@ -548,6 +548,9 @@ int localca_issue(LocalCA *ca, LocalCACertType type, const LocalCAPublicKey *key
     ok = gnutls_ok(gnutls_x509_crt_init(&crt), "a certificate", errp) &&
          gnutls_ok(gnutls_pubkey_init(&pub), "a public key", errp) &&
          import_public_key(pub, key, errp) &&
+         /* a point off the curve or a bad modulus gets no certificate */
+         gnutls_ok(gnutls_pubkey_verify_params(pub), "checking the EK's public key",
+                   errp) &&
          gnutls_ok(gnutls_x509_crt_set_version(crt, 3), "version", errp) &&
          set_random_serial(crt, errp) &&
          gnutls_ok(gnutls_x509_crt_set_activation_time(crt, time(NULL)),
