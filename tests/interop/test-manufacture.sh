@@ -3,7 +3,8 @@
 # openssl: the persistent EKs exist, the certificates in NV verify against
 # the local CA and carry the EKs' own public keys, the indices are
 # write-locked, tpm2_getekcertificate finds them; once on an encrypted
-# image. --overwrite then gives a new EK with new certificates.
+# image. --overwrite then gives a new EK with new certificates. The CA
+# directory serves swtpm_setup's swtpm-localca, and the other way round.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/tpm2-common.sh"
 
@@ -133,5 +134,45 @@ check "a manufacture failing after its EKs were made exits 1, one sentence" \
              grep -q \"already has NV index 0x01c00002; --overwrite\" '$S/err'"
 check "... and leaves the image byte for byte as it was" \
     test "$(sha256sum <"$dir/tpm.qcow2")" = "$before"
+
+# The CA directory is swtpm-localca's: each tool signs with the other's CA.
+# swtpm_setup_conf NAME CA_DIR: a swtpm_setup config ($S/NAME-setup.conf)
+# whose swtpm-localca uses CA_DIR.
+swtpm_setup_conf() {
+    printf 'statedir = %s\nsigningkey = %s/signkey.pem\nissuercert = %s/issuercert.pem\ncertserial = %s/certserial\n' \
+        "$2" "$2" "$2" "$2" >"$S/$1-localca.conf"
+    printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s\ncreate_certs_tool_options = /etc/swtpm-localca.options\n' \
+        "$S/$1-localca.conf" >"$S/$1-setup.conf"
+}
+swtpm_setup_conf ours "$CA"
+ca_sum=$(cat "$CA"/*.pem | sha256sum)
+mkdir -p "$S/sw-state"
+check "swtpm_setup signs its EK certificates with a CA that qtpm-img made" \
+    quiet swtpm_setup --tpm2 --tpmstate "$S/sw-state" --config "$S/ours-setup.conf" \
+    --createek --create-ek-cert --create-platform-cert --lock-nvram --vmid sw
+check "... and leaves that CA as it was" test "$(cat "$CA"/*.pem | sha256sum)" = "$ca_sum"
+
+mkdir -p "$S/swca" "$S/sw-state2"
+swtpm_setup_conf theirs "$S/swca"
+check "swtpm_setup makes a CA with swtpm-localca" \
+    quiet swtpm_setup --tpm2 --tpmstate "$S/sw-state2" --config "$S/theirs-setup.conf" \
+    --createek --create-ek-cert --vmid sw
+dir=$S/theirs
+mkdir -p "$dir"
+"$QTPM_IMG" create "$dir/tpm.qcow2" >/dev/null
+check "qtpm-img manufacture signs with the CA swtpm-localca made" \
+    quiet "$QTPM_IMG" manufacture --ca-dir "$S/swca" --vmid theirs "$dir/tpm.qcow2"
+if start_qtpm "$dir" "$dir/tpm.qcow2"; then
+    use_tpm "$dir"
+    tpm startup -c
+    check "... its RSA EK certificate verifies against swtpm-localca's chain" \
+        bash -c "tpm2_nvread 0x01c00002 -o '$dir/rsa.der' 2>/dev/null &&
+                 openssl x509 -inform der -in '$dir/rsa.der' -out '$dir/rsa.crt' &&
+                 openssl verify -CAfile '$S/swca/swtpm-localca-rootca-cert.pem' \
+                     -untrusted '$S/swca/issuercert.pem' '$dir/rsa.crt' >/dev/null"
+    check "... qtpm quits" qmp_quit "$dir"
+else
+    not_ok "qtpm starts on the image signed by swtpm-localca's CA"
+fi
 
 done_testing
