@@ -346,7 +346,11 @@ static bool create_ca(LocalCA *ca, GError **errp)
     return ok;
 }
 
-/* 1: loaded; 0: not there (or not readable: made anew); -1: error. */
+/*
+ * 1: loaded; 0: not there, or half made (a crash during create_ca): made
+ * anew; -1: error. A CA that is there but cannot be read is an error, never
+ * replaced: certificates it issued must stay verifiable.
+ */
 static int load_ca(LocalCA *ca, GError **errp)
 {
     g_autofree char *key_path = g_build_filename(ca->dir, LOCALCA_SIGN_KEY, NULL);
@@ -354,7 +358,8 @@ static int load_ca(LocalCA *ca, GError **errp)
     gnutls_datum_t key = { 0 }, cert = { 0 };
     int ret = -1;
 
-    if (access(key_path, R_OK) < 0 || access(cert_path, R_OK) < 0) {
+    if (!g_file_test(key_path, G_FILE_TEST_EXISTS) ||
+        !g_file_test(cert_path, G_FILE_TEST_EXISTS)) {
         return 0;
     }
     if (!read_file(key_path, &key, errp) || !read_file(cert_path, &cert, errp)) {

@@ -31,6 +31,9 @@ typedef struct TPMManufactureOptions {
  * commits the result once; on any error the store is as it was. On success
  * @made (if not NULL) gets one line per thing made, a NULL-terminated
  * g_strfreev array.
+ *
+ * For a tool: the TPM runs on the process's one libtpms backend, and the
+ * -drive registry is emptied at the end (the scratch store is a drive).
  */
 int tpm_manufacture(NvramStore *store, const TPMManufactureOptions *opts,
                     char ***made, GError **errp);
