@@ -20,7 +20,7 @@ $(BUILD)/config-host.mak:
 
 CFLAGS_ALL = $(QEMU_CFLAGS) -I$(SRC_PATH)/include -I$(BUILD) -MMD -MP
 
-LIB_DIRS := util crypto block nvram hw/core hw/tpm backends/tpm export/swtpm migration monitor system
+LIB_DIRS := util crypto block nvram hw/core hw/tpm backends/tpm manufacture export/swtpm migration monitor system
 LIB_SRCS := $(filter-out system/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIBQTPM := $(BUILD)/libqtpm.a
