@@ -15,8 +15,11 @@ ifneq ($(wildcard $(BUILD)/config-host.mak),)
 include $(BUILD)/config-host.mak
 endif
 
-$(BUILD)/config-host.mak:
-	./configure --builddir=$(BUILD)
+# A changed configure (a new library) configures the build again with the
+# arguments it was first given.
+$(BUILD)/config-host.mak: configure
+	if [ -x $(BUILD)/config.status ]; then $(BUILD)/config.status; \
+	else ./configure --builddir=$(BUILD); fi
 
 CFLAGS_ALL = $(QEMU_CFLAGS) -I$(SRC_PATH)/include -I$(BUILD) -MMD -MP
 
@@ -97,7 +100,7 @@ check-sanitizers: deps
 # The sanitizer build lives in its own folder and runs the hostile-input tests.
 .PHONY: all-san
 all-san:
-	@test -f build-san/config-host.mak || ./configure --builddir=build-san --enable-sanitizers --enable-debug >/dev/null
+	@test -x build-san/config.status || ./configure --builddir=build-san --enable-sanitizers --enable-debug >/dev/null
 	@$(MAKE) --no-print-directory BUILD=build-san build-all
 
 demo: deps
