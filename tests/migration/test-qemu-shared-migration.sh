@@ -146,7 +146,7 @@ st=$(migrate_to fsrc fdst)
 check "failed: the migration fails ($st)" test "$st" = failed
 wait_exit "$PID_fdst_qemu" 100
 check "failed: the target QEMU gave up ($EXIT_STATUS)" test "$EXIT_STATUS" != running
-diag "failed: $(grep -m1 -i error "$SCRATCH/fdst.qemu.log")"
+diag "failed: $(tail -1 "$SCRATCH/fdst.qemu.log")"
 check "failed: the target had taken the image and handed it back" \
     grep -q "the image is handed back to the migration source" "$SCRATCH/fdst.tpm.log"
 check "failed: the source VM runs again" test "$(runstate fsrc)" = running
@@ -158,5 +158,34 @@ check "failed: ... and the NV counter increments to 2" \
     tpm fsrc tpm2_nvincrement "$NV_COUNTER" -C o
 check "failed: ... and reads 2" test "$(nv_counter fsrc)" = 2
 check "failed: the image checks clean" "$QTPM_IMG" check "$img"
+
+# --- not the same state: a target on a copy taken before the last NV write --
+img=$(new_image shared_stale)
+check "stale: source QEMU on qtpm, NV counter at 1" \
+    eval 'start_export ssrc "$img" "" release-lock-outgoing=on &&
+        start_qemu ssrc -bios "$HALT_BIOS" && tpm ssrc tpm2_startup -c &&
+        nv_counter_define ssrc && tpm ssrc tpm2_nvincrement "$NV_COUNTER" -C o &&
+        qmpc "$SCRATCH/ssrc.qmp" "{\"execute\": \"cont\"}" | grep -q return &&
+        set_return_path ssrc'
+cp "$img" "$SCRATCH/stale-copy.qcow2"
+check "stale: the source moves on: NV counter at 2" \
+    tpm ssrc tpm2_nvincrement "$NV_COUNTER" -C o
+before=$(image_sum "$SCRATCH/stale-copy.qcow2")
+check "stale: a target qtpm starts on the copy" \
+    start_export sdst "$SCRATCH/stale-copy.qcow2" "" incoming=on
+check "stale: its QEMU waits" incoming_qemu sdst
+st=$(migrate_to ssrc sdst)
+check "stale: the migration fails ($st)" test "$st" = failed
+check "stale: the target refuses the permanent blob, in one sentence" \
+    test "$(grep -c "CMD_SET_STATEBLOB: the permanent state blob is not the permanent state in the shared image" \
+        "$SCRATCH/sdst.tpm.log")" = 1
+diag "stale: $(grep -m1 CMD_SET_STATEBLOB "$SCRATCH/sdst.tpm.log")"
+eval "wait_exit \$PID_sdst_qemu 100"
+check "stale: the copy is unchanged" test "$(image_sum "$SCRATCH/stale-copy.qcow2")" = "$before"
+check "stale: the target qtpm does not keep it locked" \
+    eval "! holds_owner_lock $PID_sdst_tpm $SCRATCH/stale-copy.qcow2"
+check "stale: the source runs on with its image: NV counter at 2" \
+    test "$(nv_counter ssrc)" = 2
+check "stale: ... and increments to 3" tpm ssrc tpm2_nvincrement "$NV_COUNTER" -C o
 
 done_testing
