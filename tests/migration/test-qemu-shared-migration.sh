@@ -78,6 +78,7 @@ for mode in plain keyed; do
 
     st=$(migrate_to "$src" "$dst")
     check "$mode: QEMU migrates the running VM ($st)" test "$st" = completed
+    diag "$mode: downtime $(query_migrate "$src" downtime) ms, total $(query_migrate "$src" total-time) ms"
     st=$(wait_incoming "$dst")
     check "$mode: the target loaded the state (run state $st, -S)" test "$st" = paused
     check "$mode: PCR 16 arrived" test "$(pcr16 "$dst")" = "$pcr"
