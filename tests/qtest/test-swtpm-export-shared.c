@@ -77,7 +77,9 @@ static void send_req(Peer *p, uint32_t cmd, const void *body, size_t len)
     g_autofree uint8_t *buf = g_malloc(len + 4);
 
     stl_be_p(buf, cmd);
-    memcpy(buf + 4, body, len);
+    if (len) {
+        memcpy(buf + 4, body, len);
+    }
     g_assert_cmpint(qemu_write_full(p->fd, buf, len + 4), ==, len + 4);
 }
 
