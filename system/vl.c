@@ -652,6 +652,24 @@ static bool check_device(QtpmConfig *c, QtpmOptArg *a)
     return true;
 }
 
+/*
+ * An -export with incoming=on is a migration target on shared storage: like
+ * -incoming, its image is read, not owned, until the state arrives.
+ */
+static bool export_incoming(QtpmConfig *c)
+{
+    for (guint i = 0; i < c->exports->len; i++) {
+        QtpmOptArg *a = c->exports->pdata[i];
+        bool incoming = false;
+
+        if (qemu_opt_get_bool(a->opts, "incoming", false, &incoming, NULL) &&
+            incoming) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A -tpmdev has one frontend: a -device or an -export. */
 static bool check_export(QtpmConfig *c, QtpmOptArg *a)
 {
@@ -680,6 +698,11 @@ static bool check_export(QtpmConfig *c, QtpmOptArg *a)
                 g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                             "tpmdev=%s is exported twice", tpmdev);
             }
+        }
+        if (!err && c->incoming && export_incoming(c)) {
+            /* Two hand-offs of one image: the stream's and QEMU's. */
+            g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "incoming=on and -incoming exclude each other");
         }
     }
     if (err) {
@@ -947,12 +970,14 @@ static bool create_objects(QtpmConfig *c)
 
 static bool create_drives(QtpmConfig *c)
 {
+    bool inactive = c->incoming != NULL || export_incoming(c);
+
     for (guint i = 0; i < c->drives->len; i++) {
         QtpmOptArg *a = c->drives->pdata[i];
         g_autoptr(GError) err = NULL;
 
         /* A migration target must not take QEMU's write permission bytes yet. */
-        if (!drive_new(a->opts, c->incoming != NULL, &err)) {
+        if (!drive_new(a->opts, inactive, &err)) {
             report_opt_error(a, err);
             return false;
         }
@@ -1087,6 +1112,9 @@ static bool machine_init(QtpmConfig *c)
             report_error(name, err);
             return false;
         }
+        tpm_backend_set_incoming(true);
+    }
+    if (export_incoming(c)) {
         tpm_backend_set_incoming(true);
     }
     if (!create_drives(c)) {

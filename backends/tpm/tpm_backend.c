@@ -609,6 +609,13 @@ static int tpm_backend_check_on_worker(TPMBackend *tb, void *opaque)
     return tb->klass->check_storage(tb, &((TPMStateOpArgs *)opaque)->err);
 }
 
+static int tpm_backend_blob_equal_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMStateOpArgs *a = opaque;
+
+    return tb->klass->stored_blob_equal(tb, a->type, a->in, a->in_len, &a->err);
+}
+
 static int tpm_backend_store_blobs_on_worker(TPMBackend *tb, void *opaque)
 {
     TPMStateOpArgs *a = opaque;
@@ -739,6 +746,17 @@ int tpm_backend_check_storage(TPMBackend *tb, GError **errp)
     return tpm_backend_run_state_op(tb, tb->klass->check_storage,
                                     "state storage",
                                     tpm_backend_check_on_worker, &a, errp);
+}
+
+int tpm_backend_stored_blob_equal(TPMBackend *tb, TPMStateBlobType type,
+                                  const uint8_t *data, size_t len,
+                                  GError **errp)
+{
+    TPMStateOpArgs a = { .type = type, .in = data, .in_len = len };
+
+    return tpm_backend_run_state_op(tb, tb->klass->stored_blob_equal,
+                                    "state storage",
+                                    tpm_backend_blob_equal_on_worker, &a, errp);
 }
 
 int tpm_backend_store_state_blobs(TPMBackend *tb,

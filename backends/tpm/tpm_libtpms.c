@@ -850,6 +850,24 @@ static int tpm_libtpms_check_storage(TPMBackend *tb, GError **errp)
     return nvram_check(((TPMLibtpmsState *)tb->opaque)->store, errp);
 }
 
+static int tpm_libtpms_stored_blob_equal(TPMBackend *tb, TPMStateBlobType type,
+                                         const uint8_t *data, size_t len,
+                                         GError **errp)
+{
+    TPMLibtpmsState *s = tb->opaque;
+    uint8_t *stored = NULL;
+    size_t stored_len = 0;
+    int ret;
+
+    ret = nvram_load(s->store, type, &stored, &stored_len, errp);
+    if (ret <= 0) {
+        return ret;
+    }
+    ret = stored_len == len && memcmp(stored, data, len) == 0;
+    qcrypto_free_wiped(&stored, stored_len);
+    return ret;
+}
+
 /* Blobs given without data are deleted, and cost nothing when absent. */
 static int tpm_libtpms_store_state_blobs(TPMBackend *tb,
                                          const TPMStateBlobUpdate *blobs,
@@ -927,6 +945,7 @@ const TPMBackendClass tpm_libtpms_class = {
     .unlock_storage = tpm_libtpms_unlock_storage,
     .get_storage_info = tpm_libtpms_get_storage_info,
     .check_storage = tpm_libtpms_check_storage,
+    .stored_blob_equal = tpm_libtpms_stored_blob_equal,
     .store_state_blobs = tpm_libtpms_store_state_blobs,
     .get_state_key = tpm_libtpms_get_state_key,
     .query = tpm_libtpms_query,

@@ -27,6 +27,11 @@
 #define SWTPM_BUFFER_MAX 4096
 #define SWTPM_LOCK_RETRY_MS 10
 /*
+ * Shared-storage migration: how long a target waits for the source to hand
+ * the owner lock over, the same 3 s QEMU gives a failed source to relock.
+ */
+#define SWTPM_MIGRATION_LOCK_WAIT_MS 3000
+/*
  * Answers a client has not taken yet: no more than this, and no stall longer
  * than this, or the client is dropped rather than held in memory.
  */
@@ -70,6 +75,13 @@ const QemuOptDesc swtpm_export_opts[] = {
       .max = UINT32_MAX - 1, .help = "group of the unix control socket" },
     { .name = "terminate", .type = QEMU_OPT_BOOL, .def_value_str = "off",
       .help = "exit when the control client goes away" },
+    { .name = "incoming", .type = QEMU_OPT_BOOL, .def_value_str = "off",
+      .help = "migration target on shared storage: read the image, take it "
+              "when QEMU's state arrives" },
+    { .name = "release-lock-outgoing", .type = QEMU_OPT_BOOL,
+      .def_value_str = "off",
+      .help = "migration source on shared storage: hand the image over once "
+              "QEMU has read the state" },
     QEMU_OPT_DESC_END
 };
 
@@ -114,6 +126,14 @@ struct SwtpmExport {
      */
     unsigned refused_blobs;
     SwtpmSealKeys *seal_keys;
+    /* Shared-storage migration (docs/swtpm-protocol.md "Shared storage"). */
+    bool mig_incoming;          /* incoming=on */
+    bool mig_release;           /* release-lock-outgoing=on */
+    bool awaiting_image;        /* a target that does not own its store yet */
+    bool image_unused;          /* taken, but no TPM command since: may go back */
+    bool permanent_checked;     /* the permanent blob equals the image's */
+    bool state_arrived;         /* some SET_STATEBLOB since the lock was taken */
+    bool handed_over;           /* a source that released its store */
     uint8_t locality;
     uint32_t buffersize;
 
@@ -353,6 +373,7 @@ static uint32_t log_result(SwtpmExport *e, const char *what, int ret,
 /* ---- Data channel ------------------------------------------------------- */
 
 static void data_process(SwtpmExport *e);
+static void mig_image_used(SwtpmExport *e);
 static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque);
 
 static void data_watch(SwtpmExport *e)
@@ -467,8 +488,11 @@ static void data_process(SwtpmExport *e)
     }
     memcpy(e->cmd_in, e->data.buf->data + f.cmd_offset, f.cmd_len);
     g_byte_array_remove_range(e->data.buf, 0, f.frame_len);
-    if (!e->tpm_running) {
-        /* How QEMU tells TPM 1.2 from 2.0 before CMD_INIT: the tag. */
+    if (!e->tpm_running || e->handed_over) {
+        /*
+         * How QEMU tells TPM 1.2 from 2.0 before CMD_INIT: the tag. A source
+         * that handed its image over must not run what would write it.
+         */
         tpm_util_write_fatal_error_response(e->cmd_out, TPM_HEADER_SIZE,
                                             export_tpm_version(e));
         data_send_response(e, e->cmd_out, TPM_HEADER_SIZE);
@@ -483,6 +507,7 @@ static void data_process(SwtpmExport *e)
         .out_len = max,
     };
     e->cmd_in_flight = true;
+    mig_image_used(e);
     /* No more reads until the answer is out: one command at a time. */
     if (e->data.watch) {
         g_source_remove(e->data.watch);
@@ -536,16 +561,289 @@ static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* ---- Shared-storage migration ------------------------------------------ */
+
+/*
+ * The hand-off of docs/swtpm-protocol.md "Shared storage": a target
+ * (incoming=on) reads the image until QEMU's state arrives, then owns it; a
+ * source (release-lock-outgoing=on) gives it up once QEMU has read the state,
+ * and takes it back with CMD_LOCK_STORAGE. Never two owners: the store's
+ * owner lock is the only way to write.
+ */
+
+/* Target: become the store's owner; the TPM now starts from it. */
+static bool mig_take_image(SwtpmExport *e, const char *what)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!e->awaiting_image) {
+        return true;
+    }
+    if (tpm_backend_lock_storage(e->be, SWTPM_MIGRATION_LOCK_WAIT_MS, &err) < 0) {
+        qemu_log_warning("-export id=%s: %s: the source has not handed the "
+                         "image over within %d ms (%s)", e->id, what,
+                         SWTPM_MIGRATION_LOCK_WAIT_MS, err->message);
+        return false;
+    }
+    tpm_backend_incoming_done(e->be);
+    e->awaiting_image = false;
+    e->image_unused = true;
+    e->state_arrived = false;
+    e->permanent_checked = false;
+    return true;
+}
+
+/*
+ * Target: hand a taken but unused image back (TPM stopped, image flushed and
+ * inactive, owner lock released), so a failing migration's source can
+ * relock. Blobs that arrived are forgotten.
+ */
+static void mig_give_image_back(SwtpmExport *e)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!e->mig_incoming || e->awaiting_image || !e->image_unused) {
+        return;
+    }
+    tpm_backend_stop(e->be);
+    e->tpm_running = false;
+    for (int t = TPM_STATE_BLOB_PERMANENT; t <= TPM_STATE_BLOB_SAVESTATE; t++) {
+        tpm_backend_set_state_blob(e->be, (TPMStateBlobType)t, NULL, 0, NULL);
+    }
+    if (tpm_backend_unlock_storage(e->be, &err) < 0) {
+        qemu_log_warning("-export id=%s: cannot give the image back to the "
+                         "migration source: %s", e->id, err->message);
+        return;
+    }
+    e->awaiting_image = true;
+    e->image_unused = false;
+    qemu_log_warning("-export id=%s: the migrated state was not used; the "
+                     "image is handed back to the migration source", e->id);
+}
+
+/* Target, CMD_SET_STATEBLOB: 0 to go on, or the result that refuses @data. */
+static uint32_t mig_blob_arrives(SwtpmExport *e, uint32_t type,
+                                 const uint8_t *data, size_t len)
+{
+    g_autoptr(GError) err = NULL;
+    int same;
+
+    if (!e->mig_incoming) {
+        return SWTPM_RES_SUCCESS;
+    }
+    if (!mig_take_image(e, "CMD_SET_STATEBLOB")) {
+        return SWTPM_RES_FAIL;
+    }
+    if (!e->image_unused) {
+        return SWTPM_RES_SUCCESS;
+    }
+    e->state_arrived = true;
+    if (type != TPM_STATE_BLOB_PERMANENT) {
+        return SWTPM_RES_SUCCESS;
+    }
+    /*
+     * On shared storage the source's permanent state is in the image
+     * already: libtpms writes it whenever it changes, and QEMU stopped the
+     * VM before reading it. Different bytes mean another image, an old
+     * stream, or a source that wrote after the hand-off.
+     */
+    same = tpm_backend_stored_blob_equal(e->be, TPM_STATE_BLOB_PERMANENT, data,
+                                         len, &err);
+    if (same <= 0) {
+        if (same < 0) {
+            qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: %s", e->id,
+                             err->message);
+        } else {
+            qemu_log_warning("-export id=%s: CMD_SET_STATEBLOB: the permanent "
+                             "state blob is not the permanent state in the "
+                             "shared image (a copy of the image, an old "
+                             "stream, or a source that wrote after the "
+                             "hand-off)", e->id);
+        }
+        mig_give_image_back(e);
+        return SWTPM_RES_FAIL;
+    }
+    e->permanent_checked = true;
+    return SWTPM_RES_SUCCESS;
+}
+
+/* Target, CMD_INIT: 0 to go on, or the result that refuses it. */
+static uint32_t mig_before_init(SwtpmExport *e)
+{
+    if (!e->mig_incoming) {
+        return SWTPM_RES_SUCCESS;
+    }
+    if (!mig_take_image(e, "CMD_INIT")) {
+        return SWTPM_RES_FAIL;
+    }
+    if (e->image_unused && e->state_arrived && !e->permanent_checked) {
+        qemu_log_warning("-export id=%s: CMD_INIT: refused: state blobs "
+                         "arrived without the permanent one, which must match "
+                         "the shared image", e->id);
+        mig_give_image_back(e);
+        return SWTPM_RES_FAIL;
+    }
+    return SWTPM_RES_SUCCESS;
+}
+
+static void mig_after_init(SwtpmExport *e, uint32_t result)
+{
+    if (result != SWTPM_RES_SUCCESS) {
+        mig_give_image_back(e);
+    }
+}
+
+/* Target: QEMU runs the migrated VM; the image is ours for good. */
+static void mig_image_used(SwtpmExport *e)
+{
+    e->image_unused = false;
+}
+
+/*
+ * Source, after CMD_GET_STATEBLOB of @type was answered @result: QEMU reads
+ * savestate last, so then the image goes. Returns the result to send.
+ */
+static uint32_t mig_blob_read(SwtpmExport *e, uint32_t type, uint32_t result)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!e->mig_release || e->handed_over ||
+        type != TPM_STATE_BLOB_SAVESTATE ||
+        (result != SWTPM_RES_SUCCESS && result != SWTPM_RES_RETRY)) {
+        return result;
+    }
+    if (tpm_backend_unlock_storage(e->be, &err) < 0) {
+        qemu_log_warning("-export id=%s: CMD_GET_STATEBLOB: cannot hand the "
+                         "image over: %s", e->id, err->message);
+        return SWTPM_RES_FAIL;
+    }
+    e->handed_over = true;
+    return result;
+}
+
+/* Source: commands that would write the image it no longer owns. */
+static bool mig_refuses(SwtpmExport *e, uint32_t cmd)
+{
+    if (!e->handed_over) {
+        return false;
+    }
+    switch (cmd) {
+    case SWTPM_CMD_INIT:
+    case SWTPM_CMD_SET_STATEBLOB:
+    case SWTPM_CMD_STORE_VOLATILE:
+    case SWTPM_CMD_RESET_TPMESTABLISHED:
+    case SWTPM_CMD_HASH_START:
+    case SWTPM_CMD_HASH_DATA:
+    case SWTPM_CMD_HASH_END:
+        qemu_log_warning("-export id=%s: %s: refused: the image was handed "
+                         "over to the migration target (CMD_LOCK_STORAGE "
+                         "takes it back)", e->id, swtpm_ctrl_cmd_name(cmd));
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Source taking its image back: its running TPM must still be the image's. */
+static bool mig_image_still_ours(SwtpmExport *e)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t *perm = NULL;
+    size_t len = 0;
+    int same;
+
+    if (!e->tpm_running) {
+        return true;
+    }
+    same = tpm_backend_get_state_blob(e->be, TPM_STATE_BLOB_PERMANENT, &perm,
+                                      &len, &err);
+    if (same > 0) {
+        same = tpm_backend_stored_blob_equal(e->be, TPM_STATE_BLOB_PERMANENT,
+                                             perm, len, &err);
+    }
+    qcrypto_free_wiped(&perm, len);
+    if (same < 0) {
+        qemu_log_warning("-export id=%s: CMD_LOCK_STORAGE: %s", e->id,
+                         err->message);
+    } else if (same == 0) {
+        qemu_log_warning("-export id=%s: CMD_LOCK_STORAGE: refused: the "
+                         "image's permanent state changed while it was handed "
+                         "over; this TPM no longer matches it", e->id);
+    }
+    return same > 0;
+}
+
+/* CMD_LOCK_STORAGE: QEMU's source after a failed migration, among others. */
+static uint32_t mig_lock_storage(SwtpmExport *e, uint32_t retries)
+{
+    g_autoptr(GError) err = NULL;
+    int ret;
+
+    if (!tpm_backend_has_storage(e->be)) {
+        return SWTPM_RES_FAIL;
+    }
+    ret = tpm_backend_lock_storage(
+        e->be, (int)MIN(retries, 100000u) * SWTPM_LOCK_RETRY_MS, &err);
+    if (ret < 0) {
+        return log_result(e, "CMD_LOCK_STORAGE", ret, err);
+    }
+    if (e->awaiting_image) {
+        tpm_backend_incoming_done(e->be);
+        e->awaiting_image = false;
+        e->image_unused = true;
+        e->state_arrived = e->permanent_checked = false;
+    }
+    if (e->handed_over) {
+        if (!mig_image_still_ours(e)) {
+            tpm_backend_unlock_storage(e->be, NULL);
+            return SWTPM_RES_FAIL;
+        }
+        e->handed_over = false;
+    }
+    return SWTPM_RES_SUCCESS;
+}
+
+/* Reads the options; a target checks its key over the whole store. */
+static bool mig_setup(SwtpmExport *e, GHashTable *opts, GError **errp)
+{
+    if (!qemu_opt_get_bool(opts, "incoming", false, &e->mig_incoming, errp) ||
+        !qemu_opt_get_bool(opts, "release-lock-outgoing", false,
+                           &e->mig_release, errp)) {
+        return false;
+    }
+    if ((e->mig_incoming || e->mig_release) &&
+        !tpm_backend_has_storage(e->be)) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "incoming= and release-lock-outgoing= need a -tpmdev with "
+                    "state storage, and tpmdev=%s has none",
+                    tpm_backend_get_id(e->be));
+        return false;
+    }
+    if (!e->mig_incoming) {
+        return true;
+    }
+    /* Every blob, the permanent state's included, opens under our key. */
+    if (tpm_backend_check_storage(e->be, errp) < 0) {
+        return false;
+    }
+    e->awaiting_image = true;
+    return true;
+}
+
 /* ---- Control commands ---------------------------------------------------- */
 
 static uint32_t ctrl_init(SwtpmExport *e, uint32_t flags)
 {
     g_autoptr(GError) err = NULL;
+    uint32_t result;
     int ret;
 
     if (e->refused_blobs) {
         qemu_log_warning("-export id=%s: CMD_INIT: refused: a state blob was "
                          "refused and the TPM would start without it", e->id);
+        return SWTPM_RES_FAIL;
+    }
+    if (mig_before_init(e) != SWTPM_RES_SUCCESS) {
         return SWTPM_RES_FAIL;
     }
     if (e->tpm_running) {
@@ -557,7 +855,9 @@ static uint32_t ctrl_init(SwtpmExport *e, uint32_t flags)
                                ? TPM_BACKEND_INIT_DELETE_VOLATILE : 0,
                            &err);
     e->tpm_running = ret == 0;
-    return log_result(e, "CMD_INIT", ret, err);
+    result = log_result(e, "CMD_INIT", ret, err);
+    mig_after_init(e, result);
+    return result;
 }
 
 static void ctrl_stop(SwtpmExport *e)
@@ -653,6 +953,11 @@ static void ctrl_get_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         } else if (off < blob_len) {
             len = blob_len - off;
         }
+        result = mig_blob_read(e, type, result);
+        if (result != SWTPM_RES_SUCCESS) {
+            len = 0;
+            flags = 0;
+        }
     }
     swtpm_ctrl_encode_stateblob_header(hdr, sizeof(hdr), result, flags, len,
                                        len);
@@ -707,6 +1012,7 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     size_t len = r->u.set_state.length;
     uint8_t *plain = NULL;
     size_t plain_len = 0;
+    uint32_t result;
     int ret;
 
     if (e->tpm_running) {
@@ -734,6 +1040,12 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         }
         data = plain;
         len = plain_len;
+    }
+    result = mig_blob_arrives(e, type, data, len);
+    if (result != SWTPM_RES_SUCCESS) {
+        qcrypto_free_wiped(&plain, plain_len);
+        e->refused_blobs |= 1u << type;
+        return result;
     }
     ret = tpm_backend_set_state_blob(e->be, (TPMStateBlobType)type, data, len,
                                      &err);
@@ -865,6 +1177,10 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
         ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
         return;
     }
+    if (mig_refuses(e, r->cmd)) {
+        ctrl_send_result(e, SWTPM_RES_FAIL);
+        return;
+    }
     switch (r->cmd) {
     case SWTPM_CMD_GET_CAPABILITY:
         ctrl_send(e, out, swtpm_ctrl_encode_caps(out, sizeof(out), export_caps(e)));
@@ -938,19 +1254,9 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
     case SWTPM_CMD_GET_INFO:
         ctrl_get_info(e, r);
         break;
-    case SWTPM_CMD_LOCK_STORAGE: {
-        int ret;
-
-        if (!tpm_backend_has_storage(e->be)) {
-            ctrl_send_result(e, SWTPM_RES_FAIL);
-            break;
-        }
-        ret = tpm_backend_lock_storage(
-            e->be, (int)MIN(r->u.lock_retries, 100000u) * SWTPM_LOCK_RETRY_MS,
-            &err);
-        ctrl_send_result(e, log_result(e, "CMD_LOCK_STORAGE", ret, err));
+    case SWTPM_CMD_LOCK_STORAGE:
+        ctrl_send_result(e, mig_lock_storage(e, r->u.lock_retries));
         break;
-    }
     default:
         ctrl_send_result(e, SWTPM_RES_BAD_ORDINAL);
         break;
@@ -986,6 +1292,8 @@ static void ctrl_client_gone(SwtpmExport *e)
         e->ctrl_deadline = 0;
     }
     conn_close(&e->ctrl);
+    /* A target whose QEMU went away before using the image gives it back. */
+    mig_give_image_back(e);
     /* The next client decides afresh what the TPM starts from. */
     e->refused_blobs = 0;
     if (e->terminate) {
@@ -1192,6 +1500,11 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
     swtpm_exports = g_list_append(swtpm_exports, e);
+    /* Before the socket exists: a wrong key must stop QEMU connecting. */
+    if (!mig_setup(e, opts, errp)) {
+        swtpm_export_free(e);
+        return NULL;
+    }
 
     qemu_socket_parse(qemu_opt_get(opts, "ctrl"), &e->ctrl_addr, NULL);
     e->ctrl_listen_fd = qemu_socket_listen(&e->ctrl_addr, 1, errp);

@@ -154,6 +154,13 @@ typedef struct TPMBackendClass {
     /* Worker: verify every stored blob (CRC and, with a key, its tag). */
     int (*check_storage)(TPMBackend *tb, GError **errp);
     /*
+     * Worker: 1 when the store's current blob of @type is exactly @data
+     * (plaintext), 0 when it differs or is absent, -1 on error. The stored
+     * plaintext stays inside the backend.
+     */
+    int (*stored_blob_equal)(TPMBackend *tb, TPMStateBlobType type,
+                             const uint8_t *data, size_t len, GError **errp);
+    /*
      * Worker, owner only, TPM stopped: one durable commit that makes the
      * stored blobs of the given types exactly @blobs.
      */
@@ -250,6 +257,9 @@ int tpm_backend_unlock_storage(TPMBackend *tb, GError **errp);
 int tpm_backend_get_storage_info(TPMBackend *tb, TPMStorageInfo *info,
                                  GError **errp);
 int tpm_backend_check_storage(TPMBackend *tb, GError **errp);
+int tpm_backend_stored_blob_equal(TPMBackend *tb, TPMStateBlobType type,
+                                  const uint8_t *data, size_t len,
+                                  GError **errp);
 int tpm_backend_store_state_blobs(TPMBackend *tb,
                                   const TPMStateBlobUpdate *blobs, size_t n,
                                   GError **errp);

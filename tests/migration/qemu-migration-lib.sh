@@ -3,15 +3,16 @@
 # migration, migrate into a file. Source after tests/lib.sh and
 # migration-lib.sh.
 
-# start_export NAME IMAGE KEYFILE|"": qtpm serving IMAGE on $SCRATCH/NAME.ctrl;
+# start_export NAME IMAGE KEYFILE|"" [EXPORT KEYS]: qtpm serving IMAGE on
+# $SCRATCH/NAME.ctrl, EXPORT KEYS (e.g. incoming=on) added to its -export;
 # sets PID_NAME_tpm. Log in $SCRATCH/NAME.tpm.log.
 start_export() {
-    local name=$1 img=$2 key=$3 keyargs=()
+    local name=$1 img=$2 key=$3 keys=${4:-} keyargs=()
     [ -n "$key" ] && keyargs=(-object "secret,id=k0,file=$key,format=raw")
     rm -f "$SCRATCH/$name.ctrl"
     "$QTPM" "${keyargs[@]}" -drive "file=$img,if=none,id=d0" \
         -tpmdev "libtpms,id=t0,nvram=d0${key:+,key-secret=k0}" \
-        -export "swtpm,id=e0,tpmdev=t0,ctrl=unix:$SCRATCH/$name.ctrl" \
+        -export "swtpm,id=e0,tpmdev=t0,ctrl=unix:$SCRATCH/$name.ctrl${keys:+,$keys}" \
         >"$SCRATCH/$name.tpm.log" 2>&1 &
     bg_pid $!
     eval "PID_${name}_tpm=$!"
@@ -58,4 +59,24 @@ migrate_to_file() {
         "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"exec:cat > $2\"}}" \
         >/dev/null &&
         test "$(wait_migration "$1")" = completed
+}
+
+# holds_owner_lock PID IMAGE: process PID holds the NVRAM owner lock of IMAGE
+# (an OFD write lock on byte 0x10001, docs/block-layer.md "qtpm lock ids").
+holds_owner_lock() {
+    local fd ino
+    ino=$(stat -c %i "$2")
+    for fd in /proc/"$1"/fd/*; do
+        [ "$(stat -L -c %i "$fd" 2>/dev/null)" = "$ino" ] || continue
+        grep -Eq "^lock:.*OFDLCK +ADVISORY +WRITE .* 65537 65537$" \
+            "/proc/$1/fdinfo/${fd##*/}" && return 0
+    done
+    return 1
+}
+
+# set_return_path NAME: QEMU NAME reports the target's failure to the source.
+set_return_path() {
+    qmpc "$SCRATCH/$1.qmp" '{"execute": "migrate-set-capabilities", "arguments":
+        {"capabilities": [{"capability": "return-path", "state": true}]}}' |
+        grep -q '"return"'
 }
