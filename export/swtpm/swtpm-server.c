@@ -20,6 +20,7 @@
 #include "sysemu/tpm_util.h"
 #include "export/swtpm-blob-seal.h"
 #include "export/swtpm-codec.h"
+#include "export/swtpm-migration-key.h"
 #include "export/swtpm-server.h"
 
 #define SWTPM_EXPORT_MODEL "swtpm-export"
@@ -70,6 +71,7 @@ const QemuOptDesc swtpm_export_opts[] = {
       .max = UINT32_MAX - 1, .help = "group of the unix control socket" },
     { .name = "terminate", .type = QEMU_OPT_BOOL, .def_value_str = "off",
       .help = "exit when the control client goes away" },
+    SWTPM_MIGRATION_KEY_OPTS,
     QEMU_OPT_DESC_END
 };
 
@@ -114,6 +116,9 @@ struct SwtpmExport {
      */
     unsigned refused_blobs;
     SwtpmSealKeys *seal_keys;
+    /* A swtpm source's --migration-key (swtpm-migration-key=), or NULL. */
+    SwtpmMigrationKey *swtpm_mkey;
+    char *swtpm_mkey_id;
     uint8_t locality;
     uint32_t buffersize;
 
@@ -230,7 +235,7 @@ bool swtpm_export_check_opts(GHashTable *opts, GError **errp)
         }
         qemu_socket_addr_clear(&addr);
     }
-    return true;
+    return swtpm_migration_key_check_opts(opts, errp);
 }
 
 /* ---- Answers ------------------------------------------------------------ */
@@ -724,13 +729,14 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         len = plain_len;
     } else if (swtpm_blob_is_migration(data, len)) {
         /* A VM coming from swtpm: its blobs carry swtpm's wrapping. */
-        g_autofree char *what = g_strdup_printf(
-            "the swtpm %s state blob", tpm_state_blob_label((TPMStateBlobType)type));
+        uint32_t res = swtpm_migration_key_open_blob(
+            e->id, e->swtpm_mkey, e->swtpm_mkey_id,
+            tpm_state_blob_label((TPMStateBlobType)type), data, len, &plain,
+            &plain_len);
 
-        if (!swtpm_blob_decode_migration(data, len, what, &plain, &plain_len,
-                                         &err)) {
+        if (res != SWTPM_RES_SUCCESS) {
             e->refused_blobs |= 1u << type;
-            return log_result(e, "CMD_SET_STATEBLOB", -EINVAL, err);
+            return res;
         }
         data = plain;
         len = plain_len;
@@ -1189,10 +1195,15 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     conn_init(&e->ctrl, e, "control");
     conn_init(&e->data, e, "data");
     e->seal_keys = swtpm_seal_keys_new();
+    e->swtpm_mkey_id = g_strdup(qemu_opt_get(opts, "swtpm-migration-key"));
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
     swtpm_exports = g_list_append(swtpm_exports, e);
 
+    if (!swtpm_migration_key_load(opts, &e->swtpm_mkey, errp)) {
+        swtpm_export_free(e);
+        return NULL;
+    }
     qemu_socket_parse(qemu_opt_get(opts, "ctrl"), &e->ctrl_addr, NULL);
     e->ctrl_listen_fd = qemu_socket_listen(&e->ctrl_addr, 1, errp);
     if (e->ctrl_listen_fd < 0 || !ctrl_set_owner(e, opts, errp)) {
@@ -1254,6 +1265,8 @@ void swtpm_export_free(SwtpmExport *e)
     qemu_socket_addr_clear(&e->ctrl_addr);
     qemu_socket_addr_clear(&e->data_addr);
     swtpm_seal_keys_free(e->seal_keys);
+    swtpm_migration_key_free(e->swtpm_mkey);
+    g_free(e->swtpm_mkey_id);
     g_free(e->cmd_in);
     g_free(e->cmd_out);
     g_free(e->id);
