@@ -801,6 +801,51 @@ static void test_migration_sealed_truncated(void)
     }
 }
 
+/* Mutated and random migration blobs, plain and sealed, through the decoder. */
+static void test_migration_fuzz(void)
+{
+    GRand *r = g_rand_new_with_seed(4321);
+    g_autofree uint8_t *data = pattern(300, 1);
+    SwtpmKey k;
+    SwtpmMigrationKey mk;
+    size_t slen, plen;
+
+    make_key(&k, 32, 0x21);
+    swtpm_migration_key_from_key(&k, &mk);
+    g_autofree uint8_t *sealed = swtpm_blob_encode_migration(data, 300, &k, IV,
+                                                             &slen);
+    g_autofree uint8_t *plain = swtpm_blob_encode_migration(data, 300, NULL,
+                                                            NULL, &plen);
+    for (int iter = 0; iter < 20000; iter++) {
+        const uint8_t *good = (iter & 4) ? sealed : plain;
+        size_t glen = (iter & 4) ? slen : plen;
+        size_t len = g_rand_int_range(r, 0, glen + 1);
+        g_autofree uint8_t *buf = g_malloc(len ? len : 1);
+        uint8_t *out = NULL;
+        size_t olen;
+
+        if (iter % 2) {
+            for (size_t i = 0; i < len; i++) {
+                buf[i] = g_rand_int(r);
+            }
+        } else {
+            memcpy(buf, good, len);
+            for (int n = g_rand_int_range(r, 0, 4); n > 0 && len; n--) {
+                buf[g_rand_int_range(r, 0, len)] = g_rand_int(r);
+            }
+        }
+        if (len >= SWTPM_BLOB_HEADER_SIZE && g_rand_boolean(r)) {
+            stw_be_p(buf + 2, SWTPM_BLOB_HEADER_SIZE);
+            stl_be_p(buf + 6, len);
+        }
+        if (decode_mkey(buf, len, (iter & 2) ? &mk : NULL, &out, &olen,
+                        NULL)) {
+            g_free(out);
+        }
+    }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -831,6 +876,7 @@ int main(int argc, char **argv)
                     test_migration_sealed_bitflips);
     g_test_add_func("/swtpm-blob/migration-sealed-truncated",
                     test_migration_sealed_truncated);
+    g_test_add_func("/swtpm-blob/migration-fuzz", test_migration_fuzz);
     g_test_add_func("/swtpm-blob/migration-passphrase",
                     test_migration_passphrase);
     return g_test_run();
