@@ -8,6 +8,8 @@
 #include "qemu/osdep.h"
 #include <glib-unix.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include "crypto/key.h"
 #include "qemu/error-report.h"
@@ -115,6 +117,9 @@ struct SwtpmExport {
      * that was to arrive.
      */
     unsigned refused_blobs;
+    /* Blob types set since the client connected, for query-tpm. */
+    unsigned set_blobs;
+    bool data_passed;
     SwtpmSealKeys *seal_keys;
     /* A swtpm source's --migration-key (swtpm-migration-key=), or NULL. */
     SwtpmMigrationKey *swtpm_mkey;
@@ -386,6 +391,7 @@ static void data_close(SwtpmExport *e)
         tpm_backend_finish_sync(e->be);
     }
     conn_close(&e->data);
+    e->data_passed = false;
     data_listen_watch(e);
 }
 
@@ -746,6 +752,7 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     qcrypto_free_wiped(&plain, plain_len);
     if (ret == 0) {
         e->refused_blobs &= ~(1u << type);
+        e->set_blobs |= 1u << type;
     }
     return log_result(e, "CMD_SET_STATEBLOB", ret, err);
 }
@@ -761,6 +768,7 @@ static uint32_t ctrl_set_datafd(SwtpmExport *e, int *fd)
         return SWTPM_RES_BAD_PARAMETER;
     }
     data_attach(e, *fd);
+    e->data_passed = true;
     *fd = -1;
     return SWTPM_RES_SUCCESS;
 }
@@ -994,6 +1002,7 @@ static void ctrl_client_gone(SwtpmExport *e)
     conn_close(&e->ctrl);
     /* The next client decides afresh what the TPM starts from. */
     e->refused_blobs = 0;
+    e->set_blobs = 0;
     if (e->terminate) {
         qemu_system_shutdown_request("host-qmp-quit");
         return;
@@ -1278,4 +1287,103 @@ void swtpm_export_free_all(void)
     while (swtpm_exports) {
         swtpm_export_free(swtpm_exports->data);
     }
+}
+
+/* ---- query-tpm ------------------------------------------------------------ */
+
+/*
+ * The peer of a connected socket: its credentials for a unix socket (for a
+ * socketpair QEMU passed, QEMU's own), its address for TCP.
+ */
+static void peer_query(int fd, SwtpmPeerInfo *p)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    char host[INET6_ADDRSTRLEN];
+
+    *p = (SwtpmPeerInfo){ .connected = fd >= 0 };
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+            p->has_cred = true;
+            p->pid = cred.pid;
+            p->uid = cred.uid;
+            p->gid = cred.gid;
+        }
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+        p->host = g_strdup(inet_ntop(AF_INET, &in->sin_addr, host,
+                                     sizeof(host)));
+        p->port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        p->host = g_strdup(inet_ntop(AF_INET6, &in6->sin6_addr, host,
+                                     sizeof(host)));
+        p->port = ntohs(in6->sin6_port);
+    }
+}
+
+/* A listener as clients reach it: for TCP the port it is bound to. */
+static char *listener_name(const QemuSocketAddr *addr, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int port = -1;
+
+    if (addr->kind == QEMU_SOCKET_TCP && fd >= 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    if (port >= 0) {
+        return g_strdup_printf("tcp:%s:%d", addr->host, port);
+    }
+    if (addr->kind == QEMU_SOCKET_UNIX) {
+        return g_strdup_printf("unix:%s", addr->path);
+    }
+    return g_strdup_printf("tcp:%s:%s", addr->host, addr->port);
+}
+
+bool swtpm_export_query(const char *tpmdev, SwtpmExportInfo *info)
+{
+    for (GList *l = swtpm_exports; l; l = l->next) {
+        SwtpmExport *e = l->data;
+
+        if (strcmp(tpm_backend_get_id(e->be), tpmdev) != 0) {
+            continue;
+        }
+        *info = (SwtpmExportInfo){ 0 };
+        info->id = g_strdup(e->id);
+        info->ctrl = listener_name(&e->ctrl_addr, e->ctrl_listen_fd);
+        if (e->has_data_listener) {
+            info->data = listener_name(&e->data_addr, e->data_listen_fd);
+        }
+        info->tpm_running = e->tpm_running;
+        peer_query(e->ctrl.fd, &info->client);
+        peer_query(e->data.fd, &info->data_channel);
+        info->data_passed = e->data.fd >= 0 && e->data_passed;
+        info->blobs_set = e->set_blobs;
+        info->blobs_refused = e->refused_blobs;
+        return true;
+    }
+    return false;
+}
+
+void swtpm_export_info_clear(SwtpmExportInfo *info)
+{
+    g_free(info->id);
+    g_free(info->ctrl);
+    g_free(info->data);
+    g_free(info->client.host);
+    g_free(info->data_channel.host);
+    *info = (SwtpmExportInfo){ 0 };
 }
