@@ -4,7 +4,9 @@
  * only dispatches to them.
  */
 #include "qemu/osdep.h"
+#include "export/swtpm-server.h"
 #include "monitor/qmp.h"
+#include "qemu/tpm-blob.h"
 #include "sysemu/qmp-cmds.h"
 #include "sysemu/runstate.h"
 #include "sysemu/tpm_backend.h"
@@ -47,6 +49,85 @@ static char *qmp_query_name(const char *args, GError **errp)
     return builder_to_string(b);
 }
 
+static void add_peer_info(JsonBuilder *b, const char *name,
+                          const SwtpmPeerInfo *p, const char *via)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "connected");
+    json_builder_add_boolean_value(b, p->connected);
+    if (via) {
+        json_builder_set_member_name(b, "via");
+        json_builder_add_string_value(b, via);
+    }
+    if (p->has_cred) {
+        json_builder_set_member_name(b, "pid");
+        json_builder_add_int_value(b, p->pid);
+        json_builder_set_member_name(b, "uid");
+        json_builder_add_int_value(b, p->uid);
+        json_builder_set_member_name(b, "gid");
+        json_builder_add_int_value(b, p->gid);
+    }
+    if (p->host) {
+        json_builder_set_member_name(b, "host");
+        json_builder_add_string_value(b, p->host);
+        json_builder_set_member_name(b, "port");
+        json_builder_add_int_value(b, p->port);
+    }
+    json_builder_end_object(b);
+}
+
+static void add_blob_list(JsonBuilder *b, const char *name, unsigned mask)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_array(b);
+    for (int t = TPM_STATE_BLOB_PERMANENT; t <= TPM_STATE_BLOB_TYPE_MAX; t++) {
+        if (mask & (1u << t)) {
+            json_builder_add_string_value(b, tpm_state_blob_label(t));
+        }
+    }
+    json_builder_end_array(b);
+}
+
+/* An exported TPM's entry also says who is connected: docs/qmp.md. */
+static void add_export_info(JsonBuilder *b, const char *tpmdev)
+{
+    SwtpmExportInfo x;
+    const char *via = NULL;
+
+    if (!swtpm_export_query(tpmdev, &x)) {
+        return;
+    }
+    if (x.data_channel.connected) {
+        via = x.data_passed ? "set-datafd" : "listener";
+    }
+    json_builder_set_member_name(b, "export");
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "type");
+    json_builder_add_string_value(b, "swtpm");
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, x.id);
+    json_builder_set_member_name(b, "ctrl");
+    json_builder_add_string_value(b, x.ctrl);
+    if (x.data) {
+        json_builder_set_member_name(b, "data");
+        json_builder_add_string_value(b, x.data);
+    }
+    json_builder_set_member_name(b, "tpm-running");
+    json_builder_add_boolean_value(b, x.tpm_running);
+    add_peer_info(b, "client", &x.client, NULL);
+    add_peer_info(b, "data-channel", &x.data_channel, via);
+    if (x.blobs_set || x.blobs_refused) {
+        json_builder_set_member_name(b, "state-blobs");
+        json_builder_begin_object(b);
+        add_blob_list(b, "set", x.blobs_set);
+        add_blob_list(b, "refused", x.blobs_refused);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    swtpm_export_info_clear(&x);
+}
+
 static void add_tpm_info(JsonBuilder *b, const TPMBackendInfo *info)
 {
     g_autoptr(GList) keys =
@@ -69,6 +150,7 @@ static void add_tpm_info(JsonBuilder *b, const TPMBackendInfo *info)
     }
     json_builder_end_object(b);
     json_builder_end_object(b);
+    add_export_info(b, info->id);
     json_builder_end_object(b);
 }
 

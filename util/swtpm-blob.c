@@ -236,21 +236,28 @@ static bool decrypt_unpad(const SwtpmKey *key, const uint8_t *iv,
     return true;
 }
 
-static bool decode_encrypted_v2(const uint8_t *body, size_t blen,
-                                const SwtpmKey *key, const char *what,
-                                uint8_t **out, size_t *out_len, GError **errp)
+/*
+ * State files and migration blobs seal the same way, under their own tags:
+ * TAG_ENCRYPTED_DATA / TAG_IVEC_ENCRYPTED_DATA with the state key,
+ * TAG_ENCRYPTED_MIGRATION_DATA / TAG_IVEC_ENCRYPTED_MIGRATION_DATA with the
+ * migration key; TAG_HMAC is shared.
+ */
+static bool decode_encrypted_tlvs(const uint8_t *body, size_t blen,
+                                  const SwtpmKey *key, uint16_t tag_data,
+                                  uint16_t tag_iv, const char *what,
+                                  uint8_t **out, size_t *out_len,
+                                  GError **errp)
 {
     SwtpmTlv hmac, ct, iv = { 0 };
     uint8_t mac[SWTPM_HMAC_SIZE];
     int r;
 
     if (!tlv_require(body, blen, SWTPM_TAG_HMAC, what, "HMAC", &hmac, errp) ||
-        !tlv_require(body, blen, SWTPM_TAG_ENCRYPTED_DATA, what,
-                     "encrypted data", &ct, errp)) {
+        !tlv_require(body, blen, tag_data, what, "encrypted data", &ct,
+                     errp)) {
         return false;
     }
-    r = swtpm_tlv_find(body, blen, SWTPM_TAG_IVEC_ENCRYPTED_DATA, what, &iv,
-                       errp);
+    r = swtpm_tlv_find(body, blen, tag_iv, what, &iv, errp);
     if (r < 0) {
         return false;
     }
@@ -393,7 +400,9 @@ bool swtpm_blob_decode(const uint8_t *buf, size_t len, const SwtpmKey *key,
     if (hdr.version == 1) {
         return decode_encrypted_v1(body, blen, key, what, out, out_len, errp);
     }
-    return decode_encrypted_v2(body, blen, key, what, out, out_len, errp);
+    return decode_encrypted_tlvs(body, blen, key, SWTPM_TAG_ENCRYPTED_DATA,
+                                 SWTPM_TAG_IVEC_ENCRYPTED_DATA, what, out,
+                                 out_len, errp);
 }
 
 bool swtpm_blob_is_migration(const uint8_t *buf, size_t len)
@@ -405,13 +414,36 @@ bool swtpm_blob_is_migration(const uint8_t *buf, size_t len)
                                   SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED));
 }
 
-/* swtpm_nvstore.c's SWTPM_NVRAM_GetStateBlob: docs/swtpm-state.md */
-bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
-                                 const char *what, uint8_t **out,
-                                 size_t *out_len, GError **errp)
+/* The migration key of the size the blob's header names, or NULL. */
+static const SwtpmKey *migration_key_for(const SwtpmMigrationKey *mkey,
+                                         uint16_t flags)
 {
+    const SwtpmKey *k = (flags & SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY)
+                        ? &mkey->aes256 : &mkey->aes128;
+
+    return k->len ? k : NULL;
+}
+
+/*
+ * swtpm_nvstore.c's SWTPM_NVRAM_GetStateBlob wraps, SetStateBlob unwraps:
+ * docs/swtpm-state.md "Migration blobs".
+ */
+bool swtpm_blob_decode_migration_key(const uint8_t *buf, size_t len,
+                                     const SwtpmMigrationKey *mkey,
+                                     const char *what, uint8_t **out,
+                                     size_t *out_len, GError **errp)
+{
+    const uint16_t known = SWTPM_BLOB_FLAG_MIGRATION_DATA |
+                           SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED |
+                           SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY;
+    const uint8_t *body = buf + SWTPM_BLOB_HEADER_SIZE;
+    size_t blen = len - SWTPM_BLOB_HEADER_SIZE;
+    g_autofree uint8_t *opened = NULL;
+    size_t opened_len = 0;
+    const SwtpmKey *key;
     SwtpmTlv mig, data;
     uint16_t flags;
+    bool ok;
 
     if (!swtpm_blob_is_migration(buf, len)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
@@ -425,34 +457,82 @@ bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
                     "version 2 is", what, buf[0]);
         return false;
     }
-    if (flags & (SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED |
-                 SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY)) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
-                    "'%s' is sealed under a swtpm migration key", what);
-        return false;
-    }
     if (flags & (SWTPM_BLOB_FLAG_ENCRYPTED |
                  SWTPM_BLOB_FLAG_ENCRYPTED_256BIT_KEY)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "'%s' is still encrypted under swtpm's state key", what);
         return false;
     }
-    if (flags & ~SWTPM_BLOB_FLAG_MIGRATION_DATA) {
+    if (flags & ~known) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "'%s': unknown swtpm blob header flags 0x%04x", what,
-                    flags & ~SWTPM_BLOB_FLAG_MIGRATION_DATA);
+                    flags & ~known);
         return false;
     }
-    if (!tlv_require(buf + SWTPM_BLOB_HEADER_SIZE, len - SWTPM_BLOB_HEADER_SIZE,
-                     SWTPM_TAG_MIGRATION_DATA, what, "migration data", &mig,
-                     errp) ||
-        !tlv_require(mig.value, mig.length, SWTPM_TAG_DATA, what, "data",
-                     &data, errp)) {
+    if (!(flags & SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED)) {
+        if (flags & SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "'%s': swtpm blob header flags 0x%04x name a "
+                        "migration key size but no encryption", what, flags);
+            return false;
+        }
+        if (!tlv_require(body, blen, SWTPM_TAG_MIGRATION_DATA, what,
+                         "migration data", &mig, errp) ||
+            !tlv_require(mig.value, mig.length, SWTPM_TAG_DATA, what, "data",
+                         &data, errp)) {
+            return false;
+        }
+        *out = g_memdup2(data.value, data.length);
+        *out_len = data.length;
+        return true;
+    }
+
+    if (!mkey) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
+                    "'%s' is sealed under swtpm's migration key and no "
+                    "migration key was given", what);
         return false;
     }
-    *out = g_memdup2(data.value, data.length);
-    *out_len = data.length;
-    return true;
+    key = migration_key_for(mkey, flags);
+    if (!key) {
+        size_t need = (flags & SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY) ? 32 : 16;
+
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
+                    "'%s' is sealed under a %zu-bit swtpm migration key but "
+                    "the key given has %zu bits", what, need * 8,
+                    (need == 32 ? mkey->aes128.len : mkey->aes256.len) * 8);
+        return false;
+    }
+    if (!decode_encrypted_tlvs(body, blen, key,
+                               SWTPM_TAG_ENCRYPTED_MIGRATION_DATA,
+                               SWTPM_TAG_IVEC_ENCRYPTED_MIGRATION_DATA, what,
+                               &opened, &opened_len, errp)) {
+        return false;
+    }
+    /* Under the seal: the state file's TLVs, as in the plain form. */
+    ok = tlv_require(opened, opened_len, SWTPM_TAG_DATA, what, "data", &data,
+                     errp);
+    if (ok) {
+        *out = g_memdup2(data.value, data.length);
+        *out_len = data.length;
+    }
+    memset(opened, 0, opened_len);
+    return ok;
+}
+
+bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
+                                 const char *what, uint8_t **out,
+                                 size_t *out_len, GError **errp)
+{
+    if (swtpm_blob_is_migration(buf, len) &&
+        (lduw_be_p(buf + 4) & (SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED |
+                               SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY))) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
+                    "'%s' is sealed under a swtpm migration key", what);
+        return false;
+    }
+    return swtpm_blob_decode_migration_key(buf, len, NULL, what, out, out_len,
+                                           errp);
 }
 
 static uint8_t *put_tlv(uint8_t *p, uint16_t tag, const uint8_t *v,
@@ -487,41 +567,91 @@ uint8_t *swtpm_blob_encode_plain(const uint8_t *data, size_t len,
     return buf;
 }
 
-uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
-                                     const SwtpmKey *key, const uint8_t *iv,
-                                     size_t *out_len)
+/*
+ * AES-CBC with the key's size, swtpm's padding to the key length, and
+ * HMAC-SHA256 over ciphertext || IV: the three TLVs in the order swtpm
+ * writes them (data, HMAC, IV), at @p. Returns the end.
+ */
+static size_t encrypted_tlvs_size(size_t len, const SwtpmKey *key)
 {
-    size_t pad, ct_len, total;
-    uint8_t *pt, *ct, *buf, *p;
-    uint8_t mac[SWTPM_HMAC_SIZE];
-    uint16_t flags = SWTPM_BLOB_FLAG_ENCRYPTED;
+    return 3 * SWTPM_TLV_HEADER_SIZE + len + key->len - len % key->len +
+           SWTPM_HMAC_SIZE + key->len;
+}
 
-    g_return_val_if_fail(key->len == 16 || key->len == 32, NULL);
-    g_return_val_if_fail(len <= UINT32_MAX - 256, NULL);
-    pad = key->len - len % key->len;
-    ct_len = len + pad;
-    pt = g_malloc(ct_len);
+static uint8_t *put_encrypted_tlvs(uint8_t *p, const uint8_t *data, size_t len,
+                                   const SwtpmKey *key, const uint8_t *iv,
+                                   uint16_t tag_data, uint16_t tag_iv)
+{
+    size_t pad = key->len - len % key->len, ct_len = len + pad;
+    uint8_t *pt = g_malloc(ct_len), *ct = g_malloc(ct_len);
+    uint8_t mac[SWTPM_HMAC_SIZE];
+
     memcpy(pt, data, len);
     memset(pt + len, (int)pad, pad);
-    ct = g_malloc(ct_len);
     aes_cbc(key, true, iv, pt, ct_len, ct);
     memset(pt, 0, ct_len);
     g_free(pt);
     swtpm_hmac(key, ct, ct_len, iv, key->len, mac);
+    p = put_tlv(p, tag_data, ct, ct_len);
+    p = put_tlv(p, SWTPM_TAG_HMAC, mac, SWTPM_HMAC_SIZE);
+    p = put_tlv(p, tag_iv, iv, key->len);
+    g_free(ct);
+    return p;
+}
 
+uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
+                                     const SwtpmKey *key, const uint8_t *iv,
+                                     size_t *out_len)
+{
+    size_t total;
+    uint8_t *buf;
+    uint16_t flags = SWTPM_BLOB_FLAG_ENCRYPTED;
+
+    g_return_val_if_fail(key->len == 16 || key->len == 32, NULL);
+    g_return_val_if_fail(len <= UINT32_MAX - 256, NULL);
     if (key->len == 32) {
         flags |= SWTPM_BLOB_FLAG_ENCRYPTED_256BIT_KEY;
     }
-    total = SWTPM_BLOB_HEADER_SIZE + 3 * SWTPM_TLV_HEADER_SIZE + ct_len +
-            SWTPM_HMAC_SIZE + key->len;
+    total = SWTPM_BLOB_HEADER_SIZE + encrypted_tlvs_size(len, key);
     buf = g_malloc(total);
     put_header(buf, flags, total);
-    p = buf + SWTPM_BLOB_HEADER_SIZE;
-    /* the order swtpm writes: data, HMAC, IV */
-    p = put_tlv(p, SWTPM_TAG_ENCRYPTED_DATA, ct, ct_len);
-    p = put_tlv(p, SWTPM_TAG_HMAC, mac, SWTPM_HMAC_SIZE);
-    put_tlv(p, SWTPM_TAG_IVEC_ENCRYPTED_DATA, iv, key->len);
-    g_free(ct);
+    put_encrypted_tlvs(buf + SWTPM_BLOB_HEADER_SIZE, data, len, key, iv,
+                       SWTPM_TAG_ENCRYPTED_DATA, SWTPM_TAG_IVEC_ENCRYPTED_DATA);
+    *out_len = total;
+    return buf;
+}
+
+uint8_t *swtpm_blob_encode_migration(const uint8_t *data, size_t len,
+                                     const SwtpmKey *key, const uint8_t *iv,
+                                     size_t *out_len)
+{
+    size_t inner = SWTPM_TLV_HEADER_SIZE + len, total;
+    uint16_t flags = SWTPM_BLOB_FLAG_MIGRATION_DATA;
+    uint8_t *tlv, *buf;
+
+    g_return_val_if_fail(!key || key->len == 16 || key->len == 32, NULL);
+    g_return_val_if_fail(len <= UINT32_MAX - 256, NULL);
+    tlv = g_malloc(inner);
+    put_tlv(tlv, SWTPM_TAG_DATA, data, len);
+    if (key) {
+        flags |= SWTPM_BLOB_FLAG_MIGRATION_ENCRYPTED;
+        if (key->len == 32) {
+            flags |= SWTPM_BLOB_FLAG_MIGRATION_256BIT_KEY;
+        }
+        total = SWTPM_BLOB_HEADER_SIZE + encrypted_tlvs_size(inner, key);
+        buf = g_malloc(total);
+        put_encrypted_tlvs(buf + SWTPM_BLOB_HEADER_SIZE, tlv, inner, key, iv,
+                           SWTPM_TAG_ENCRYPTED_MIGRATION_DATA,
+                           SWTPM_TAG_IVEC_ENCRYPTED_MIGRATION_DATA);
+    } else {
+        total = SWTPM_BLOB_HEADER_SIZE + SWTPM_TLV_HEADER_SIZE + inner;
+        buf = g_malloc(total);
+        put_tlv(buf + SWTPM_BLOB_HEADER_SIZE, SWTPM_TAG_MIGRATION_DATA, tlv,
+                inner);
+    }
+    put_header(buf, flags, total);
+    memset(tlv, 0, inner);
+    g_free(tlv);
     *out_len = total;
     return buf;
 }
@@ -607,4 +737,21 @@ void swtpm_key_from_passphrase(const uint8_t *pass, size_t len, SwtpmKdf kdf,
                            key->bytes);
     }
     key->len = keylen;
+}
+
+void swtpm_migration_key_from_passphrase(const uint8_t *pass, size_t len,
+                                         SwtpmKdf kdf, SwtpmMigrationKey *mkey)
+{
+    swtpm_key_from_passphrase(pass, len, kdf, 16, &mkey->aes128);
+    swtpm_key_from_passphrase(pass, len, kdf, 32, &mkey->aes256);
+}
+
+void swtpm_migration_key_from_key(const SwtpmKey *key, SwtpmMigrationKey *mkey)
+{
+    memset(mkey, 0, sizeof(*mkey));
+    if (key->len == 32) {
+        mkey->aes256 = *key;
+    } else {
+        mkey->aes128 = *key;
+    }
 }

@@ -8,6 +8,8 @@
 #include "qemu/osdep.h"
 #include <glib-unix.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include "crypto/key.h"
 #include "qemu/error-report.h"
@@ -20,6 +22,7 @@
 #include "sysemu/tpm_util.h"
 #include "export/swtpm-blob-seal.h"
 #include "export/swtpm-codec.h"
+#include "export/swtpm-migration-key.h"
 #include "export/swtpm-server.h"
 
 #define SWTPM_EXPORT_MODEL "swtpm-export"
@@ -82,6 +85,7 @@ const QemuOptDesc swtpm_export_opts[] = {
       .def_value_str = "off",
       .help = "migration source on shared storage: hand the image over once "
               "QEMU has read the state" },
+    SWTPM_MIGRATION_KEY_OPTS,
     QEMU_OPT_DESC_END
 };
 
@@ -125,6 +129,9 @@ struct SwtpmExport {
      * that was to arrive.
      */
     unsigned refused_blobs;
+    /* Blob types set since the client connected, for query-tpm. */
+    unsigned set_blobs;
+    bool data_passed;
     SwtpmSealKeys *seal_keys;
     /* Shared-storage migration (docs/swtpm-protocol.md "Shared storage"). */
     bool mig_incoming;          /* incoming=on */
@@ -134,6 +141,9 @@ struct SwtpmExport {
     bool permanent_checked;     /* the permanent blob equals the image's */
     bool state_arrived;         /* some SET_STATEBLOB since the lock was taken */
     bool handed_over;           /* a source that released its store */
+    /* A swtpm source's --migration-key (swtpm-migration-key=), or NULL. */
+    SwtpmMigrationKey *swtpm_mkey;
+    char *swtpm_mkey_id;
     uint8_t locality;
     uint32_t buffersize;
 
@@ -250,7 +260,7 @@ bool swtpm_export_check_opts(GHashTable *opts, GError **errp)
         }
         qemu_socket_addr_clear(&addr);
     }
-    return true;
+    return swtpm_migration_key_check_opts(opts, errp);
 }
 
 /* ---- Answers ------------------------------------------------------------ */
@@ -402,6 +412,7 @@ static void data_close(SwtpmExport *e)
         tpm_backend_finish_sync(e->be);
     }
     conn_close(&e->data);
+    e->data_passed = false;
     data_listen_watch(e);
 }
 
@@ -1030,13 +1041,14 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
         len = plain_len;
     } else if (swtpm_blob_is_migration(data, len)) {
         /* A VM coming from swtpm: its blobs carry swtpm's wrapping. */
-        g_autofree char *what = g_strdup_printf(
-            "the swtpm %s state blob", tpm_state_blob_label((TPMStateBlobType)type));
+        uint32_t res = swtpm_migration_key_open_blob(
+            e->id, e->swtpm_mkey, e->swtpm_mkey_id,
+            tpm_state_blob_label((TPMStateBlobType)type), data, len, &plain,
+            &plain_len);
 
-        if (!swtpm_blob_decode_migration(data, len, what, &plain, &plain_len,
-                                         &err)) {
+        if (res != SWTPM_RES_SUCCESS) {
             e->refused_blobs |= 1u << type;
-            return log_result(e, "CMD_SET_STATEBLOB", -EINVAL, err);
+            return res;
         }
         data = plain;
         len = plain_len;
@@ -1052,6 +1064,7 @@ static uint32_t ctrl_set_stateblob(SwtpmExport *e, const SwtpmCtrlRequest *r)
     qcrypto_free_wiped(&plain, plain_len);
     if (ret == 0) {
         e->refused_blobs &= ~(1u << type);
+        e->set_blobs |= 1u << type;
     }
     return log_result(e, "CMD_SET_STATEBLOB", ret, err);
 }
@@ -1067,6 +1080,7 @@ static uint32_t ctrl_set_datafd(SwtpmExport *e, int *fd)
         return SWTPM_RES_BAD_PARAMETER;
     }
     data_attach(e, *fd);
+    e->data_passed = true;
     *fd = -1;
     return SWTPM_RES_SUCCESS;
 }
@@ -1296,6 +1310,7 @@ static void ctrl_client_gone(SwtpmExport *e)
     mig_give_image_back(e);
     /* The next client decides afresh what the TPM starts from. */
     e->refused_blobs = 0;
+    e->set_blobs = 0;
     if (e->terminate) {
         qemu_system_shutdown_request("host-qmp-quit");
         return;
@@ -1497,6 +1512,7 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     conn_init(&e->ctrl, e, "control");
     conn_init(&e->data, e, "data");
     e->seal_keys = swtpm_seal_keys_new();
+    e->swtpm_mkey_id = g_strdup(qemu_opt_get(opts, "swtpm-migration-key"));
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
     swtpm_exports = g_list_append(swtpm_exports, e);
@@ -1506,6 +1522,10 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
         return NULL;
     }
 
+    if (!swtpm_migration_key_load(opts, &e->swtpm_mkey, errp)) {
+        swtpm_export_free(e);
+        return NULL;
+    }
     qemu_socket_parse(qemu_opt_get(opts, "ctrl"), &e->ctrl_addr, NULL);
     e->ctrl_listen_fd = qemu_socket_listen(&e->ctrl_addr, 1, errp);
     if (e->ctrl_listen_fd < 0 || !ctrl_set_owner(e, opts, errp)) {
@@ -1567,6 +1587,8 @@ void swtpm_export_free(SwtpmExport *e)
     qemu_socket_addr_clear(&e->ctrl_addr);
     qemu_socket_addr_clear(&e->data_addr);
     swtpm_seal_keys_free(e->seal_keys);
+    swtpm_migration_key_free(e->swtpm_mkey);
+    g_free(e->swtpm_mkey_id);
     g_free(e->cmd_in);
     g_free(e->cmd_out);
     g_free(e->id);
@@ -1578,4 +1600,103 @@ void swtpm_export_free_all(void)
     while (swtpm_exports) {
         swtpm_export_free(swtpm_exports->data);
     }
+}
+
+/* ---- query-tpm ------------------------------------------------------------ */
+
+/*
+ * The peer of a connected socket: its credentials for a unix socket (for a
+ * socketpair QEMU passed, QEMU's own), its address for TCP.
+ */
+static void peer_query(int fd, SwtpmPeerInfo *p)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    char host[INET6_ADDRSTRLEN];
+
+    *p = (SwtpmPeerInfo){ .connected = fd >= 0 };
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+            p->has_cred = true;
+            p->pid = cred.pid;
+            p->uid = cred.uid;
+            p->gid = cred.gid;
+        }
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+        p->host = g_strdup(inet_ntop(AF_INET, &in->sin_addr, host,
+                                     sizeof(host)));
+        p->port = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        p->host = g_strdup(inet_ntop(AF_INET6, &in6->sin6_addr, host,
+                                     sizeof(host)));
+        p->port = ntohs(in6->sin6_port);
+    }
+}
+
+/* A listener as clients reach it: for TCP the port it is bound to. */
+static char *listener_name(const QemuSocketAddr *addr, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int port = -1;
+
+    if (addr->kind == QEMU_SOCKET_TCP && fd >= 0 &&
+        getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    if (port >= 0) {
+        return g_strdup_printf("tcp:%s:%d", addr->host, port);
+    }
+    if (addr->kind == QEMU_SOCKET_UNIX) {
+        return g_strdup_printf("unix:%s", addr->path);
+    }
+    return g_strdup_printf("tcp:%s:%s", addr->host, addr->port);
+}
+
+bool swtpm_export_query(const char *tpmdev, SwtpmExportInfo *info)
+{
+    for (GList *l = swtpm_exports; l; l = l->next) {
+        SwtpmExport *e = l->data;
+
+        if (strcmp(tpm_backend_get_id(e->be), tpmdev) != 0) {
+            continue;
+        }
+        *info = (SwtpmExportInfo){ 0 };
+        info->id = g_strdup(e->id);
+        info->ctrl = listener_name(&e->ctrl_addr, e->ctrl_listen_fd);
+        if (e->has_data_listener) {
+            info->data = listener_name(&e->data_addr, e->data_listen_fd);
+        }
+        info->tpm_running = e->tpm_running;
+        peer_query(e->ctrl.fd, &info->client);
+        peer_query(e->data.fd, &info->data_channel);
+        info->data_passed = e->data.fd >= 0 && e->data_passed;
+        info->blobs_set = e->set_blobs;
+        info->blobs_refused = e->refused_blobs;
+        return true;
+    }
+    return false;
+}
+
+void swtpm_export_info_clear(SwtpmExportInfo *info)
+{
+    g_free(info->id);
+    g_free(info->ctrl);
+    g_free(info->data);
+    g_free(info->client.host);
+    g_free(info->data_channel.host);
+    *info = (SwtpmExportInfo){ 0 };
 }

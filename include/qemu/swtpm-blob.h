@@ -55,6 +55,11 @@ typedef struct SwtpmKey {
     size_t len;
 } SwtpmKey;
 
+typedef enum SwtpmKdf {
+    SWTPM_KDF_PBKDF2,   /* swtpm's default: PBKDF2-HMAC-SHA512 */
+    SWTPM_KDF_SHA512,   /* the first bytes of SHA-512(passphrase) */
+} SwtpmKdf;
+
 typedef enum SwtpmKeyFormat {
     SWTPM_KEY_FORMAT_BINARY,
     SWTPM_KEY_FORMAT_HEX,
@@ -95,7 +100,7 @@ bool swtpm_blob_is_migration(const uint8_t *buf, size_t len);
 
 /*
  * Decodes a plain blob from swtpm's CMD_GET_STATEBLOB (DECRYPTED, no
- * --migration-key): the migration TLV around the state file's TLVs, into
+ * --migration-key; swtpm_blob_decode_migration_key with no key): the migration TLV around the state file's TLVs, into
  * the libtpms blob it holds. Blobs sealed under swtpm's migration key or
  * still under its state key give QTPM_ERROR_UNSUPPORTED; anything malformed
  * QTPM_ERROR_CORRUPT.
@@ -103,6 +108,49 @@ bool swtpm_blob_is_migration(const uint8_t *buf, size_t len);
 bool swtpm_blob_decode_migration(const uint8_t *buf, size_t len,
                                  const char *what, uint8_t **out,
                                  size_t *out_len, GError **errp);
+
+/*
+ * swtpm's --migration-key. A key file holds one key, whose size is the
+ * cipher's; a passphrase gives a key of either size (mode= decides in
+ * swtpm), so both are kept and the blob's header picks. An empty slot has
+ * len 0.
+ */
+typedef struct SwtpmMigrationKey {
+    SwtpmKey aes128;
+    SwtpmKey aes256;
+} SwtpmMigrationKey;
+
+/*
+ * Decodes a blob from swtpm's CMD_GET_STATEBLOB (DECRYPTED), plain or
+ * sealed under swtpm's --migration-key, into the libtpms blob it holds.
+ * @mkey may be NULL. A sealed blob without a key gives QTPM_ERROR_NO_KEY;
+ * one whose HMAC fails under the key, or sealed under a key size @mkey does
+ * not have, QTPM_ERROR_WRONG_KEY (swtpm's format cannot tell a wrong key
+ * from damage under the seal); a blob still under swtpm's state key
+ * QTPM_ERROR_UNSUPPORTED; anything malformed QTPM_ERROR_CORRUPT.
+ */
+bool swtpm_blob_decode_migration_key(const uint8_t *buf, size_t len,
+                                     const SwtpmMigrationKey *mkey,
+                                     const char *what, uint8_t **out,
+                                     size_t *out_len, GError **errp);
+
+/*
+ * A blob as swtpm's CMD_GET_STATEBLOB hands it out with DECRYPTED: plain
+ * (@key NULL) or sealed under the migration key @key exactly as swtpm seals
+ * it, @iv holding key->len bytes.
+ */
+uint8_t *swtpm_blob_encode_migration(const uint8_t *data, size_t len,
+                                     const SwtpmKey *key, const uint8_t *iv,
+                                     size_t *out_len);
+
+/*
+ * A migration key from a passphrase (swtpm's --migration-key pwdfile= or
+ * pwdfd=): both sizes, derived as swtpm_key_from_passphrase does.
+ */
+void swtpm_migration_key_from_passphrase(const uint8_t *pass, size_t len,
+                                         SwtpmKdf kdf, SwtpmMigrationKey *mkey);
+/* A migration key from one key (swtpm's --migration-key file= or fd=). */
+void swtpm_migration_key_from_key(const SwtpmKey *key, SwtpmMigrationKey *mkey);
 
 /* Whether the file's header says it is encrypted (false on a bad header). */
 bool swtpm_blob_is_encrypted(const uint8_t *buf, size_t len);
@@ -128,10 +176,6 @@ uint8_t *swtpm_blob_encode_encrypted(const uint8_t *data, size_t len,
 bool swtpm_key_parse(const uint8_t *buf, size_t len, SwtpmKeyFormat format,
                      const char *what, SwtpmKey *key, GError **errp);
 
-typedef enum SwtpmKdf {
-    SWTPM_KDF_PBKDF2,   /* swtpm's default: PBKDF2-HMAC-SHA512 */
-    SWTPM_KDF_SHA512,   /* the first bytes of SHA-512(passphrase) */
-} SwtpmKdf;
 
 /*
  * Derives a @keylen-byte (16 or 32) key from a passphrase file's contents as

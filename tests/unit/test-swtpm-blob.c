@@ -613,6 +613,239 @@ static void test_migration_blob(void)
     g_clear_error(&err);
 }
 
+static bool decode_mkey(const uint8_t *b, size_t len,
+                        const SwtpmMigrationKey *mk, uint8_t **out,
+                        size_t *olen, GError **errp)
+{
+    return swtpm_blob_decode_migration_key(b, len, mk, W, out, olen, errp);
+}
+
+/* The plain form the encoder writes is the one swtpm 0.7.1 hands out. */
+static void test_migration_encode_plain(void)
+{
+    g_autofree uint8_t *data = pattern(1000, 5);
+    size_t alen, blen, olen;
+    g_autofree uint8_t *a = migration_blob(data, 1000, 0x04, &alen);
+    g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 1000, NULL, NULL,
+                                                        &blen);
+    g_autofree uint8_t *out = NULL;
+
+    g_assert_cmpmem(a, alen, b, blen);
+    g_assert_true(decode_mkey(b, blen, NULL, &out, &olen, NULL));
+    g_assert_cmpmem(out, olen, data, 1000);
+}
+
+/* Sealed under a key file's key of either size: every length round-trips. */
+static void test_migration_sealed_roundtrip(void)
+{
+    for (size_t klen = 16; klen <= 32; klen += 16) {
+        SwtpmKey k;
+        SwtpmMigrationKey mk;
+
+        make_key(&k, klen, 0x40);
+        swtpm_migration_key_from_key(&k, &mk);
+        for (size_t i = 0; i < G_N_ELEMENTS(LENGTHS); i++) {
+            g_autofree uint8_t *data = pattern(LENGTHS[i], 9);
+            g_autofree uint8_t *out = NULL;
+            size_t blen, olen;
+            g_autofree uint8_t *b = swtpm_blob_encode_migration(
+                data, LENGTHS[i], &k, IV, &blen);
+
+            g_assert_true(swtpm_blob_is_migration(b, blen));
+            g_assert_cmphex(lduw_be_p(b + 4), ==,
+                            klen == 32 ? 0x16 : 0x06);
+            /* nothing of the plaintext shows under the seal */
+            if (LENGTHS[i] >= 16) {
+                g_assert_null(memmem(b, blen, data, 16));
+            }
+            g_assert_true(decode_mkey(b, blen, &mk, &out, &olen, NULL));
+            g_assert_cmpmem(out, olen, data, LENGTHS[i]);
+        }
+    }
+}
+
+/* No key, another key, a key of the other size: refused with the cause. */
+static void test_migration_sealed_refused(void)
+{
+    g_autofree uint8_t *data = pattern(500, 2);
+    SwtpmKey k, other, k16;
+    SwtpmMigrationKey mk, mk_other, mk16;
+    size_t blen, olen;
+    GError *err = NULL;
+    uint8_t *out = NULL;
+
+    make_key(&k, 32, 1);
+    make_key(&other, 32, 2);
+    make_key(&k16, 16, 1);
+    swtpm_migration_key_from_key(&k, &mk);
+    swtpm_migration_key_from_key(&other, &mk_other);
+    swtpm_migration_key_from_key(&k16, &mk16);
+    g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 500, &k, IV,
+                                                        &blen);
+
+    g_assert_false(decode_mkey(b, blen, NULL, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_NO_KEY);
+    g_clear_error(&err);
+    g_assert_false(decode_mkey(b, blen, &mk_other, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_WRONG_KEY);
+    g_clear_error(&err);
+    g_assert_false(decode_mkey(b, blen, &mk16, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_WRONG_KEY);
+    g_assert_nonnull(strstr(err->message, "256-bit"));
+    g_clear_error(&err);
+    /* the key-less decoder keeps refusing sealed blobs as before */
+    g_assert_false(swtpm_blob_decode_migration(b, blen, W, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED);
+    g_clear_error(&err);
+    /* a plain blob decodes whatever key is given */
+    g_autofree uint8_t *p = swtpm_blob_encode_migration(data, 500, NULL, NULL,
+                                                        &blen);
+    g_assert_true(decode_mkey(p, blen, &mk, &out, &olen, NULL));
+    g_assert_cmpmem(out, olen, data, 500);
+    g_free(out);
+}
+
+/*
+ * Every bit flipped under the seal is refused. swtpm's header is in the
+ * clear and outside its HMAC: of its bits only min_version's lowest (1 to 0)
+ * and the MIGRATION_DATA flag (which SetStateBlob never reads) leave a blob
+ * that opens, and then to the same bytes.
+ */
+static void test_migration_sealed_bitflips(void)
+{
+    g_autofree uint8_t *data = pattern(100, 4);
+    SwtpmKey k;
+    SwtpmMigrationKey mk;
+    size_t blen, olen;
+
+    make_key(&k, 16, 7);
+    swtpm_migration_key_from_key(&k, &mk);
+    g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 100, &k, IV,
+                                                        &blen);
+    for (size_t bit = 0; bit < blen * 8; bit++) {
+        uint8_t *out = NULL;
+
+        bool harmless = bit == 1 * 8 + 0 || bit == 5 * 8 + 2;
+
+        b[bit / 8] ^= 1u << (bit % 8);
+        g_assert_true(decode_mkey(b, blen, &mk, &out, &olen, NULL) == harmless);
+        if (harmless) {
+            g_assert_cmpmem(out, olen, data, 100);
+            g_free(out);
+        }
+        b[bit / 8] ^= 1u << (bit % 8);
+    }
+}
+
+/*
+ * swtpm derives one key of mode='s size from a passphrase; qtpm derives both
+ * and lets the blob's header choose. Both KDFs give a 16-byte key that is
+ * the 32-byte key's first half, and each opens what it sealed.
+ */
+static void test_migration_passphrase(void)
+{
+    static const uint8_t pass[] = "migration passphrase\n";
+    g_autofree uint8_t *data = pattern(300, 8);
+
+    for (int kdf = SWTPM_KDF_PBKDF2; kdf <= SWTPM_KDF_SHA512; kdf++) {
+        SwtpmMigrationKey mk, wrong;
+        SwtpmKey k16, k32;
+
+        swtpm_migration_key_from_passphrase(pass, sizeof(pass) - 1, kdf, &mk);
+        swtpm_key_from_passphrase(pass, sizeof(pass) - 1, kdf, 16, &k16);
+        swtpm_key_from_passphrase(pass, sizeof(pass) - 1, kdf, 32, &k32);
+        g_assert_cmpmem(mk.aes128.bytes, mk.aes128.len, k16.bytes, 16);
+        g_assert_cmpmem(mk.aes256.bytes, mk.aes256.len, k32.bytes, 32);
+        g_assert_cmpmem(k16.bytes, 16, k32.bytes, 16);
+        /* the trailing newline is part of the passphrase, as in swtpm */
+        swtpm_migration_key_from_passphrase(pass, sizeof(pass) - 2, kdf,
+                                            &wrong);
+        for (int i = 0; i < 2; i++) {
+            const SwtpmKey *k = i ? &k32 : &k16;
+            g_autofree uint8_t *out = NULL;
+            size_t blen, olen;
+            GError *err = NULL;
+            g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 300, k,
+                                                                IV, &blen);
+
+            g_assert_true(decode_mkey(b, blen, &mk, &out, &olen, NULL));
+            g_assert_cmpmem(out, olen, data, 300);
+            g_assert_false(decode_mkey(b, blen, &wrong, &out, &olen, &err));
+            g_assert_error(err, QTPM_ERROR, QTPM_ERROR_WRONG_KEY);
+            g_clear_error(&err);
+        }
+    }
+}
+
+/* Truncations and arbitrary bytes never crash and never decode. */
+static void test_migration_sealed_truncated(void)
+{
+    g_autofree uint8_t *data = pattern(64, 6);
+    SwtpmKey k;
+    SwtpmMigrationKey mk;
+    size_t blen, olen;
+
+    make_key(&k, 32, 3);
+    swtpm_migration_key_from_key(&k, &mk);
+    g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 64, &k, IV,
+                                                        &blen);
+    for (size_t len = 0; len < blen; len++) {
+        g_autofree uint8_t *copy = g_memdup2(b, len ? len : 1);
+        uint8_t *out = NULL;
+
+        /* a header that agrees with the shorter length */
+        if (len >= SWTPM_BLOB_HEADER_SIZE) {
+            stl_be_p(copy + 6, len);
+        }
+        g_assert_false(decode_mkey(copy, len, &mk, &out, &olen, NULL));
+    }
+}
+
+/* Mutated and random migration blobs, plain and sealed, through the decoder. */
+static void test_migration_fuzz(void)
+{
+    GRand *r = g_rand_new_with_seed(4321);
+    g_autofree uint8_t *data = pattern(300, 1);
+    SwtpmKey k;
+    SwtpmMigrationKey mk;
+    size_t slen, plen;
+
+    make_key(&k, 32, 0x21);
+    swtpm_migration_key_from_key(&k, &mk);
+    g_autofree uint8_t *sealed = swtpm_blob_encode_migration(data, 300, &k, IV,
+                                                             &slen);
+    g_autofree uint8_t *plain = swtpm_blob_encode_migration(data, 300, NULL,
+                                                            NULL, &plen);
+    for (int iter = 0; iter < 20000; iter++) {
+        const uint8_t *good = (iter & 4) ? sealed : plain;
+        size_t glen = (iter & 4) ? slen : plen;
+        size_t len = g_rand_int_range(r, 0, glen + 1);
+        g_autofree uint8_t *buf = g_malloc(len ? len : 1);
+        uint8_t *out = NULL;
+        size_t olen;
+
+        if (iter % 2) {
+            for (size_t i = 0; i < len; i++) {
+                buf[i] = g_rand_int(r);
+            }
+        } else {
+            memcpy(buf, good, len);
+            for (int n = g_rand_int_range(r, 0, 4); n > 0 && len; n--) {
+                buf[g_rand_int_range(r, 0, len)] = g_rand_int(r);
+            }
+        }
+        if (len >= SWTPM_BLOB_HEADER_SIZE && g_rand_boolean(r)) {
+            stw_be_p(buf + 2, SWTPM_BLOB_HEADER_SIZE);
+            stl_be_p(buf + 6, len);
+        }
+        if (decode_mkey(buf, len, (iter & 2) ? &mk : NULL, &out, &olen,
+                        NULL)) {
+            g_free(out);
+        }
+    }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -633,5 +866,18 @@ int main(int argc, char **argv)
                     test_key_from_passphrase);
     g_test_add_func("/swtpm-blob/key-length", test_key_length);
     g_test_add_func("/swtpm-blob/migration-blob", test_migration_blob);
+    g_test_add_func("/swtpm-blob/migration-encode-plain",
+                    test_migration_encode_plain);
+    g_test_add_func("/swtpm-blob/migration-sealed-roundtrip",
+                    test_migration_sealed_roundtrip);
+    g_test_add_func("/swtpm-blob/migration-sealed-refused",
+                    test_migration_sealed_refused);
+    g_test_add_func("/swtpm-blob/migration-sealed-bitflips",
+                    test_migration_sealed_bitflips);
+    g_test_add_func("/swtpm-blob/migration-sealed-truncated",
+                    test_migration_sealed_truncated);
+    g_test_add_func("/swtpm-blob/migration-fuzz", test_migration_fuzz);
+    g_test_add_func("/swtpm-blob/migration-passphrase",
+                    test_migration_passphrase);
     return g_test_run();
 }
