@@ -147,6 +147,9 @@ static gpointer tpm_backend_worker_thread(gpointer data)
         switch (job->kind) {
         case TPM_JOB_CMD:
             tb->klass->handle_request(tb, job->cmd);
+            if (tb->answer) {
+                tb->answer(tb->answer_opaque, job->cmd);
+            }
             g_free(job);
             g_mutex_lock(&w->lock);
             w->cmd_busy = false;
@@ -333,6 +336,12 @@ void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
     tb->model = model;
     tb->completed = cb;
     tb->completed_opaque = opaque;
+}
+
+void tpm_backend_set_answer_hook(TPMBackend *tb, TPMRequestAnswer fn, void *opaque)
+{
+    tb->answer = fn;
+    tb->answer_opaque = opaque;
 }
 
 typedef struct TPMStartupArgs {
