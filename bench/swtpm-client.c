@@ -491,6 +491,19 @@ static void usage(void)
     exit(2);
 }
 
+/* A count of iterations: a positive decimal number, or the usage. */
+static int count_arg(const char *s)
+{
+    char *end;
+    long n = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || n < 1 || n > 10000000) {
+        fprintf(stderr, "swtpm-client: '%s' is not a count from 1 to 10000000\n", s);
+        exit(2);
+    }
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -498,20 +511,20 @@ int main(int argc, char **argv)
         usage();
     }
     if (!strcmp(argv[1], "tpm") && (argc == 5 || argc == 6)) {
-        return mode_tpm(argv[2], argv[3], atoi(argv[4]),
+        return mode_tpm(argv[2], argv[3], count_arg(argv[4]),
                         argc == 6 && !strcmp(argv[5], "shutdown"));
     }
     if (!strcmp(argv[1], "echo-server") && argc == 3) {
         mode_echo_server(argv[2]);
     }
     if (!strcmp(argv[1], "echo") && argc == 4) {
-        return mode_echo(argv[2], atoi(argv[3]));
+        return mode_echo(argv[2], count_arg(argv[3]));
     }
     if (!strcmp(argv[1], "libtpms") && argc == 3) {
-        return mode_libtpms(atoi(argv[2]));
+        return mode_libtpms(count_arg(argv[2]));
     }
     if (!strcmp(argv[1], "flush") && argc >= 5) {
-        return mode_flush(argv[2], atoi(argv[3]), argc - 4, argv + 4);
+        return mode_flush(argv[2], count_arg(argv[3]), argc - 4, argv + 4);
     }
     if (!strcmp(argv[1], "first-answer") && argc >= 5 && !strcmp(argv[3], "--")) {
         return mode_first_answer(argv[2], argv + 4);
