@@ -15,9 +15,19 @@ void qcow2_cache_init(Qcow2Cache *c, const char *what, int nb,
     c->nb = nb;
     c->table_size = table_size;
     c->lru_counter = 0;
+    /*
+     * A slot's table is allocated when the slot is first filled: a TPM
+     * image has one or two L2 tables and refcount blocks, and the slots it
+     * never uses would still cost resident memory (malloc writes a header
+     * into every page of a run of table-sized chunks).
+     */
     c->entries = g_new0(Qcow2CacheEntry, nb);
-    for (int i = 0; i < nb; i++) {
-        c->entries[i].data = g_malloc(table_size);
+}
+
+static void qcow2_cache_fill_slot(Qcow2Cache *c, Qcow2CacheEntry *e)
+{
+    if (!e->data) {
+        e->data = g_malloc(c->table_size);
     }
 }
 
@@ -64,6 +74,7 @@ uint8_t *qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
     if (!e) {
         e = qcow2_cache_victim(c);
         e->offset = 0;
+        qcow2_cache_fill_slot(c, e);
         if (fresh) {
             memset(e->data, 0, c->table_size);
         } else if (bdrv_file_pread(bs, offset, c->table_size, e->data,
@@ -84,6 +95,7 @@ void qcow2_cache_put(Qcow2Cache *c, uint64_t offset, const uint8_t *data)
 
     if (!e) {
         e = qcow2_cache_victim(c);
+        qcow2_cache_fill_slot(c, e);
     }
     memcpy(e->data, data, c->table_size);
     e->offset = offset;

@@ -147,20 +147,24 @@ static gpointer tpm_backend_worker_thread(gpointer data)
         switch (job->kind) {
         case TPM_JOB_CMD:
             tb->klass->handle_request(tb, job->cmd);
+            if (tb->answer) {
+                tb->answer(tb->answer_opaque, job->cmd);
+            }
             g_free(job);
             g_mutex_lock(&w->lock);
             w->cmd_busy = false;
             g_atomic_int_set(&w->completion_pending, 1);
-            g_cond_broadcast(&w->cond);
             g_mutex_unlock(&w->lock);
+            /* Woken after the unlock, a waiter does not block on the mutex. */
+            g_cond_broadcast(&w->cond);
             g_main_context_wakeup(NULL);
             break;
         case TPM_JOB_SYNC:
             job->ret = job->fn(tb, job->opaque);
             g_mutex_lock(&w->lock);
             job->done = true;
-            g_cond_broadcast(&w->cond);
             g_mutex_unlock(&w->lock);
+            g_cond_broadcast(&w->cond);
             break;
         case TPM_JOB_QUIT:
             g_free(job);
@@ -178,8 +182,9 @@ static void tpm_backend_queue_job(TPMBackend *tb, TPMJob *job)
         w->cmd_busy = true;
     }
     g_queue_push_tail(&w->jobs, job);
-    g_cond_broadcast(&w->cond);
     g_mutex_unlock(&w->lock);
+    /* After the unlock: the worker wakes to a free mutex, not into a wait. */
+    g_cond_broadcast(&w->cond);
 }
 
 int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque)
@@ -331,6 +336,12 @@ void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
     tb->model = model;
     tb->completed = cb;
     tb->completed_opaque = opaque;
+}
+
+void tpm_backend_set_answer_hook(TPMBackend *tb, TPMRequestAnswer fn, void *opaque)
+{
+    tb->answer = fn;
+    tb->answer_opaque = opaque;
 }
 
 typedef struct TPMStartupArgs {

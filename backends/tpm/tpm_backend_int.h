@@ -16,6 +16,8 @@ struct TPMBackend {
 
     TPMRequestCompleted completed;   /* frontend callback, main loop */
     void *completed_opaque;
+    TPMRequestAnswer answer;         /* frontend hook, worker */
+    void *answer_opaque;
     const char *model;               /* frontend model, e.g. "tpm-tis" */
     struct TPMBackendWorker *worker;
     TPMBackendCmd *cmd;              /* in flight, or NULL */

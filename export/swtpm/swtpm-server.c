@@ -153,6 +153,7 @@ struct SwtpmExport {
     TPMBackendCmd cmd;
     uint8_t *cmd_in;
     uint8_t *cmd_out;
+    uint32_t cmd_sent;      /* bytes of the answer the worker has sent */
 };
 
 static GList *swtpm_exports;
@@ -443,17 +444,12 @@ static TPMVersion export_tpm_version(SwtpmExport *e)
                ? TPM_VERSION_1_2 : TPM_VERSION_2_0;
 }
 
-/* Main loop: the backend answered e->cmd. */
-static void export_request_completed(void *opaque, int ret)
+/* The answer's length; a response too short to be one becomes a fatal error. */
+static uint32_t export_response_len(SwtpmExport *e)
 {
-    SwtpmExport *e = opaque;
     uint32_t len = 0;
 
-    if (!e->cmd_in_flight) {
-        return;
-    }
-    e->cmd_in_flight = false;
-    if (ret == 0 && e->cmd.out_len >= TPM_HEADER_SIZE) {
+    if (e->cmd.out_len >= TPM_HEADER_SIZE) {
         len = MIN(e->cmd.out_len,
                   tpm_util_get_size_from_buffer(e->cmd.out, e->cmd.out_len));
     }
@@ -462,8 +458,55 @@ static void export_request_completed(void *opaque, int ret)
                                             export_tpm_version(e));
         len = TPM_HEADER_SIZE;
     }
+    return len;
+}
+
+/*
+ * Worker: the command ran; send what the socket takes of a raw answer now,
+ * rather than after the main loop has woken up for the completion (one
+ * thread hop less per command). While a command is in flight the main loop
+ * neither reads, writes nor closes the data channel (data_close and
+ * swtpm_export_free wait for the worker first), and nothing is queued on
+ * it; the completion sends whatever is left, as it does for framed answers.
+ */
+static void export_answer_from_worker(void *opaque, TPMBackendCmd *cmd)
+{
+    SwtpmExport *e = opaque;
+    uint32_t len;
+    ssize_t n;
+
+    e->cmd_sent = 0;
+    if (e->cmd_tcg_header || e->data.fd < 0 || conn_pending(&e->data)) {
+        return;
+    }
+    len = export_response_len(e);
+    do {
+        n = send(e->data.fd, e->cmd_out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        e->cmd_sent = n;
+    }
+}
+
+/* Main loop: the backend answered e->cmd. */
+static void export_request_completed(void *opaque, int ret)
+{
+    SwtpmExport *e = opaque;
+    uint32_t len, sent = e->cmd_sent;
+
+    if (!e->cmd_in_flight) {
+        return;
+    }
+    e->cmd_in_flight = false;
+    e->cmd_sent = 0;
+    if (ret != 0) {
+        e->cmd.out_len = 0;
+    }
+    len = export_response_len(e);
     if (e->data.fd >= 0) {
-        data_send_response(e, e->cmd_out, len);
+        if (sent < len) {
+            data_send_response(e, e->cmd_out + sent, len - sent);
+        }
         data_watch(e);
         data_process(e);
     }
@@ -1543,6 +1586,7 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
         data_listen_watch(e);
     }
     tpm_backend_set_frontend(be, SWTPM_EXPORT_MODEL, export_request_completed, e);
+    tpm_backend_set_answer_hook(be, export_answer_from_worker, e);
     ctrl_listen_watch(e);
     return e;
 }
@@ -1584,6 +1628,7 @@ void swtpm_export_free(SwtpmExport *e)
     remove_listener(&e->ctrl_listen_fd, &e->ctrl_listen_watch, &e->ctrl_addr);
     remove_listener(&e->data_listen_fd, &e->data_listen_watch, &e->data_addr);
     tpm_backend_set_frontend(e->be, NULL, NULL, NULL);
+    tpm_backend_set_answer_hook(e->be, NULL, NULL);
     qemu_socket_addr_clear(&e->ctrl_addr);
     qemu_socket_addr_clear(&e->data_addr);
     swtpm_seal_keys_free(e->seal_keys);

@@ -197,6 +197,15 @@ const char *tpm_backend_get_id(TPMBackend *tb);
 
 void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
                               TPMRequestCompleted cb, void *opaque);
+/*
+ * Worker thread, right after a command ran and before its completion goes
+ * to the main loop: a frontend that owns its client's socket while a
+ * command is in flight may send the answer from here, so that the answer
+ * does not wait for the main loop to wake up. The completion still
+ * follows on the main loop, as without a hook.
+ */
+typedef void (*TPMRequestAnswer)(void *opaque, TPMBackendCmd *cmd);
+void tpm_backend_set_answer_hook(TPMBackend *tb, TPMRequestAnswer fn, void *opaque);
 /* Main thread: start the TPM (tpm_backend_init with no flags). */
 int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp);
 int tpm_backend_init(TPMBackend *tb, size_t buffersize, unsigned flags,
