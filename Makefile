@@ -5,7 +5,7 @@
 BUILD ?= build
 SRC_PATH := $(CURDIR)
 
-.PHONY: install-swtpm-compat all check check-unit check-qtest check-interop check-sanitizers demo install clean deps bench
+.PHONY: install-swtpm-compat all check check-unit check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
 
 all:
 
@@ -20,7 +20,7 @@ $(BUILD)/config-host.mak:
 
 CFLAGS_ALL = $(QEMU_CFLAGS) -I$(SRC_PATH)/include -I$(BUILD) -MMD -MP
 
-LIB_DIRS := util crypto block nvram hw/core hw/tpm backends/tpm export/swtpm migration monitor system
+LIB_DIRS := util crypto block nvram hw/core hw/tpm backends/tpm manufacture export/swtpm migration monitor system
 LIB_SRCS := $(filter-out system/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
 LIBQTPM := $(BUILD)/libqtpm.a
@@ -109,6 +109,9 @@ check-qtest: deps all
 check-interop: deps all
 	@tests/run.sh --build $(BUILD) interop
 
+check-libvirt: deps all
+	@tests/run.sh --build $(BUILD) libvirt
+
 check-sanitizers: deps
 	@$(MAKE) --no-print-directory BUILD=build-san all-san
 	@tests/run.sh --build $(BUILD) --san-build build-san sanitizers
@@ -129,6 +132,23 @@ bench: deps all
 install: all
 	install -d $(DESTDIR)$(prefix)/bin
 	install -m 0755 $(QTPM) $(TOOLS) $(DESTDIR)$(prefix)/bin/
+
+# The external way for libvirt (docs/libvirt.md): the instance script, the
+# systemd template unit (its ExecStart pointed at this prefix) and a sample
+# instance config with the docs.
+prefix ?= /usr/local
+SYSTEMD_UNIT_DIR ?= $(prefix)/lib/systemd/system
+QTPM_DOC_DIR = $(prefix)/share/doc/qtpm
+.PHONY: install-instance
+install: install-instance
+install-instance:
+	install -d $(DESTDIR)$(prefix)/bin $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(QTPM_DOC_DIR)
+	install -m 0755 contrib/qtpm-instance $(DESTDIR)$(prefix)/bin/
+	sed -e 's|/usr/bin/qtpm-instance|$(prefix)/bin/qtpm-instance|' \
+	    -e 's|/usr/share/doc/qtpm|$(QTPM_DOC_DIR)|' contrib/systemd/qtpm@.service \
+	    >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/qtpm@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/qtpm@.service
+	install -m 0644 contrib/qtpm-sample.conf docs/libvirt.md $(DESTDIR)$(QTPM_DOC_DIR)/
 
 # The front doors go into a directory of their own, which a user puts first
 # on libvirtd's PATH to opt in (docs/swtpm-compat.md).

@@ -15,6 +15,7 @@
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
+#include "qemu/sd-notify.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/qmp-cmds.h"
 #include "sysemu/qtest.h"
@@ -1032,6 +1033,20 @@ static bool start_servers(QtpmConfig *c)
     return true;
 }
 
+/*
+ * A unit of Type=notify (contrib/systemd/qtpm@.service) counts as started
+ * on READY=1, sent once every socket listens; a failure to tell it is
+ * worth a warning, not the TPM.
+ */
+static void notify_service_manager(const char *state)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!qemu_sd_notify(state, &err)) {
+        qemu_log_warning("%s", err->message);
+    }
+}
+
 static void machine_cleanup(void)
 {
     qmp_server_stop();
@@ -1142,7 +1157,9 @@ int qtpm_main(int argc, char **argv)
     qemu_init_signals();
     if (machine_init(&c) && (!c.pidfile || write_pidfile(c.pidfile))) {
         daemonize_finish();
+        notify_service_manager("READY=1");
         qemu_main_loop_run();
+        notify_service_manager("STOPPING=1");
         ret = 0;
     }
     machine_cleanup();

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Runs qtpm's tests and counts TAP results.
 #   tests/run.sh [--build DIR] [--san-build DIR] [-j N] CATEGORY...
-# A category is a folder under tests/ (unit, qtest, tools, interop, migration),
+# A category is a folder under tests/ (unit, qtest, tools, interop, migration,
+# libvirt: a real libvirtd, as root),
 # "sanitizers" (the hostile-input tests listed in tests/sanitizer-tests, run
 # from the sanitizer build), or "all". A test is a binary
 # $BUILD/tests/CAT/test-* or a script tests/CAT/test-*.sh; both print TAP.
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
     --build) BUILD=$2; shift 2 ;;
     --san-build) SAN_BUILD=$2; shift 2 ;;
     -j) JOBS=$2; shift 2 ;;
-    all) cats+=(unit qtest tools interop migration sanitizers); shift ;;
+    all) cats+=(unit qtest tools interop migration libvirt sanitizers); shift ;;
     *) cats+=("$1"); shift ;;
     esac
 done

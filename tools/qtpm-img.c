@@ -1,6 +1,6 @@
 /*
- * qtpm-img: create, inspect, check, re-key, import and export qtpm state
- * images. Manual: docs/qtpm-img.md.
+ * qtpm-img: create, inspect, check, re-key, import, export and manufacture
+ * qtpm state images. Manual: docs/qtpm-img.md.
  *
  * Every command reads and checks all its inputs (key files, swtpm files)
  * before it opens the image for writing, and the NVRAM store checks the key
@@ -11,6 +11,7 @@
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
+#include "manufacture/manufacture.h"
 #include "nvram/nvram.h"
 #include "qemu/error-report.h"
 #include "qemu/swtpm-blob.h"
@@ -1260,6 +1261,72 @@ out:
     return err ? report(err) : 0;
 }
 
+/* ---- manufacture ------------------------------------------------------ */
+
+static int cmd_manufacture(int argc, char **argv)
+{
+    KeyOptions ko = { 0 };
+    g_autofree char *ca_dir = NULL, *vmid = NULL;
+    gboolean no_ek_cert = false, no_platform_cert = false;
+    gboolean no_lock_nvram = false, overwrite = false;
+    GOptionEntry e[] = {
+        { "ca-dir", 0, 0, G_OPTION_ARG_FILENAME, &ca_dir,
+          "the local CA's directory (created on first use)", "DIR" },
+        { "vmid", 0, 0, G_OPTION_ARG_STRING, &vmid,
+          "the certificates' subject (CN=STRING)", "STRING" },
+        { "no-ek-cert", 0, 0, G_OPTION_ARG_NONE, &no_ek_cert,
+          "no EK certificates", NULL },
+        { "no-platform-cert", 0, 0, G_OPTION_ARG_NONE, &no_platform_cert,
+          "no platform certificate", NULL },
+        { "no-lock-nvram", 0, 0, G_OPTION_ARG_NONE, &no_lock_nvram,
+          "leave the certificate indices writable", NULL },
+        { "overwrite", 0, 0, G_OPTION_ARG_NONE, &overwrite,
+          "a fresh TPM in place of one that has an EK", NULL },
+        { NULL },
+    };
+    GError *err = NULL;
+    LoadedKey lk = { 0 };
+    BlockDriverState *bs = NULL;
+    NvramStore *s = NULL;
+    g_auto(GStrv) made = NULL;
+    TPMManufactureOptions mo;
+
+    if (!parse_args("manufacture", "IMAGE", e, &ko, &argc, &argv, 1, &err)) {
+        goto out;
+    }
+    if (!ca_dir) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "manufacture needs --ca-dir");
+        goto out;
+    }
+    if (!load_key(&ko, "", &lk, &err)) {
+        goto out;
+    }
+    s = open_owner(argv[1], &lk.key, false, 0, &bs, &err);
+    if (!s) {
+        goto out;
+    }
+    mo = (TPMManufactureOptions) {
+        .ca_dir = ca_dir,
+        .vmid = vmid,
+        .name = argv[1],
+        .ek_cert = !no_ek_cert,
+        .platform_cert = !no_platform_cert,
+        .lock_nvram = !no_lock_nvram,
+        .overwrite = overwrite,
+    };
+    if (tpm_manufacture(s, &mo, &made, &err) == 0) {
+        for (char **l = made; *l; l++) {
+            printf("%s\n", *l);
+        }
+    }
+out:
+    close_store(s, bs);
+    loaded_key_clear(&lk);
+    key_options_free(&ko);
+    return err ? report(err) : 0;
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 static const struct {
@@ -1281,6 +1348,9 @@ static const struct {
       "export --swtpm-dir DIR [SWTPM-KEY] [KEY] IMAGE" },
     { "dump", cmd_dump,
       "dump --blob permanent|volatile|savestate [KEY] IMAGE OUT" },
+    { "manufacture", cmd_manufacture,
+      "manufacture [KEY] --ca-dir DIR [--vmid STRING] [--no-ek-cert]\n"
+      "      [--no-platform-cert] [--no-lock-nvram] [--overwrite] IMAGE" },
 };
 
 static void usage(FILE *f)

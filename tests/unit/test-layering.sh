@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 cd "$SRC_PATH" 2>/dev/null || cd "$(dirname "$0")/../.."
 
-SRC_DIRS="util crypto block nvram hw/core backends/tpm hw/tpm export/swtpm migration monitor system tools"
+SRC_DIRS="util crypto block nvram hw/core backends/tpm manufacture hw/tpm export/swtpm migration monitor system tools"
 
 # owner HEADER: the source directory that implements HEADER (a path under
 # include/), or nothing for a header the table does not know.
@@ -22,6 +22,7 @@ owner() {
     sysemu/tpm_*) echo backends/tpm ;;
     hw/tpm/*) echo hw/tpm ;;
     export/*) echo export/swtpm ;;
+    manufacture/*) echo manufacture ;;
     sysemu/*) echo system ;;
     migration/*) echo migration ;;
     monitor/*) echo monitor ;;
@@ -72,10 +73,11 @@ allowed() {
     nvram) echo "util crypto block" ;;
     backends/tpm) echo "util crypto block nvram" ;;
     hw/tpm) echo "util hw/core backends/tpm" ;;
+    manufacture) echo "util crypto block nvram backends/tpm" ;;
     export/swtpm) echo "util crypto hw/core backends/tpm monitor" ;;
     migration) echo "util crypto hw/core backends/tpm hw/tpm monitor" ;;
     system) echo "util crypto block nvram hw/core backends/tpm hw/tpm export/swtpm migration monitor" ;;
-    tools) echo "util crypto block nvram hw/core backends/tpm hw/tpm migration monitor" ;;
+    tools) echo "util crypto block nvram hw/core backends/tpm manufacture hw/tpm migration monitor" ;;
     tools/swtpm-compat) echo "util export/swtpm" ;;
     esac
 }
