@@ -36,21 +36,22 @@ ST=$SCRATCH/swtpm/U/tpm2
 LOG=$SCRATCH/log/vm-swtpm.log
 mkdir -p "$ST" "$SCRATCH/log" "$SCRATCH/ca"
 export QTPM_CA_DIR=$SCRATCH/ca
-if "$QTPM_IMG" manufacture --help >/dev/null 2>&1; then
-    check "swtpm_setup with libvirt's command line" "$SETUP" --tpm2 --tpm-state "$ST" \
-        --vmid vm:U --logfile "$LOG" --createek --create-ek-cert \
-        --create-platform-cert --lock-nvram --not-overwrite
-    check "... made a qtpm image" quiet "$QTPM_IMG" check "$ST/tpm2-00.qcow2"
-    check "... holding a manufactured TPM" \
-        bash -c "'$QTPM_IMG' info --output json '$ST/tpm2-00.qcow2' | jq -e '.blobs | length > 0'"
-    rm -f "$ST/tpm2-00.qcow2"
-else
-    check_fails "without qtpm-img manufacture, libvirt's setup fails" "$SETUP" --tpm2 \
-        --tpm-state "$ST" --vmid vm:U --logfile "$LOG" --createek --create-ek-cert \
-        --create-platform-cert --lock-nvram --not-overwrite
-    check "... saying so in the log" grep -q "qtpm-img manufacture' failed" "$LOG"
-    check "... and leaves no image" [ -z "$(ls -A "$ST")" ]
-fi
+check "swtpm_setup with libvirt's command line" "$SETUP" --tpm2 --tpm-state "$ST" \
+    --vmid vm:U --logfile "$LOG" --createek --create-ek-cert \
+    --create-platform-cert --lock-nvram --not-overwrite
+check "... made a qtpm image" quiet "$QTPM_IMG" check "$ST/tpm2-00.qcow2"
+check "... and left no temporary file" [ "$(ls -A "$ST")" = tpm2-00.qcow2 ]
+MANUFACTURED=$SCRATCH/manufactured.qcow2
+mv "$ST/tpm2-00.qcow2" "$MANUFACTURED"
+FST=$SCRATCH/swtpm/F/tpm2
+mkdir -p "$FST"
+: >"$SCRATCH/not-a-dir"
+check_fails "a failing manufacture (the CA directory is a file) fails swtpm_setup" \
+    env QTPM_CA_DIR="$SCRATCH/not-a-dir" "$SETUP" --tpm2 --tpm-state "$FST" \
+    --vmid vm:F --logfile "$LOG" --createek --create-ek-cert \
+    --create-platform-cert --lock-nvram --not-overwrite
+check "... saying so in the log" grep -q "qtpm-img manufacture' failed" "$LOG"
+check "... and leaves the state directory empty" [ -z "$(ls -A "$FST")" ]
 
 check "swtpm_setup makes a TPM 2.0 image" "$SETUP" --tpm2 --tpm-state "$ST" \
     --vmid vm:U --logfile "$LOG" --not-overwrite
@@ -128,6 +129,27 @@ check "the counter persisted" tpm nvread $NV_COUNTER -C o -s 8 -o "$SCRATCH/c1"
 check "... with value 1" [ "$(hex_of "$SCRATCH/c1")" = 0000000000000001 ]
 check "QEMU quits again" stop_qemu
 
+# The manufactured TPM, seen through QEMU: the EK certificate in NV verifies
+# against the local CA and the persistent EK is there.
+PLAIN_IMG=$SCRATCH/plain.qcow2
+mv "$ST/tpm2-00.qcow2" "$PLAIN_IMG"
+mv "$MANUFACTURED" "$ST/tpm2-00.qcow2"
+check "swtpm socket starts on the manufactured image" start_swtpm
+check "QEMU starts on it" start_qemu
+check "tpm2_startup -c" tpm startup -c
+check "tpm2_nvread the RSA EK certificate at 0x01c00002" \
+    tpm nvread 0x01c00002 -C o -o "$SCRATCH/ek.der"
+check "... it verifies against the local CA" bash -c \
+    "openssl x509 -inform DER -in '$SCRATCH/ek.der' -out '$SCRATCH/ek.pem' &&
+     openssl verify -CAfile '$QTPM_CA_DIR/swtpm-localca-rootca-cert.pem' \
+         -untrusted '$QTPM_CA_DIR/issuercert.pem' '$SCRATCH/ek.pem' >/dev/null"
+check "... its subject is the --vmid" bash -c \
+    "openssl x509 -in '$SCRATCH/ek.pem' -noout -subject | grep -q 'vm:U'"
+check "tpm2_readpublic of the persistent RSA EK 0x81010001" \
+    tpm readpublic -c 0x81010001
+check "QEMU quits" stop_qemu
+mv "$PLAIN_IMG" "$ST/tpm2-00.qcow2"
+
 # libvirt stops the TPM with swtpm_ioctl --unix PATH -s.
 check "swtpm socket starts with --pid" start_swtpm --pid "file=$SCRATCH/run/vm.pid"
 check "... the pid file names it" [ "$(cat "$SCRATCH/run/vm.pid")" = "$SWTPM_PID" ]
@@ -147,9 +169,10 @@ check_fails "swtpm_ioctl on a socket nobody serves fails" "$IOCTL" --unix "$SOCK
 # Encrypted, as libvirt runs it: the same passphrase through pipes.
 EST=$SCRATCH/enc/tpm2
 mkdir -p "$EST"
-check "swtpm_setup --pwdfile-fd from a pipe" bash -c \
+check "swtpm_setup --pwdfile-fd from a pipe, libvirt's encrypted command line" bash -c \
     "'$SETUP' --tpm2 --pwdfile-fd 3 --cipher aes-256-cbc --tpm-state '$EST' \
-     --logfile '$LOG' --not-overwrite 3< <(printf %s '$PW')"
+     --vmid vm:E --logfile '$LOG' --createek --create-ek-cert \
+     --create-platform-cert --lock-nvram --not-overwrite 3< <(printf %s '$PW')"
 check "... the image takes the passphrase" \
     quiet "$QTPM_IMG" check --passphrase-file <(printf %s "$PW") "$EST/tpm2-00.qcow2"
 check "... and is encrypted" \
