@@ -504,6 +504,86 @@ static void test_capabilities(void)
     g_assert_null(strstr(swtpm_setup_capabilities_json(), "create-config-files"));
 }
 
+/*
+ * Random command lines from the options' own words and random bytes: each
+ * parse succeeds or fails with one line, and what succeeds translates.
+ */
+static void test_fuzz(void)
+{
+    static const char *const words[] = {
+        "socket", "--ctrl", "--server", "--tpmstate", "--tpm2", "--key",
+        "--migration-key", "--log", "--pid", "--flags", "--migration",
+        "--terminate", "--daemon", "--runas", "--print-capabilities", "-d", "-t",
+        "type=unixio,path=/s", "type=tcp,port=1", "dir=/d", "backend-uri=file:///f",
+        "pwdfd=3", "file=/k,format=hex", "file=/l,level=9", "mode=0600", "=", ",",
+        ",,", "--tpm-state", "--pwdfile-fd", "--cipher", "aes-256-cbc",
+        "--createek", "--create-ek-cert", "--lock-nvram", "--overwrite",
+        "--not-overwrite", "--vmid", "--logfile", "--unix", "--tcp", "-s", "-c",
+        "-b", "--info", "-l", "0x", "4", "h:1", "[::1]:2", "--", "-", "",
+    };
+    GRand *r = g_rand_new_with_seed(0x5377544d);
+
+    for (int iter = 0; iter < 20000; iter++) {
+        int n = g_rand_int_range(r, 1, 10);
+        char **argv = g_new0(char *, n + 1);
+
+        argv[0] = g_strdup("prog");
+        for (int i = 1; i < n; i++) {
+            if (g_rand_int_range(r, 0, 8) == 0) {
+                int len = g_rand_int_range(r, 0, 12);
+
+                argv[i] = g_malloc0(len + 1);
+                for (int j = 0; j < len; j++) {
+                    argv[i][j] = (char)g_rand_int_range(r, 1, 256);
+                }
+            } else {
+                argv[i] = g_strdup(words[g_rand_int_range(r, 0, ARRAY_SIZE(words))]);
+            }
+        }
+        {
+            SwtpmSocketOpts so;
+            SwtpmSetupOpts su;
+            SwtpmIoctlOpts io;
+            g_autoptr(GError) e1 = NULL;
+            g_autoptr(GError) e2 = NULL;
+            g_autoptr(GError) e3 = NULL;
+            uint8_t buf[32];
+
+            if (swtpm_socket_parse(n, argv, &so, &e1)) {
+                if (so.ctrl_kind != SWTPM_SOCK_NONE &&
+                    (so.state_dir || so.state_file)) {
+                    g_autofree char *img = swtpm_compat_image_path(
+                        so.state_dir, so.state_file, so.tpm2);
+                    g_strfreev(swtpm_socket_qtpm_argv(&so, "q", img, "/k"));
+                }
+                swtpm_socket_opts_clear(&so);
+            } else {
+                g_assert_null(strchr(e1->message, '\n'));
+            }
+            if (swtpm_setup_parse(n, argv, &su, &e2)) {
+                if (su.state_dir || su.state_file) {
+                    g_autofree char *img = swtpm_compat_image_path(
+                        su.state_dir, su.state_file, su.tpm2);
+                    g_strfreev(swtpm_setup_create_argv(&su, "i", img, "/k"));
+                    g_strfreev(swtpm_setup_manufacture_argv(&su, "i", "/c", img,
+                                                            "/k"));
+                }
+                swtpm_setup_opts_clear(&su);
+            } else {
+                g_assert_null(strchr(e2->message, '\n'));
+            }
+            if (swtpm_ioctl_parse(n, argv, &io, &e3)) {
+                swtpm_ioctl_encode(&io, 0, buf, sizeof(buf));
+                swtpm_ioctl_opts_clear(&io);
+            } else {
+                g_assert_null(strchr(e3->message, '\n'));
+            }
+        }
+        g_strfreev(argv);
+    }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -516,5 +596,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swtpm-compat/ioctl/commands", test_ioctl);
     g_test_add_func("/swtpm-compat/ioctl/refused", test_ioctl_refused);
     g_test_add_func("/swtpm-compat/capabilities", test_capabilities);
+    g_test_add_func("/swtpm-compat/fuzz", test_fuzz);
     return g_test_run();
 }

@@ -37,6 +37,12 @@ static void compat_error(GError **errp, const char *fmt, ...)
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    /* An argument quoted back may hold a newline: the error stays one line. */
+    for (char *c = msg; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = '?';
+        }
+    }
     g_set_error_literal(errp, COMPAT_ERROR, 0, msg);
 }
 
