@@ -655,7 +655,7 @@ static const CompatOpt socket_opts[] = {
     { NULL },
 };
 
-bool swtpm_socket_parse(int argc, char **argv, SwtpmSocketOpts *o,
+static bool swtpm_socket_parse_all(int argc, char **argv, SwtpmSocketOpts *o,
                         GError **errp)
 {
     int i = 1;
@@ -787,6 +787,17 @@ void swtpm_socket_opts_clear(SwtpmSocketOpts *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* On failure nothing stays allocated: the caller clears only what parsed. */
+bool swtpm_socket_parse(int argc, char **argv, SwtpmSocketOpts *o,
+                        GError **errp)
+{
+    if (!swtpm_socket_parse_all(argc, argv, o, errp)) {
+        swtpm_socket_opts_clear(o);
+        return false;
+    }
+    return true;
+}
+
 /* swtpm_setup's options. */
 enum {
     SE_TPMSTATE = 1, SE_TPM2, SE_CREATEEK, SE_EKCERT, SE_PLATCERT, SE_LOCK,
@@ -875,7 +886,8 @@ static bool parse_setup_state(const char *v, SwtpmSetupOpts *o, GError **errp)
     return true;
 }
 
-bool swtpm_setup_parse(int argc, char **argv, SwtpmSetupOpts *o, GError **errp)
+static bool swtpm_setup_parse_all(int argc, char **argv, SwtpmSetupOpts *o,
+                                  GError **errp)
 {
     bool have_cipher = false;
 
@@ -993,6 +1005,16 @@ void swtpm_setup_opts_clear(SwtpmSetupOpts *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* On failure nothing stays allocated: the caller clears only what parsed. */
+bool swtpm_setup_parse(int argc, char **argv, SwtpmSetupOpts *o, GError **errp)
+{
+    if (!swtpm_setup_parse_all(argc, argv, o, errp)) {
+        swtpm_setup_opts_clear(o);
+        return false;
+    }
+    return true;
+}
+
 /* swtpm_ioctl's options (getopt_long_only: "-c" and "--c" alike). */
 enum {
     IO_UNIX = 100, IO_TCP, IO_VERSION, IO_HELP,
@@ -1050,7 +1072,8 @@ static bool parse_u32(const char *opt, const char *s, uint32_t max, uint32_t *ou
     return true;
 }
 
-bool swtpm_ioctl_parse(int argc, char **argv, SwtpmIoctlOpts *o, GError **errp)
+static bool swtpm_ioctl_parse_all(int argc, char **argv, SwtpmIoctlOpts *o,
+                                  GError **errp)
 {
     memset(o, 0, sizeof(*o));
     for (int i = 1; i < argc; i++) {
@@ -1144,6 +1167,16 @@ void swtpm_ioctl_opts_clear(SwtpmIoctlOpts *o)
     g_free(o->unix_path);
     g_free(o->tcp);
     memset(o, 0, sizeof(*o));
+}
+
+/* On failure nothing stays allocated: the caller clears only what parsed. */
+bool swtpm_ioctl_parse(int argc, char **argv, SwtpmIoctlOpts *o, GError **errp)
+{
+    if (!swtpm_ioctl_parse_all(argc, argv, o, errp)) {
+        swtpm_ioctl_opts_clear(o);
+        return false;
+    }
+    return true;
 }
 
 char *swtpm_compat_image_path(const char *state_dir, const char *state_file,
