@@ -74,6 +74,19 @@ check "... with a new store" [ \
 check "an unknown option is refused" bash -c \
     "'$SETUP' --tpm2 --tpm-state '$ST' --frob 2>&1 | grep -qx 'swtpm_setup: --frob: unknown option (see --help)'"
 
+# --runas: root switches to the user before anything is made.
+RST=$SCRATCH/runas
+mkdir -p "$RST"
+if [ "$(id -u)" -eq 0 ]; then
+    chmod 0711 "$SCRATCH"
+    chown nobody "$RST"
+    check "swtpm_setup --runas nobody" "$SETUP" --tpm2 --tpm-state "$RST" --runas nobody
+    check "... made the image as nobody" [ "$(stat -c %U "$RST/tpm2-00.qcow2")" = nobody ]
+else
+    check "--runas as another user than root is refused" bash -c \
+        "'$SETUP' --tpm2 --tpm-state '$RST' --runas root 2>&1 | grep -q 'only root can change the user'"
+fi
+
 # swtpm socket with libvirt 9.0's command line, in front of Debian's QEMU.
 SOCK=$SCRATCH/run/1-vm-swtpm.sock
 mkdir -p "$SCRATCH/run"
