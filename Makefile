@@ -5,7 +5,7 @@
 BUILD ?= build
 SRC_PATH := $(CURDIR)
 
-.PHONY: all check check-unit check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
+.PHONY: install-swtpm-compat all check check-unit check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
 
 all:
 
@@ -39,7 +39,18 @@ QTEST_TESTS := $(patsubst tests/qtest/%.c,$(BUILD)/tests/qtest/%,$(QTEST_SRCS))
 LIBQTEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(QTEST_SRCS),$(wildcard tests/qtest/*.c)))
 TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c)))
 
-ALL_BINS := $(if $(wildcard system/main.c),$(QTPM)) $(TOOLS) $(UNIT_TESTS) $(QTEST_TESTS)
+# The swtpm-compatible front doors (docs/swtpm-compat.md): one program per
+# name libvirt looks for, sharing the option parsers in swtpm-compat-*.c.
+COMPAT_PROGS := swtpm swtpm_setup swtpm_ioctl
+COMPAT_DIR := $(BUILD)/swtpm-compat
+COMPAT_BINS := $(addprefix $(COMPAT_DIR)/,$(COMPAT_PROGS))
+COMPAT_LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/swtpm-compat/swtpm-compat-*.c))
+bindir ?= $(prefix)/bin
+libexecdir ?= $(prefix)/libexec
+COMPAT_CFLAGS = -DQTPM_COMPAT_BINDIR='"$(bindir)"' \
+    -DQTPM_COMPAT_BUILD_DIR='"$(abspath $(BUILD))"'
+
+ALL_BINS := $(if $(wildcard system/main.c),$(QTPM)) $(TOOLS) $(COMPAT_BINS) $(UNIT_TESTS) $(QTEST_TESTS)
 
 all: $(BUILD)/config-host.mak
 	@$(MAKE) --no-print-directory build-all
@@ -59,6 +70,17 @@ $(QTPM): $(BUILD)/system/main.o $(LIBQTPM)
 	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/qtpm-%: $(BUILD)/tools/qtpm-%.o $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tools/swtpm-compat/%.o: tools/swtpm-compat/%.c $(BUILD)/config-host.mak
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(COMPAT_CFLAGS) -c -o $@ $<
+
+$(COMPAT_DIR)/%: $(BUILD)/tools/swtpm-compat/%.o $(COMPAT_LIB_OBJS) $(LIBQTPM)
+	@mkdir -p $(dir $@)
+	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/unit/test-swtpm-compat: $(BUILD)/tests/unit/test-swtpm-compat.o $(COMPAT_LIB_OBJS) $(TESTLIB_OBJS) $(LIBQTPM)
 	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/unit/test-%: $(BUILD)/tests/unit/test-%.o $(TESTLIB_OBJS) $(LIBQTPM)
@@ -130,6 +152,13 @@ install-instance:
 	    >$(DESTDIR)$(SYSTEMD_UNIT_DIR)/qtpm@.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/qtpm@.service
 	install -m 0644 contrib/qtpm-sample.conf docs/libvirt.md $(DESTDIR)$(QTPM_DOC_DIR)/
+
+# The front doors go into a directory of their own, which a user puts first
+# on libvirtd's PATH to opt in (docs/swtpm-compat.md).
+install: install-swtpm-compat
+install-swtpm-compat: all
+	install -d $(DESTDIR)$(libexecdir)/qtpm/swtpm
+	install -m 0755 $(COMPAT_BINS) $(DESTDIR)$(libexecdir)/qtpm/swtpm/
 
 clean:
 	rm -rf build build-san

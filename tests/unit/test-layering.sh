@@ -45,7 +45,7 @@ for f in $(git ls-files -- $SRC_DIRS include | grep -E '\.[ch]$'); do
     from=$(dir_of "$f")
     [ -n "$from" ] || { echo "$f" >>"$unknown"; continue; }
     for h in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
-        case "$f" in */*.c) [ -e "$(dirname "$f")/$h" ] && continue ;; esac
+        case "$f" in */*.[ch]) [ -e "$(dirname "$f")/$h" ] && continue ;; esac
         to=$(owner "$h")
         [ -n "$to" ] || { echo "$f: $h" >>"$unknown"; continue; }
         [ "$to" = generated ] && continue
@@ -78,6 +78,7 @@ allowed() {
     migration) echo "util crypto hw/core backends/tpm hw/tpm monitor" ;;
     system) echo "util crypto block nvram hw/core backends/tpm hw/tpm export/swtpm migration monitor" ;;
     tools) echo "util crypto block nvram hw/core backends/tpm manufacture hw/tpm migration monitor" ;;
+    tools/swtpm-compat) echo "util export/swtpm" ;;
     esac
 }
 while read -r a b; do
