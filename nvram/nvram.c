@@ -150,6 +150,7 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     NvramStore *s;
     NvramSelection sel;
     bool formatted;
+    bool repair = false;
     int ret;
 
     if (nvram_check_open_options(bs, opts, errp) < 0) {
@@ -165,6 +166,7 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     s->bs = bs;
     s->name = bdrv_get_filename(bs);
     s->allow_no_key = opts->allow_no_key;
+    s->accept_rollback = opts->accept_rollback && opts->owner;
     s->key_kind = opts->key.kind;
     if (opts->key.kind != QCRYPTO_KEY_NONE) {
         s->key_data = g_memdup2(opts->key.data, opts->key.len);
@@ -188,10 +190,20 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
         ret = nvram_select(s, &sel, errp);
         if (ret == 0) {
             nvram_adopt_selection(s, &sel);
+            repair = s->owner && (sel.in_use_copy_damaged || sel.rolled_back_from);
             nvram_selection_clear(&sel);
         }
     }
     nvram_access_unlock(s);
+    /*
+     * A damaged copy of the directory in use, or the damaged generation an
+     * accepted rollback leaves, is replaced by the same state as the next
+     * generation (section 4a): an ordinary commit, so a crash during it
+     * leaves this state either way.
+     */
+    if (ret == 0 && repair) {
+        ret = nvram_commit_again(s, s->rolled_back_from, errp);
+    }
     if (ret < 0) {
         nvram_close(s);
         return NULL;
@@ -324,6 +336,8 @@ int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
     info->other_problem = s->other_problem;
     info->other_generation = s->other_generation;
     g_strlcpy(info->other_cause, s->other_cause, sizeof(info->other_cause));
+    info->ordered = nvram_is_ordered(s);
+    info->rolled_back_from = s->rolled_back_from;
     for (unsigned i = 0; i < s->dir.n_entries && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         const NvramDirEntry *e = &s->dir.entries[i];
         info->blobs[i].type = e->type;
@@ -373,6 +387,13 @@ int nvram_check(NvramStore *s, GError **errp)
                             ") verifies", s->name, nvram_slot_name(s->slot),
                             s->dir.generation, nvram_slot_name(sel.slot),
                             sel.dir.generation);
+                ret = -1;
+            } else if (sel.in_use_copy_damaged) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "'%s': one copy of the directory in use (slot %c, "
+                            "generation %" PRIu64 ") does not verify; the other is "
+                            "intact, and the owner's next open writes it again",
+                            s->name, nvram_slot_name(sel.slot), sel.dir.generation);
                 ret = -1;
             } else if (sel.other_problem) {
                 g_autofree char *gen = sel.other_generation

@@ -34,6 +34,13 @@ typedef struct NvramOpenOptions {
      * and check). CRCs are verified, tags and the key are not; load refuses.
      */
     bool allow_no_key;
+    /*
+     * Owner only: when the newest directory of an `ordered` image is damaged
+     * (docs/nvram-format.md 4a), go back to the newest one that verifies and
+     * commit it as the next generation, instead of refusing. The damaged
+     * generation is lost; NvramInfo.rolled_back_from names it.
+     */
+    bool accept_rollback;
 } NvramOpenOptions;
 
 /* Block layer lock ids (bdrv_lock_id) used by the store; docs/nvram-format.md 7. */
@@ -75,6 +82,10 @@ typedef struct NvramInfo {
      * "directory CRC mismatch (...)"); empty when other_problem is false.
      */
     char other_cause[NVRAM_CAUSE_MAX];
+    /* Ordered commits (docs/nvram-format.md 4a): damage is never undone silently. */
+    bool ordered;
+    /* Set after an open with accept_rollback went back: the generation lost. */
+    uint64_t rolled_back_from;
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {

@@ -156,31 +156,35 @@ static void crash_verify(Crash *cr, int want_new, const char *what)
     cr->runs++;
 }
 
-/* Counts the writes of the commit and notes their sizes. */
-static unsigned crash_measure(Crash *cr, int64_t *sizes, unsigned max)
+/*
+ * The commit with its @flush-th flush failing: how many writes it made in
+ * all and how many since the flush before (those a power loss may drop).
+ * Returns false when the commit has fewer flushes (it succeeded).
+ */
+static bool crash_measure(Crash *cr, unsigned flush, unsigned *unflushed,
+                          unsigned *writes, int64_t *sizes, unsigned max)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
     NvramStore *s = crash_begin(cr, &bs, &bd);
     GError *err = NULL;
-    unsigned n;
+    bool failed;
 
-    blkdebug_fail_flush(bd, 1);
-    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
+    blkdebug_fail_flush(bd, flush);
+    failed = commit_state(s, cr, &cr->new, &err) < 0;
     g_clear_error(&err);
-    n = blkdebug_unflushed_count(bd);
-    g_assert_cmpuint(n, ==, blkdebug_write_count(bd));
-    g_assert_cmpuint(n, >=, 2);
-    g_assert_cmpuint(n, <=, max);
-    for (unsigned i = 0; i < n; i++) {
-        sizes[i] = blkdebug_unflushed_write(bd, i)->bytes;
+    *writes = blkdebug_write_count(bd);
+    *unflushed = blkdebug_unflushed_count(bd);
+    g_assert_cmpuint(*writes, <=, max);
+    for (unsigned i = 0; i < *unflushed && failed; i++) {
+        sizes[*writes - *unflushed + i] = blkdebug_unflushed_write(bd, i)->bytes;
     }
     nvram_close(s);
     bdrv_close(bs);
-    return n;
+    return failed;
 }
 
-static void crash_torn(Crash *cr, unsigned index, int64_t keep)
+static void crash_torn(Crash *cr, unsigned index, int64_t keep, int want_new)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
@@ -196,20 +200,30 @@ static void crash_torn(Crash *cr, unsigned index, int64_t keep)
     g_assert_true(blkdebug_is_crashed(bd));
     nvram_close(s);
     bdrv_close(bs);
-    /* A write torn inside its unused tail may still complete the commit. */
-    crash_verify(cr, -1, what);
+    /*
+     * A torn blob write leaves the old state; the directory write torn
+     * inside its unused tail may still complete the commit.
+     */
+    crash_verify(cr, want_new, what);
 }
 
-static void crash_power_loss(Crash *cr, uint64_t lose_mask, unsigned n)
+/*
+ * Power loss at the @flush-th flush of the commit, dropping the unflushed
+ * writes in @lose_mask. @want_new: 0 when the directory was not written yet
+ * (only the old state may come back), else -1 (either), 1 with nothing lost
+ * at the last flush.
+ */
+static void crash_power_loss(Crash *cr, unsigned flush, uint64_t lose_mask, unsigned n,
+                             int want_new)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
     NvramStore *s = crash_begin(cr, &bs, &bd);
     GError *err = NULL;
-    g_autofree char *what = g_strdup_printf("%s power loss, lost writes 0x%" PRIx64,
-                                            cr->t.path, lose_mask);
+    g_autofree char *what = g_strdup_printf("%s power loss at flush %u, lost writes 0x%"
+                                            PRIx64, cr->t.path, flush, lose_mask);
 
-    blkdebug_fail_flush(bd, 1);
+    blkdebug_fail_flush(bd, flush);
     g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
     g_clear_error(&err);
     g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, n);
@@ -217,8 +231,26 @@ static void crash_power_loss(Crash *cr, uint64_t lose_mask, unsigned n)
     g_assert_no_error(err);
     nvram_close(s);
     bdrv_close(bs);
-    /* Nothing lost: every byte of the new state reached the disk. */
-    crash_verify(cr, lose_mask == 0 ? 1 : -1, what);
+    crash_verify(cr, want_new, what);
+}
+
+static void crash_power_losses(Crash *cr, unsigned flush, unsigned n, bool last)
+{
+    if (n <= 8) {
+        for (uint64_t m = 0; m < (1ULL << n); m++) {
+            crash_power_loss(cr, flush, m, n, !last ? 0 : m == 0 ? 1 : -1);
+        }
+    } else {
+        GRand *r = g_rand_new_with_seed(4242 + n);
+        uint64_t all = n == 64 ? ~0ULL : (1ULL << n) - 1;
+        crash_power_loss(cr, flush, 0, n, last ? 1 : 0);
+        crash_power_loss(cr, flush, all, n, last ? -1 : 0);
+        for (int i = 0; i < 128; i++) {
+            uint64_t m = (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
+            crash_power_loss(cr, flush, m & all, n, last ? -1 : 0);
+        }
+        g_rand_free(r);
+    }
 }
 
 static void test_crash(gconstpointer data)
@@ -226,34 +258,34 @@ static void test_crash(gconstpointer data)
     const CrashCase *c = data;
     Crash cr;
     int64_t sizes[64];
-    unsigned n;
+    unsigned unflushed[16], writes = 0, flushes = 0;
 
     crash_setup(&cr, c);
-    n = crash_measure(&cr, sizes, G_N_ELEMENTS(sizes));
+    /* Each flush of the commit in turn: ordered images have two. */
+    while (crash_measure(&cr, flushes + 1, &unflushed[flushes], &writes, sizes,
+                         G_N_ELEMENTS(sizes))) {
+        g_assert_cmpuint(unflushed[flushes], >=, 1);
+        flushes++;
+        g_assert_cmpuint(flushes, <, G_N_ELEMENTS(unflushed));
+    }
+    g_assert_cmpuint(flushes, >=, 2);
+    /* The last write before the last flush is the directory. */
+    g_assert_cmpint(sizes[writes - 1], ==, NVRAM_SLOT_SIZE);
+    g_assert_cmpuint(unflushed[flushes - 1], ==, 1);
 
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < writes; i++) {
         int64_t keeps[] = { 0, 1, sizes[i] / 2, sizes[i] - 1 };
         for (size_t k = 0; k < G_N_ELEMENTS(keeps); k++) {
             if (keeps[k] < sizes[i] && (k == 0 || keeps[k] > keeps[k - 1])) {
-                crash_torn(&cr, i + 1, keeps[k]);
+                crash_torn(&cr, i + 1, keeps[k], i + 1 < writes ? 0 : -1);
             }
         }
     }
-    if (n <= 8) {
-        for (uint64_t m = 0; m < (1ULL << n); m++) {
-            crash_power_loss(&cr, m, n);
-        }
-    } else {
-        GRand *r = g_rand_new_with_seed(4242 + n);
-        crash_power_loss(&cr, 0, n);
-        crash_power_loss(&cr, n == 64 ? ~0ULL : (1ULL << n) - 1, n);
-        for (int i = 0; i < 128; i++) {
-            uint64_t m = (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
-            crash_power_loss(&cr, n == 64 ? m : m & ((1ULL << n) - 1), n);
-        }
-        g_rand_free(r);
+    for (unsigned f = 0; f < flushes; f++) {
+        crash_power_losses(&cr, f + 1, unflushed[f], f + 1 == flushes);
     }
-    g_test_message("%s: %u writes per commit, %u crashes", c->format, n, cr.runs);
+    g_test_message("%s: %u writes and %u flushes per commit, %u crashes", c->format,
+                   writes, flushes, cr.runs);
     crash_teardown(&cr);
 }
 
@@ -359,10 +391,11 @@ static void test_crash_rekey(gconstpointer data)
         BlockDriverState *bs;
         BlkdebugState *bd;
         NvramStore *s = crash_begin(&cr, &bs, &bd);
-        blkdebug_fail_flush(bd, 1);
+        blkdebug_fail_flush(bd, 2);
         g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
         g_clear_error(&err);
-        n = blkdebug_unflushed_count(bd);
+        n = blkdebug_write_count(bd);
+        g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, 1);
         g_assert_cmpuint(n, >=, 3);
         g_assert_cmpuint(n, <=, 64);
         nvram_close(s);
@@ -380,20 +413,27 @@ static void test_crash_rekey(gconstpointer data)
         bdrv_close(bs);
         rekey_verify(&cr, &pass, 0, what);
     }
-    for (uint64_t m = 0; m < (n <= 8 ? (1ULL << n) : 64); m++) {
-        BlockDriverState *bs;
-        BlkdebugState *bd;
-        NvramStore *s = crash_begin(&cr, &bs, &bd);
-        uint64_t mask = n <= 8 ? m : m * 0x9e3779b97f4a7c15ULL >> (64 - n);
-        g_autofree char *what = g_strdup_printf("rekey power loss 0x%" PRIx64, mask);
-        blkdebug_fail_flush(bd, 1);
-        g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
-        g_clear_error(&err);
-        g_assert_cmpint(blkdebug_power_loss_mask(bd, mask, &err), ==, 0);
-        g_assert_no_error(err);
-        nvram_close(s);
-        bdrv_close(bs);
-        rekey_verify(&cr, &pass, mask == 0 ? 1 : -1, what);
+    /* Flush 1 follows the blobs, flush 2 the directory (section 4a). */
+    for (unsigned flush = 1; flush <= 2; flush++) {
+        unsigned lost_max = flush == 1 ? n - 1 : 1;
+        for (uint64_t m = 0; m < (lost_max <= 8 ? (1ULL << lost_max) : 64); m++) {
+            BlockDriverState *bs;
+            BlkdebugState *bd;
+            NvramStore *s = crash_begin(&cr, &bs, &bd);
+            uint64_t mask = lost_max <= 8 ? m
+                                          : m * 0x9e3779b97f4a7c15ULL >> (64 - lost_max);
+            g_autofree char *what = g_strdup_printf("rekey power loss at flush %u, "
+                                                    "lost 0x%" PRIx64, flush, mask);
+            blkdebug_fail_flush(bd, flush);
+            g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
+            g_clear_error(&err);
+            g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, lost_max);
+            g_assert_cmpint(blkdebug_power_loss_mask(bd, mask, &err), ==, 0);
+            g_assert_no_error(err);
+            nvram_close(s);
+            bdrv_close(bs);
+            rekey_verify(&cr, &pass, flush == 2 && mask == 0 ? 1 : 0, what);
+        }
     }
     g_test_message("%s: rekey has %u writes, %u crashes", format, n, cr.runs);
     crash_teardown(&cr);
