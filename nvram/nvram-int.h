@@ -42,6 +42,7 @@ struct NvramStore {
     uint64_t other_generation;
     char other_cause[NVRAM_CAUSE_MAX];
     uint64_t rolled_back_from;  /* accept_rollback: the damaged generation left */
+    bool formatted;             /* this open formatted a blank image */
     QCryptoKeyKind key_kind;
     uint8_t *key_data;
     size_t key_len;

@@ -23,6 +23,12 @@ typedef struct NvramOpenOptions {
     bool owner;
     /* Blank image: format it (owner only); false refuses a blank image. */
     bool format_blank;
+    /*
+     * A blank image whose format was guessed as raw (bdrv_format_is_probed)
+     * is not formatted unless this is set: only a command whose purpose is
+     * to write a new store into the file it names (qtpm-img import) sets it.
+     */
+    bool format_probed_raw;
     /* TPM family recorded when formatting: 1 = TPM 1.2, 2 = TPM 2.0. */
     int tpm_version;
     /* PBKDF2 iterations when formatting with a passphrase; 0 = default. */
@@ -86,6 +92,8 @@ typedef struct NvramInfo {
     bool ordered;
     /* Set after an open with accept_rollback went back: the generation lost. */
     uint64_t rolled_back_from;
+    /* This open formatted a blank image (a new, empty store). */
+    bool formatted;
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {

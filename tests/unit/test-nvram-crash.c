@@ -439,6 +439,326 @@ static void test_crash_rekey(gconstpointer data)
     crash_teardown(&cr);
 }
 
+/* ---- damage to an acknowledged commit (docs/nvram-format.md 4a) ---- */
+
+/* The old state, then the new one acknowledged; returns the new image bytes. */
+static uint8_t *damage_setup(Crash *cr, const CrashCase *c, gsize *len, NvramInfo *info)
+{
+    BlockDriverState *bs;
+    NvramStore *s;
+    GError *err = NULL;
+
+    crash_setup(cr, c);
+    bs = test_bdrv_open(&cr->t, false, false);
+    s = open_store(bs, cr, true, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, 0);
+    g_assert_cmpint(nvram_get_info(s, info, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_true(info->ordered);
+    nvram_close(s);
+    bdrv_close(bs);
+    return test_file_read(cr->t.path, len);
+}
+
+/* Writes @len bytes at @off of the virtual disk, through the format driver. */
+static void disk_write(Crash *cr, uint64_t off, const uint8_t *buf, size_t len)
+{
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *err = NULL;
+
+    g_assert_cmpint(bdrv_pwrite(bs, off, len, buf, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
+static void disk_flip(Crash *cr, uint64_t off)
+{
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *err = NULL;
+    uint8_t c;
+
+    g_assert_cmpint(bdrv_pread(bs, off, 1, &c, &err), ==, 0);
+    c ^= 0x20;
+    g_assert_cmpint(bdrv_pwrite(bs, off, 1, &c, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
+/*
+ * Opening as owner (and as reader) is refused with the damage sentence, and
+ * the image is byte-identical afterwards.
+ */
+static void assert_damage_refused(Crash *cr, uint64_t damaged_gen, const char *what)
+{
+    gsize before_len, after_len;
+    g_autofree uint8_t *before = test_file_read(cr->t.path, &before_len);
+    g_autofree uint8_t *after = NULL;
+    g_autofree char *want = g_strdup_printf("NVRAM generation %" PRIu64 " (slot ",
+                                            damaged_gen);
+    g_autofree char *intact = g_strdup_printf("generation %" PRIu64 " (slot ",
+                                              damaged_gen - 1);
+
+    for (int owner = 1; owner >= 0; owner--) {
+        BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+        GError *err = NULL;
+        NvramStore *s = open_store(bs, cr, owner, &err);
+
+        if (s) {
+            g_error("%s: the damaged image opened (%s)", what,
+                    state_is(s, &cr->old) ? "old state: a silent rollback" : "?");
+        }
+        g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+        if (!strstr(err->message, want) || !strstr(err->message, "is damaged") ||
+            !strstr(err->message, intact) || !strstr(err->message, "is intact") ||
+            !strstr(err->message, "--accept-rollback")) {
+            g_error("%s: unexpected refusal: %s", what, err->message);
+        }
+        g_error_free(err);
+        bdrv_close(bs);
+    }
+    after = test_file_read(cr->t.path, &after_len);
+    g_assert_cmpuint(before_len, ==, after_len);
+    g_assert_true(memcmp(before, after, before_len) == 0);
+}
+
+/* A flipped byte in every block of every blob the newest directory names. */
+static void test_damage_blobs(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    unsigned tried = 0;
+
+    for (unsigned b = 0; b < info.n_blobs; b++) {
+        if (info.blobs[b].generation != info.generation) {
+            continue;   /* kept from an older commit */
+        }
+        for (uint64_t off = 0; off < info.blobs[b].length; off += NVRAM_BLOCK_SIZE) {
+            g_autofree char *what = g_strdup_printf("%s: blob %d byte %" PRIu64,
+                                                    cr.t.path, info.blobs[b].type, off);
+            test_file_write(cr.t.path, img, len);
+            disk_flip(&cr, info.blobs[b].offset + off + 7 % info.blobs[b].length);
+            assert_damage_refused(&cr, info.generation, what);
+            tried++;
+        }
+    }
+    g_assert_cmpuint(tried, >=, 1);
+    g_test_message("%s: %u damaged blocks refused", c->format, tried);
+    crash_teardown(&cr);
+}
+
+/* A flipped bit in either copy of the newest directory: repaired, never rolled back. */
+static void test_damage_directory_copy(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    uint64_t slot = info.slot ? NVRAM_SLOT_B_OFFSET : NVRAM_SLOT_A_OFFSET;
+
+    for (int copy = 0; copy < NVRAM_DIR_COPIES; copy++) {
+        static const unsigned fields[] = { 3, NVRAM_DIR_OFF_GENERATION + 7,
+                                           NVRAM_DIR_OFF_ENTRIES + 20,
+                                           NVRAM_DIR_OFF_DIR_CRC };
+        for (size_t f = 0; f < G_N_ELEMENTS(fields); f++) {
+            BlockDriverState *bs;
+            NvramStore *s;
+            NvramInfo after;
+            GError *err = NULL;
+
+            test_file_write(cr.t.path, img, len);
+            disk_flip(&cr, slot + copy * NVRAM_DIR_COPY_STRIDE + fields[f]);
+            /* A reader sees the new state and reports the damaged copy. */
+            bs = test_bdrv_open(&cr.t, false, false);
+            s = open_store(bs, &cr, false, &err);
+            g_assert_no_error(err);
+            g_assert_true(state_is(s, &cr.new));
+            g_assert_cmpint(nvram_check(s, &err), ==, -1);
+            g_assert_nonnull(strstr(err->message, "one copy of the directory in use"));
+            g_clear_error(&err);
+            nvram_close(s);
+            /* The owner writes it again into both slots, and check is clean. */
+            s = open_store(bs, &cr, true, &err);
+            g_assert_no_error(err);
+            g_assert_true(state_is(s, &cr.new));
+            g_assert_cmpint(nvram_get_info(s, &after, &err), ==, 0);
+            g_assert_cmpuint(after.generation, ==, info.generation + 2);
+            g_assert_cmpint(nvram_check(s, &err), ==, 0);
+            g_assert_no_error(err);
+            nvram_close(s);
+            bdrv_close(bs);
+        }
+    }
+    crash_teardown(&cr);
+}
+
+/*
+ * The host file cut at every 4 KiB: refused (image unchanged) or, when the
+ * cut spares everything the newest state needs, the new state. Never the
+ * old state, never a fresh TPM.
+ */
+static void test_damage_truncate(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    unsigned refused = 0, opened = 0;
+
+    for (gsize cut = 0; cut < len; cut += NVRAM_BLOCK_SIZE) {
+        g_autofree char *what = g_strdup_printf("%s cut at %zu", cr.t.path, (size_t)cut);
+        BlockOpenOptions bo = { .format = NULL };
+        GError *err = NULL;
+        BlockDriverState *bs;
+        NvramStore *s = NULL;
+        g_autofree uint8_t *after = NULL;
+        gsize after_len;
+
+        test_file_write(cr.t.path, img, cut);
+        /* Probed, as qtpm opens a -drive without format=. */
+        bs = bdrv_open(cr.t.path, &bo, &err);
+        if (bs) {
+            NvramOpenOptions o = test_opts(true, c->encrypted);
+            s = nvram_open(bs, &o, &err);
+        }
+        if (s) {
+            if (!state_is(s, &cr.new)) {
+                g_error("%s: opened with %s", what,
+                        state_is(s, &cr.old) ? "the old state" : "another state");
+            }
+            opened++;
+            nvram_close(s);
+        } else {
+            g_assert_nonnull(err);
+            if (strstr(err->message, "is blank")) {
+                g_error("%s: taken as blank: %s", what, err->message);
+            }
+            refused++;
+            after = test_file_read(cr.t.path, &after_len);
+            g_assert_cmpuint(after_len, ==, cut);
+            g_assert_true(memcmp(after, img, cut) == 0);
+        }
+        g_clear_error(&err);
+        bdrv_close(bs);
+    }
+    g_assert_cmpuint(refused, >=, 1);
+    g_test_message("%s: %u cuts refused, %u spared the new state", c->format, refused,
+                   opened);
+    crash_teardown(&cr);
+}
+
+/* The repair flow: refused, then accepted by name, then an ordinary image. */
+static void test_accept_rollback(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info, after;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    NvramOpenOptions o = test_opts(true, c->encrypted);
+    BlockDriverState *bs;
+    NvramStore *s;
+    GError *err = NULL;
+    uint8_t zero[NVRAM_BLOCK_SIZE] = { 0 };
+    const NvramBlobInfo *p = NULL;
+
+    for (unsigned b = 0; b < info.n_blobs; b++) {
+        if (info.blobs[b].type == TPM_STATE_BLOB_PERMANENT) {
+            p = &info.blobs[b];
+        }
+    }
+    g_assert_nonnull(p);
+    disk_write(&cr, p->offset, zero, MIN(sizeof(zero), p->length));
+    assert_damage_refused(&cr, info.generation, "zeroed permanent blob");
+
+    /* A reader is never allowed to roll back. */
+    bs = test_bdrv_open(&cr.t, false, false);
+    o.owner = false;
+    o.accept_rollback = true;
+    g_assert_null(nvram_open(bs, &o, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_clear_error(&err);
+
+    o.owner = true;
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(state_is(s, &cr.old));
+    g_assert_cmpint(nvram_get_info(s, &after, &err), ==, 0);
+    g_assert_cmpuint(after.rolled_back_from, ==, info.generation);
+    g_assert_cmpuint(after.generation, ==, info.generation + 1);
+    nvram_close(s);
+
+    /* Now an ordinary image holding the old state. */
+    o.accept_rollback = false;
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(state_is(s, &cr.old));
+    g_assert_cmpint(nvram_check(s, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpint(commit_state(s, &cr, &cr.new, &err), ==, 0);
+    g_assert_true(state_is(s, &cr.new));
+    nvram_close(s);
+    bdrv_close(bs);
+    crash_teardown(&cr);
+}
+
+/*
+ * An image made before ordered commits keeps its rules: one flush, and the
+ * old state when the newest blobs fail.
+ */
+static void test_unordered_image(gconstpointer data)
+{
+    const char *format = data;
+    TestImage t;
+    NvramOpenOptions o = test_opts(true, true);
+    BlockDriverState *bs;
+    NvramStore *s;
+    NvramInfo info;
+    GError *err = NULL;
+    g_autofree uint8_t *p1 = test_blob(5000, 1);
+    g_autofree uint8_t *p2 = test_blob(5000, 2);
+    uint8_t zero[64] = { 0 };
+    uint64_t flushes;
+
+    test_image_new(&t, format);
+    bs = test_bdrv_open(&t, false, false);
+    nvram_close(nvram_open(bs, &o, &err));
+    g_assert_no_error(err);
+    bdrv_close(bs);
+    test_store_make_unordered(&t);
+
+    bs = test_bdrv_open(&t, false, false);
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    /* Past the growth of the disk and the allocation of its clusters. */
+    for (int i = 0; i < 6; i++) {
+        g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, i % 2 ? p2 : p1, 5000,
+                                    &err), ==, 0);
+    }
+    g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, p1, 5000, &err), ==, 0);
+    flushes = bdrv_get_flush_count(bs);
+    g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, p2, 5000, &err), ==, 0);
+    g_assert_cmpuint(bdrv_get_flush_count(bs), ==, flushes + 1);
+    g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
+    g_assert_false(info.ordered);
+    nvram_close(s);
+    g_assert_cmpint(bdrv_pwrite(bs, info.blobs[0].offset, sizeof(zero), zero, &err), ==, 0);
+
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p1, 5000));
+    g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
+    g_assert_true(info.other_problem);
+    nvram_close(s);
+    bdrv_close(bs);
+    test_image_free(&t);
+}
+
 int main(int argc, char **argv)
 {
     static const char *formats[] = { "raw", "qcow2" };
@@ -471,6 +791,32 @@ int main(int argc, char **argv)
         {
             g_autofree char *path = g_strdup_printf("/nvram-crash/%s/rekey", formats[f]);
             g_test_add_data_func(path, formats[f], test_crash_rekey);
+        }
+        {
+            g_autofree char *path = g_strdup_printf("/nvram-crash/%s/unordered-image",
+                                                    formats[f]);
+            g_test_add_data_func(path, formats[f], test_unordered_image);
+        }
+        for (int large = 0; large < 2; large++) {
+            static CrashCase damage[4];
+            CrashCase *c = &damage[f * 2 + large];
+            static const struct { const char *name; GTestDataFunc fn; } tests[] = {
+                { "blobs", test_damage_blobs },
+                { "directory-copy", test_damage_directory_copy },
+                { "truncate", test_damage_truncate },
+                { "accept-rollback", test_accept_rollback },
+            };
+            c->format = formats[f];
+            c->encrypted = true;
+            c->plen = large ? TEST_LARGE_BLOB : 1200;
+            c->both = true;
+            for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+                g_autofree char *path = g_strdup_printf("/nvram-crash/%s/damage/%s/%s",
+                                                        formats[f],
+                                                        large ? "large" : "small",
+                                                        tests[i].name);
+                g_test_add_data_func(path, c, tests[i].fn);
+            }
         }
     }
     return g_test_run();
