@@ -262,8 +262,19 @@ check "an older valid slot next to the newest is no reason to warn" \
 NEW_SLOT=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^ *"slot" : "\(.\)".*/\1/p')
 NEW_GEN=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^  "generation" : \([0-9]*\).*/\1/p')
 if [ "$NEW_SLOT" = A ]; then SLOT_OFF=4096 OLD_SLOT=B; else SLOT_OFF=8192 OLD_SLOT=A; fi
-# The magic's first byte, 'Q', becomes 'U'.
-"$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" fb.qcow2 >/dev/null
+# One copy of the newest directory damaged is repaired, not fallen back from.
+cp fb.qcow2 fb1.qcow2
+"$QTPM_IO" -c "write -P 0x55 $((SLOT_OFF + 2048)) 1" fb1.qcow2 >/dev/null
+check "one damaged copy of the newest directory is found by check" \
+    test "$("$QTPM_IMG" check fb1.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
+check "... qtpm starts from the newest state and rewrites the directory" \
+    starts_quietly -drive file=fb1.qcow2,if=none,id=d0 "${PLAIN_ARGS[@]:2}"
+check "... after which check is clean" "$QTPM_IMG" check fb1.qcow2
+check "... at generation $((NEW_GEN + 2))" \
+    bash -c "'$QTPM_IMG' info --output json fb1.qcow2 | grep -q '\"generation\" : $((NEW_GEN + 2))'"
+# The magic's first byte, 'Q', becomes 'U', in both copies: no copy is readable.
+"$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" -c "write -P 0x55 $((SLOT_OFF + 2048)) 1" \
+    fb.qcow2 >/dev/null
 check "the newest slot ($NEW_SLOT, generation $NEW_GEN) is now damaged" \
     test "$("$QTPM_IMG" check fb.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
 printf '' | run_qtpm "${PLAIN_ARGS[@]}" -qtest stdio -D "$SCRATCH/fb.log"
