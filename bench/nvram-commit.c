@@ -11,6 +11,7 @@
  */
 #include "qemu/osdep.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "block/block.h"
@@ -64,6 +65,76 @@ static void report(const char *label, double *lat, int n, uint64_t flushes,
            n / (sum / 1000.0), (double)flushes / n, size_after - size_before);
 }
 
+static double median_of(double *lat, int n)
+{
+    qsort(lat, n, sizeof(*lat), cmp_double);
+    return lat[n / 2];
+}
+
+/*
+ * What a commit of @blob_lens needs at least: each blob written, a
+ * flush (ordered commits), the directory slot written, a flush. Returns the
+ * median latency (ms), or -1.
+ */
+static double baseline(const char *dir, const size_t *blob_lens, int n_blobs,
+                       int flushes_per_commit, double *lat, int n)
+{
+    g_autofree char *path = g_strdup_printf("%s/nvram-bench.baseline", dir);
+    size_t total = 0;
+    g_autofree uint8_t *buf = NULL;
+    int fd;
+
+    for (int b = 0; b < n_blobs; b++) {
+        total += QEMU_ALIGN_UP(blob_lens[b], 4096);
+    }
+    buf = g_malloc(total + 4096);
+    fill(buf, total + 4096, 7);
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || ftruncate(fd, 12288 + total + 4096) < 0 || fdatasync(fd) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < n + 4; i++) {
+        int64_t t0 = g_get_monotonic_time();
+        off_t off = 12288;
+
+        for (int b = 0; b < n_blobs; b++) {
+            if (pwrite(fd, buf + (off - 12288), blob_lens[b], off) < 0) {
+                return -1;
+            }
+            off += QEMU_ALIGN_UP(blob_lens[b], 4096);
+        }
+        if (flushes_per_commit > 1 && fdatasync(fd) < 0) {
+            return -1;
+        }
+        buf[i % total] ^= 1;
+        if (pwrite(fd, buf + total, 4096, 4096) < 0 || fdatasync(fd) < 0) {
+            return -1;
+        }
+        if (i >= 4) {       /* the first ones allocate the file's blocks */
+            lat[i - 4] = (g_get_monotonic_time() - t0) / 1000.0;
+        }
+    }
+    close(fd);
+    unlink(path);
+    return median_of(lat, n);
+}
+
+static void report_baseline(const char *label, const char *dir, const size_t *lens,
+                            int n_blobs, double commit_median, uint64_t flushes, int n)
+{
+    g_autofree double *lat = g_new(double, n);
+    int per_commit = (int)((flushes + n / 2) / n);
+    double base = baseline(dir, lens, n_blobs, per_commit, lat, n);
+
+    if (base <= 0) {
+        printf("%-16s baseline failed: %s\n", label, g_strerror(errno));
+        return;
+    }
+    printf("%-16s baseline: %d pwrite+fdatasync group(s) of the same bytes, median "
+           "%7.3f ms; commit/baseline %.2fx\n", label, per_commit, base,
+           commit_median / base);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir, *format;
@@ -79,7 +150,7 @@ int main(int argc, char **argv)
     NvramStore *s;
     GError *err = NULL;
     int64_t size0, size1;
-    uint64_t f0;
+    uint64_t f0, flushes;
 
     if (argc < 4 || atoi(argv[3]) <= 0) {
         fprintf(stderr, "usage: nvram-commit DIR qcow2|raw N [key|plain] [both|full]\n");
@@ -142,8 +213,12 @@ int main(int argc, char **argv)
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
     }
     size1 = file_size(path);
-    report("permall+volatile",
-           lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+    flushes = bdrv_get_flush_count(bs) - f0;
+    report("permall+volatile", lat, n, flushes, size0, size1);
+    if (!strcmp(format, "raw")) {
+        static const size_t lens[] = { PERMALL_LEN, VOLATILE_LEN };
+        report_baseline("permall+volatile", dir, lens, 2, lat[n / 2], flushes, n);
+    }
 
     size0 = size1;
     f0 = bdrv_get_flush_count(bs);
@@ -158,9 +233,13 @@ int main(int argc, char **argv)
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
     }
     if (!full_only) {
+        static const size_t lens[] = { VOLATILE_LEN };
         size1 = file_size(path);
-        report("volatile only",
-               lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+        flushes = bdrv_get_flush_count(bs) - f0;
+        report("volatile only", lat, n, flushes, size0, size1);
+        if (!strcmp(format, "raw")) {
+            report_baseline("volatile only", dir, lens, 1, lat[n / 2], flushes, n);
+        }
     }
 
     nvram_close(s);
