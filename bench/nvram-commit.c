@@ -11,6 +11,7 @@
  */
 #include "qemu/osdep.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "block/block.h"
@@ -64,6 +65,95 @@ static void report(const char *label, double *lat, int n, uint64_t flushes,
            n / (sum / 1000.0), (double)flushes / n, size_after - size_before);
 }
 
+/*
+ * The baseline: what a commit of the same blobs needs at least, on a plain
+ * file: each blob written, a flush (ordered commits), the 4096-byte
+ * directory slot written, a flush. One round runs right after each commit,
+ * so that both see the same load on a shared machine.
+ */
+typedef struct Baseline {
+    int fd;
+    char *path;
+    const size_t *lens;
+    int n_blobs;
+    size_t total;
+    uint8_t *buf;
+    double *lat;
+} Baseline;
+
+static bool baseline_round(Baseline *b, int flushes, double *ms)
+{
+    int64_t t0 = g_get_monotonic_time();
+    off_t off = 12288;
+
+    for (int i = 0; i < b->n_blobs; i++) {
+        if (pwrite(b->fd, b->buf + (off - 12288), b->lens[i], off) < 0) {
+            return false;
+        }
+        off += QEMU_ALIGN_UP(b->lens[i], 4096);
+    }
+    if (flushes > 1 && fdatasync(b->fd) < 0) {
+        return false;
+    }
+    b->buf[g_random_int_range(0, b->total)] ^= 1;
+    if (pwrite(b->fd, b->buf + b->total, 4096, 4096) < 0 || fdatasync(b->fd) < 0) {
+        return false;
+    }
+    if (ms) {
+        *ms = (g_get_monotonic_time() - t0) / 1000.0;
+    }
+    return true;
+}
+
+static bool baseline_open(Baseline *b, const char *dir, const size_t *lens, int n_blobs,
+                          int n)
+{
+    memset(b, 0, sizeof(*b));
+    b->path = g_strdup_printf("%s/nvram-bench.baseline", dir);
+    b->lens = lens;
+    b->n_blobs = n_blobs;
+    for (int i = 0; i < n_blobs; i++) {
+        b->total += QEMU_ALIGN_UP(lens[i], 4096);
+    }
+    b->buf = g_malloc(b->total + 4096);
+    fill(b->buf, b->total + 4096, 7);
+    b->lat = g_new(double, n);
+    b->fd = open(b->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (b->fd < 0 || ftruncate(b->fd, 12288 + b->total + 4096) < 0) {
+        return false;
+    }
+    /* The first rounds allocate the file's blocks. */
+    for (int i = 0; i < 4; i++) {
+        if (!baseline_round(b, 2, NULL)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void baseline_close(Baseline *b)
+{
+    if (b->fd >= 0) {
+        close(b->fd);
+    }
+    unlink(b->path);
+    g_free(b->path);
+    g_free(b->buf);
+    g_free(b->lat);
+}
+
+static void report_baseline(const char *label, Baseline *b, double commit_median,
+                            int flushes, int n)
+{
+    double base;
+
+    qsort(b->lat, n, sizeof(*b->lat), cmp_double);
+    base = b->lat[n / 2];
+    printf("%-16s baseline: the same bytes in %d pwrite+fdatasync group(s), median "
+           "%7.3f ms; commit/baseline %.2fx\n", label, flushes, base,
+           commit_median / base);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir, *format;
@@ -79,7 +169,9 @@ int main(int argc, char **argv)
     NvramStore *s;
     GError *err = NULL;
     int64_t size0, size1;
-    uint64_t f0;
+    uint64_t f0, flushes;
+    Baseline base_full = { .fd = -1 }, base_vol = { .fd = -1 };
+    int per_commit = 2;
 
     if (argc < 4 || atoi(argv[3]) <= 0) {
         fprintf(stderr, "usage: nvram-commit DIR qcow2|raw N [key|plain] [both|full]\n");
@@ -125,6 +217,20 @@ int main(int argc, char **argv)
         }
     }
 
+    {
+        static const size_t full_lens[] = { PERMALL_LEN, VOLATILE_LEN };
+        static const size_t vol_lens[] = { VOLATILE_LEN };
+        NvramInfo info;
+
+        if (nvram_get_info(s, &info, &err) < 0) {
+            goto fail;
+        }
+        per_commit = info.ordered ? 2 : 1;
+        if (!baseline_open(&base_full, dir, full_lens, 2, n) ||
+            !baseline_open(&base_vol, dir, vol_lens, 1, n)) {
+            goto fail_baseline;
+        }
+    }
     size0 = file_size(path);
     f0 = bdrv_get_flush_count(bs);
     for (int i = 0; i < n; i++) {
@@ -140,10 +246,14 @@ int main(int argc, char **argv)
             goto fail;
         }
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+        if (!baseline_round(&base_full, per_commit, &base_full.lat[i])) {
+            goto fail_baseline;
+        }
     }
     size1 = file_size(path);
-    report("permall+volatile",
-           lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+    flushes = bdrv_get_flush_count(bs) - f0;
+    report("permall+volatile", lat, n, flushes, size0, size1);
+    report_baseline("permall+volatile", &base_full, lat[n / 2], per_commit, n);
 
     size0 = size1;
     f0 = bdrv_get_flush_count(bs);
@@ -156,17 +266,28 @@ int main(int argc, char **argv)
             goto fail;
         }
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+        if (!baseline_round(&base_vol, per_commit, &base_vol.lat[i])) {
+            goto fail_baseline;
+        }
     }
     if (!full_only) {
         size1 = file_size(path);
-        report("volatile only",
-               lat, n, bdrv_get_flush_count(bs) - f0, size0, size1);
+        flushes = bdrv_get_flush_count(bs) - f0;
+        report("volatile only", lat, n, flushes, size0, size1);
+        report_baseline("volatile only", &base_vol, lat[n / 2], per_commit, n);
     }
+    baseline_close(&base_full);
+    baseline_close(&base_vol);
 
     nvram_close(s);
     bdrv_close(bs);
     unlink(path);
     return 0;
+
+fail_baseline:
+    fprintf(stderr, "nvram-commit: baseline file: %s\n", g_strerror(errno));
+    unlink(path);
+    return 1;
 
 fail:
     fprintf(stderr, "nvram-commit: %s\n", err ? err->message : "failed");

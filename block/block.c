@@ -149,6 +149,7 @@ BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *opts,
     static const BlockOpenOptions default_opts;
     BlockDriverState *file, *bs;
     const BlockDriver *fmt;
+    bool probed;
 
     if (!opts) {
         opts = &default_opts;
@@ -177,6 +178,7 @@ BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *opts,
         }
         file = dbg;
     }
+    probed = !fmt;
     if (!fmt) {
         fmt = bdrv_probe_format(file, errp);
         if (!fmt) {
@@ -189,6 +191,7 @@ BlockDriverState *bdrv_open(const char *filename, const BlockOpenOptions *opts,
         bdrv_close_chain(file);
         return NULL;
     }
+    bs->format_probed = probed;
     /* A format driver may open read-only on its own (e.g. a corrupt image). */
     return bs;
 }
@@ -530,6 +533,11 @@ const char *bdrv_get_filename(BlockDriverState *bs)
 const char *bdrv_get_format_name(BlockDriverState *bs)
 {
     return bs->drv->format_name;
+}
+
+bool bdrv_format_is_probed(BlockDriverState *bs)
+{
+    return bs->format_probed;
 }
 
 bool bdrv_is_read_only(BlockDriverState *bs)

@@ -14,6 +14,7 @@
 #include "block/block.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
+#include "nvram/nvram.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_backend.h"
 
@@ -267,6 +268,21 @@ static bool mfg_scratch_open(Mfg *m, GError **errp)
     }
     if (qcrypto_random_bytes(raw, sizeof(raw), errp) < 0) {
         return false;
+    }
+    /* The scratch store is formatted here, so the TPM start is no news. */
+    {
+        NvramOpenOptions no = {
+            .key = { .kind = QCRYPTO_KEY_RAW, .data = raw, .len = sizeof(raw) },
+            .owner = true,
+            .format_blank = true,
+            .tpm_version = 2,
+        };
+        NvramStore *ns = nvram_open(bs, &no, errp);
+        if (!ns) {
+            explicit_bzero(raw, sizeof(raw));
+            return false;
+        }
+        nvram_close(ns);
     }
     hex = g_malloc(sizeof(raw) * 2 + 1);
     for (size_t i = 0; i < sizeof(raw); i++) {

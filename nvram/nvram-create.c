@@ -47,12 +47,17 @@ static bool first_chunk_holds_no_state(uint8_t *buf, int64_t n)
             return false;
         }
     }
-    if (!is_torn_structure(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, NVRAM_DIR_MAGIC,
-                           NVRAM_DIR_SIZE)) {
-        return false;
+    /* Either format's slot A: one directory, or two copies (section 4a). */
+    for (int i = 0; i < NVRAM_DIR_COPIES; i++) {
+        uint8_t *c = buf + NVRAM_SLOT_A_OFFSET + i * NVRAM_DIR_COPY_STRIDE;
+        if (!is_torn_structure(c, NVRAM_DIR_COPY_STRIDE, NVRAM_DIR_MAGIC,
+                               NVRAM_DIR_SIZE)) {
+            return false;
+        }
     }
-    if (nvram_dir_parse(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, 0,
-                        buf + NVRAM_SLOT_A_OFFSET + NVRAM_DIR_OFF_UUID, &d, NULL) &&
+    if (nvram_dir_parse_ordered(buf + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, 0,
+                                buf + NVRAM_SLOT_A_OFFSET + NVRAM_DIR_OFF_UUID, &d, NULL,
+                                NULL, NULL) &&
         d.n_entries) {
         return false;
     }
@@ -103,6 +108,7 @@ int nvram_format_blank(NvramStore *s, const NvramOpenOptions *opts, GError **err
     }
     memset(&s->hdr, 0, sizeof(s->hdr));
     s->hdr.version = NVRAM_FORMAT_VERSION;
+    s->hdr.incompat_flags = NVRAM_INCOMPAT_ORDERED;
     s->hdr.tpm_version = tpm_version;
     if (qcrypto_random_bytes(s->hdr.uuid, NVRAM_UUID_LEN, errp) < 0) {
         return -1;
@@ -125,7 +131,7 @@ int nvram_format_blank(NvramStore *s, const NvramOpenOptions *opts, GError **err
     }
 
     /* Slot A is durable before the header exists: see section 6. */
-    nvram_dir_encode(&d, keys.valid ? keys.dir_mac : NULL, block);
+    nvram_dir_encode_ordered(&d, keys.valid ? keys.dir_mac : NULL, block);
     if (nvram_ensure_disk_size(s, NVRAM_DATA_OFFSET, errp) < 0 ||
         bdrv_pwrite(s->bs, NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, block, errp) < 0 ||
         bdrv_flush(s->bs, errp) < 0) {

@@ -34,7 +34,7 @@ void nvram_header_encode(const NvramHeader *h, uint8_t *block)
     memcpy(copy + NVRAM_HDR_OFF_MAGIC, header_magic, NVRAM_MAGIC_LEN);
     stl_be_p(copy + NVRAM_HDR_OFF_VERSION, NVRAM_FORMAT_VERSION);
     stl_be_p(copy + NVRAM_HDR_OFF_HEADER_SIZE, NVRAM_HEADER_SIZE);
-    stl_be_p(copy + NVRAM_HDR_OFF_INCOMPAT_FLAGS, 0);
+    stl_be_p(copy + NVRAM_HDR_OFF_INCOMPAT_FLAGS, h->incompat_flags);
     stl_be_p(copy + NVRAM_HDR_OFF_COMPAT_FLAGS, h->compat_flags);
     memcpy(copy + NVRAM_HDR_OFF_UUID, h->uuid, NVRAM_UUID_LEN);
     copy[NVRAM_HDR_OFF_TPM_VERSION] = h->tpm_version;
@@ -80,10 +80,11 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
                     "header has an invalid format version %" PRIu32, version);
         return false;
     }
-    if (ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS) != 0) {
+    if (ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS) & ~NVRAM_INCOMPAT_KNOWN) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "header has unknown incompatible feature flags 0x%08" PRIx32,
-                    ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS));
+                    ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS) &
+                    ~NVRAM_INCOMPAT_KNOWN);
         return false;
     }
     if (ldl_be_p(c + NVRAM_HDR_OFF_HEADER_SIZE) != NVRAM_HEADER_SIZE ||
@@ -111,6 +112,7 @@ static bool header_copy_parse(const uint8_t *c, NvramHeader *h, GError **errp)
         return false;
     }
     h->version = version;
+    h->incompat_flags = ldl_be_p(c + NVRAM_HDR_OFF_INCOMPAT_FLAGS);
     h->compat_flags = ldl_be_p(c + NVRAM_HDR_OFF_COMPAT_FLAGS);
     memcpy(h->uuid, c + NVRAM_HDR_OFF_UUID, NVRAM_UUID_LEN);
     h->tpm_version = c[NVRAM_HDR_OFF_TPM_VERSION];
@@ -352,17 +354,13 @@ static bool entry_parse(const uint8_t *p, unsigned i, bool encrypted,
     return true;
 }
 
-bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
-                     const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
-                     GError **errp)
+/* One directory of NVRAM_DIR_SIZE bytes followed by @pad zero bytes. */
+static bool dir_record_parse(const uint8_t *slot, size_t pad, unsigned slot_index,
+                             const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                             GError **errp)
 {
     uint32_t crc, stored_crc, n;
 
-    if (len < NVRAM_SLOT_SIZE) {
-        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
-                    "directory slot is truncated (%zu bytes)", len);
-        return false;
-    }
     stored_crc = ldl_be_p(slot + NVRAM_DIR_OFF_DIR_CRC);
     crc = qemu_crc32(slot, NVRAM_DIR_OFF_DIR_CRC);
     if (crc != stored_crc) {
@@ -375,7 +373,7 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT, "no directory magic");
         return false;
     }
-    if (!nvram_buffer_is_zero(slot + NVRAM_DIR_SIZE, NVRAM_SLOT_SIZE - NVRAM_DIR_SIZE) ||
+    if (!nvram_buffer_is_zero(slot + NVRAM_DIR_SIZE, pad) ||
         ldl_be_p(slot + NVRAM_DIR_OFF_RESERVED3) != 0) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory slot has non-zero bytes outside the directory");
@@ -450,6 +448,67 @@ bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
         }
     }
     return true;
+}
+
+bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
+                     const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                     GError **errp)
+{
+    if (len < NVRAM_SLOT_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory slot is truncated (%zu bytes)", len);
+        return false;
+    }
+    return dir_record_parse(slot, NVRAM_SLOT_SIZE - NVRAM_DIR_SIZE, slot_index, uuid,
+                            d, errp);
+}
+
+bool nvram_dir_parse_ordered(const uint8_t *slot, size_t len, unsigned slot_index,
+                             const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                             bool copy_ok[NVRAM_DIR_COPIES], unsigned *used_copy,
+                             GError **errp)
+{
+    NvramDirectory copies[NVRAM_DIR_COPIES];
+    GError *errs[NVRAM_DIR_COPIES] = { NULL };
+    bool ok[NVRAM_DIR_COPIES];
+    int use = -1;
+
+    if (len < NVRAM_SLOT_SIZE) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "directory slot is truncated (%zu bytes)", len);
+        return false;
+    }
+    for (int i = 0; i < NVRAM_DIR_COPIES; i++) {
+        ok[i] = dir_record_parse(slot + i * NVRAM_DIR_COPY_STRIDE,
+                                 NVRAM_DIR_COPY_STRIDE - NVRAM_DIR_SIZE, slot_index,
+                                 uuid, &copies[i], &errs[i]);
+        if (copy_ok) {
+            copy_ok[i] = ok[i];
+        }
+        if (ok[i] && (use < 0 || copies[i].generation > copies[use].generation)) {
+            use = i;
+        }
+    }
+    if (use >= 0) {
+        *d = copies[use];
+        if (used_copy) {
+            *used_copy = use;
+        }
+    } else {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "%s in copy 0; copy 1: %s",
+                    errs[0]->message, errs[1]->message);
+    }
+    for (int i = 0; i < NVRAM_DIR_COPIES; i++) {
+        g_clear_error(&errs[i]);
+    }
+    return use >= 0;
+}
+
+void nvram_dir_encode_ordered(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot)
+{
+    nvram_dir_encode(d, mac_key, slot);
+    memcpy(slot + NVRAM_DIR_COPY_STRIDE, slot, NVRAM_DIR_SIZE);
 }
 
 void nvram_blob_ad(const uint8_t uuid[NVRAM_UUID_LEN], uint32_t type,

@@ -34,12 +34,15 @@ struct NvramStore {
     const char *name;
     bool owner;
     bool allow_no_key;
+    bool accept_rollback;
     NvramHeader hdr;
     NvramDirectory dir;     /* the directory in use */
     int slot;
     bool other_problem;
     uint64_t other_generation;
     char other_cause[NVRAM_CAUSE_MAX];
+    uint64_t rolled_back_from;  /* accept_rollback: the damaged generation left */
+    bool formatted;             /* this open formatted a blank image */
     QCryptoKeyKind key_kind;
     uint8_t *key_data;
     size_t key_len;
@@ -56,7 +59,14 @@ typedef struct NvramSelection {
     bool other_problem;
     uint64_t other_generation;
     char other_cause[NVRAM_CAUSE_MAX];     /* why the other slot is unusable */
+    bool in_use_copy_damaged;   /* `ordered`: one copy of the chosen slot fails */
+    uint64_t rolled_back_from;  /* accept_rollback: the damaged newest generation */
 } NvramSelection;
+
+static inline bool nvram_is_ordered(const NvramStore *s)
+{
+    return s->hdr.incompat_flags & NVRAM_INCOMPAT_ORDERED;
+}
 
 static inline char nvram_slot_name(int slot)
 {
@@ -110,5 +120,10 @@ int nvram_format_blank(NvramStore *s, const NvramOpenOptions *opts, GError **err
 
 /* nvram-commit.c */
 int nvram_ensure_disk_size(NvramStore *s, uint64_t end, GError **errp);
+/*
+ * The current state again as a commit without new blobs, as generation
+ * MAX(current, @at_least) + 1: rewrites a damaged directory (section 4a).
+ */
+int nvram_commit_again(NvramStore *s, uint64_t at_least, GError **errp);
 
 #endif

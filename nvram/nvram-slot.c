@@ -126,7 +126,7 @@ static bool verify_sealed(NvramStore *s, const uint8_t *raw, const NvramDirector
     if (!keys->valid) {
         return true;    /* allow_no_key: CRCs only */
     }
-    if (!nvram_dir_mac_ok(raw, NVRAM_SLOT_SIZE, keys->dir_mac)) {
+    if (!nvram_dir_mac_ok(raw, NVRAM_DIR_SIZE, keys->dir_mac)) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "directory fails authentication (MAC mismatch)");
         return false;
@@ -147,8 +147,16 @@ typedef struct SlotScan {
     NvramDirectory dir;
     bool zero;              /* never written */
     bool parsed;            /* CRC and structure verify: a candidate */
+    bool copy_ok[NVRAM_DIR_COPIES];    /* `ordered`: which copies verify */
+    unsigned used_copy;     /* `ordered`: the copy dir came from */
     GError *reason;         /* why it is not usable */
 } SlotScan;
+
+/* The bytes of the directory a scan parsed (the copy it used). */
+static const uint8_t *scan_dir_bytes(const SlotScan *sc)
+{
+    return sc->raw + sc->used_copy * NVRAM_DIR_COPY_STRIDE;
+}
 
 static int scan_slots(NvramStore *s, SlotScan *slots, GError **errp)
 {
@@ -166,6 +174,10 @@ static int scan_slots(NvramStore *s, SlotScan *slots, GError **errp)
         sc->zero = nvram_buffer_is_zero(sc->raw, NVRAM_SLOT_SIZE);
         if (sc->zero) {
             g_set_error(&sc->reason, QTPM_ERROR, QTPM_ERROR_CORRUPT, "empty slot");
+        } else if (nvram_is_ordered(s)) {
+            sc->parsed = nvram_dir_parse_ordered(sc->raw, NVRAM_SLOT_SIZE, i,
+                                                 s->hdr.uuid, &sc->dir, sc->copy_ok,
+                                                 &sc->used_copy, &sc->reason);
         } else {
             sc->parsed = nvram_dir_parse(sc->raw, NVRAM_SLOT_SIZE, i, s->hdr.uuid,
                                          &sc->dir, &sc->reason);
@@ -205,7 +217,8 @@ static int try_candidate(NvramStore *s, SlotScan *sc, bool *key_decided,
     } else if (ok) {
         ok = older_key_ok(s, &sc->dir, &keys, &sc->reason);
     }
-    ok = ok && verify_sealed(s, sc->raw, &sc->dir, &keys, stored, sel, &sc->reason);
+    ok = ok && verify_sealed(s, scan_dir_bytes(sc), &sc->dir, &keys, stored, sel,
+                             &sc->reason);
     free_blobs(stored, sc->dir.n_entries);
     if (!ok) {
         wipe_plain(sel);
@@ -217,13 +230,30 @@ static int try_candidate(NvramStore *s, SlotScan *sc, bool *key_decided,
 }
 
 /* For nvram_check: the slot not in use should be empty or an older directory. */
-static void describe_other_slot(const SlotScan *slots, int chosen, NvramSelection *sel)
+static void describe_other_slot(NvramStore *s, const SlotScan *slots, int chosen,
+                                NvramSelection *sel)
 {
     const SlotScan *other = &slots[!chosen];
+    bool both_copies = !nvram_is_ordered(s) ||
+                       (other->copy_ok[0] && other->copy_ok[1]);
 
+    if (nvram_is_ordered(s)) {
+        sel->in_use_copy_damaged = !slots[chosen].copy_ok[0] ||
+                                   !slots[chosen].copy_ok[1];
+    }
     /* An older, valid directory whose blobs were reused is normal. */
     if (other->zero ||
-        (other->parsed && other->dir.generation < slots[chosen].dir.generation)) {
+        (other->parsed && both_copies &&
+         other->dir.generation < slots[chosen].dir.generation)) {
+        return;
+    }
+    if (other->parsed && !both_copies &&
+        other->dir.generation < slots[chosen].dir.generation) {
+        /* What a torn write of the slot leaves (section 4a). */
+        sel->other_problem = true;
+        sel->other_generation = other->dir.generation;
+        g_strlcpy(sel->other_cause, "one directory copy does not verify",
+                  sizeof(sel->other_cause));
         return;
     }
     sel->other_problem = true;
@@ -268,6 +298,7 @@ int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
     int order[2] = { 0, 1 };
     bool key_decided = false;
     int chosen = -1;
+    int damaged = -1;       /* the newest candidate, when it does not verify */
     int ret = -1;
 
     memset(sel, 0, sizeof(*sel));
@@ -306,6 +337,8 @@ int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
         }
         if (r > 0) {
             chosen = order[k];
+        } else if (damaged < 0) {
+            damaged = order[k];
         }
     }
     if (chosen < 0) {
@@ -315,9 +348,27 @@ int nvram_select(NvramStore *s, NvramSelection *sel, GError **errp)
                     slots[1].reason ? slots[1].reason->message : "not tried");
         goto out;
     }
+    if (damaged >= 0 && nvram_is_ordered(s) &&
+        slots[damaged].dir.generation > slots[chosen].dir.generation) {
+        /* Readable, so its blobs were durable before it: damage (section 4a). */
+        if (!s->accept_rollback) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                        "'%s': NVRAM generation %" PRIu64 " (slot %c) is damaged "
+                        "(%s); generation %" PRIu64 " (slot %c) is intact: "
+                        "'qtpm-img check --repair --accept-rollback %s' goes back "
+                        "to it, losing generation %" PRIu64, s->name,
+                        slots[damaged].dir.generation, nvram_slot_name(damaged),
+                        slots[damaged].reason->message, slots[chosen].dir.generation,
+                        nvram_slot_name(chosen), s->name,
+                        slots[damaged].dir.generation);
+            nvram_selection_clear(sel);
+            goto out;
+        }
+        sel->rolled_back_from = slots[damaged].dir.generation;
+    }
     sel->dir = slots[chosen].dir;
     sel->slot = chosen;
-    describe_other_slot(slots, chosen, sel);
+    describe_other_slot(s, slots, chosen, sel);
     ret = 0;
 out:
     g_clear_error(&slots[0].reason);
@@ -336,4 +387,7 @@ void nvram_adopt_selection(NvramStore *s, NvramSelection *sel)
     s->other_problem = sel->other_problem;
     s->other_generation = sel->other_generation;
     g_strlcpy(s->other_cause, sel->other_cause, sizeof(s->other_cause));
+    if (sel->rolled_back_from) {
+        s->rolled_back_from = sel->rolled_back_from;
+    }
 }

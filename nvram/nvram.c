@@ -136,11 +136,20 @@ static int nvram_open_header(NvramStore *s, const NvramOpenOptions *opts,
                     "'%s' is blank: it holds no NVRAM store yet", s->name);
         return -1;
     }
+    if (bdrv_format_is_probed(s->bs) && !strcmp(bdrv_get_format_name(s->bs), "raw") &&
+        !opts->format_probed_raw) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "'%s' is %snot a qcow2 image, and format=raw was not given: it "
+                    "is not formatted as a new TPM store", s->name,
+                    len == 0 ? "empty (0 bytes), " : "");
+        return -1;
+    }
     if (nvram_format_blank(s, opts, errp) < 0) {
         g_prefix_error(errp, "'%s': formatting the NVRAM store failed: ", s->name);
         return -1;
     }
     *formatted = true;
+    s->formatted = true;
     return 0;
 }
 
@@ -150,6 +159,7 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     NvramStore *s;
     NvramSelection sel;
     bool formatted;
+    bool rewrite_dir = false;
     int ret;
 
     if (nvram_check_open_options(bs, opts, errp) < 0) {
@@ -165,6 +175,7 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
     s->bs = bs;
     s->name = bdrv_get_filename(bs);
     s->allow_no_key = opts->allow_no_key;
+    s->accept_rollback = opts->accept_rollback && opts->owner;
     s->key_kind = opts->key.kind;
     if (opts->key.kind != QCRYPTO_KEY_NONE) {
         s->key_data = g_memdup2(opts->key.data, opts->key.len);
@@ -188,10 +199,24 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
         ret = nvram_select(s, &sel, errp);
         if (ret == 0) {
             nvram_adopt_selection(s, &sel);
+            rewrite_dir = s->owner && sel.in_use_copy_damaged;
             nvram_selection_clear(&sel);
         }
     }
     nvram_access_unlock(s);
+    /*
+     * Section 4a. The damaged generation an accepted rollback leaves is
+     * overwritten by the intact state committed again past it. A damaged
+     * copy of the directory in use: the same state committed twice, so that
+     * both slots are written anew. Each is an ordinary commit, after which a
+     * crash gives this state either way.
+     */
+    if (ret == 0 && s->rolled_back_from) {
+        ret = nvram_commit_again(s, s->rolled_back_from, errp);
+    }
+    for (int i = 0; ret == 0 && rewrite_dir && i < 2; i++) {
+        ret = nvram_commit_again(s, 0, errp);
+    }
     if (ret < 0) {
         nvram_close(s);
         return NULL;
@@ -324,6 +349,9 @@ int nvram_get_info(NvramStore *s, NvramInfo *info, GError **errp)
     info->other_problem = s->other_problem;
     info->other_generation = s->other_generation;
     g_strlcpy(info->other_cause, s->other_cause, sizeof(info->other_cause));
+    info->ordered = nvram_is_ordered(s);
+    info->rolled_back_from = s->rolled_back_from;
+    info->formatted = s->formatted;
     for (unsigned i = 0; i < s->dir.n_entries && i < TPM_STATE_BLOB_TYPE_MAX; i++) {
         const NvramDirEntry *e = &s->dir.entries[i];
         info->blobs[i].type = e->type;
@@ -373,6 +401,13 @@ int nvram_check(NvramStore *s, GError **errp)
                             ") verifies", s->name, nvram_slot_name(s->slot),
                             s->dir.generation, nvram_slot_name(sel.slot),
                             sel.dir.generation);
+                ret = -1;
+            } else if (sel.in_use_copy_damaged) {
+                g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                            "'%s': one copy of the directory in use (slot %c, "
+                            "generation %" PRIu64 ") does not verify; the other is "
+                            "intact, and the owner's next open writes it again",
+                            s->name, nvram_slot_name(sel.slot), sel.dir.generation);
                 ret = -1;
             } else if (sel.other_problem) {
                 g_autofree char *gen = sel.other_generation

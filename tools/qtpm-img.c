@@ -251,6 +251,8 @@ static NvramStore *open_owner(const char *path, const QCryptoKey *key,
         .key = *key,
         .owner = true,
         .format_blank = format_blank,
+        /* create and import name the file they make a store in. */
+        .format_probed_raw = format_blank,
         .tpm_version = tpm_version,
         .lock_timeout_ms = 0,
     };
@@ -550,17 +552,70 @@ out:
 
 /* ---- check ----------------------------------------------------------- */
 
+/*
+ * check --repair: opens as the owner, which rewrites a damaged copy of the
+ * directory in use; with --accept-rollback, an image whose newest
+ * generation is damaged goes back to the newest intact one.
+ */
+static int check_repair(const char *path, const QCryptoKey *key, bool accept_rollback,
+                        GError **errp)
+{
+    NvramOpenOptions o = {
+        .key = *key,
+        .owner = true,
+        .accept_rollback = accept_rollback,
+    };
+    BlockDriverState *bs = NULL;
+    NvramStore *s = open_store(path, &o, &bs, errp);
+    NvramInfo info;
+    int ret = -1;
+
+    if (!s) {
+        return -1;
+    }
+    if (nvram_get_info(s, &info, errp) == 0 && nvram_check(s, errp) == 0) {
+        if (info.rolled_back_from) {
+            printf("'%s': generation %" PRIu64 " was damaged and is lost; the "
+                   "newest intact state is now generation %" PRIu64 ".\n", path,
+                   info.rolled_back_from, info.generation);
+        }
+        printf("No errors were found on the image.\n");
+        ret = 0;
+    }
+    close_store(s, bs);
+    return ret;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     KeyOptions ko = { 0 };
+    gboolean repair = false, accept_rollback = false;
+    GOptionEntry e[] = {
+        { "repair", 0, 0, G_OPTION_ARG_NONE, &repair,
+          "rewrite a damaged copy of the directory in use (opens the image as its "
+          "owner)", NULL },
+        { "accept-rollback", 0, 0, G_OPTION_ARG_NONE, &accept_rollback,
+          "with --repair: when the newest state is damaged, go back to the newest "
+          "intact one, losing the damaged generation", NULL },
+        { NULL },
+    };
     GError *err = NULL;
     LoadedKey lk = { 0 };
     BlockDriverState *bs = NULL;
     NvramStore *s = NULL;
     int ret = 0;
 
-    if (!parse_args("check", "IMAGE", NULL, &ko, &argc, &argv, 1, &err) ||
+    if (!parse_args("check", "IMAGE", e, &ko, &argc, &argv, 1, &err) ||
         !load_key(&ko, "", &lk, &err)) {
+        goto out;
+    }
+    if (accept_rollback && !repair) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--accept-rollback goes with --repair");
+        goto out;
+    }
+    if (repair) {
+        check_repair(argv[1], &lk.key, accept_rollback, &err);
         goto out;
     }
     s = open_reader(argv[1], &lk.key, true, &bs, &err);
@@ -1337,7 +1392,7 @@ static const struct {
     { "create", cmd_create,
       "create [--tpm 2.0|1.2] [--size SIZE] [KEY] IMAGE" },
     { "info", cmd_info, "info [--output human|json] [KEY] IMAGE" },
-    { "check", cmd_check, "check [KEY] IMAGE" },
+    { "check", cmd_check, "check [--repair [--accept-rollback]] [KEY] IMAGE" },
     { "rekey", cmd_rekey,
       "rekey [KEY] (--new-key-file F [--new-key-format FMT] | "
       "--new-passphrase-file F | --remove-key) IMAGE" },

@@ -8,6 +8,7 @@
  * thread, which is what it exists for. docs/design.md "Backends".
  */
 #include "qemu/osdep.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "crypto/secret.h"
@@ -34,6 +35,7 @@ typedef struct TPMLibtpmsState {
     bool passphrase;
     BlockDriverState *bs;
     NvramStore *store;
+    bool formatted;           /* this start formatted a blank image */
 
     /* Worker thread only. */
     bool running;
@@ -327,6 +329,7 @@ static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)
     if (o.owner && info.other_problem) {
         libtpms_warn_other_slot(s, &info);
     }
+    s->formatted = o.owner && info.formatted;
     if (s->version == TPM_VERSION_UNSPEC) {
         s->version = info.tpm_version == 1 ? TPM_VERSION_1_2
                                            : TPM_VERSION_2_0;
@@ -565,6 +568,13 @@ static int tpm_libtpms_startup_tpm(TPMBackend *tb, size_t buffersize,
         }
         TPMLIB_Terminate();
         return -1;
+    }
+    if (s->formatted) {
+        /* A new TPM where there was none is news, never a silent event. */
+        error_report("-drive id=%s: '%s' was blank: formatted a new NVRAM store, "
+                     "and the TPM starts new in it", s->nvram_id,
+                     bdrv_get_filename(s->bs));
+        s->formatted = false;
     }
     s->running = true;
     s->buffersize_wanted = buffersize;

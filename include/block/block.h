@@ -47,6 +47,12 @@ int bdrv_truncate(BlockDriverState *bs, int64_t size, GError **errp);
 
 const char *bdrv_get_filename(BlockDriverState *bs);
 const char *bdrv_get_format_name(BlockDriverState *bs);
+/*
+ * True when the format was guessed by probing (no format, or "auto"): a
+ * probed "raw" means only that the file is not a known format, which is
+ * no reason to write a new structure into it (QEMU's rule for guessed raw).
+ */
+bool bdrv_format_is_probed(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 
 /* Number of flushes that reached the protocol driver since open (for tests). */

@@ -72,6 +72,9 @@ struct BlockDriverState {
 
     /* Open for writing but not yet allowed to write (BlockOpenOptions.inactive). */
     bool inactive;
+
+    /* The format was guessed by probing, not named by the caller. */
+    bool format_probed;
 };
 
 extern const BlockDriver bdrv_file;

@@ -18,6 +18,9 @@
 #define NVRAM_SLOT_B_OFFSET 8192
 #define NVRAM_SLOT_SIZE 4096
 #define NVRAM_DIR_SIZE 1024
+/* Feature `ordered` (section 4a): the directory's second copy in its slot. */
+#define NVRAM_DIR_COPIES 2
+#define NVRAM_DIR_COPY_STRIDE 2048
 #define NVRAM_DATA_OFFSET 12288
 #define NVRAM_DIR_MAX_ENTRIES 8
 #define NVRAM_MAX_BLOB_LEN (4u * 1024 * 1024)
@@ -222,6 +225,13 @@ G_STATIC_ASSERT(NVRAM_DATA_OFFSET == NVRAM_SLOT_B_OFFSET + NVRAM_SLOT_SIZE);
 G_STATIC_ASSERT(NVRAM_SLOT_SIZE == NVRAM_BLOCK_SIZE);
 G_STATIC_ASSERT(NVRAM_DIR_SIZE <= NVRAM_SLOT_SIZE);
 
+/* Header incompat_flags (section 2). */
+#define NVRAM_INCOMPAT_ORDERED (1u << 0)
+#define NVRAM_INCOMPAT_KNOWN NVRAM_INCOMPAT_ORDERED
+
+G_STATIC_ASSERT(NVRAM_DIR_COPIES * NVRAM_DIR_COPY_STRIDE == NVRAM_SLOT_SIZE);
+G_STATIC_ASSERT(NVRAM_DIR_SIZE <= NVRAM_DIR_COPY_STRIDE);
+
 enum {
     NVRAM_CIPHER_NONE = 0,
     NVRAM_CIPHER_AES256_GCM = 1,
@@ -235,6 +245,7 @@ enum {
 
 typedef struct NvramHeader {
     uint32_t version;
+    uint32_t incompat_flags;    /* NVRAM_INCOMPAT_* */
     uint32_t compat_flags;
     uint8_t uuid[NVRAM_UUID_LEN];
     uint8_t tpm_version;
@@ -305,6 +316,22 @@ void nvram_dir_encode(NvramDirectory *d, const uint8_t *mac_key, uint8_t *slot);
 bool nvram_dir_parse(const uint8_t *slot, size_t len, unsigned slot_index,
                      const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
                      GError **errp);
+
+/*
+ * The same for a slot of an `ordered` image (section 4a): each copy is
+ * parsed on its own and @d is the readable copy of the higher generation.
+ * @copy_ok (may be NULL) says which copies are readable; @used_copy which
+ * one @d came from (its bytes are at slot + used_copy * NVRAM_DIR_COPY_STRIDE).
+ * Fails when no copy is readable, naming each copy's cause.
+ */
+bool nvram_dir_parse_ordered(const uint8_t *slot, size_t len, unsigned slot_index,
+                             const uint8_t uuid[NVRAM_UUID_LEN], NvramDirectory *d,
+                             bool copy_ok[NVRAM_DIR_COPIES], unsigned *used_copy,
+                             GError **errp);
+
+/* Fills a slot of an `ordered` image: the directory of nvram_dir_encode twice. */
+void nvram_dir_encode_ordered(NvramDirectory *d, const uint8_t *mac_key,
+                              uint8_t *slot);
 
 bool nvram_dir_mac_ok(const uint8_t *slot, size_t len, const uint8_t *mac_key);
 

@@ -23,6 +23,12 @@ typedef struct NvramOpenOptions {
     bool owner;
     /* Blank image: format it (owner only); false refuses a blank image. */
     bool format_blank;
+    /*
+     * A blank image whose format was guessed as raw (bdrv_format_is_probed)
+     * is not formatted unless this is set: only a command whose purpose is
+     * to write a new store into the file it names (qtpm-img import) sets it.
+     */
+    bool format_probed_raw;
     /* TPM family recorded when formatting: 1 = TPM 1.2, 2 = TPM 2.0. */
     int tpm_version;
     /* PBKDF2 iterations when formatting with a passphrase; 0 = default. */
@@ -34,6 +40,13 @@ typedef struct NvramOpenOptions {
      * and check). CRCs are verified, tags and the key are not; load refuses.
      */
     bool allow_no_key;
+    /*
+     * Owner only: when the newest directory of an `ordered` image is damaged
+     * (docs/nvram-format.md 4a), go back to the newest one that verifies and
+     * commit it as the next generation, instead of refusing. The damaged
+     * generation is lost; NvramInfo.rolled_back_from names it.
+     */
+    bool accept_rollback;
 } NvramOpenOptions;
 
 /* Block layer lock ids (bdrv_lock_id) used by the store; docs/nvram-format.md 7. */
@@ -75,6 +88,12 @@ typedef struct NvramInfo {
      * "directory CRC mismatch (...)"); empty when other_problem is false.
      */
     char other_cause[NVRAM_CAUSE_MAX];
+    /* Ordered commits (docs/nvram-format.md 4a): damage is never undone silently. */
+    bool ordered;
+    /* Set after an open with accept_rollback went back: the generation lost. */
+    uint64_t rolled_back_from;
+    /* This open formatted a blank image (a new, empty store). */
+    bool formatted;
 } NvramInfo;
 
 typedef struct NvramBlobUpdate {

@@ -262,8 +262,46 @@ check "an older valid slot next to the newest is no reason to warn" \
 NEW_SLOT=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^ *"slot" : "\(.\)".*/\1/p')
 NEW_GEN=$("$QTPM_IMG" info --output json fb.qcow2 | sed -n 's/^  "generation" : \([0-9]*\).*/\1/p')
 if [ "$NEW_SLOT" = A ]; then SLOT_OFF=4096 OLD_SLOT=B; else SLOT_OFF=8192 OLD_SLOT=A; fi
-# The magic's first byte, 'Q', becomes 'U'.
-"$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" fb.qcow2 >/dev/null
+# The newest, acknowledged state damaged: refused at start-up, naming the
+# damaged and the intact generation; only check --repair --accept-rollback
+# goes back.
+cp fb.qcow2 fb2.qcow2
+PERM_OFF=$("$QTPM_IMG" info --output json fb2.qcow2 | jq '.blobs[] | select(.type == "permanent") | .offset')
+"$QTPM_IO" -c "write -P 0x5a $((PERM_OFF + 100)) 1" fb2.qcow2 >/dev/null
+cp fb2.qcow2 fb2.orig
+FB2_ARGS=(-drive file=fb2.qcow2,if=none,id=d0 "${PLAIN_ARGS[@]:2}")
+check "damage to the newest state stops start-up, naming both generations" \
+    fails_with "qtpm: -tpmdev id=tpm0: 'fb2.qcow2': NVRAM generation $NEW_GEN (slot $NEW_SLOT) is damaged (" \
+    "${FB2_ARGS[@]}" -qtest stdio
+check "... and the intact one and the way back" \
+    grep -q "generation $((NEW_GEN - 1)) (slot $OLD_SLOT) is intact: 'qtpm-img check --repair --accept-rollback fb2.qcow2' goes back to it, losing generation $NEW_GEN\$" "$ERR"
+check "... and the image is left as it was" cmp -s fb2.qcow2 fb2.orig
+check "check reports it as damage" \
+    test "$("$QTPM_IMG" check fb2.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
+check "check --repair alone does not go back" \
+    test "$("$QTPM_IMG" check --repair fb2.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
+check "... and leaves the image as it was" cmp -s fb2.qcow2 fb2.orig
+check "--accept-rollback without --repair is refused in one sentence" \
+    bash -c "out=\$('$QTPM_IMG' check --accept-rollback fb2.qcow2 2>&1); [ \$? -eq 1 ] &&
+             [ \"\$out\" = 'qtpm-img: --accept-rollback goes with --repair' ]"
+check "check --repair --accept-rollback goes back, naming the loss" \
+    bash -c "'$QTPM_IMG' check --repair --accept-rollback fb2.qcow2 | grep -qx \"'fb2.qcow2': generation $NEW_GEN was damaged and is lost; the newest intact state is now generation $((NEW_GEN + 1)).\""
+check "... after which check is clean" "$QTPM_IMG" check fb2.qcow2
+check "... and qtpm starts quietly from the older state" starts_quietly "${FB2_ARGS[@]}"
+
+# One copy of the newest directory damaged is repaired, not fallen back from.
+cp fb.qcow2 fb1.qcow2
+"$QTPM_IO" -c "write -P 0x55 $((SLOT_OFF + 2048)) 1" fb1.qcow2 >/dev/null
+check "one damaged copy of the newest directory is found by check" \
+    test "$("$QTPM_IMG" check fb1.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
+check "... qtpm starts from the newest state and rewrites the directory" \
+    starts_quietly -drive file=fb1.qcow2,if=none,id=d0 "${PLAIN_ARGS[@]:2}"
+check "... after which check is clean" "$QTPM_IMG" check fb1.qcow2
+check "... at generation $((NEW_GEN + 2))" \
+    bash -c "'$QTPM_IMG' info --output json fb1.qcow2 | grep -q '\"generation\" : $((NEW_GEN + 2))'"
+# The magic's first byte, 'Q', becomes 'U', in both copies: no copy is readable.
+"$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" -c "write -P 0x55 $((SLOT_OFF + 2048)) 1" \
+    fb.qcow2 >/dev/null
 check "the newest slot ($NEW_SLOT, generation $NEW_GEN) is now damaged" \
     test "$("$QTPM_IMG" check fb.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
 printf '' | run_qtpm "${PLAIN_ARGS[@]}" -qtest stdio -D "$SCRATCH/fb.log"

@@ -156,31 +156,35 @@ static void crash_verify(Crash *cr, int want_new, const char *what)
     cr->runs++;
 }
 
-/* Counts the writes of the commit and notes their sizes. */
-static unsigned crash_measure(Crash *cr, int64_t *sizes, unsigned max)
+/*
+ * The commit with its @flush-th flush failing: how many writes it made in
+ * all and how many since the flush before (those a power loss may drop).
+ * Returns false when the commit has fewer flushes (it succeeded).
+ */
+static bool crash_measure(Crash *cr, unsigned flush, unsigned *unflushed,
+                          unsigned *writes, int64_t *sizes, unsigned max)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
     NvramStore *s = crash_begin(cr, &bs, &bd);
     GError *err = NULL;
-    unsigned n;
+    bool failed;
 
-    blkdebug_fail_flush(bd, 1);
-    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
+    blkdebug_fail_flush(bd, flush);
+    failed = commit_state(s, cr, &cr->new, &err) < 0;
     g_clear_error(&err);
-    n = blkdebug_unflushed_count(bd);
-    g_assert_cmpuint(n, ==, blkdebug_write_count(bd));
-    g_assert_cmpuint(n, >=, 2);
-    g_assert_cmpuint(n, <=, max);
-    for (unsigned i = 0; i < n; i++) {
-        sizes[i] = blkdebug_unflushed_write(bd, i)->bytes;
+    *writes = blkdebug_write_count(bd);
+    *unflushed = blkdebug_unflushed_count(bd);
+    g_assert_cmpuint(*writes, <=, max);
+    for (unsigned i = 0; i < *unflushed && failed; i++) {
+        sizes[*writes - *unflushed + i] = blkdebug_unflushed_write(bd, i)->bytes;
     }
     nvram_close(s);
     bdrv_close(bs);
-    return n;
+    return failed;
 }
 
-static void crash_torn(Crash *cr, unsigned index, int64_t keep)
+static void crash_torn(Crash *cr, unsigned index, int64_t keep, int want_new)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
@@ -196,20 +200,30 @@ static void crash_torn(Crash *cr, unsigned index, int64_t keep)
     g_assert_true(blkdebug_is_crashed(bd));
     nvram_close(s);
     bdrv_close(bs);
-    /* A write torn inside its unused tail may still complete the commit. */
-    crash_verify(cr, -1, what);
+    /*
+     * A torn blob write leaves the old state; the directory write torn
+     * inside its unused tail may still complete the commit.
+     */
+    crash_verify(cr, want_new, what);
 }
 
-static void crash_power_loss(Crash *cr, uint64_t lose_mask, unsigned n)
+/*
+ * Power loss at the @flush-th flush of the commit, dropping the unflushed
+ * writes in @lose_mask. @want_new: 0 when the directory was not written yet
+ * (only the old state may come back), else -1 (either), 1 with nothing lost
+ * at the last flush.
+ */
+static void crash_power_loss(Crash *cr, unsigned flush, uint64_t lose_mask, unsigned n,
+                             int want_new)
 {
     BlockDriverState *bs;
     BlkdebugState *bd;
     NvramStore *s = crash_begin(cr, &bs, &bd);
     GError *err = NULL;
-    g_autofree char *what = g_strdup_printf("%s power loss, lost writes 0x%" PRIx64,
-                                            cr->t.path, lose_mask);
+    g_autofree char *what = g_strdup_printf("%s power loss at flush %u, lost writes 0x%"
+                                            PRIx64, cr->t.path, flush, lose_mask);
 
-    blkdebug_fail_flush(bd, 1);
+    blkdebug_fail_flush(bd, flush);
     g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, -1);
     g_clear_error(&err);
     g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, n);
@@ -217,8 +231,26 @@ static void crash_power_loss(Crash *cr, uint64_t lose_mask, unsigned n)
     g_assert_no_error(err);
     nvram_close(s);
     bdrv_close(bs);
-    /* Nothing lost: every byte of the new state reached the disk. */
-    crash_verify(cr, lose_mask == 0 ? 1 : -1, what);
+    crash_verify(cr, want_new, what);
+}
+
+static void crash_power_losses(Crash *cr, unsigned flush, unsigned n, bool last)
+{
+    if (n <= 8) {
+        for (uint64_t m = 0; m < (1ULL << n); m++) {
+            crash_power_loss(cr, flush, m, n, !last ? 0 : m == 0 ? 1 : -1);
+        }
+    } else {
+        GRand *r = g_rand_new_with_seed(4242 + n);
+        uint64_t all = n == 64 ? ~0ULL : (1ULL << n) - 1;
+        crash_power_loss(cr, flush, 0, n, last ? 1 : 0);
+        crash_power_loss(cr, flush, all, n, last ? -1 : 0);
+        for (int i = 0; i < 128; i++) {
+            uint64_t m = (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
+            crash_power_loss(cr, flush, m & all, n, last ? -1 : 0);
+        }
+        g_rand_free(r);
+    }
 }
 
 static void test_crash(gconstpointer data)
@@ -226,34 +258,34 @@ static void test_crash(gconstpointer data)
     const CrashCase *c = data;
     Crash cr;
     int64_t sizes[64];
-    unsigned n;
+    unsigned unflushed[16], writes = 0, flushes = 0;
 
     crash_setup(&cr, c);
-    n = crash_measure(&cr, sizes, G_N_ELEMENTS(sizes));
+    /* Each flush of the commit in turn: ordered images have two. */
+    while (crash_measure(&cr, flushes + 1, &unflushed[flushes], &writes, sizes,
+                         G_N_ELEMENTS(sizes))) {
+        g_assert_cmpuint(unflushed[flushes], >=, 1);
+        flushes++;
+        g_assert_cmpuint(flushes, <, G_N_ELEMENTS(unflushed));
+    }
+    g_assert_cmpuint(flushes, >=, 2);
+    /* The last write before the last flush is the directory. */
+    g_assert_cmpint(sizes[writes - 1], ==, NVRAM_SLOT_SIZE);
+    g_assert_cmpuint(unflushed[flushes - 1], ==, 1);
 
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < writes; i++) {
         int64_t keeps[] = { 0, 1, sizes[i] / 2, sizes[i] - 1 };
         for (size_t k = 0; k < G_N_ELEMENTS(keeps); k++) {
             if (keeps[k] < sizes[i] && (k == 0 || keeps[k] > keeps[k - 1])) {
-                crash_torn(&cr, i + 1, keeps[k]);
+                crash_torn(&cr, i + 1, keeps[k], i + 1 < writes ? 0 : -1);
             }
         }
     }
-    if (n <= 8) {
-        for (uint64_t m = 0; m < (1ULL << n); m++) {
-            crash_power_loss(&cr, m, n);
-        }
-    } else {
-        GRand *r = g_rand_new_with_seed(4242 + n);
-        crash_power_loss(&cr, 0, n);
-        crash_power_loss(&cr, n == 64 ? ~0ULL : (1ULL << n) - 1, n);
-        for (int i = 0; i < 128; i++) {
-            uint64_t m = (uint64_t)g_rand_int(r) << 32 | g_rand_int(r);
-            crash_power_loss(&cr, n == 64 ? m : m & ((1ULL << n) - 1), n);
-        }
-        g_rand_free(r);
+    for (unsigned f = 0; f < flushes; f++) {
+        crash_power_losses(&cr, f + 1, unflushed[f], f + 1 == flushes);
     }
-    g_test_message("%s: %u writes per commit, %u crashes", c->format, n, cr.runs);
+    g_test_message("%s: %u writes and %u flushes per commit, %u crashes", c->format,
+                   writes, flushes, cr.runs);
     crash_teardown(&cr);
 }
 
@@ -359,10 +391,11 @@ static void test_crash_rekey(gconstpointer data)
         BlockDriverState *bs;
         BlkdebugState *bd;
         NvramStore *s = crash_begin(&cr, &bs, &bd);
-        blkdebug_fail_flush(bd, 1);
+        blkdebug_fail_flush(bd, 2);
         g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
         g_clear_error(&err);
-        n = blkdebug_unflushed_count(bd);
+        n = blkdebug_write_count(bd);
+        g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, 1);
         g_assert_cmpuint(n, >=, 3);
         g_assert_cmpuint(n, <=, 64);
         nvram_close(s);
@@ -380,23 +413,350 @@ static void test_crash_rekey(gconstpointer data)
         bdrv_close(bs);
         rekey_verify(&cr, &pass, 0, what);
     }
-    for (uint64_t m = 0; m < (n <= 8 ? (1ULL << n) : 64); m++) {
-        BlockDriverState *bs;
-        BlkdebugState *bd;
-        NvramStore *s = crash_begin(&cr, &bs, &bd);
-        uint64_t mask = n <= 8 ? m : m * 0x9e3779b97f4a7c15ULL >> (64 - n);
-        g_autofree char *what = g_strdup_printf("rekey power loss 0x%" PRIx64, mask);
-        blkdebug_fail_flush(bd, 1);
-        g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
-        g_clear_error(&err);
-        g_assert_cmpint(blkdebug_power_loss_mask(bd, mask, &err), ==, 0);
-        g_assert_no_error(err);
-        nvram_close(s);
-        bdrv_close(bs);
-        rekey_verify(&cr, &pass, mask == 0 ? 1 : -1, what);
+    /* Flush 1 follows the blobs, flush 2 the directory (section 4a). */
+    for (unsigned flush = 1; flush <= 2; flush++) {
+        unsigned lost_max = flush == 1 ? n - 1 : 1;
+        for (uint64_t m = 0; m < (lost_max <= 8 ? (1ULL << lost_max) : 64); m++) {
+            BlockDriverState *bs;
+            BlkdebugState *bd;
+            NvramStore *s = crash_begin(&cr, &bs, &bd);
+            uint64_t mask = lost_max <= 8 ? m
+                                          : m * 0x9e3779b97f4a7c15ULL >> (64 - lost_max);
+            g_autofree char *what = g_strdup_printf("rekey power loss at flush %u, "
+                                                    "lost 0x%" PRIx64, flush, mask);
+            blkdebug_fail_flush(bd, flush);
+            g_assert_cmpint(nvram_rekey(s, &pass, 1000, &err), ==, -1);
+            g_clear_error(&err);
+            g_assert_cmpuint(blkdebug_unflushed_count(bd), ==, lost_max);
+            g_assert_cmpint(blkdebug_power_loss_mask(bd, mask, &err), ==, 0);
+            g_assert_no_error(err);
+            nvram_close(s);
+            bdrv_close(bs);
+            rekey_verify(&cr, &pass, flush == 2 && mask == 0 ? 1 : 0, what);
+        }
     }
     g_test_message("%s: rekey has %u writes, %u crashes", format, n, cr.runs);
     crash_teardown(&cr);
+}
+
+/* ---- damage to an acknowledged commit (docs/nvram-format.md 4a) ---- */
+
+/* The old state, then the new one acknowledged; returns the new image bytes. */
+static uint8_t *damage_setup(Crash *cr, const CrashCase *c, gsize *len, NvramInfo *info)
+{
+    BlockDriverState *bs;
+    NvramStore *s;
+    GError *err = NULL;
+
+    crash_setup(cr, c);
+    bs = test_bdrv_open(&cr->t, false, false);
+    s = open_store(bs, cr, true, &err);
+    g_assert_no_error(err);
+    g_assert_cmpint(commit_state(s, cr, &cr->new, &err), ==, 0);
+    g_assert_cmpint(nvram_get_info(s, info, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_true(info->ordered);
+    nvram_close(s);
+    bdrv_close(bs);
+    return test_file_read(cr->t.path, len);
+}
+
+/* Writes @len bytes at @off of the virtual disk, through the format driver. */
+static void disk_write(Crash *cr, uint64_t off, const uint8_t *buf, size_t len)
+{
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *err = NULL;
+
+    g_assert_cmpint(bdrv_pwrite(bs, off, len, buf, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
+static void disk_flip(Crash *cr, uint64_t off)
+{
+    BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+    GError *err = NULL;
+    uint8_t c;
+
+    g_assert_cmpint(bdrv_pread(bs, off, 1, &c, &err), ==, 0);
+    c ^= 0x20;
+    g_assert_cmpint(bdrv_pwrite(bs, off, 1, &c, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
+/*
+ * Opening as owner (and as reader) is refused with the damage sentence, and
+ * the image is byte-identical afterwards.
+ */
+static void assert_damage_refused(Crash *cr, uint64_t damaged_gen, const char *what)
+{
+    gsize before_len, after_len;
+    g_autofree uint8_t *before = test_file_read(cr->t.path, &before_len);
+    g_autofree uint8_t *after = NULL;
+    g_autofree char *want = g_strdup_printf("NVRAM generation %" PRIu64 " (slot ",
+                                            damaged_gen);
+    g_autofree char *intact = g_strdup_printf("generation %" PRIu64 " (slot ",
+                                              damaged_gen - 1);
+
+    for (int owner = 1; owner >= 0; owner--) {
+        BlockDriverState *bs = test_bdrv_open(&cr->t, false, false);
+        GError *err = NULL;
+        NvramStore *s = open_store(bs, cr, owner, &err);
+
+        if (s) {
+            g_error("%s: the damaged image opened (%s)", what,
+                    state_is(s, &cr->old) ? "old state: a silent rollback" : "?");
+        }
+        g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+        if (!strstr(err->message, want) || !strstr(err->message, "is damaged") ||
+            !strstr(err->message, intact) || !strstr(err->message, "is intact") ||
+            !strstr(err->message, "--accept-rollback")) {
+            g_error("%s: unexpected refusal: %s", what, err->message);
+        }
+        g_error_free(err);
+        bdrv_close(bs);
+    }
+    after = test_file_read(cr->t.path, &after_len);
+    g_assert_cmpuint(before_len, ==, after_len);
+    g_assert_true(memcmp(before, after, before_len) == 0);
+}
+
+/* A flipped byte in every block of every blob the newest directory names. */
+static void test_damage_blobs(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    unsigned tried = 0;
+
+    for (unsigned b = 0; b < info.n_blobs; b++) {
+        if (info.blobs[b].generation != info.generation) {
+            continue;   /* kept from an older commit */
+        }
+        for (uint64_t off = 0; off < info.blobs[b].length; off += NVRAM_BLOCK_SIZE) {
+            g_autofree char *what = g_strdup_printf("%s: blob %d byte %" PRIu64,
+                                                    cr.t.path, info.blobs[b].type, off);
+            test_file_write(cr.t.path, img, len);
+            disk_flip(&cr, info.blobs[b].offset + off + 7 % info.blobs[b].length);
+            assert_damage_refused(&cr, info.generation, what);
+            tried++;
+        }
+    }
+    g_assert_cmpuint(tried, >=, 1);
+    g_test_message("%s: %u damaged blocks refused", c->format, tried);
+    crash_teardown(&cr);
+}
+
+/* A flipped bit in either copy of the newest directory: repaired, never rolled back. */
+static void test_damage_directory_copy(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    uint64_t slot = info.slot ? NVRAM_SLOT_B_OFFSET : NVRAM_SLOT_A_OFFSET;
+
+    for (int copy = 0; copy < NVRAM_DIR_COPIES; copy++) {
+        static const unsigned fields[] = { 3, NVRAM_DIR_OFF_GENERATION + 7,
+                                           NVRAM_DIR_OFF_ENTRIES + 20,
+                                           NVRAM_DIR_OFF_DIR_CRC };
+        for (size_t f = 0; f < G_N_ELEMENTS(fields); f++) {
+            BlockDriverState *bs;
+            NvramStore *s;
+            NvramInfo after;
+            GError *err = NULL;
+
+            test_file_write(cr.t.path, img, len);
+            disk_flip(&cr, slot + copy * NVRAM_DIR_COPY_STRIDE + fields[f]);
+            /* A reader sees the new state and reports the damaged copy. */
+            bs = test_bdrv_open(&cr.t, false, false);
+            s = open_store(bs, &cr, false, &err);
+            g_assert_no_error(err);
+            g_assert_true(state_is(s, &cr.new));
+            g_assert_cmpint(nvram_check(s, &err), ==, -1);
+            g_assert_nonnull(strstr(err->message, "one copy of the directory in use"));
+            g_clear_error(&err);
+            nvram_close(s);
+            /* The owner writes it again into both slots, and check is clean. */
+            s = open_store(bs, &cr, true, &err);
+            g_assert_no_error(err);
+            g_assert_true(state_is(s, &cr.new));
+            g_assert_cmpint(nvram_get_info(s, &after, &err), ==, 0);
+            g_assert_cmpuint(after.generation, ==, info.generation + 2);
+            g_assert_cmpint(nvram_check(s, &err), ==, 0);
+            g_assert_no_error(err);
+            nvram_close(s);
+            bdrv_close(bs);
+        }
+    }
+    crash_teardown(&cr);
+}
+
+/*
+ * The host file cut at every 4 KiB: refused (image unchanged) or, when the
+ * cut spares everything the newest state needs, the new state. Never the
+ * old state, never a fresh TPM.
+ */
+static void test_damage_truncate(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    unsigned refused = 0, opened = 0;
+
+    for (gsize cut = 0; cut < len; cut += NVRAM_BLOCK_SIZE) {
+        g_autofree char *what = g_strdup_printf("%s cut at %zu", cr.t.path, (size_t)cut);
+        BlockOpenOptions bo = { .format = NULL };
+        GError *err = NULL;
+        BlockDriverState *bs;
+        NvramStore *s = NULL;
+        g_autofree uint8_t *after = NULL;
+        gsize after_len;
+
+        test_file_write(cr.t.path, img, cut);
+        /* Probed, as qtpm opens a -drive without format=. */
+        bs = bdrv_open(cr.t.path, &bo, &err);
+        if (bs) {
+            NvramOpenOptions o = test_opts(true, c->encrypted);
+            s = nvram_open(bs, &o, &err);
+        }
+        if (s) {
+            if (!state_is(s, &cr.new)) {
+                g_error("%s: opened with %s", what,
+                        state_is(s, &cr.old) ? "the old state" : "another state");
+            }
+            opened++;
+            nvram_close(s);
+        } else {
+            g_assert_nonnull(err);
+            if (strstr(err->message, "is blank")) {
+                g_error("%s: taken as blank: %s", what, err->message);
+            }
+            refused++;
+            after = test_file_read(cr.t.path, &after_len);
+            g_assert_cmpuint(after_len, ==, cut);
+            g_assert_true(memcmp(after, img, cut) == 0);
+        }
+        g_clear_error(&err);
+        bdrv_close(bs);
+    }
+    g_assert_cmpuint(refused, >=, 1);
+    g_test_message("%s: %u cuts refused, %u spared the new state", c->format, refused,
+                   opened);
+    crash_teardown(&cr);
+}
+
+/* The repair flow: refused, then accepted by name, then an ordinary image. */
+static void test_accept_rollback(gconstpointer data)
+{
+    const CrashCase *c = data;
+    Crash cr;
+    NvramInfo info, after;
+    gsize len;
+    g_autofree uint8_t *img = damage_setup(&cr, c, &len, &info);
+    NvramOpenOptions o = test_opts(true, c->encrypted);
+    BlockDriverState *bs;
+    NvramStore *s;
+    GError *err = NULL;
+    uint8_t zero[NVRAM_BLOCK_SIZE] = { 0 };
+    const NvramBlobInfo *p = NULL;
+
+    for (unsigned b = 0; b < info.n_blobs; b++) {
+        if (info.blobs[b].type == TPM_STATE_BLOB_PERMANENT) {
+            p = &info.blobs[b];
+        }
+    }
+    g_assert_nonnull(p);
+    disk_write(&cr, p->offset, zero, MIN(sizeof(zero), p->length));
+    assert_damage_refused(&cr, info.generation, "zeroed permanent blob");
+
+    /* A reader is never allowed to roll back. */
+    bs = test_bdrv_open(&cr.t, false, false);
+    o.owner = false;
+    o.accept_rollback = true;
+    g_assert_null(nvram_open(bs, &o, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_clear_error(&err);
+
+    o.owner = true;
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(state_is(s, &cr.old));
+    g_assert_cmpint(nvram_get_info(s, &after, &err), ==, 0);
+    g_assert_cmpuint(after.rolled_back_from, ==, info.generation);
+    g_assert_cmpuint(after.generation, ==, info.generation + 1);
+    nvram_close(s);
+
+    /* Now an ordinary image holding the old state. */
+    o.accept_rollback = false;
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(state_is(s, &cr.old));
+    g_assert_cmpint(nvram_check(s, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpint(commit_state(s, &cr, &cr.new, &err), ==, 0);
+    g_assert_true(state_is(s, &cr.new));
+    nvram_close(s);
+    bdrv_close(bs);
+    crash_teardown(&cr);
+}
+
+/*
+ * An image made before ordered commits keeps its rules: one flush, and the
+ * old state when the newest blobs fail.
+ */
+static void test_unordered_image(gconstpointer data)
+{
+    const char *format = data;
+    TestImage t;
+    NvramOpenOptions o = test_opts(true, true);
+    BlockDriverState *bs;
+    NvramStore *s;
+    NvramInfo info;
+    GError *err = NULL;
+    g_autofree uint8_t *p1 = test_blob(5000, 1);
+    g_autofree uint8_t *p2 = test_blob(5000, 2);
+    uint8_t zero[64] = { 0 };
+    uint64_t flushes;
+
+    test_image_new(&t, format);
+    bs = test_bdrv_open(&t, false, false);
+    nvram_close(nvram_open(bs, &o, &err));
+    g_assert_no_error(err);
+    bdrv_close(bs);
+    test_store_make_unordered(&t);
+
+    bs = test_bdrv_open(&t, false, false);
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    /* Past the growth of the disk and the allocation of its clusters. */
+    for (int i = 0; i < 6; i++) {
+        g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, i % 2 ? p2 : p1, 5000,
+                                    &err), ==, 0);
+    }
+    g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, p1, 5000, &err), ==, 0);
+    flushes = bdrv_get_flush_count(bs);
+    g_assert_cmpint(nvram_store(s, TPM_STATE_BLOB_PERMANENT, p2, 5000, &err), ==, 0);
+    g_assert_cmpuint(bdrv_get_flush_count(bs), ==, flushes + 1);
+    g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
+    g_assert_false(info.ordered);
+    nvram_close(s);
+    g_assert_cmpint(bdrv_pwrite(bs, info.blobs[0].offset, sizeof(zero), zero, &err), ==, 0);
+
+    s = nvram_open(bs, &o, &err);
+    g_assert_no_error(err);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p1, 5000));
+    g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
+    g_assert_true(info.other_problem);
+    nvram_close(s);
+    bdrv_close(bs);
+    test_image_free(&t);
 }
 
 int main(int argc, char **argv)
@@ -431,6 +791,32 @@ int main(int argc, char **argv)
         {
             g_autofree char *path = g_strdup_printf("/nvram-crash/%s/rekey", formats[f]);
             g_test_add_data_func(path, formats[f], test_crash_rekey);
+        }
+        {
+            g_autofree char *path = g_strdup_printf("/nvram-crash/%s/unordered-image",
+                                                    formats[f]);
+            g_test_add_data_func(path, formats[f], test_unordered_image);
+        }
+        for (int large = 0; large < 2; large++) {
+            static CrashCase damage[4];
+            CrashCase *c = &damage[f * 2 + large];
+            static const struct { const char *name; GTestDataFunc fn; } tests[] = {
+                { "blobs", test_damage_blobs },
+                { "directory-copy", test_damage_directory_copy },
+                { "truncate", test_damage_truncate },
+                { "accept-rollback", test_accept_rollback },
+            };
+            c->format = formats[f];
+            c->encrypted = true;
+            c->plen = large ? TEST_LARGE_BLOB : 1200;
+            c->both = true;
+            for (size_t i = 0; i < G_N_ELEMENTS(tests); i++) {
+                g_autofree char *path = g_strdup_printf("/nvram-crash/%s/damage/%s/%s",
+                                                        formats[f],
+                                                        large ? "large" : "small",
+                                                        tests[i].name);
+                g_test_add_data_func(path, c, tests[i].fn);
+            }
         }
     }
     return g_test_run();

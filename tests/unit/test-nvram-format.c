@@ -111,7 +111,7 @@ static void test_header_errors(void)
     static const struct { unsigned off; uint32_t val; int code; } cases[] = {
         { 8, 0, QTPM_ERROR_CORRUPT },
         { 12, 256, QTPM_ERROR_CORRUPT },
-        { 16, 1, QTPM_ERROR_UNSUPPORTED },
+        { 16, 2, QTPM_ERROR_UNSUPPORTED },
         { 44, 512, QTPM_ERROR_CORRUPT },
         { 52, 4097, QTPM_ERROR_CORRUPT },
         { 60, 0, QTPM_ERROR_CORRUPT },

@@ -155,4 +155,31 @@ static G_GNUC_UNUSED bool test_blob_equals(NvramStore *s, TPMStateBlobType type,
     return eq;
 }
 
+/*
+ * Turns a store that was just formatted (generation 1, no blobs) into one
+ * made before ordered commits: no `ordered` flag, one directory copy.
+ */
+static G_GNUC_UNUSED void test_store_make_unordered(TestImage *t)
+{
+    BlockDriverState *bs = test_bdrv_open(t, false, false);
+    uint8_t block[NVRAM_BLOCK_SIZE];
+    NvramHeader h;
+    GError *err = NULL;
+
+    g_assert_cmpint(bdrv_pread(bs, 0, sizeof(block), block, &err), ==, 0);
+    g_assert_true(nvram_header_parse(block, sizeof(block), &h, NULL, &err));
+    g_assert_true(h.incompat_flags & NVRAM_INCOMPAT_ORDERED);
+    h.incompat_flags = 0;
+    nvram_header_encode(&h, block);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, sizeof(block), block, &err), ==, 0);
+    g_assert_cmpint(bdrv_pread(bs, NVRAM_SLOT_A_OFFSET, sizeof(block), block, &err),
+                    ==, 0);
+    memset(block + NVRAM_DIR_COPY_STRIDE, 0, NVRAM_DIR_SIZE);
+    g_assert_cmpint(bdrv_pwrite(bs, NVRAM_SLOT_A_OFFSET, sizeof(block), block, &err),
+                    ==, 0);
+    g_assert_cmpint(bdrv_flush(bs, &err), ==, 0);
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
 #endif

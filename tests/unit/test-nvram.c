@@ -164,8 +164,50 @@ static void test_large_and_bounded(gconstpointer data)
     test_image_free(&t);
 }
 
-/* Steady state: exactly one flush per commit. */
+/* Steady state of an image made before ordered commits: one flush per commit. */
 static void test_one_flush_per_commit(gconstpointer data)
+{
+    const char *format = data;
+    TestImage t;
+    BlockDriverState *bs;
+    NvramStore *s;
+    NvramOpenOptions o = test_opts(true, true);
+    g_autofree uint8_t *p = test_blob(TEST_LARGE_BLOB, 3);
+    g_autofree uint8_t *v = test_blob(4000, 4);
+    GError *err = NULL;
+
+    test_image_new(&t, format);
+    bs = test_bdrv_open(&t, false, false);
+    nvram_close(open_ok(bs, &o));
+    bdrv_close(bs);
+    test_store_make_unordered(&t);
+    bs = test_bdrv_open(&t, false, false);
+    s = open_ok(bs, &o);
+    for (int i = 0; i < 6; i++) {
+        store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
+        store_ok(s, TPM_STATE_BLOB_VOLATILE, v, 4000);
+    }
+    for (int i = 0; i < 20; i++) {
+        uint64_t before = bdrv_get_flush_count(bs);
+        NvramBlobUpdate u[2] = { { TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB },
+                                 { TPM_STATE_BLOB_VOLATILE, v, 4000 } };
+        if (i % 2) {
+            store_ok(s, TPM_STATE_BLOB_VOLATILE, v, 4000);
+        } else {
+            g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
+        }
+        g_assert_cmpuint(bdrv_get_flush_count(bs), ==, before + 1);
+    }
+    nvram_close(s);
+    bdrv_close(bs);
+    test_image_free(&t);
+}
+
+/*
+ * Steady state of an ordered image (docs/nvram-format.md 4a): two flushes per
+ * commit, the blobs durable before the directory that names them.
+ */
+static void test_two_flushes_per_commit(gconstpointer data)
 {
     const char *format = data;
     TestImage t;
@@ -192,7 +234,7 @@ static void test_one_flush_per_commit(gconstpointer data)
         } else {
             g_assert_cmpint(nvram_commit(s, u, 2, &err), ==, 0);
         }
-        g_assert_cmpuint(bdrv_get_flush_count(bs), ==, before + 1);
+        g_assert_cmpuint(bdrv_get_flush_count(bs), ==, before + 2);
     }
     nvram_close(s);
     bdrv_close(bs);
@@ -359,10 +401,12 @@ static void test_newer_version_and_damage(void)
     test_file_write(t.path, f, len);
     assert_open_refused(&t, &o, QTPM_ERROR_UNSUPPORTED, "newer");
 
-    /* Both directory slots damaged: refused, naming both. */
+    /* Both directory slots damaged (both copies of each): refused, naming both. */
     memcpy(f, orig, len);
     f[NVRAM_SLOT_A_OFFSET + 20] ^= 1;
     f[NVRAM_SLOT_B_OFFSET + 20] ^= 1;
+    f[NVRAM_SLOT_A_OFFSET + NVRAM_DIR_COPY_STRIDE + 20] ^= 1;
+    f[NVRAM_SLOT_B_OFFSET + NVRAM_DIR_COPY_STRIDE + 20] ^= 1;
     test_file_write(t.path, f, len);
     assert_open_refused(&t, &o, QTPM_ERROR_CORRUPT, "slot A: directory CRC mismatch");
     assert_open_refused(&t, &o, QTPM_ERROR_CORRUPT, "slot B:");
@@ -614,10 +658,12 @@ static void test_replay_and_swap(void)
     flip_image_make(&fi, true, 1500);
     uuid = fi.bytes + 24;
     dir_mac_key(uuid, mac_key);
-    g_assert_true(nvram_dir_parse(fi.bytes + NVRAM_SLOT_A_OFFSET, NVRAM_SLOT_SIZE, 0,
-                                  uuid, &d, NULL));
-    g_assert_true(nvram_dir_parse(fi.bytes + NVRAM_SLOT_B_OFFSET, NVRAM_SLOT_SIZE, 1,
-                                  uuid, &old, NULL));
+    g_assert_true(nvram_dir_parse_ordered(fi.bytes + NVRAM_SLOT_A_OFFSET,
+                                          NVRAM_SLOT_SIZE, 0, uuid, &d, NULL, NULL,
+                                          NULL));
+    g_assert_true(nvram_dir_parse_ordered(fi.bytes + NVRAM_SLOT_B_OFFSET,
+                                          NVRAM_SLOT_SIZE, 1, uuid, &old, NULL, NULL,
+                                          NULL));
     for (unsigned i = 0; i < d.n_entries; i++) {
         if (d.entries[i].type == TPM_STATE_BLOB_PERMANENT) {
             pe = &d.entries[i];
@@ -1064,6 +1110,10 @@ int main(int argc, char **argv)
         g_test_add_data_func(p1, f, test_basic);
         g_test_add_data_func(p2, f, test_large_and_bounded);
         g_test_add_data_func(p3, f, test_one_flush_per_commit);
+        {
+            g_autofree char *p = g_strdup_printf("/nvram/%s/two-flushes-per-commit", f);
+            g_test_add_data_func(p, f, test_two_flushes_per_commit);
+        }
         g_test_add_data_func(p4, f, test_open_matrix);
         g_test_add_data_func(p5, f, test_owner_lock);
         g_test_add_data_func(p6, f, test_reader_during_commits);
