@@ -4,6 +4,8 @@
  * GLib main loop through a per-backend source. docs/design.md "Backends".
  */
 #include "qemu/osdep.h"
+#include <poll.h>
+#include <sys/eventfd.h>
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "sysemu/tpm_util.h"
@@ -46,9 +48,16 @@ typedef struct TPMBackendWorker {
     GMutex lock;
     GCond cond;
     GQueue jobs;
+    int wakeup_fd;            /* eventfd: a job was queued */
     bool cmd_busy;            /* a TPM_JOB_CMD is queued or running */
     gint completion_pending;  /* atomic: a command finished, not delivered */
     GSource *completion;
+    /* Worker only (changed by jobs): tpm_backend_set_worker_fd(). */
+    int poll_fd;
+    TPMWorkerFdFunc poll_fn;
+    void *poll_opaque;
+    bool poll_paused;         /* tpm_backend_pause() */
+    gint direct_cmd;          /* atomic: a command from poll_fn is running */
 } TPMBackendWorker;
 
 const TPMBackendClass *const *tpm_backend_classes(void)
@@ -82,6 +91,18 @@ GList *tpm_backend_list(void)
     return tpm_backends;
 }
 
+static void tpm_backend_log_cmd(TPMBackend *tb, TPMBackendCmd *c)
+{
+    if (qemu_loglevel_mask(LOG_TPM)) {
+        qemu_log_mask(LOG_TPM, "tpm %s: locality %u command 0x%x (%u bytes) "
+                      "-> response 0x%x (%u bytes)", tb->id, c->locality,
+                      tpm_util_get_code_from_buffer(c->in, c->in_len),
+                      c->in_len,
+                      tpm_util_get_code_from_buffer(c->out, c->out_len),
+                      tpm_util_get_size_from_buffer(c->out, c->out_len));
+    }
+}
+
 /* Main thread: hands a finished command's result to the frontend. */
 static void tpm_backend_deliver_completion(TPMBackend *tb)
 {
@@ -90,14 +111,8 @@ static void tpm_backend_deliver_completion(TPMBackend *tb)
     if (!g_atomic_int_compare_and_exchange(&w->completion_pending, 1, 0)) {
         return;
     }
-    if (tb->cmd && qemu_loglevel_mask(LOG_TPM)) {
-        TPMBackendCmd *c = tb->cmd;
-        qemu_log_mask(LOG_TPM, "tpm %s: locality %u command 0x%x (%u bytes) "
-                      "-> response 0x%x (%u bytes)", tb->id, c->locality,
-                      tpm_util_get_code_from_buffer(c->in, c->in_len),
-                      c->in_len,
-                      tpm_util_get_code_from_buffer(c->out, c->out_len),
-                      tpm_util_get_size_from_buffer(c->out, c->out_len));
+    if (tb->cmd) {
+        tpm_backend_log_cmd(tb, tb->cmd);
     }
     tb->cmd = NULL;
     if (tb->completed) {
@@ -131,6 +146,37 @@ static GSourceFuncs completion_funcs = {
     .dispatch = completion_dispatch,
 };
 
+/*
+ * Worker, with no job queued: sleeps until one is, or until the watched fd
+ * is readable. Jobs go first, so that a job that stops the watch runs
+ * before the fd is looked at again.
+ */
+static void tpm_backend_worker_wait(TPMBackend *tb)
+{
+    TPMBackendWorker *w = tb->worker;
+    struct pollfd p[2] = {
+        { .fd = w->wakeup_fd, .events = POLLIN },
+        { .fd = w->poll_fd, .events = POLLIN },
+    };
+    nfds_t n = w->poll_fd >= 0 && !w->poll_paused ? 2 : 1;
+    uint64_t count;
+
+    if (poll(p, n, -1) <= 0) {
+        return;
+    }
+    if (p[0].revents) {
+        if (read(w->wakeup_fd, &count, sizeof(count)) < 0) {
+            /* EAGAIN: another wake-up was read already; nothing lost. */
+        }
+        return;
+    }
+    if (n == 2 && p[1].revents && !w->poll_fn(tb, w->poll_opaque)) {
+        w->poll_fd = -1;
+        w->poll_fn = NULL;
+        w->poll_opaque = NULL;
+    }
+}
+
 static gpointer tpm_backend_worker_thread(gpointer data)
 {
     TPMBackend *tb = data;
@@ -138,11 +184,13 @@ static gpointer tpm_backend_worker_thread(gpointer data)
 
     for (;;) {
         g_mutex_lock(&w->lock);
-        while (g_queue_is_empty(&w->jobs)) {
-            g_cond_wait(&w->cond, &w->lock);
-        }
         TPMJob *job = g_queue_pop_head(&w->jobs);
         g_mutex_unlock(&w->lock);
+
+        if (!job) {
+            tpm_backend_worker_wait(tb);
+            continue;
+        }
 
         switch (job->kind) {
         case TPM_JOB_CMD:
@@ -184,7 +232,9 @@ static void tpm_backend_queue_job(TPMBackend *tb, TPMJob *job)
     g_queue_push_tail(&w->jobs, job);
     g_mutex_unlock(&w->lock);
     /* After the unlock: the worker wakes to a free mutex, not into a wait. */
-    g_cond_broadcast(&w->cond);
+    if (eventfd_write(w->wakeup_fd, 1) < 0) {
+        /* Only a counter at its maximum fails, and then the worker is awake. */
+    }
 }
 
 int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque)
@@ -201,14 +251,25 @@ int tpm_backend_run_sync(TPMBackend *tb, TPMBackendSyncFunc fn, void *opaque)
     return job.ret;
 }
 
-static void tpm_backend_worker_start(TPMBackend *tb)
+static bool tpm_backend_worker_start(TPMBackend *tb, GError **errp)
 {
-    TPMBackendWorker *w = g_new0(TPMBackendWorker, 1);
-    g_autofree char *name = g_strdup_printf("tpm-%s", tb->id);
+    TPMBackendWorker *w;
+    g_autofree char *name = NULL;
+    int wakeup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
+    if (wakeup_fd < 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_FAILED,
+                    "TPM backend '%s': cannot create its worker's eventfd: %s",
+                    tb->id, g_strerror(errno));
+        return false;
+    }
+    w = g_new0(TPMBackendWorker, 1);
+    name = g_strdup_printf("tpm-%s", tb->id);
     g_mutex_init(&w->lock);
     g_cond_init(&w->cond);
     g_queue_init(&w->jobs);
+    w->wakeup_fd = wakeup_fd;
+    w->poll_fd = -1;
     tb->worker = w;
     w->completion = g_source_new(&completion_funcs,
                                  sizeof(TPMCompletionSource));
@@ -216,6 +277,7 @@ static void tpm_backend_worker_start(TPMBackend *tb)
     g_source_set_name(w->completion, "tpm-completion");
     g_source_attach(w->completion, NULL);
     w->thread = g_thread_new(name, tpm_backend_worker_thread, tb);
+    return true;
 }
 
 static void tpm_backend_worker_stop(TPMBackend *tb)
@@ -231,6 +293,7 @@ static void tpm_backend_worker_stop(TPMBackend *tb)
     g_thread_join(w->thread);
     g_source_destroy(w->completion);
     g_source_unref(w->completion);
+    close(w->wakeup_fd);
     g_mutex_clear(&w->lock);
     g_cond_clear(&w->cond);
     g_free(w);
@@ -304,7 +367,14 @@ TPMBackend *tpm_backend_new(const char *type, const char *id, GHashTable *opts,
         g_free(tb);
         return NULL;
     }
-    tpm_backend_worker_start(tb);
+    if (!tpm_backend_worker_start(tb, errp)) {
+        if (tb->klass->finalize) {
+            tb->klass->finalize(tb);
+        }
+        g_free(tb->id);
+        g_free(tb);
+        return NULL;
+    }
     tpm_backends = g_list_append(tpm_backends, tb);
     return tb;
 }
@@ -412,9 +482,62 @@ void tpm_backend_cancel_cmd(TPMBackend *tb)
         /* Not started yet: it runs on resume and the TPM sees no cancel. */
         return;
     }
-    if (tb->cmd && tb->klass->cancel_cmd) {
+    if ((tb->cmd || (tb->worker && g_atomic_int_get(&tb->worker->direct_cmd))) &&
+        tb->klass->cancel_cmd) {
         tb->klass->cancel_cmd(tb);
     }
+}
+
+typedef struct TPMWorkerFdArgs {
+    int fd;
+    TPMWorkerFdFunc fn;
+    void *opaque;
+    int paused;                 /* -1: leave as it is */
+} TPMWorkerFdArgs;
+
+static int tpm_backend_set_fd_on_worker(TPMBackend *tb, void *opaque)
+{
+    TPMWorkerFdArgs *a = opaque;
+    TPMBackendWorker *w = tb->worker;
+
+    if (a->paused >= 0) {
+        w->poll_paused = a->paused;
+        return 0;
+    }
+    w->poll_fd = a->fd;
+    w->poll_fn = a->fn;
+    w->poll_opaque = a->opaque;
+    return 0;
+}
+
+void tpm_backend_set_worker_fd(TPMBackend *tb, int fd, TPMWorkerFdFunc fn,
+                               void *opaque)
+{
+    TPMWorkerFdArgs a = { .fd = fn ? fd : -1, .fn = fn, .opaque = opaque,
+                          .paused = -1 };
+
+    if (tb->worker) {
+        tpm_backend_run_sync(tb, tpm_backend_set_fd_on_worker, &a);
+    }
+}
+
+static void tpm_backend_pause_worker_fd(TPMBackend *tb, bool paused)
+{
+    TPMWorkerFdArgs a = { .fd = -1, .paused = paused };
+
+    if (tb->worker) {
+        tpm_backend_run_sync(tb, tpm_backend_set_fd_on_worker, &a);
+    }
+}
+
+void tpm_backend_run_cmd_on_worker(TPMBackend *tb, TPMBackendCmd *cmd)
+{
+    TPMBackendWorker *w = tb->worker;
+
+    g_atomic_int_set(&w->direct_cmd, 1);
+    tb->klass->handle_request(tb, cmd);
+    g_atomic_int_set(&w->direct_cmd, 0);
+    tpm_backend_log_cmd(tb, cmd);
 }
 
 void tpm_backend_finish_sync(TPMBackend *tb)
@@ -520,6 +643,7 @@ void tpm_backend_pause(TPMBackend *tb)
 {
     tb->paused = true;
     tpm_backend_finish_sync(tb);
+    tpm_backend_pause_worker_fd(tb, true);
 }
 
 void tpm_backend_resume(TPMBackend *tb)
@@ -527,6 +651,7 @@ void tpm_backend_resume(TPMBackend *tb)
     TPMBackendCmd *cmd = tb->held_cmd;
 
     tb->paused = false;
+    tpm_backend_pause_worker_fd(tb, false);
     if (cmd) {
         TPMJob *job = g_new0(TPMJob, 1);
 

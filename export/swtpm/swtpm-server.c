@@ -8,6 +8,7 @@
 #include "qemu/osdep.h"
 #include <glib-unix.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
@@ -154,6 +155,17 @@ struct SwtpmExport {
     uint8_t *cmd_in;
     uint8_t *cmd_out;
     uint32_t cmd_sent;      /* bytes of the answer the worker has sent */
+
+    /*
+     * The worker reads the data channel itself (docs/design.md "Backends"):
+     * while @data_on_worker, only the worker touches data.fd, data.buf and
+     * the cmd_* fields; the main loop takes the channel back before it
+     * changes anything the data path reads.
+     */
+    bool data_on_worker;
+    GSource *data_back;     /* the worker gave the channel back */
+    GByteArray *data_rest;  /* worker: answer bytes the socket did not take */
+    bool data_failed;       /* worker: the answer could not be sent */
 };
 
 static GList *swtpm_exports;
@@ -384,12 +396,14 @@ static uint32_t log_result(SwtpmExport *e, const char *what, int ret,
 /* ---- Data channel ------------------------------------------------------- */
 
 static void data_process(SwtpmExport *e);
+static void data_resume(SwtpmExport *e);
 static void mig_image_used(SwtpmExport *e);
 static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque);
 
 static void data_watch(SwtpmExport *e)
 {
-    if (e->data.fd >= 0 && !e->data.watch && !conn_pending(&e->data)) {
+    if (e->data.fd >= 0 && !e->data.watch && !conn_pending(&e->data) &&
+        !e->data_on_worker) {
         e->data.watch = g_unix_fd_add(e->data.fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                       data_ready, e);
     }
@@ -405,8 +419,11 @@ static void data_listen_watch(SwtpmExport *e)
     }
 }
 
+static void data_worker_detach(SwtpmExport *e);
+
 static void data_close(SwtpmExport *e)
 {
+    data_worker_detach(e);
     if (e->cmd_in_flight) {
         /* Its completion has nobody to answer: let it find nothing to do. */
         e->cmd_in_flight = false;
@@ -507,8 +524,7 @@ static void export_request_completed(void *opaque, int ret)
         if (sent < len) {
             data_send_response(e, e->cmd_out + sent, len - sent);
         }
-        data_watch(e);
-        data_process(e);
+        data_resume(e);
     }
 }
 
@@ -519,7 +535,8 @@ static void data_process(SwtpmExport *e)
     SwtpmDataFrame f;
     SwtpmParseStatus st;
 
-    if (e->cmd_in_flight || e->data.fd < 0 || conn_pending(&e->data)) {
+    if (e->cmd_in_flight || e->data.fd < 0 || conn_pending(&e->data) ||
+        e->data_on_worker) {
         return;
     }
     st = swtpm_data_parse(e->data.buf->data, e->data.buf->len, max, &f);
@@ -594,7 +611,7 @@ static void data_attach(SwtpmExport *e, int fd)
 {
     e->data.fd = fd;
     g_byte_array_set_size(e->data.buf, 0);
-    data_watch(e);
+    data_resume(e);
 }
 
 static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
@@ -614,6 +631,209 @@ static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     e->data_listen_watch = 0;
     return G_SOURCE_REMOVE;
 }
+
+/*
+ * ---- The data channel on the worker ----
+ *
+ * Once the TPM runs, a data channel carries nothing but TPM commands, one
+ * at a time: the worker reads it, runs the command and writes the answer,
+ * and the main loop is not woken at all. Everything else goes back to the
+ * main loop's path above: a TPM that is not running, a source that handed
+ * its image over, a bad frame, a hang-up, an answer the socket does not
+ * take at once. Control commands take the channel back first (they change
+ * the locality, the running state and the image the data path reads), all
+ * but CMD_CANCEL_TPM_CMD, which must reach the command the worker runs.
+ */
+
+typedef enum DataStep {
+    DATA_STEP_DONE,         /* answered; look for the next command */
+    DATA_STEP_MORE,         /* no whole command yet: keep reading */
+    DATA_STEP_BACK,         /* the main loop must take over */
+} DataStep;
+
+/* Worker: the main loop takes the channel back (data_back_dispatch). */
+static bool data_hand_back(SwtpmExport *e)
+{
+    g_source_set_ready_time(e->data_back, 0);
+    return false;
+}
+
+/* Worker: sends a framed or raw answer; what the socket does not take waits. */
+static DataStep data_answer_on_worker(SwtpmExport *e, uint32_t len)
+{
+    uint8_t pre[4], post[4];
+    struct iovec iov[3];
+    int n_iov = 0;
+    size_t total = 0, off;
+    ssize_t n;
+
+    if (e->cmd_tcg_header) {
+        swtpm_data_encode_tcg_prefix(pre, sizeof(pre), len);
+        iov[n_iov++] = (struct iovec){ pre, sizeof(pre) };
+    }
+    iov[n_iov++] = (struct iovec){ e->cmd_out, len };
+    if (e->cmd_tcg_header) {
+        swtpm_data_encode_tcg_trailer(post, sizeof(post));
+        iov[n_iov++] = (struct iovec){ post, sizeof(post) };
+    }
+    for (int i = 0; i < n_iov; i++) {
+        total += iov[i].iov_len;
+    }
+    do {
+        n = sendmsg(e->data.fd, &(struct msghdr){ .msg_iov = iov,
+                                                  .msg_iovlen = n_iov },
+                    MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        e->data_failed = true;
+        return DATA_STEP_BACK;
+    }
+    if (n == (ssize_t)total) {
+        return DATA_STEP_DONE;
+    }
+    off = MAX(n, 0);
+    for (int i = 0; i < n_iov; i++) {
+        if (off < iov[i].iov_len) {
+            g_byte_array_append(e->data_rest, (uint8_t *)iov[i].iov_base + off,
+                                iov[i].iov_len - off);
+            off = 0;
+        } else {
+            off -= iov[i].iov_len;
+        }
+    }
+    return DATA_STEP_BACK;
+}
+
+/* Worker: runs the first whole command in the buffer, as data_process does. */
+static DataStep data_step_on_worker(SwtpmExport *e)
+{
+    SwtpmDataFrame f;
+
+    switch (swtpm_data_parse(e->data.buf->data, e->data.buf->len,
+                             SWTPM_BUFFER_MAX, &f)) {
+    case SWTPM_PARSE_NEED_MORE:
+        return DATA_STEP_MORE;
+    case SWTPM_PARSE_ERROR:
+        return DATA_STEP_BACK;  /* the main loop's data_process says why */
+    default:
+        break;
+    }
+    e->cmd_tcg_header = f.tcg_header;
+    if (f.tcg_header) {
+        e->locality = f.locality;
+    }
+    memcpy(e->cmd_in, e->data.buf->data + f.cmd_offset, f.cmd_len);
+    g_byte_array_remove_range(e->data.buf, 0, f.frame_len);
+    e->cmd = (TPMBackendCmd){
+        .locality = e->locality,
+        .in = e->cmd_in,
+        .in_len = f.cmd_len,
+        .out = e->cmd_out,
+        .out_len = SWTPM_BUFFER_MAX,
+    };
+    mig_image_used(e);
+    tpm_backend_run_cmd_on_worker(e->be, &e->cmd);
+    return data_answer_on_worker(e, export_response_len(e));
+}
+
+/* Worker: the data socket is readable. */
+static bool data_ready_on_worker(TPMBackend *tb, void *opaque)
+{
+    SwtpmExport *e = opaque;
+    uint8_t chunk[4096];
+    DataStep step;
+    ssize_t n;
+
+    do {
+        n = read(e->data.fd, chunk, sizeof(chunk));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return true;
+    }
+    if (n <= 0) {
+        /* The main loop reads the hang-up again and closes the channel. */
+        return data_hand_back(e);
+    }
+    g_byte_array_append(e->data.buf, chunk, n);
+    do {
+        step = data_step_on_worker(e);
+    } while (step == DATA_STEP_DONE);
+    return step == DATA_STEP_MORE || data_hand_back(e);
+}
+
+/* Main loop: the channel is the main loop's again, with what the worker left. */
+static void data_worker_detach(SwtpmExport *e)
+{
+    bool failed;
+
+    if (!e->data_on_worker) {
+        return;
+    }
+    tpm_backend_set_worker_fd(e->be, -1, NULL, NULL);
+    e->data_on_worker = false;
+    g_source_set_ready_time(e->data_back, -1);
+    failed = e->data_failed;
+    e->data_failed = false;
+    if (!failed && e->data_rest->len) {
+        failed = !conn_send(&e->data, e->data_rest->data, e->data_rest->len);
+    }
+    g_byte_array_set_size(e->data_rest, 0);
+    if (failed) {
+        data_close(e);
+    }
+}
+
+/* Main loop: hands the channel to the worker if only TPM commands can come. */
+static bool data_worker_attach(SwtpmExport *e)
+{
+    if (e->data_on_worker || e->data.fd < 0 || !e->tpm_running ||
+        e->handed_over || e->cmd_in_flight || conn_pending(&e->data) ||
+        tpm_backend_get_tpm_version(e->be) == TPM_VERSION_UNSPEC) {
+        return false;
+    }
+    if (e->data.watch) {
+        g_source_remove(e->data.watch);
+        e->data.watch = 0;
+    }
+    e->data_on_worker = true;
+    tpm_backend_set_worker_fd(e->be, e->data.fd, data_ready_on_worker, e);
+    return true;
+}
+
+/*
+ * Main loop: the data channel goes on: a whole command already buffered
+ * runs here, the rest on the worker if it can.
+ */
+static void data_resume(SwtpmExport *e)
+{
+    data_watch(e);
+    data_process(e);
+    data_worker_attach(e);
+}
+
+static gboolean data_back_ready(gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+
+    if (e->data_on_worker) {
+        /* Not data_resume: the worker just said it cannot go on. */
+        data_worker_detach(e);
+        data_watch(e);
+        data_process(e);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean data_back_dispatch(GSource *source, GSourceFunc cb,
+                                   gpointer opaque)
+{
+    g_source_set_ready_time(source, -1);
+    return cb(opaque);
+}
+
+static GSourceFuncs data_back_funcs = {
+    .dispatch = data_back_dispatch,
+};
 
 /* ---- Shared-storage migration ------------------------------------------ */
 
@@ -1322,6 +1542,24 @@ static void ctrl_dispatch(SwtpmExport *e, const SwtpmCtrlRequest *r, int *fd)
 
 /* ---- Control channel ----------------------------------------------------- */
 
+/*
+ * The data channel comes back from the worker for the command, which may
+ * change what the data path reads (the locality, the running TPM, the
+ * image), and goes back once it is answered. CMD_CANCEL_TPM_CMD must reach
+ * the command the worker runs, so it leaves the channel where it is.
+ */
+static void ctrl_dispatch_data_aside(SwtpmExport *e, const SwtpmCtrlRequest *r,
+                                     int *fd)
+{
+    if (r->cmd == SWTPM_CMD_CANCEL_TPM_CMD) {
+        ctrl_dispatch(e, r, fd);
+        return;
+    }
+    data_worker_detach(e);
+    ctrl_dispatch(e, r, fd);
+    data_resume(e);
+}
+
 static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque);
 
 static void ctrl_listen_watch(SwtpmExport *e)
@@ -1414,7 +1652,7 @@ static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque)
             return G_SOURCE_REMOVE;
         }
     } else {
-        ctrl_dispatch(e, &r, &passed_fd);
+        ctrl_dispatch_data_aside(e, &r, &passed_fd);
     }
     if (passed_fd >= 0) {
         close(passed_fd);
@@ -1434,8 +1672,7 @@ static void conn_resume(SwtpmConn *c)
     if (c == &e->ctrl) {
         ctrl_watch(e);
     } else {
-        data_watch(e);
-        data_process(e);
+        data_resume(e);
     }
 }
 
@@ -1558,6 +1795,11 @@ SwtpmExport *swtpm_export_new(GHashTable *opts, GError **errp)
     e->swtpm_mkey_id = g_strdup(qemu_opt_get(opts, "swtpm-migration-key"));
     e->cmd_in = g_malloc(SWTPM_BUFFER_MAX);
     e->cmd_out = g_malloc(SWTPM_BUFFER_MAX);
+    e->data_rest = g_byte_array_new();
+    e->data_back = g_source_new(&data_back_funcs, sizeof(GSource));
+    g_source_set_callback(e->data_back, data_back_ready, e, NULL);
+    g_source_set_name(e->data_back, "swtpm-data-back");
+    g_source_attach(e->data_back, NULL);
     swtpm_exports = g_list_append(swtpm_exports, e);
     /* Before the socket exists: a wrong key must stop QEMU connecting. */
     if (!mig_setup(e, opts, errp)) {
@@ -1612,6 +1854,7 @@ void swtpm_export_free(SwtpmExport *e)
         return;
     }
     swtpm_exports = g_list_remove(swtpm_exports, e);
+    data_worker_detach(e);
     if (e->cmd_in_flight) {
         e->cmd_in_flight = false;
         tpm_backend_finish_sync(e->be);
@@ -1636,6 +1879,9 @@ void swtpm_export_free(SwtpmExport *e)
     g_free(e->swtpm_mkey_id);
     g_free(e->cmd_in);
     g_free(e->cmd_out);
+    g_byte_array_unref(e->data_rest);
+    g_source_destroy(e->data_back);
+    g_source_unref(e->data_back);
     g_free(e->id);
     g_free(e);
 }

@@ -206,6 +206,27 @@ void tpm_backend_set_frontend(TPMBackend *tb, const char *model,
  */
 typedef void (*TPMRequestAnswer)(void *opaque, TPMBackendCmd *cmd);
 void tpm_backend_set_answer_hook(TPMBackend *tb, TPMRequestAnswer fn, void *opaque);
+/*
+ * A frontend whose client sends one command, waits for the answer and sends
+ * the next can let the worker read the client's fd itself: the command
+ * then reaches the TPM without a hop from the main loop to the worker.
+ *
+ * Worker thread: @fd is readable (or hung up). The callback reads it, runs
+ * what it read with tpm_backend_run_cmd_on_worker() and answers; it
+ * returns false to stop the watch (and then hands the fd back to the main
+ * loop on its own). Not called while the backend is paused; jobs the main
+ * loop queues (state operations, stop, init) run between two calls.
+ */
+typedef bool (*TPMWorkerFdFunc)(TPMBackend *tb, void *opaque);
+/*
+ * Main thread: the worker watches @fd and calls @fn; with @fn NULL it
+ * stops. Returns once the worker has taken the change: after a stop, @fn
+ * is not running and does not run again.
+ */
+void tpm_backend_set_worker_fd(TPMBackend *tb, int fd, TPMWorkerFdFunc fn,
+                               void *opaque);
+/* Worker thread, from a TPMWorkerFdFunc: runs @cmd (tpm_backend_cancel_cmd reaches it). */
+void tpm_backend_run_cmd_on_worker(TPMBackend *tb, TPMBackendCmd *cmd);
 /* Main thread: start the TPM (tpm_backend_init with no flags). */
 int tpm_backend_startup_tpm(TPMBackend *tb, size_t buffersize, GError **errp);
 int tpm_backend_init(TPMBackend *tb, size_t buffersize, unsigned flags,

@@ -7,7 +7,10 @@
 #include "block/blkdebug.h"
 #include "crypto/secret.h"
 #include "nvram/nvram.h"
+#include <sys/socket.h>
+#include "qemu/bswap.h"
 #include "qemu/option.h"
+#include "qemu/sockets.h"
 #include "sysemu/blockdev.h"
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_util.h"
@@ -163,6 +166,88 @@ static void test_run_sync_on_worker(void)
     g_assert_cmpint(tpm_backend_run_sync(tb, sync_counter, g_thread_self()),
                     ==, 42);
     tpm_backend_free(tb);
+}
+
+/* What the worker's fd callback saw: which thread, how often, the answer. */
+typedef struct WorkerFd {
+    int sv[2];
+    GThread *main;
+    GThread *ran_on;
+    gint calls;                 /* atomic */
+    bool stop_after_one;
+} WorkerFd;
+
+static bool worker_fd_ready(TPMBackend *tb, void *opaque)
+{
+    WorkerFd *w = opaque;
+    uint8_t in[64], out[64];
+    TPMBackendCmd cmd = { .in = in, .out = out, .out_len = sizeof(out) };
+    ssize_t n = read(w->sv[1], in, sizeof(in));
+
+    g_assert_cmpint(n, >, 0);
+    cmd.in_len = n;
+    w->ran_on = g_thread_self();
+    tpm_backend_run_cmd_on_worker(tb, &cmd);
+    /* Counted before the answer goes out: the test reads the count after it. */
+    g_atomic_int_inc(&w->calls);
+    g_assert_cmpint(write(w->sv[1], out, 10), ==, 10);
+    return !w->stop_after_one;
+}
+
+/* One command through the fd and its answer; false if none came in 200 ms. */
+static bool worker_fd_roundtrip(WorkerFd *w, uint8_t *resp)
+{
+    g_assert_cmpint(write(w->sv[0], tpm2_startup_clear,
+                          sizeof(tpm2_startup_clear)), ==,
+                    sizeof(tpm2_startup_clear));
+    return qemu_read_full_timeout(w->sv[0], resp, 10, 200) == 10;
+}
+
+/*
+ * A fd the worker watches: its callback runs on the worker and answers
+ * without the main loop; clearing it returns only when it cannot run any
+ * more; a pause stops the watch until resume; a callback that returns
+ * false is not called again.
+ */
+static void test_worker_fd(void)
+{
+    TPMBackend *tb = new_backend("null,id=w", NULL);
+    WorkerFd w = { .main = g_thread_self() };
+    uint8_t resp[10];
+    uint8_t junk[64];
+
+    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, w.sv),
+                    ==, 0);
+    tpm_backend_set_worker_fd(tb, w.sv[1], worker_fd_ready, &w);
+    g_assert_true(worker_fd_roundtrip(&w, resp));
+    g_assert_cmphex(ldl_be_p(resp + 6), ==, 0x101);  /* null: TPM_RC_FAILURE */
+    g_assert_true(w.ran_on != w.main);
+    g_assert_cmpint(g_atomic_int_get(&w.calls), ==, 1);
+
+    tpm_backend_pause(tb);
+    g_assert_false(worker_fd_roundtrip(&w, resp));
+    g_assert_cmpint(g_atomic_int_get(&w.calls), ==, 1);
+    tpm_backend_resume(tb);
+    g_assert_cmpint(qemu_read_full_timeout(w.sv[0], resp, 10, 10000), ==, 10);
+    g_assert_cmpint(g_atomic_int_get(&w.calls), ==, 2);
+
+    tpm_backend_set_worker_fd(tb, -1, NULL, NULL);
+    g_assert_false(worker_fd_roundtrip(&w, resp));
+    g_assert_cmpint(g_atomic_int_get(&w.calls), ==, 2);
+    g_assert_cmpint(read(w.sv[1], junk, sizeof(junk)), ==,
+                    sizeof(tpm2_startup_clear));
+
+    w.stop_after_one = true;
+    tpm_backend_set_worker_fd(tb, w.sv[1], worker_fd_ready, &w);
+    g_assert_true(worker_fd_roundtrip(&w, resp));
+    g_assert_false(worker_fd_roundtrip(&w, resp));
+    g_assert_cmpint(g_atomic_int_get(&w.calls), ==, 3);
+    /* Jobs still run while the worker watches nothing. */
+    g_assert_cmpint(tpm_backend_run_sync(tb, sync_counter, g_thread_self()),
+                    ==, 42);
+    tpm_backend_free(tb);
+    close(w.sv[0]);
+    close(w.sv[1]);
 }
 
 /* The null backend keeps no state: the storage operations say so. */
@@ -444,6 +529,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tpm-backend/null/options", test_null_options);
     g_test_add_func("/tpm-backend/pause-resume", test_pause_resume);
     g_test_add_func("/tpm-backend/run-sync", test_run_sync_on_worker);
+    g_test_add_func("/tpm-backend/worker-fd", test_worker_fd);
     g_test_add_func("/tpm-backend/null/no-storage", test_null_no_storage);
     g_test_add("/tpm-backend/libtpms/lifecycle", Fixture, NULL, fixture_setup,
                test_libtpms_lifecycle, fixture_teardown);
