@@ -240,4 +240,27 @@ check "not dumpable: the same user cannot read /proc/PID/mem" read_mem_as_nobody
 check "-dumpable on: the same user can (so the refusal is the setting's)" \
     read_mem_as_nobody allowed -dumpable on
 
+# qtpm-img is not dumpable either: held reading a key from a silent FIFO,
+# its /proc/PID files belong to root although it runs as nobody.
+qtpm_img_not_dumpable() {
+    local fifo=$NOBODY_DIR/silent.fifo holder pid owner i=0
+    mkfifo -m 0666 "$fifo"
+    sleep 600 <>"$fifo" &
+    holder=$!
+    bg_pid $holder
+    "${NOBODY[@]}" "$QTPM_IMG" info --passphrase-file "$fifo" "$NOBODY_DIR/tpm.qcow2" \
+        >"$OUT" 2>"$ERR" &
+    pid=$!
+    bg_pid $pid
+    while [ $i -lt 50 ] && ! grep -q pipe_read "/proc/$pid/wchan" 2>/dev/null; do
+        sleep 0.1; i=$((i + 1))
+    done
+    owner=$(stat -c %U "/proc/$pid/status")
+    kill "$pid" "$holder"
+    wait "$pid" 2>/dev/null
+    diag "qtpm-img as nobody: /proc/PID/status owned by $owner"
+    [ "$owner" = root ]
+}
+check "qtpm-img is not dumpable" qtpm_img_not_dumpable
+
 done_testing
