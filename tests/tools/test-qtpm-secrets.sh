@@ -195,6 +195,40 @@ sys.exit(0 if n == 0 else 1)
 EOF
     }
     check "the dump does not hold the key" key_not_in_core
+    # The same for a passphrase: its secret, the store's copy, PBKDF2's
+    # keyed HMAC state.
+    key_not_in_core_of() {
+        python3 - "$CORE_FILE" "$1" <<'EOF'
+import sys
+core = open(sys.argv[1], 'rb').read()
+key = open(sys.argv[2], 'rb').read()
+n = core.count(key)
+print("# %s appears %d times in the %d-byte core" % (sys.argv[2], n, len(core)))
+sys.exit(0 if n == 0 else 1)
+EOF
+    }
+    passphrase_not_in_core() {
+        local dir=$SCRATCH/core-pass
+        mkdir -p "$dir"
+        printf 'a passphrase only this test knows' >pass
+        qemu-img create -q -f qcow2 pass.qcow2 1M
+        (
+            cd "$dir" && ulimit -c unlimited &&
+            exec "$QTPM" -dumpable on -object secret,id=p0,file="$SCRATCH/pass" \
+                -drive file="$SCRATCH/pass.qcow2",if=none,id=drive0 \
+                -tpmdev libtpms,id=tpm0,nvram=drive0,passphrase-secret=p0 \
+                -device tpm-tis,tpmdev=tpm0 \
+                -qmp "unix:$dir/q.sock,server=on,wait=off"
+        ) >"$OUT" 2>"$ERR" &
+        QTPM_PID=$!
+        bg_pid $QTPM_PID
+        wait_for_file "$dir/q.sock" 300 || return 1
+        kill -ABRT "$QTPM_PID"
+        wait "$QTPM_PID"
+        CORE_FILE=$(find "$dir" -mindepth 1 -name 'core*' | head -1)
+        [ -n "$CORE_FILE" ] && key_not_in_core_of pass
+    }
+    check "a dump does not hold the passphrase" passphrase_not_in_core
 else
     diag "core_pattern is not 'core': the core file checks rely on Dumpable"
 fi
