@@ -12,6 +12,7 @@
 #include "qemu/sockets.h"
 
 #include <gio/gio.h>
+#include <sys/socket.h>
 #include <json-glib/json-glib.h>
 
 /* ---- framing ----------------------------------------------------------- */
@@ -479,19 +480,37 @@ void qmp_init_commands(void)
 
 /* ---- the socket server ------------------------------------------------- */
 
+/*
+ * As QEMU's monitor: a bounded number of clients at a time; further
+ * connections wait in the listen backlog until one leaves.
+ */
+#define QMP_MAX_CLIENTS 4
+/*
+ * Replies and events a client has not read yet. Far above any reply
+ * (query-commands is a few KiB); a client that lets this fill stopped
+ * reading and is disconnected rather than allowed to hold the main loop.
+ */
+#define QMP_OUT_MAX (256 * 1024)
+
 typedef struct QmpClient {
     GSocketConnection *conn;
-    GOutputStream *out;
+    GSocket *sock;
     QmpSession *session;
     QmpStreamParser *parser;
     GSource *source;
+    GSource *out_source;
+    GByteArray *out;
     bool closing;
 } QmpClient;
 
 static GSocket *qmp_listen_socket;
 static GSource *qmp_listen_source;
+static guint qmp_backoff_timer;
+static bool qmp_accept_failing;     /* said once until an accept succeeds */
 static char *qmp_socket_path;
 static GList *qmp_clients;
+
+static void qmp_listen_watch(void);
 
 static void qmp_client_close(QmpClient *c)
 {
@@ -500,28 +519,95 @@ static void qmp_client_close(QmpClient *c)
         g_source_destroy(c->source);
         g_source_unref(c->source);
     }
+    if (c->out_source) {
+        g_source_destroy(c->out_source);
+        g_source_unref(c->out_source);
+    }
     g_io_stream_close(G_IO_STREAM(c->conn), NULL, NULL);
     g_object_unref(c->conn);
+    g_object_unref(c->sock);
+    g_byte_array_unref(c->out);
     qmp_stream_parser_free(c->parser);
     qmp_session_free(c->session);
     g_free(c);
+    /* A place is free: take the next waiting connection. */
+    qmp_listen_watch();
+}
+
+/* Stops everything for @c; its source finds the shutdown and closes it. */
+static void qmp_client_drop(QmpClient *c)
+{
+    c->closing = true;
+    g_byte_array_set_size(c->out, 0);
+    g_socket_shutdown(c->sock, TRUE, TRUE, NULL);
+}
+
+/* Writes what the socket takes now; false when the connection failed. */
+static bool qmp_client_flush(QmpClient *c)
+{
+    while (c->out->len) {
+        ssize_t n = send(g_socket_get_fd(c->sock), c->out->data, c->out->len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return true;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        g_byte_array_remove_range(c->out, 0, n);
+    }
+    return true;
+}
+
+static gboolean qmp_client_writable(GSocket *sock, GIOCondition cond,
+                                    gpointer opaque)
+{
+    QmpClient *c = opaque;
+
+    if (!qmp_client_flush(c)) {
+        qmp_client_drop(c);
+    }
+    if (c->out->len) {
+        return G_SOURCE_CONTINUE;
+    }
+    g_source_unref(c->out_source);
+    c->out_source = NULL;
+    return G_SOURCE_REMOVE;
 }
 
 /*
- * Writes one line. Writes block: QMP clients are local management tools
- * and messages are small; a client that stops reading is dropped on error.
+ * Queues one line and writes what the socket takes, never blocking: the
+ * main loop also runs the TPM and qtest.
  */
 static void qmp_client_send(QmpClient *c, const char *line)
 {
-    g_autofree char *msg = g_strconcat(line, "\r\n", NULL);
+    size_t len = strlen(line);
 
     if (c->closing) {
         return;
     }
     qemu_log_mask(LOG_QMP, "qmp out: %s", line);
-    if (!g_output_stream_write_all(c->out, msg, strlen(msg), NULL, NULL,
-                                   NULL)) {
-        c->closing = true;
+    if (c->out->len + len + 2 > QMP_OUT_MAX) {
+        qemu_log_warning("-qmp: a client does not read its replies (%u bytes "
+                         "waiting); disconnecting it", c->out->len);
+        qmp_client_drop(c);
+        return;
+    }
+    g_byte_array_append(c->out, (const guint8 *)line, len);
+    g_byte_array_append(c->out, (const guint8 *)"\r\n", 2);
+    if (!qmp_client_flush(c)) {
+        qmp_client_drop(c);
+        return;
+    }
+    if (c->out->len && !c->out_source) {
+        c->out_source = g_socket_create_source(c->sock, G_IO_OUT, NULL);
+        g_source_set_callback(c->out_source, G_SOURCE_FUNC(qmp_client_writable),
+                              c, NULL);
+        g_source_attach(c->out_source, NULL);
     }
 }
 
@@ -531,12 +617,13 @@ static void qmp_client_message(const char *json, size_t len,
     QmpClient *c = opaque;
     g_autofree char *reply = NULL;
 
+    if (c->closing) {
+        return;
+    }
     if (json) {
         qemu_log_mask(LOG_QMP, "qmp in: %.*s", (int)MIN(len, 4096), json);
     }
-    reply = qmp_session_dispatch(c->session, json, len,
-                                                  error);
-
+    reply = qmp_session_dispatch(c->session, json, len, error);
     if (reply) {
         qmp_client_send(c, reply);
     }
@@ -546,12 +633,18 @@ static gboolean qmp_client_readable(GSocket *sock, GIOCondition cond,
                                     gpointer opaque)
 {
     QmpClient *c = opaque;
+    g_autoptr(GError) err = NULL;
     char buf[4096];
     gssize n;
 
-    n = g_socket_receive(sock, buf, sizeof(buf), NULL, NULL);
-    if (n <= 0) {
-        qmp_stream_parser_flush(c->parser);
+    n = g_socket_receive(sock, buf, sizeof(buf), NULL, &err);
+    if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
+        return G_SOURCE_CONTINUE;
+    }
+    if (n <= 0 || c->closing) {
+        if (!c->closing) {
+            qmp_stream_parser_flush(c->parser);
+        }
         c->source = (g_source_unref(c->source), NULL);
         qmp_client_close(c);
         return G_SOURCE_REMOVE;
@@ -570,12 +663,13 @@ static void qmp_client_new(GSocket *sock)
     QmpClient *c = g_new0(QmpClient, 1);
     g_autofree char *greeting = qmp_greeting();
 
+    c->sock = g_object_ref(sock);
     c->conn = g_socket_connection_factory_create_connection(sock);
-    c->out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
+    c->out = g_byte_array_new();
     c->session = qmp_session_new();
     c->parser = qmp_stream_parser_new(qmp_client_message, c);
     qmp_clients = g_list_append(qmp_clients, c);
-    g_socket_set_blocking(sock, TRUE);
+    g_socket_set_blocking(sock, FALSE);
     qmp_client_send(c, greeting);
     c->source = g_socket_create_source(sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                        NULL);
@@ -584,15 +678,70 @@ static void qmp_client_new(GSocket *sock)
     g_source_attach(c->source, NULL);
 }
 
+static void qmp_listen_unwatch(void)
+{
+    if (qmp_listen_source) {
+        g_source_destroy(qmp_listen_source);
+        g_source_unref(qmp_listen_source);
+        qmp_listen_source = NULL;
+    }
+}
+
+static gboolean qmp_backoff_done(gpointer opaque)
+{
+    qmp_backoff_timer = 0;
+    qmp_listen_watch();
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean qmp_accept(GSocket *listen, GIOCondition cond, gpointer opaque)
 {
-    GSocket *sock = g_socket_accept(listen, NULL, NULL);
+    int fd = qemu_socket_accept(g_socket_get_fd(listen));
+    GSocket *sock;
 
-    if (sock) {
-        qmp_client_new(sock);
-        g_object_unref(sock);
+    if (fd < 0) {
+        if (qemu_socket_accept_should_back_off(errno)) {
+            /* The connection stays queued; retrying now would spin. */
+            if (!qmp_accept_failing) {
+                qemu_log_warning("-qmp: cannot accept a client: %s; trying "
+                                 "again every %d ms", g_strerror(errno),
+                                 QEMU_SOCKET_ACCEPT_BACKOFF_MS);
+                qmp_accept_failing = true;
+            }
+            qmp_listen_unwatch();
+            qmp_backoff_timer = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
+                                              qmp_backoff_done, NULL);
+            return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    qmp_accept_failing = false;
+    sock = g_socket_new_from_fd(fd, NULL);
+    if (!sock) {
+        close(fd);
+        return G_SOURCE_CONTINUE;
+    }
+    qmp_client_new(sock);
+    g_object_unref(sock);
+    if (g_list_length(qmp_clients) >= QMP_MAX_CLIENTS) {
+        qmp_listen_unwatch();
+        return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
+}
+
+/* Watches the listening socket unless it is full or backing off. */
+static void qmp_listen_watch(void)
+{
+    if (!qmp_listen_socket || qmp_listen_source || qmp_backoff_timer ||
+        g_list_length(qmp_clients) >= QMP_MAX_CLIENTS) {
+        return;
+    }
+    qmp_listen_source = g_socket_create_source(qmp_listen_socket, G_IO_IN,
+                                               NULL);
+    g_source_set_callback(qmp_listen_source, G_SOURCE_FUNC(qmp_accept), NULL,
+                          NULL);
+    g_source_attach(qmp_listen_source, NULL);
 }
 
 const QemuOptDesc qmp_opts[] = {
@@ -695,11 +844,7 @@ int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp)
     }
     qmp_socket_path = g_steal_pointer(&path);
     g_socket_set_blocking(qmp_listen_socket, FALSE);
-    qmp_listen_source = g_socket_create_source(qmp_listen_socket, G_IO_IN,
-                                               NULL);
-    g_source_set_callback(qmp_listen_source, G_SOURCE_FUNC(qmp_accept), NULL,
-                          NULL);
-    g_source_attach(qmp_listen_source, NULL);
+    qmp_listen_watch();
     qemu_event_sink_add(qmp_event_sink, NULL);
     if (wait) {
         /*
@@ -719,17 +864,17 @@ void qmp_server_stop(void)
     if (qmp_listen_socket) {
         qemu_event_sink_remove(qmp_event_sink, NULL);
     }
-    while (qmp_clients) {
-        qmp_client_close(qmp_clients->data);
-    }
-    if (qmp_listen_source) {
-        g_source_destroy(qmp_listen_source);
-        g_source_unref(qmp_listen_source);
-        qmp_listen_source = NULL;
-    }
     if (qmp_listen_socket) {
         g_socket_close(qmp_listen_socket, NULL);
         g_clear_object(&qmp_listen_socket);
+    }
+    while (qmp_clients) {
+        qmp_client_close(qmp_clients->data);
+    }
+    qmp_listen_unwatch();
+    if (qmp_backoff_timer) {
+        g_source_remove(qmp_backoff_timer);
+        qmp_backoff_timer = 0;
     }
     if (qmp_socket_path) {
         unlink(qmp_socket_path);

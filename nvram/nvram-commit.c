@@ -350,12 +350,13 @@ int nvram_rekey(NvramStore *s, const QCryptoKey *new_key, uint32_t kdf_iteration
     if (ret == 0) {
         nvram_keys_wipe(&s->keys);
         s->keys = keys;
-        if (s->key_data) {
-            qcrypto_memwipe(s->key_data, s->key_len);
-            g_free(s->key_data);
-        }
+        qcrypto_secure_free(s->key_data, s->key_len);
         s->key_kind = new_key->kind;
-        s->key_data = new_key->len ? g_memdup2(new_key->data, new_key->len) : NULL;
+        s->key_data = NULL;
+        if (new_key->len) {
+            s->key_data = qcrypto_secure_alloc(new_key->len);
+            memcpy(s->key_data, new_key->data, new_key->len);
+        }
         s->key_len = new_key->len;
     }
 out:

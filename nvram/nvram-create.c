@@ -148,5 +148,6 @@ int nvram_format_blank(NvramStore *s, const NvramOpenOptions *opts, GError **err
     s->slot = 0;
     nvram_keys_wipe(&s->keys);
     s->keys = keys;
+    nvram_keys_wipe(&keys);
     return 0;
 }

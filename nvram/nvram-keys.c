@@ -59,6 +59,14 @@ int nvram_keys_derive(NvramStore *s, const QCryptoKeyKind kind, const uint8_t *k
                         "but a raw key was given", s->name);
             return -1;
         }
+        /* The count is the image's word: a crafted one must not hold us. */
+        if (rec->kdf_iterations > QCRYPTO_PBKDF2_MAX_ITERATIONS) {
+            g_set_error(errp, QTPM_ERROR, QTPM_ERROR_INVALID,
+                        "'%s' asks for %" PRIu32 " PBKDF2 iterations, more than "
+                        "the %d qtpm accepts", s->name, rec->kdf_iterations,
+                        QCRYPTO_PBKDF2_MAX_ITERATIONS);
+            return -1;
+        }
         qcrypto_pbkdf2_sha256(key, key_len, rec->kdf_salt, NVRAM_SALT_LEN,
                               rec->kdf_iterations, out->ikm, sizeof(out->ikm));
     }

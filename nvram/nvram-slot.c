@@ -226,6 +226,7 @@ static int try_candidate(NvramStore *s, SlotScan *sc, bool *key_decided,
         return 0;
     }
     sel->keys = keys;
+    nvram_keys_wipe(&keys);
     return 1;
 }
 

@@ -171,14 +171,16 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
                     bdrv_get_filename(bs));
         return NULL;
     }
-    s = g_new0(NvramStore, 1);
+    /* s->keys holds the derived keys: locked, out of core dumps. */
+    s = qcrypto_secure_alloc(sizeof(*s));
     s->bs = bs;
     s->name = bdrv_get_filename(bs);
     s->allow_no_key = opts->allow_no_key;
     s->accept_rollback = opts->accept_rollback && opts->owner;
     s->key_kind = opts->key.kind;
     if (opts->key.kind != QCRYPTO_KEY_NONE) {
-        s->key_data = g_memdup2(opts->key.data, opts->key.len);
+        s->key_data = qcrypto_secure_alloc(opts->key.len);
+        memcpy(s->key_data, opts->key.data, opts->key.len);
         s->key_len = opts->key.len;
     }
 
@@ -232,12 +234,8 @@ void nvram_close(NvramStore *s)
     if (s->owner) {
         bdrv_unlock_id(s->bs, NVRAM_LOCK_ID_OWNER);
     }
-    if (s->key_data) {
-        qcrypto_memwipe(s->key_data, s->key_len);
-        g_free(s->key_data);
-    }
-    nvram_keys_wipe(&s->keys);
-    g_free(s);
+    qcrypto_secure_free(s->key_data, s->key_len);
+    qcrypto_secure_free(s, sizeof(*s));
 }
 
 bool nvram_type_valid(NvramStore *s, TPMStateBlobType type, GError **errp)

@@ -24,6 +24,7 @@
 #include "sysemu/tpm_backend.h"
 #include "sysemu/tpm_frontend.h"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* One -drive, -tpmdev, -device or -object: its text and parsed options. */
@@ -48,6 +49,8 @@ typedef struct QtpmConfig {
     const char *incoming;
     bool start_stopped;
     bool daemonize;
+    bool dumpable;
+    bool secret_data_seen;  /* some -object secret had data= */
 } QtpmConfig;
 
 static char *pidfile_written;
@@ -205,7 +208,7 @@ typedef enum {
     OPT_DRIVE, OPT_TPMDEV, OPT_DEVICE, OPT_OBJECT, OPT_QTEST, OPT_QMP,
     OPT_S, OPT_NAME, OPT_PIDFILE, OPT_DAEMONIZE, OPT_LOGFILE, OPT_LOG,
     OPT_VERSION, OPT_HELP, OPT_INCOMING, OPT_NODEFAULTS, OPT_DISPLAY,
-    OPT_EXPORT,
+    OPT_EXPORT, OPT_DUMPABLE,
 } QtpmOptionIndex;
 
 /*
@@ -244,6 +247,8 @@ static const struct {
     { "nodefaults", false, OPT_NODEFAULTS, NULL,
       "accepted; qtpm creates no default devices" },
     { "display", true, OPT_DISPLAY, "none", "accepted; qtpm has no display" },
+    { "dumpable", true, OPT_DUMPABLE, "on|off",
+      "allow core dumps and same-user ptrace, for debugging (default off)" },
     { "h", false, OPT_HELP, NULL, "this text" },
     { "help", false, OPT_HELP },
     { "version", false, OPT_VERSION, NULL, "the version" },
@@ -501,6 +506,16 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
         break;
     case OPT_NODEFAULTS:
         break;
+    case OPT_DUMPABLE:
+        if (!strcmp(val, "on")) {
+            c->dumpable = true;
+        } else if (!strcmp(val, "off")) {
+            c->dumpable = false;
+        } else {
+            error_report("-dumpable %s: give 'on' or 'off'", val);
+            return -1;
+        }
+        break;
     case OPT_DISPLAY:
         if (strcmp(val, "none")) {
             error_report("-display %s: qtpm has no display; only 'none' "
@@ -510,6 +525,40 @@ static int parse_option(QtpmConfig *c, QtpmOptionIndex index, const char *val)
         break;
     }
     return 0;
+}
+
+/*
+ * Overwrites the value of every data= key of an -object argument in place.
+ * The kernel shows /proc/PID/cmdline from this memory, so the secret leaves
+ * the process list once parsed (it was readable until then: hence the
+ * warning). Keys are split on ',' with ",," escaping one, as the parser does.
+ */
+static bool scrub_secret_data_arg(char *arg)
+{
+    bool found = false;
+    char *p = arg;
+
+    while (*p) {
+        bool is_data = g_str_has_prefix(p, "data=");
+        char *v = p + (is_data ? strlen("data=") : 0);
+
+        while (*v && !(v[0] == ',' && v[1] != ',')) {
+            if (v[0] == ',') {
+                if (is_data) {
+                    v[0] = v[1] = 'x';
+                }
+                v += 2;
+                continue;
+            }
+            if (is_data) {
+                *v = 'x';
+            }
+            v++;
+        }
+        found |= is_data;
+        p = *v ? v + 1 : v;
+    }
+    return found;
 }
 
 /* Returns 1 when a help or version text was printed (exit 0). */
@@ -547,6 +596,9 @@ static int parse_command_line(int argc, char **argv, QtpmConfig *c)
             val = argv[++i];
         }
         r = parse_option(c, qtpm_options[k].index, val);
+        if (qtpm_options[k].index == OPT_OBJECT && scrub_secret_data_arg(argv[i])) {
+            c->secret_data_seen = true;
+        }
         if (r != 0) {
             return r;
         }
@@ -943,11 +995,22 @@ static void qtest_stdio_closed(void *opaque)
     qemu_system_shutdown_request("host-qmp-quit");
 }
 
+/* The copies the option parser made of data=: the secret has its own. */
+static void wipe_secret_data(GHashTable *opts)
+{
+    char *data = g_hash_table_lookup(opts, "data");
+
+    if (data) {
+        qcrypto_memwipe(data, strlen(data));
+    }
+}
+
 static bool create_objects(QtpmConfig *c)
 {
     for (guint i = 0; i < c->objects->len; i++) {
         QtpmOptArg *a = c->objects->pdata[i];
         g_autoptr(GError) err = NULL;
+        bool ok;
         g_autoptr(GHashTable) props =
             g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         GHashTableIter it;
@@ -960,7 +1023,13 @@ static bool create_objects(QtpmConfig *c)
                 g_hash_table_insert(props, g_strdup(k), g_strdup(v));
             }
         }
-        if (!qcrypto_secret_new(props, &err)) {
+        ok = qcrypto_secret_new(props, &err) != NULL;
+        wipe_secret_data(props);
+        wipe_secret_data(a->opts);
+        if (a->text && qemu_opt_get(a->opts, "data")) {
+            qcrypto_memwipe(a->text, strlen(a->text));
+        }
+        if (!ok) {
             report_opt_error(a, err);
             return false;
         }
@@ -1130,6 +1199,46 @@ static bool machine_init(QtpmConfig *c)
         runstate_set(c->start_stopped ? RUN_STATE_PRELAUNCH
                                       : RUN_STATE_RUNNING);
     }
+    return true;
+}
+
+/*
+ * Until the main loop can take a signal, SIGTERM and SIGINT end start-up
+ * wherever it is: blocked opening or reading a secret's pipe, stretching a
+ * passphrase, formatting. Nothing is half-written by stopping here (the
+ * store's commits and qcow2's update order are crash-safe) and no socket
+ * file or pid file exists yet.
+ */
+static void startup_signal(int sig)
+{
+    static const char msg_term[] = "qtpm: terminating on signal 15 during start-up\n";
+    static const char msg_int[] = "qtpm: terminating on signal 2 during start-up\n";
+    const char *msg = sig == SIGTERM ? msg_term : msg_int;
+    size_t len = sig == SIGTERM ? sizeof(msg_term) - 1 : sizeof(msg_int) - 1;
+
+    if (write(STDERR_FILENO, msg, len) < 0) {
+        /* Nowhere left to say it. */
+    }
+    _exit(1);
+}
+
+static void startup_signals_install(void)
+{
+    struct sigaction sa = { .sa_handler = startup_signal };
+
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocked open() or read() must not resume. */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static bool machine_start_servers(QtpmConfig *c)
+{
+    g_autoptr(GError) err = NULL;
+
+    /* From here signals are requests the main context carries out. */
+    qemu_init_signals();
     if (!start_servers(c)) {
         return false;
     }
@@ -1153,6 +1262,12 @@ int qtpm_main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     int ret = 1, r;
 
+    /*
+     * Before anything holds a key: a core dump or a same-user ptrace or
+     * /proc/PID/mem read would show it and libtpms's seeds (-dumpable on
+     * undoes this for debugging).
+     */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     error_set_progname("qtpm");
     qemu_log_init();
     migration_init();
@@ -1177,13 +1292,22 @@ int qtpm_main(int argc, char **argv)
         config_free(&c);
         return 1;
     }
+    if (c.secret_data_seen) {
+        qemu_log_warning("-object secret: data= shows the secret to other "
+                         "users in the process list until qtpm has parsed it; "
+                         "give it with file= instead");
+    }
+    if (c.dumpable) {
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    }
     qemu_set_vm_name(c.name);
     if (c.daemonize && daemonize_start() < 0) {
         config_free(&c);
         return 1;
     }
-    qemu_init_signals();
-    if (machine_init(&c) && (!c.pidfile || write_pidfile(c.pidfile))) {
+    startup_signals_install();
+    if (machine_init(&c) && machine_start_servers(&c) &&
+        (!c.pidfile || write_pidfile(c.pidfile))) {
         daemonize_finish();
         notify_service_manager("READY=1");
         qemu_main_loop_run();

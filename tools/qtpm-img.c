@@ -10,6 +10,7 @@
 #include "block/block.h"
 #include "crypto/hkdf.h"
 #include "crypto/random.h"
+#include "crypto/pbkdf.h"
 #include "crypto/secret.h"
 #include "manufacture/manufacture.h"
 #include "nvram/nvram.h"
@@ -17,6 +18,7 @@
 #include "qemu/swtpm-blob.h"
 
 #include <json-glib/json-glib.h>
+#include <sys/prctl.h>
 
 #define EXIT_DAMAGED 2
 #define DEFAULT_SIZE (1024 * 1024)
@@ -683,6 +685,19 @@ static int cmd_rekey(int argc, char **argv)
         g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
                     "--kdf-iterations is a positive count and goes with "
                     "--new-passphrase-file");
+        goto out;
+    }
+    if (iterations && iterations < QCRYPTO_PBKDF2_MIN_ITERATIONS) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--kdf-iterations %d is too few to slow down a guessed "
+                    "passphrase (at least %d)", iterations,
+                    QCRYPTO_PBKDF2_MIN_ITERATIONS);
+        goto out;
+    }
+    if (iterations > QCRYPTO_PBKDF2_MAX_ITERATIONS) {
+        g_set_error(&err, QTPM_ERROR, QTPM_ERROR_INVALID,
+                    "--kdf-iterations %d is more than the %d qtpm accepts",
+                    iterations, QCRYPTO_PBKDF2_MAX_ITERATIONS);
         goto out;
     }
     if (!load_key(&ko, "", &lk, &err) || !load_key(&nko, "new-", &nlk, &err)) {
@@ -1424,6 +1439,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Keys and TPM state pass through here: no core dump, no same-user ptrace. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     error_set_progname("qtpm-img");
     if (argc < 2) {
         usage(stderr);

@@ -261,6 +261,16 @@ int qemu_socket_accept(int listen_fd)
     return fd;
 }
 
+bool qemu_socket_accept_should_back_off(int err)
+{
+    /*
+     * The pending connection stays queued, so poll() reports the socket
+     * readable again at once; only time (a client or another process
+     * closing something) can make the next accept() succeed.
+     */
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
 ssize_t qemu_write_full(int fd, const void *buf, size_t count)
 {
     const uint8_t *p = buf;

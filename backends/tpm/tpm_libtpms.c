@@ -18,6 +18,7 @@
 #include "sysemu/tpm_util.h"
 #include "tpm_backend_int.h"
 
+#include <glib-unix.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_memory.h>
@@ -397,6 +398,88 @@ static const QemuOptDesc tpm_libtpms_opts[] = {
     QEMU_OPT_DESC_END
 };
 
+/*
+ * libtpms's own error lines ("Entering failure mode", unmarshalling
+ * errors) go to its debug descriptor, or raw to stderr without one. They
+ * come through a pipe into qtpm's log instead, with qtpm's prefix and the
+ * -tpmdev's name. Both ends are non-blocking: the worker never waits on a
+ * full pipe (a line is lost instead), and the main loop reads what is there.
+ */
+static int libtpms_debug_fds[2] = { -1, -1 };
+static guint libtpms_debug_watch;
+static GString *libtpms_debug_partial;
+static char *libtpms_debug_name;
+
+static void libtpms_debug_drain(void)
+{
+    char buf[1024];
+    ssize_t n;
+    char *nl;
+
+    if (libtpms_debug_fds[0] < 0) {
+        return;
+    }
+    while ((n = read(libtpms_debug_fds[0], buf, sizeof(buf))) > 0 ||
+           (n < 0 && errno == EINTR)) {
+        if (n > 0) {
+            g_string_append_len(libtpms_debug_partial, buf, n);
+        }
+    }
+    while ((nl = strchr(libtpms_debug_partial->str, '\n'))) {
+        size_t len = nl - libtpms_debug_partial->str;
+
+        if (len) {
+            qemu_log_warning("-tpmdev id=%s: %.*s", libtpms_debug_name, (int)len,
+                             libtpms_debug_partial->str);
+        }
+        g_string_erase(libtpms_debug_partial, 0, len + 1);
+    }
+    /* A line longer than any libtpms writes: say it as it is. */
+    if (libtpms_debug_partial->len > 4096) {
+        qemu_log_warning("-tpmdev id=%s: %s", libtpms_debug_name,
+                         libtpms_debug_partial->str);
+        g_string_truncate(libtpms_debug_partial, 0);
+    }
+}
+
+static gboolean libtpms_debug_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    libtpms_debug_drain();
+    return G_SOURCE_CONTINUE;
+}
+
+static void libtpms_debug_start(const char *id)
+{
+    if (libtpms_debug_fds[0] >= 0 ||
+        pipe2(libtpms_debug_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        return;     /* without the pipe libtpms writes to stderr as before */
+    }
+    libtpms_debug_partial = g_string_new(NULL);
+    libtpms_debug_name = g_strdup(id);
+    TPMLIB_SetDebugFD(libtpms_debug_fds[1]);
+    /* Level 0: only the lines libtpms always prints (its errors). */
+    TPMLIB_SetDebugLevel(0);
+    libtpms_debug_watch = g_unix_fd_add(libtpms_debug_fds[0], G_IO_IN,
+                                        libtpms_debug_readable, NULL);
+}
+
+static void libtpms_debug_stop(void)
+{
+    if (libtpms_debug_fds[0] < 0) {
+        return;
+    }
+    libtpms_debug_drain();
+    g_source_remove(libtpms_debug_watch);
+    libtpms_debug_watch = 0;
+    TPMLIB_SetDebugFD(-1);
+    close(libtpms_debug_fds[0]);
+    close(libtpms_debug_fds[1]);
+    libtpms_debug_fds[0] = libtpms_debug_fds[1] = -1;
+    g_string_free(libtpms_debug_partial, TRUE);
+    libtpms_debug_partial = NULL;
+    g_clear_pointer(&libtpms_debug_name, g_free);
+}
+
 static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
 {
     const char *key_secret = qemu_opt_get(opts, "key-secret");
@@ -429,6 +512,7 @@ static int tpm_libtpms_init(TPMBackend *tb, GHashTable *opts, GError **errp)
     }
     tb->opaque = s;
     libtpms_state = s;
+    libtpms_debug_start(tb->id);
     return 0;
 }
 
@@ -638,6 +722,7 @@ static void tpm_libtpms_stop(TPMBackend *tb)
 
 static void tpm_libtpms_finalize(TPMBackend *tb)
 {
+    libtpms_debug_stop();
     libtpms_state_free(tb->opaque);
     tb->opaque = NULL;
 }

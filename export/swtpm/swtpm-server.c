@@ -1712,13 +1712,34 @@ static gboolean conn_stalled(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+static gboolean ctrl_listen_retry(gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+
+    e->ctrl_listen_watch = 0;
+    if (e->ctrl.fd < 0) {
+        ctrl_listen_watch(e);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 {
     SwtpmExport *e = opaque;
     int client = qemu_socket_accept(fd);
 
     if (client < 0) {
-        return G_SOURCE_CONTINUE;
+        if (!qemu_socket_accept_should_back_off(errno)) {
+            return G_SOURCE_CONTINUE;
+        }
+        /*
+         * Out of descriptors: the connection stays queued and the socket
+         * readable, so wait instead of spinning. The timer takes the
+         * watch's place (and its removal at exit).
+         */
+        e->ctrl_listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
+                                             ctrl_listen_retry, e);
+        return G_SOURCE_REMOVE;
     }
     e->ctrl.fd = client;
     g_byte_array_set_size(e->ctrl.buf, 0);

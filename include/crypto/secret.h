@@ -13,6 +13,13 @@
 
 typedef struct QCryptoSecret QCryptoSecret;
 
+/*
+ * The most bytes a secret's file or data= may hold before decoding; a
+ * larger one is refused without reading further (a key or a passphrase
+ * is far below it; /dev/zero never ends).
+ */
+#define QCRYPTO_SECRET_MAX_LEN 8192
+
 /* -object secret's keys, "qom-type" included. */
 extern const QemuOptDesc qcrypto_secret_opts[];
 /* Checks -object secret's options without loading anything. */

@@ -52,6 +52,13 @@ int qemu_unix_listen(const char *path, int backlog, GError **errp);
 int qemu_unix_connect(const char *path, GError **errp);
 /* One client (close-on-exec), retrying EINTR; -1 with errno set otherwise. */
 int qemu_socket_accept(int listen_fd);
+/*
+ * Whether an accept() failure with @err will repeat while the listening
+ * socket stays readable (no file descriptors or memory left): the caller
+ * stops watching it for QEMU_SOCKET_ACCEPT_BACKOFF_MS instead of spinning.
+ */
+bool qemu_socket_accept_should_back_off(int err);
+#define QEMU_SOCKET_ACCEPT_BACKOFF_MS 200
 
 /*
  * Blocking transfers of @count bytes that retry EINTR and short transfers,

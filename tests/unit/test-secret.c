@@ -1,8 +1,11 @@
 /*
  * crypto/secret.c: -object secret with data= and file=, formats raw, hex and
- * base64, strict decoding, the registry by id.
+ * base64, strict decoding, the registry by id, the size limit, pipes and
+ * descriptors, and the locked, undumpable memory the bytes live in.
  */
 #include "qemu/osdep.h"
+
+#include <sys/mman.h>
 
 #include "crypto/secret.h"
 
@@ -131,11 +134,135 @@ static void test_bad_input(void)
     qcrypto_secret_free_all();
 }
 
+/* Exactly the limit is taken; one byte more is refused, from a file or data=. */
+static void test_size_limit(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-secret-XXXXXX", NULL);
+    g_autofree char *at = g_build_filename(dir, "at-limit", NULL);
+    g_autofree char *over = g_build_filename(dir, "over-limit", NULL);
+    g_autofree char *big = g_malloc(QCRYPTO_SECRET_MAX_LEN + 2);
+    GError *err = NULL;
+    size_t len;
+
+    memset(big, 'a', QCRYPTO_SECRET_MAX_LEN + 1);
+    big[QCRYPTO_SECRET_MAX_LEN + 1] = 0;
+    g_assert_true(g_file_set_contents(at, big, QCRYPTO_SECRET_MAX_LEN, NULL));
+    g_assert_true(g_file_set_contents(over, big, QCRYPTO_SECRET_MAX_LEN + 1, NULL));
+    g_assert_nonnull(make(&err, "id", "at", "file", at, NULL));
+    qcrypto_secret_data(qcrypto_secret_lookup("at"), &len);
+    g_assert_cmpuint(len, ==, QCRYPTO_SECRET_MAX_LEN);
+    assert_fails("holds more than 8192 bytes, the limit for a secret",
+                 make(&err, "id", "over", "file", over, NULL), &err);
+    assert_fails("the data holds more than 8192 bytes",
+                 make(&err, "id", "over", "data", big, NULL), &err);
+    big[QCRYPTO_SECRET_MAX_LEN] = 0;
+    g_assert_nonnull(make(&err, "id", "data-at", "data", big, NULL));
+    assert_fails("holds more than 8192 bytes",
+                 make(&err, "id", "zero", "file", "/dev/zero", NULL), &err);
+    qcrypto_secret_free_all();
+    unlink(at);
+    unlink(over);
+    rmdir(dir);
+}
+
+/*
+ * A FIFO nobody writes to is refused at once; a pipe with a writer, an
+ * inherited pipe as /dev/fd/N and a memfd as /proc/self/fd/N (the swtpm
+ * front doors' way) are read.
+ */
+static void test_pipes_and_fds(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-secret-XXXXXX", NULL);
+    g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+    g_autofree char *path = NULL;
+    GError *err = NULL;
+    int fds[2], mfd;
+    gint64 t0;
+
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    t0 = g_get_monotonic_time();
+    assert_fails("is a pipe that nothing was written to",
+                 make(&err, "id", "f", "file", fifo, NULL), &err);
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, G_USEC_PER_SEC);
+
+    g_assert_cmpint(pipe(fds), ==, 0);
+    g_assert_cmpint(write(fds[1], "from a pipe\n", 12), ==, 12);
+    close(fds[1]);
+    path = g_strdup_printf("/dev/fd/%d", fds[0]);
+    g_assert_nonnull(make(&err, "id", "p", "file", path, NULL));
+    assert_secret("p", "from a pipe\n", 12);
+    close(fds[0]);
+
+    mfd = memfd_create("secret", MFD_CLOEXEC);
+    g_assert_cmpint(mfd, >=, 0);
+    g_assert_cmpint(write(mfd, "6d656d6664", 10), ==, 10);
+    g_free(path);
+    path = g_strdup_printf("/proc/self/fd/%d", mfd);
+    g_assert_nonnull(make(&err, "id", "m", "file", path, "format", "hex", NULL));
+    assert_secret("m", "memfd", 5);
+    close(mfd);
+
+    qcrypto_secret_free_all();
+    unlink(fifo);
+    rmdir(dir);
+}
+
+/* The VmFlags of the mapping holding @p, from /proc/self/smaps. */
+static char *vm_flags_of(const void *p)
+{
+    g_autofree char *smaps = NULL;
+    g_auto(GStrv) lines = NULL;
+    bool inside = false;
+
+    g_assert_true(g_file_get_contents("/proc/self/smaps", &smaps, NULL, NULL));
+    lines = g_strsplit(smaps, "\n", -1);
+    for (char **l = lines; *l; l++) {
+        unsigned long lo, hi;
+
+        if (sscanf(*l, "%lx-%lx ", &lo, &hi) == 2) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (inside && g_str_has_prefix(*l, "VmFlags:")) {
+            return g_strdup(*l);
+        }
+    }
+    return NULL;
+}
+
+/* A secret's bytes sit in pages marked "dd" (not dumped). */
+static void test_secure_memory(void)
+{
+    GError *err = NULL;
+    g_autofree char *flags = NULL;
+    const uint8_t *d;
+    uint8_t *p;
+    size_t len;
+
+    g_assert_nonnull(make(&err, "id", "s", "data", "c2VjcmV0", "format", "base64",
+                          NULL));
+    d = qcrypto_secret_data(qcrypto_secret_lookup("s"), &len);
+    g_assert_cmpmem(d, len, "secret", 6);
+    flags = vm_flags_of(d);
+    g_assert_nonnull(flags);
+    g_assert_nonnull(strstr(flags, " dd"));
+    qcrypto_secret_free_all();
+
+    p = qcrypto_secure_alloc(100);
+    for (int i = 0; i < 100; i++) {
+        g_assert_cmpint(p[i], ==, 0);
+    }
+    memset(p, 0x5a, 100);
+    qcrypto_secure_free(p, 100);
+    qcrypto_secure_free(NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/secret/data-formats", test_data_formats);
     g_test_add_func("/secret/file", test_file);
     g_test_add_func("/secret/bad-input", test_bad_input);
+    g_test_add_func("/secret/size-limit", test_size_limit);
+    g_test_add_func("/secret/pipes-and-fds", test_pipes_and_fds);
+    g_test_add_func("/secret/secure-memory", test_secure_memory);
     return g_test_run();
 }
