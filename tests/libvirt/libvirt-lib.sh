@@ -111,9 +111,14 @@ libvirt_start() {
     wait_for_file "$LV_DIR/run/libvirt/virtlogd-sock" 100 ||
         { diag "virtlogd did not start: $(cat "$LV_DIR/log/virtlogd.out")"; return 1; }
 
+    # libvirt tells a TPM emulator that died at start-up from a slow one by
+    # kill(pid, 0) on the daemonized process; an init that does not reap
+    # (as in some containers) leaves it a zombie and libvirt times out
+    # instead of reporting its error. tini -s reaps for libvirtd's children,
+    # as systemd does on a host.
     nsenter --target "$LV_VIRTLOGD_PID" --mount --net -- \
         env -i PATH="$LIBVIRTD_PATH" HOME=/root LANG=C.UTF-8 \
-        libvirtd -f "$LV_DIR/etc/libvirt/libvirtd.conf" \
+        tini -s -- libvirtd -f "$LV_DIR/etc/libvirt/libvirtd.conf" \
         -p "$LV_DIR/run/libvirtd.pid" >"$LV_DIR/log/libvirtd.out" 2>&1 &
     LV_LIBVIRTD_PID=$!
     bg_pid "$LV_LIBVIRTD_PID"
