@@ -25,6 +25,9 @@ fi
 COMPAT=$BUILD/swtpm-compat
 # The opt-in of docs/libvirt.md: the front doors first on libvirtd's PATH.
 LIBVIRTD_PATH=$COMPAT:/usr/sbin:/usr/bin:/sbin:/bin
+# libvirt reports a TPM that dies at start-up only when its orphans are
+# reaped at once (libvirt-lib.sh, LV_REAPER).
+LV_LIBVIRTD_WRAPPER=$LV_REAPER
 # The front doors' default CA directory, private like libvirt's folders,
 # writable by libvirt's swtpm_user (tss) as docs/swtpm-compat.md says.
 LV_PRIVATE_DIRS="$LV_PRIVATE_DIRS /var/lib/qtpm"
