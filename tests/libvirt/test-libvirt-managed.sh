@@ -14,6 +14,12 @@
 . "$(dirname "$0")/../lib.sh"
 . "$SRC_PATH/tests/interop/tpm2-common.sh"
 . "$SRC_PATH/tests/libvirt/libvirt-lib.sh"
+# Every path below lies under LV_DIR: without the harness, touch nothing.
+if [ -z "${LV_DIR:-}" ]; then
+    not_ok "tests/libvirt/libvirt-lib.sh is loaded (run through tests/run.sh)"
+    done_testing
+    exit 1
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
     # libvirtd's system instance and its QEMU user need root; CI runs as root.
