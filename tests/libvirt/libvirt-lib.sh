@@ -22,6 +22,15 @@
 #   LIBVIRTD_PATH     PATH of libvirtd (and so of the programs it runs);
 #                     set it before libvirt_start
 #   LV_QEMU_CONF      extra lines for qemu.conf; set before libvirt_start
+#   LV_LIBVIRTD_WRAPPER  a command libvirtd runs under (e.g. LV_REAPER);
+#                     set before libvirt_start
+#
+# libvirt tells a TPM emulator that died at start-up from a slow one by
+# kill(pid, 0) on the daemonized process. Under an init that reaps late or
+# not at all (some containers) a dead one stays a zombie for a while, and
+# libvirt waits out its second and says "swtpm socket did not show up"
+# instead of the emulator's error. LV_REAPER (tini -s, a subreaper) reaps
+# libvirtd's orphans at once, as systemd does on a host.
 #
 # libvirt_start; lv_guest_files; lv_define NAME TPM_XML; lv_start NAME;
 # lv_wait_shutoff NAME; lv_guest_ok NAME tis|crb; lv_destroy NAME;
@@ -33,6 +42,8 @@ LV_VIRTLOGD_PID=
 LV_LIBVIRTD_PID=
 LIBVIRTD_PATH=${LIBVIRTD_PATH:-/usr/sbin:/usr/bin:/sbin:/bin}
 LV_QEMU_CONF=${LV_QEMU_CONF:-}
+LV_LIBVIRTD_WRAPPER=${LV_LIBVIRTD_WRAPPER:-}
+LV_REAPER="tini -s --"
 LV_PRIVATE_DIRS="/etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt \
 /var/cache/libvirt /var/log/swtpm /var/lib/swtpm-localca"
 _lv_domains=()
@@ -111,9 +122,10 @@ libvirt_start() {
     wait_for_file "$LV_DIR/run/libvirt/virtlogd-sock" 100 ||
         { diag "virtlogd did not start: $(cat "$LV_DIR/log/virtlogd.out")"; return 1; }
 
+    # shellcheck disable=SC2086
     nsenter --target "$LV_VIRTLOGD_PID" --mount --net -- \
         env -i PATH="$LIBVIRTD_PATH" HOME=/root LANG=C.UTF-8 \
-        libvirtd -f "$LV_DIR/etc/libvirt/libvirtd.conf" \
+        $LV_LIBVIRTD_WRAPPER libvirtd -f "$LV_DIR/etc/libvirt/libvirtd.conf" \
         -p "$LV_DIR/run/libvirtd.pid" >"$LV_DIR/log/libvirtd.out" 2>&1 &
     LV_LIBVIRTD_PID=$!
     bg_pid "$LV_LIBVIRTD_PID"

@@ -24,7 +24,7 @@ sum_of() { sha256sum "$1" | cut -d' ' -f1; }
 check "swtpm socket --print-capabilities is JSON" quiet jq -e . "$SCRATCH/caps.json"
 check "... of type swtpm with exactly the implemented features" [ \
     "$(jq -c '[.type, (.features | sort)]' "$SCRATCH/caps.json")" = \
-    '["swtpm",["cmdarg-key-fd","cmdarg-pwd-fd","nvram-backend-dir","nvram-backend-file","tpm-1.2","tpm-2.0","tpm-send-command-header"]]' ]
+    '["swtpm",["cmdarg-key-fd","cmdarg-migration","cmdarg-pwd-fd","nvram-backend-dir","nvram-backend-file","tpm-1.2","tpm-2.0","tpm-send-command-header"]]' ]
 "$SETUP" --print-capabilities >"$SCRATCH/scaps.json"
 check "swtpm_setup --print-capabilities is JSON" quiet jq -e . "$SCRATCH/scaps.json"
 check "... of type swtpm_setup with exactly the implemented features" [ \
@@ -246,6 +246,17 @@ check "... the sentence points at qtpm-img import" bash -c \
 check_fails "an option qtpm cannot honour is refused" "$SWTPM" socket \
     --tpmstate "dir=$FRESH" --ctrl "type=unixio,path=$SOCK" --tpm2 --flags not-need-init
 check "... naming it" bash -c "'$SWTPM' socket --tpmstate 'dir=$FRESH' \
-    --ctrl 'type=unixio,path=$SOCK' --tpm2 --migration release-lock-outgoing 2>&1 |
-    grep -q '^swtpm: --migration: '"
+    --ctrl 'type=unixio,path=$SOCK' --tpm2 --flags not-need-init 2>&1 |
+    grep -q '^swtpm: --flags: '"
+
+# Shared storage: a target continues the source's image and never makes one.
+MIG=$SCRATCH/mig
+mkdir -p "$MIG"
+"$SWTPM" socket --tpmstate "dir=$MIG,mode=0600" --ctrl "type=unixio,path=$SOCK" \
+    --tpm2 --migration release-lock-outgoing,incoming >/dev/null 2>"$SCRATCH/mig.err"
+check "--migration incoming without the source's image fails" [ $? -ne 0 ]
+check "... with one sentence naming the image" grep -qx \
+    "swtpm: --migration incoming: '$MIG/tpm2-00.qcow2' does not exist; an incoming migration on shared storage continues the source's image" \
+    "$SCRATCH/mig.err"
+check "... and creates nothing" [ -z "$(ls -A "$MIG")" ]
 done_testing

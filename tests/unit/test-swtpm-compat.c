@@ -108,6 +108,35 @@ static void test_socket_libvirt(void)
           "-object secret,id=key0,file=/x,,y,format=raw "
           "-tpmdev libtpms,id=tpm0,nvram=drive0,version=2.0,passphrase-secret=key0 "
           "-export swtpm,id=swtpm0,tpmdev=tpm0,ctrl=unix:/s" },
+        /* libvirt 9.0 on shared storage: the source, then the target */
+        { "swtpm socket --ctrl type=unixio,path=/s,mode=0600 "
+          "--tpmstate dir=/nfs/U/tpm2,mode=0600 --log file=/l --terminate --tpm2 "
+          "--key pwdfd=24,mode=aes-256-cbc --migration-key pwdfd=25,mode=aes-256-cbc "
+          "--migration release-lock-outgoing", "/proc/self/fd/3",
+          "qtpm -drive file=/nfs/U/tpm2/tpm2-00.qcow2,if=none,id=drive0,format=qcow2 "
+          "-object secret,id=key0,file=/proc/self/fd/3,format=raw "
+          "-tpmdev libtpms,id=tpm0,nvram=drive0,version=2.0,passphrase-secret=key0 "
+          "-export swtpm,id=swtpm0,tpmdev=tpm0,ctrl=unix:/s,mode=0600,terminate=on,"
+          "release-lock-outgoing=on -D /l" },
+        { "swtpm socket --ctrl type=unixio,path=/s,mode=0600 "
+          "--tpmstate dir=/nfs/U/tpm2,mode=0600 --log file=/l --terminate --tpm2 "
+          "--migration release-lock-outgoing,incoming", NULL,
+          "qtpm -drive file=/nfs/U/tpm2/tpm2-00.qcow2,if=none,id=drive0,format=qcow2 "
+          "-tpmdev libtpms,id=tpm0,nvram=drive0,version=2.0 "
+          "-export swtpm,id=swtpm0,tpmdev=tpm0,ctrl=unix:/s,mode=0600,terminate=on,"
+          "incoming=on,release-lock-outgoing=on -D /l" },
+        /* swtpm's other order, and incoming alone */
+        { "swtpm socket --tpm2 --ctrl type=unixio,path=/s --tpmstate dir=/d "
+          "--migration=incoming,release-lock-outgoing", NULL,
+          "qtpm -drive file=/d/tpm2-00.qcow2,if=none,id=drive0,format=qcow2 "
+          "-tpmdev libtpms,id=tpm0,nvram=drive0,version=2.0 "
+          "-export swtpm,id=swtpm0,tpmdev=tpm0,ctrl=unix:/s,incoming=on,"
+          "release-lock-outgoing=on" },
+        { "swtpm socket --tpm2 --ctrl type=unixio,path=/s --tpmstate dir=/d "
+          "--migration incoming", NULL,
+          "qtpm -drive file=/d/tpm2-00.qcow2,if=none,id=drive0,format=qcow2 "
+          "-tpmdev libtpms,id=tpm0,nvram=drive0,version=2.0 "
+          "-export swtpm,id=swtpm0,tpmdev=tpm0,ctrl=unix:/s,incoming=on" },
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -132,6 +161,8 @@ static void test_socket_fields(void)
     g_assert_cmpint(o.key.kind, ==, SWTPM_KEY_PASSPHRASE);
     g_assert_cmpstr(o.key.file, ==, "/p");
     g_assert_cmpstr(o.runas, ==, "tss");
+    g_assert_false(o.mig_incoming);
+    g_assert_false(o.mig_release_lock_outgoing);
     swtpm_socket_opts_clear(&o);
 
     for (const char *const *s = (const char *const[]){
@@ -242,8 +273,12 @@ static void test_socket_refused(void)
         { SOCK "--key pwdfd=3,remove", "remove= applies to a key read from a file" },
         { SOCK "--key pwdfile=/p,remove=maybe", "neither true nor false" },
         { SOCK "--migration-key pwdfd=3", "--migration-key needs --key" },
-        { SOCK "--migration release-lock-outgoing", "--migration: the hand-over" },
-        { SOCK "--migration release-lock-outgoing,incoming", "--migration:" },
+        { SOCK "--migration outgoing", "--migration: unknown parameter 'outgoing'" },
+        { SOCK "--migration incoming=yes", "--migration: 'incoming' takes no value" },
+        { SOCK "--migration incoming,incoming", "parameter 'incoming' given twice" },
+        { SOCK "--migration incoming --migration release-lock-outgoing",
+          "--migration given twice" },
+        { SOCK "--migration ,", "--migration: empty parameter" },
         { SOCK "--flags not-need-init", "'not-need-init' is not supported" },
         { SOCK "--flags startup-clear", "'startup-clear' is not supported" },
         { SOCK "--flags disable-auto-shutdown", "'disable-auto-shutdown'" },
@@ -494,7 +529,8 @@ static void test_ioctl_refused(void)
 static void test_capabilities(void)
 {
     g_assert_nonnull(strstr(swtpm_socket_capabilities_json(), "\"cmdarg-pwd-fd\""));
-    g_assert_null(strstr(swtpm_socket_capabilities_json(), "cmdarg-migration"));
+    g_assert_nonnull(strstr(swtpm_socket_capabilities_json(),
+                            "\"cmdarg-migration\""));
     g_assert_null(strstr(swtpm_socket_capabilities_json(), "flags-opt-startup"));
     g_assert_null(strstr(swtpm_socket_capabilities_json(), "print-states"));
     g_assert_nonnull(strstr(swtpm_setup_capabilities_json(),
@@ -520,6 +556,7 @@ static void test_fuzz(void)
         "--createek", "--create-ek-cert", "--lock-nvram", "--overwrite",
         "--not-overwrite", "--vmid", "--logfile", "--unix", "--tcp", "-s", "-c",
         "-b", "--info", "-l", "0x", "4", "h:1", "[::1]:2", "--", "-", "",
+        "incoming", "release-lock-outgoing,incoming",
     };
     GRand *r = g_rand_new_with_seed(0x5377544d);
 

@@ -612,6 +612,39 @@ static bool parse_flags(const char *value, GError **errp)
     return false;
 }
 
+/*
+ * --migration [incoming][,release-lock-outgoing]: the hand-over of an image
+ * on shared storage, which qtpm's export does with its own options of the
+ * same names (docs/swtpm-protocol.md, "Shared storage").
+ */
+static bool parse_migration(const char *value, SwtpmSocketOpts *o, GError **errp)
+{
+    static const char *const known[] = {
+        "incoming", "release-lock-outgoing", NULL
+    };
+    g_autoptr(GPtrArray) p = NULL;
+
+    if (o->mig_incoming || o->mig_release_lock_outgoing) {
+        compat_error(errp, "--migration given twice");
+        return false;
+    }
+    p = parse_params("migration", value, known, errp);
+    if (!p) {
+        return false;
+    }
+    for (guint j = 0; j < p->len; j++) {
+        const Param *x = p->pdata[j];
+
+        if (x->value) {
+            compat_error(errp, "--migration: '%s' takes no value", x->key);
+            return false;
+        }
+    }
+    o->mig_incoming = param_get(p, "incoming") != NULL;
+    o->mig_release_lock_outgoing = param_get(p, "release-lock-outgoing") != NULL;
+    return true;
+}
+
 /* swtpm's options, "swtpm socket" first. */
 enum {
     SO_DAEMON = 1, SO_HELP, SO_VERSION, SO_SERVER, SO_RUNAS, SO_TERMINATE,
@@ -731,10 +764,7 @@ static bool swtpm_socket_parse_all(int argc, char **argv, SwtpmSocketOpts *o,
             o->tpm2 = true;
             break;
         case SO_MIGRATION:
-            compat_error(errp, "--migration: the hand-over of shared storage "
-                         "(release-lock-outgoing, incoming) is not supported by "
-                         "qtpm's export yet");
-            ok = false;
+            ok = parse_migration(v, o, errp);
             break;
         case SO_PRINTCAPS:
             o->print_capabilities = true;
@@ -1261,6 +1291,12 @@ char **swtpm_socket_qtpm_argv(const SwtpmSocketOpts *o, const char *qtpm,
     if (o->terminate) {
         g_string_append(export, ",terminate=on");
     }
+    if (o->mig_incoming) {
+        g_string_append(export, ",incoming=on");
+    }
+    if (o->mig_release_lock_outgoing) {
+        g_string_append(export, ",release-lock-outgoing=on");
+    }
     g_ptr_array_add(a, g_strdup("-export"));
     g_ptr_array_add(a, g_string_free(export, FALSE));
 
@@ -1345,14 +1381,15 @@ char **swtpm_setup_manufacture_argv(const SwtpmSetupOpts *o,
 
 /*
  * Exactly what is implemented, so that libvirt enables nothing else:
- * cmdarg-pwd-fd (--key pwdfd=) and cmdarg-key-fd (--key fd=) are;
- * cmdarg-migration, flags-opt-startup and cmdarg-print-states are not.
+ * cmdarg-pwd-fd (--key pwdfd=), cmdarg-key-fd (--key fd=) and
+ * cmdarg-migration (--migration, the export's shared-storage hand-over)
+ * are; flags-opt-startup and cmdarg-print-states are not.
  */
 const char *swtpm_socket_capabilities_json(void)
 {
     return "{ \"type\": \"swtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
            "\"tpm-send-command-header\", \"cmdarg-key-fd\", \"cmdarg-pwd-fd\", "
-           "\"nvram-backend-dir\", \"nvram-backend-file\" ], "
+           "\"cmdarg-migration\", \"nvram-backend-dir\", \"nvram-backend-file\" ], "
            "\"version\": \"" QTPM_VERSION "\" }";
 }
 

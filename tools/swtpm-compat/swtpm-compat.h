@@ -60,6 +60,8 @@ typedef struct SwtpmSocketOpts {
     bool terminate;
     bool daemon;
     char *runas;
+    bool mig_incoming;              /* --migration incoming */
+    bool mig_release_lock_outgoing; /* --migration release-lock-outgoing */
 } SwtpmSocketOpts;
 
 /* `swtpm_setup ...` */

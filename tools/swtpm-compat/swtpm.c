@@ -23,6 +23,7 @@ static void usage(void)
            "  --key file=F|fd=N|pwdfile=F|pwdfd=N[,format=hex|binary]"
            "[,mode=aes-256-cbc][,remove][,kdf=pbkdf2]\n"
            "  --migration-key ...   the same key as --key\n"
+           "  --migration [incoming][,release-lock-outgoing]  shared storage\n"
            "  --log file=F|fd=N[,level=N][,truncate]\n"
            "  --pid file=F  --terminate  --daemon  --runas USER\n"
            "  --print-capabilities  --version  --help\n");
@@ -55,6 +56,16 @@ static bool prepare_image(const SwtpmSocketOpts *o, const char *image,
 
     if (g_file_test(image, G_FILE_TEST_EXISTS)) {
         return true;
+    }
+    /*
+     * A target on shared storage takes over the source's image; a fresh
+     * TPM there would be a different TPM under the migrated guest.
+     */
+    if (o->mig_incoming) {
+        compat_fail("--migration incoming: '%s' does not exist; an incoming "
+                    "migration on shared storage continues the source's image",
+                    image);
+        return false;
     }
     if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
         compat_fail("--tpmstate: '%s' is not a directory", dir);
