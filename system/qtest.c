@@ -625,12 +625,32 @@ static bool qtest_accept(QTestServer *q)
     return true;
 }
 
+static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque);
+
+static gboolean qtest_listen_retry(gpointer opaque)
+{
+    QTestServer *q = opaque;
+
+    q->listen_watch = g_unix_fd_add(q->listen_fd, G_IO_IN, qtest_listen_ready, q);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 {
     QTestServer *q = opaque;
 
     if (!qtest_accept(q)) {
-        return G_SOURCE_CONTINUE;
+        if (!qemu_socket_accept_should_back_off(errno)) {
+            return G_SOURCE_CONTINUE;
+        }
+        /*
+         * Out of descriptors: the connection stays queued and the socket
+         * readable, so wait instead of spinning; the timer takes the
+         * watch's place (and its removal at exit).
+         */
+        q->listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
+                                        qtest_listen_retry, q);
+        return G_SOURCE_REMOVE;
     }
     q->listen_watch = 0;
     return G_SOURCE_REMOVE;

@@ -614,13 +614,30 @@ static void data_attach(SwtpmExport *e, int fd)
     data_resume(e);
 }
 
+static gboolean data_listen_retry(gpointer opaque)
+{
+    SwtpmExport *e = opaque;
+
+    e->data_listen_watch = 0;
+    if (e->data.fd < 0) {
+        data_listen_watch(e);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
 {
     SwtpmExport *e = opaque;
     int client = qemu_socket_accept(fd);
 
     if (client < 0) {
-        return G_SOURCE_CONTINUE;
+        if (!qemu_socket_accept_should_back_off(errno)) {
+            return G_SOURCE_CONTINUE;
+        }
+        /* Out of descriptors: wait instead of spinning, as the control socket. */
+        e->data_listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
+                                             data_listen_retry, e);
+        return G_SOURCE_REMOVE;
     }
     if (e->data.fd >= 0) {
         close(client);
