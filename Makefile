@@ -116,7 +116,7 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build-san all-san
-	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory fuzz-corpus
 	@FUZZ_CHECK_TIME=$(FUZZ_CHECK_TIME) tests/run.sh --build $(BUILD) --san-build build-san \
 	    --fuzz-build $(FUZZ_BUILD) all
 
@@ -157,7 +157,7 @@ fuzz-corpus: fuzz-build all
 fuzz: fuzz-corpus
 	@tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
 
-check-fuzz: deps fuzz-build
+check-fuzz: deps fuzz-corpus
 	@FUZZ_CHECK_TIME=$(FUZZ_CHECK_TIME) tests/run.sh --fuzz-build $(FUZZ_BUILD) fuzz
 
 # The sanitizer build lives in its own folder and runs the hostile-input tests.
