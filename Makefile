@@ -5,7 +5,7 @@
 BUILD ?= build
 SRC_PATH := $(CURDIR)
 
-.PHONY: install-swtpm-compat all check check-unit check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
+.PHONY: install-swtpm-compat all check check-unit check-fuzz check-qtest check-interop check-libvirt check-sanitizers demo install clean deps bench
 
 all:
 
@@ -50,6 +50,15 @@ libexecdir ?= $(prefix)/libexec
 COMPAT_CFLAGS = -DQTPM_COMPAT_BINDIR='"$(bindir)"' \
     -DQTPM_COMPAT_BUILD_DIR='"$(abspath $(BUILD))"'
 
+# libFuzzer targets (docs/fuzzing.md): built only in a build configured with
+# --enable-fuzzing, by default build-fuzz (make fuzz-build).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SRCS := $(filter-out tests/fuzz/fuzz-util.c,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(FUZZ_SRCS))
+FUZZ_UTIL_OBJ := $(BUILD)/tests/fuzz/fuzz-util.o
+FUZZ_TIME ?= 60
+FUZZ_CHECK_TIME ?= 10
+
 ALL_BINS := $(if $(wildcard system/main.c),$(QTPM)) $(TOOLS) $(COMPAT_BINS) $(UNIT_TESTS) $(QTEST_TESTS)
 
 all: $(BUILD)/config-host.mak
@@ -89,6 +98,12 @@ $(BUILD)/tests/unit/test-%: $(BUILD)/tests/unit/test-%.o $(TESTLIB_OBJS) $(LIBQT
 $(BUILD)/tests/qtest/test-%: $(BUILD)/tests/qtest/test-%.o $(LIBQTEST_OBJS) $(LIBQTPM)
 	$(CC) $(QEMU_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/tests/fuzz/fuzz-swtpm-compat: $(BUILD)/tests/fuzz/fuzz-swtpm-compat.o $(FUZZ_UTIL_OBJ) $(COMPAT_LIB_OBJS) $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz-%: $(BUILD)/tests/fuzz/fuzz-%.o $(FUZZ_UTIL_OBJ) $(LIBQTPM)
+	$(CC) $(QEMU_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------------------
@@ -101,7 +116,9 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build-san all-san
-	@tests/run.sh --build $(BUILD) --san-build build-san all
+	@$(MAKE) --no-print-directory fuzz-corpus
+	@FUZZ_CHECK_TIME=$(FUZZ_CHECK_TIME) tests/run.sh --build $(BUILD) --san-build build-san \
+	    --fuzz-build $(FUZZ_BUILD) all
 
 check-unit: deps all
 	@tests/run.sh --build $(BUILD) unit
@@ -118,6 +135,30 @@ check-libvirt: deps all
 check-sanitizers: deps
 	@$(MAKE) --no-print-directory BUILD=build-san all-san
 	@tests/run.sh --build $(BUILD) --san-build build-san sanitizers
+
+# The fuzz build: clang with ASan, UBSan and libFuzzer's coverage in every
+# object of libqtpm; the targets link libFuzzer's main.
+.PHONY: fuzz fuzz-build fuzz-targets fuzz-corpus check-fuzz
+fuzz-build:
+	@test -x $(FUZZ_BUILD)/config.status || ./configure --builddir=$(FUZZ_BUILD) \
+	    --cc=clang --enable-sanitizers --enable-fuzzing >/dev/null
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) fuzz-targets
+
+fuzz-targets: $(BUILD)/config-host.mak
+	@test "$(CONFIG_FUZZING)" = yes || { echo "make: $(BUILD) is not configured with --enable-fuzzing" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+
+# Seed corpora made by real programs (qemu-img, qemu-io, qtpm-img, swtpm_setup,
+# QEMU 7.2), into $(FUZZ_BUILD)/corpus; needs the normal build's tools.
+fuzz-corpus: fuzz-build all
+	@tests/fuzz/make-corpus.sh $(BUILD) $(FUZZ_BUILD)/corpus
+
+# Each target for FUZZ_TIME seconds, one after another, over its corpora.
+fuzz: fuzz-corpus
+	@tests/fuzz/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_TIME)
+
+check-fuzz: deps fuzz-corpus
+	@FUZZ_CHECK_TIME=$(FUZZ_CHECK_TIME) tests/run.sh --fuzz-build $(FUZZ_BUILD) fuzz
 
 # The sanitizer build lives in its own folder and runs the hostile-input tests.
 .PHONY: all-san
@@ -161,4 +202,4 @@ install-swtpm-compat: all
 	install -m 0755 $(COMPAT_BINS) $(DESTDIR)$(libexecdir)/qtpm/swtpm/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san $(FUZZ_BUILD)

@@ -8,6 +8,12 @@
 #include "nvram-int.h"
 
 #define NVRAM_BLANK_SCAN_CHUNK (1024 * 1024)
+/*
+ * Proving an image blank reads its whole virtual disk, and a small hostile
+ * qcow2 file can claim exabytes of zeros: a headerless disk larger than any
+ * TPM state needs is refused rather than scanned for hours.
+ */
+#define NVRAM_BLANK_SCAN_MAX (64 * 1024 * 1024)
 
 /*
  * Is @p (@len bytes) empty, or what an interrupted write of a structure
@@ -71,6 +77,14 @@ int nvram_image_holds_no_state(NvramStore *s, bool *none, GError **errp)
     g_autofree uint8_t *buf = NULL;
 
     if (len < 0) {
+        return -1;
+    }
+    if (len > NVRAM_BLANK_SCAN_MAX) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NOT_FOUND,
+                    "'%s' has no qtpm NVRAM header and its virtual disk (%" PRId64
+                    " bytes) is larger than a blank TPM image may be (%d MiB); "
+                    "refusing to use or format it", s->name, len,
+                    NVRAM_BLANK_SCAN_MAX / (1024 * 1024));
         return -1;
     }
     buf = g_malloc(NVRAM_BLANK_SCAN_CHUNK);

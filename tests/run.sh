@@ -1,29 +1,33 @@
 #!/bin/bash
 # Runs qtpm's tests and counts TAP results.
-#   tests/run.sh [--build DIR] [--san-build DIR] [-j N] CATEGORY...
+#   tests/run.sh [--build DIR] [--san-build DIR] [--fuzz-build DIR] [-j N] CATEGORY...
 # A category is a folder under tests/ (unit, qtest, tools, interop, migration,
 # libvirt: a real libvirtd, as root),
 # "sanitizers" (the hostile-input tests listed in tests/sanitizer-tests, run
-# from the sanitizer build), or "all". A test is a binary
+# from the sanitizer build), "fuzz" (each libFuzzer target of the fuzz build
+# over its seeds and regressions, then FUZZ_CHECK_TIME seconds of fuzzing:
+# tests/fuzz/check-target.sh), or "all". A test is a binary
 # $BUILD/tests/CAT/test-* or a script tests/CAT/test-*.sh; both print TAP.
 # The last line printed is "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 BUILD=build
 SAN_BUILD=build-san
+FUZZ_BUILD=build-fuzz
 JOBS=2
 cats=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --build) BUILD=$2; shift 2 ;;
     --san-build) SAN_BUILD=$2; shift 2 ;;
+    --fuzz-build) FUZZ_BUILD=$2; shift 2 ;;
     -j) JOBS=$2; shift 2 ;;
-    all) cats+=(unit qtest tools interop migration libvirt sanitizers); shift ;;
+    all) cats+=(unit qtest tools interop migration libvirt sanitizers fuzz); shift ;;
     *) cats+=("$1"); shift ;;
     esac
 done
 [ ${#cats[@]} -eq 0 ] && cats=(unit)
-export BUILD SAN_BUILD
+export BUILD SAN_BUILD FUZZ_BUILD
 export SRC_PATH=$PWD
 LOGDIR=$BUILD/test-logs
 rm -rf "$LOGDIR"
@@ -38,6 +42,13 @@ for cat in "${cats[@]}"; do
             # A listed test that was not built fails (exit 127), never vanishes.
             list+=("san:$SAN_BUILD/tests/$t")
         done < tests/sanitizer-tests
+        continue
+    fi
+    if [ "$cat" = fuzz ]; then
+        # One entry per target source: a target that was not built fails.
+        for c in tests/fuzz/fuzz-*.c; do
+            [ "$c" = tests/fuzz/fuzz-util.c ] || list+=("fuzz:$(basename "$c" .c)")
+        done
         continue
     fi
     for b in "$BUILD"/tests/"$cat"/test-*; do
@@ -56,6 +67,8 @@ run_one() {
     case "$kind" in
     bin|san) timeout 600 "$path" --tap -k >"$log" 2>&1; rc=$? ;;
     sh) timeout 900 bash "$path" >"$log" 2>&1; rc=$? ;;
+    fuzz) timeout 900 bash tests/fuzz/check-target.sh "$FUZZ_BUILD" "$path" >"$log" 2>&1
+        rc=$? ;;
     esac
     local pass fail
     pass=$(grep -cE '^ok ' "$log")
