@@ -217,7 +217,7 @@ static int64_t mfg_transact(Mfg *m, GByteArray *cmd, GError **errp)
 static bool mfg_call(Mfg *m, GByteArray *cmd, const char *what, GError **errp)
 {
     g_autoptr(GByteArray) owned = cmd;
-    int64_t rc = mfg_transact(m, cmd, errp);
+    int64_t rc = mfg_transact(m, owned, errp);
 
     if (rc < 0) {
         return false;
