@@ -611,6 +611,27 @@ static void qmp_client_send(QmpClient *c, const char *line)
     }
 }
 
+/*
+ * The events of start-up, emitted before the monitor listened (the store's
+ * fallback to an older state): the first client to negotiate capabilities
+ * receives them, with their own timestamps. Every other event reaches, as
+ * in QEMU, the clients negotiated at that moment.
+ */
+static GPtrArray *qmp_early_events;
+static bool qmp_any_negotiated;
+static bool qmp_sink_adding;
+
+static void qmp_early_events_flush(QmpClient *c)
+{
+    qmp_any_negotiated = true;
+    if (qmp_early_events) {
+        for (guint i = 0; i < qmp_early_events->len; i++) {
+            qmp_client_send(c, g_ptr_array_index(qmp_early_events, i));
+        }
+        g_clear_pointer(&qmp_early_events, g_ptr_array_unref);
+    }
+}
+
 static void qmp_client_message(const char *json, size_t len,
                                const char *error, void *opaque)
 {
@@ -626,6 +647,9 @@ static void qmp_client_message(const char *json, size_t len,
     reply = qmp_session_dispatch(c->session, json, len, error);
     if (reply) {
         qmp_client_send(c, reply);
+    }
+    if (!qmp_any_negotiated && qmp_session_negotiated(c->session)) {
+        qmp_early_events_flush(c);
     }
 }
 
@@ -808,6 +832,14 @@ bool qmp_check_spec(const char *spec, GError **errp)
 static void qmp_event_sink(const char *name, const char *data_json,
                            void *opaque)
 {
+    if (qmp_sink_adding) {
+        /* Replayed from start-up, before anyone could connect. */
+        if (!qmp_early_events) {
+            qmp_early_events = g_ptr_array_new_with_free_func(g_free);
+        }
+        g_ptr_array_add(qmp_early_events, qmp_build_event(name, data_json));
+        return;
+    }
     qmp_send_event(name, data_json);
 }
 
@@ -845,7 +877,9 @@ int qmp_server_start(const char *spec, bool (*cancelled)(void), GError **errp)
     qmp_socket_path = g_steal_pointer(&path);
     g_socket_set_blocking(qmp_listen_socket, FALSE);
     qmp_listen_watch();
+    qmp_sink_adding = true;
     qemu_event_sink_add(qmp_event_sink, NULL);
+    qmp_sink_adding = false;
     if (wait) {
         /*
          * As QEMU: wait=on holds start-up until the first client connects.

@@ -9,6 +9,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/error-report.h"
+#include "qemu/event-sink.h"
 #include "qemu/log.h"
 #include "qemu/option.h"
 #include "crypto/secret.h"
@@ -270,6 +271,44 @@ static int libtpms_get_key(TPMLibtpmsState *s, QCryptoKey *key, GError **errp)
     return 0;
 }
 
+/* @str as a JSON string, quotes included. */
+static char *json_quote(const char *str)
+{
+    GString *q = g_string_new("\"");
+
+    for (const unsigned char *p = (const unsigned char *)str; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            g_string_append_printf(q, "\\%c", *p);
+        } else if (*p < 0x20) {
+            g_string_append_printf(q, "\\u%04x", *p);
+        } else {
+            g_string_append_c(q, *p);
+        }
+    }
+    g_string_append_c(q, '"');
+    return g_string_free(q, false);
+}
+
+/*
+ * The same fact for a management tool: TPM_STATE_FALLBACK (docs/qmp.md). It
+ * happens before the monitor listens; the first QMP client receives it.
+ */
+static void libtpms_event_state_fallback(TPMLibtpmsState *s, const NvramInfo *info,
+                                         const char *cause)
+{
+    g_autofree char *id = json_quote(s->tb->id);
+    g_autofree char *drive = json_quote(s->nvram_id);
+    g_autofree char *why = json_quote(cause);
+    g_autofree char *data = NULL;
+
+    data = g_strdup_printf("{\"id\": %s, \"drive\": %s, \"slot\": \"%c\", "
+                           "\"generation\": %" PRIu64 ", \"unusable-slot\": \"%c\", "
+                           "\"cause\": %s}",
+                           id, drive, info->slot ? 'B' : 'A', info->generation,
+                           info->slot ? 'A' : 'B', why);
+    qemu_event_emit("TPM_STATE_FALLBACK", data);
+}
+
 /*
  * The store fell back to an older directory because the newer (or not
  * provably older) slot is unusable: an interrupted commit or damage. The TPM
@@ -291,6 +330,7 @@ static void libtpms_warn_other_slot(TPMLibtpmsState *s, const NvramInfo *info)
     qemu_log_warning("-drive id=%s: slot %c%s is not usable (%s); the TPM "
                      "state of generation %" PRIu64 " in slot %c is in use",
                      s->nvram_id, other, gen, cause, info->generation, in_use);
+    libtpms_event_state_fallback(s, info, cause);
 }
 
 static int libtpms_open_store(TPMLibtpmsState *s, GError **errp)

@@ -12,6 +12,10 @@
 typedef void QemuEventFunc(const char *name, const char *data_json,
                            void *opaque);
 
+/*
+ * The first sink added also receives the events emitted before it (at most
+ * 16, in order): start-up's.
+ */
 void qemu_event_sink_add(QemuEventFunc *fn, void *opaque);
 void qemu_event_sink_remove(QemuEventFunc *fn, void *opaque);
 /* Calls every sink, in the order they were added; main loop only. */

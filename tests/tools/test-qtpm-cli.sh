@@ -302,6 +302,7 @@ check "... at generation $((NEW_GEN + 2))" \
 # The magic's first byte, 'Q', becomes 'U', in both copies: no copy is readable.
 "$QTPM_IO" -c "write -P 0x55 $SLOT_OFF 1" -c "write -P 0x55 $((SLOT_OFF + 2048)) 1" \
     fb.qcow2 >/dev/null
+cp fb.qcow2 fbq.qcow2
 check "the newest slot ($NEW_SLOT, generation $NEW_GEN) is now damaged" \
     test "$("$QTPM_IMG" check fb.qcow2 >/dev/null 2>&1; echo $?)" -eq 2
 printf '' | run_qtpm "${PLAIN_ARGS[@]}" -qtest stdio -D "$SCRATCH/fb.log"
@@ -312,6 +313,41 @@ check "... in the house style, naming the drive and the damaged slot" \
 check "... and the state in use" \
     grep -q "; the TPM state of generation $((NEW_GEN - 1)) in slot $OLD_SLOT is in use\$" "$ERR"
 check "... and the -D log holds the same line" grep -qxF -- "$(cat "$ERR")" "$SCRATCH/fb.log"
+
+# The same fact reaches a management tool: the first QMP client receives
+# the TPM_STATE_FALLBACK event of start-up after qmp_capabilities.
+fallback_event() {
+    local pid rc
+    rm -f "$SCRATCH/fbq.qmp"
+    "$QTPM" -drive file=fbq.qcow2,if=none,id=d0 "${PLAIN_ARGS[@]:2}" \
+        -qmp "unix:$SCRATCH/fbq.qmp,server=on,wait=off" 2>/dev/null &
+    pid=$!
+    bg_pid "$pid"
+    wait_for_file "$SCRATCH/fbq.qmp" 300 || return 1
+    python3 - "$SCRATCH/fbq.qmp" "$NEW_SLOT" "$OLD_SLOT" "$((NEW_GEN - 1))" <<'EOF2'
+import json, socket, sys
+path, bad, good, gen = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+s.settimeout(10)
+f = s.makefile('rw')
+json.loads(f.readline())                       # greeting
+f.write('{"execute": "qmp_capabilities"}\n'); f.flush()
+msgs = [json.loads(f.readline()) for _ in range(2)]
+ev = [m for m in msgs if m.get('event') == 'TPM_STATE_FALLBACK']
+print('# %s' % ev)
+d = ev[0]['data'] if ev else {}
+ok = (len(ev) == 1 and d.get('id') == 'tpm0' and d.get('drive') == 'd0' and
+      d.get('slot') == good and d.get('unusable-slot') == bad and
+      d.get('generation') == gen and d.get('cause'))
+sys.exit(0 if ok else 1)
+EOF2
+    rc=$?
+    kill "$pid"
+    wait "$pid"
+    return $rc
+}
+check "... and the first QMP client receives a TPM_STATE_FALLBACK event" fallback_event
 
 # Store failures reported by the libtpms backend read as qtpm's sentences,
 # never GLib's "** (process:N): WARNING **". The image may not grow past
