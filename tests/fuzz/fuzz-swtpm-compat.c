@@ -27,7 +27,9 @@ static void socket_cmdline(int argc, char **argv)
         one_line(err);
         return;
     }
-    if (o.state_dir || o.state_file) {
+    /* As the front door: --help, --version and --print-capabilities end there. */
+    if ((o.state_dir || o.state_file) &&
+        !o.help && !o.version && !o.print_capabilities) {
         g_autofree char *img = swtpm_compat_image_path(o.state_dir, o.state_file,
                                                        o.tpm2);
         g_strfreev(swtpm_socket_qtpm_argv(&o, "qtpm", img, "/k"));
@@ -44,7 +46,8 @@ static void setup_cmdline(int argc, char **argv)
         one_line(err);
         return;
     }
-    if (o.state_dir || o.state_file) {
+    if ((o.state_dir || o.state_file) &&
+        !o.help && !o.version && !o.print_capabilities) {
         g_autofree char *img = swtpm_compat_image_path(o.state_dir, o.state_file,
                                                        o.tpm2);
         g_strfreev(swtpm_setup_create_argv(&o, "qtpm-img", img, "/k"));
@@ -63,7 +66,9 @@ static void ioctl_cmdline(int argc, char **argv)
         one_line(err);
         return;
     }
-    swtpm_ioctl_encode(&o, 0, req, sizeof(req));
+    if (!o.help && !o.version) {
+        swtpm_ioctl_encode(&o, 0, req, sizeof(req));
+    }
     swtpm_ioctl_opts_clear(&o);
 }
 
