@@ -296,3 +296,43 @@ lv_undefine() {
 
 # lv_log: the last lines of libvirtd's log, for a diagnosis.
 lv_log() { tail -n "${1:-20}" "$LV_DIR/log/libvirtd.log" | sed 's/^/# /'; }
+
+# lv_host_export IMAGE [key|passphrase FILE]: the image served to tpm2-tools
+# through a TCP export while its domain is shut off (a free port pair); TPM
+# started with CMD_INIT and TPM2_Startup. Sets HOST_PID, HOST_CTRL and
+# TPM2TOOLS_TCTI.
+lv_host_export() {
+    local img=$1 kind=${2:-} file=${3:-} port try i secret=() tpmdev=libtpms,id=tpm0,nvram=d0
+    if [ -n "$kind" ]; then
+        secret=(-object "secret,id=k0,file=$file,format=raw")
+        tpmdev=$tpmdev,$kind-secret=k0
+    fi
+    for ((try = 0; try < 20; try++)); do
+        port=$((20000 + (RANDOM % 20000) * 2))
+        "$QTPM" -drive "file=$img,if=none,id=d0" "${secret[@]}" -tpmdev "$tpmdev" \
+            -export "swtpm,id=e0,tpmdev=tpm0,ctrl=tcp:127.0.0.1:$((port + 1)),data=tcp:127.0.0.1:$port" \
+            >"$SCRATCH/host-qtpm.log" 2>&1 &
+        HOST_PID=$!
+        bg_pid "$HOST_PID"
+        HOST_CTRL=127.0.0.1:$((port + 1))
+        export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
+        for ((i = 0; i < 100; i++)); do
+            timeout 10 swtpm_ioctl --tcp "$HOST_CTRL" -i >/dev/null 2>&1 &&
+                timeout 30 tpm2_startup -c 2>/dev/null && return 0
+            kill -0 "$HOST_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        # Another program may hold the port pair: try another one.
+        kill "$HOST_PID" 2>/dev/null
+        wait "$HOST_PID" 2>/dev/null
+        grep -q 'Address already in use' "$SCRATCH/host-qtpm.log" || break
+    done
+    diag "the host export did not start: $(cat "$SCRATCH/host-qtpm.log")"
+    return 1
+}
+
+# lv_host_stop: CMD_SHUTDOWN to lv_host_export's qtpm, which exits 0.
+lv_host_stop() {
+    timeout 30 swtpm_ioctl --tcp "$HOST_CTRL" -s >/dev/null &&
+        wait_exit "$HOST_PID" && [ "$WAIT_STATUS" -eq 0 ]
+}

@@ -90,41 +90,9 @@ daemon_start() {
     [ -S "$SOCK" ]
 }
 
-# host_export: the image served to tpm2-tools through a TCP export (the
-# instance is not running); TPM started with CMD_INIT and TPM2_Startup.
-host_export() {
-    local port try i
-    for ((try = 0; try < 20; try++)); do
-        port=$((20000 + (RANDOM % 20000) * 2))
-        "$QTPM" -drive "file=$IMG,if=none,id=d0" \
-            -object "secret,id=k0,file=$KEY,format=raw" \
-            -tpmdev libtpms,id=tpm0,nvram=d0,key-secret=k0 \
-            -export "swtpm,id=e0,tpmdev=tpm0,ctrl=tcp:127.0.0.1:$((port + 1)),data=tcp:127.0.0.1:$port" \
-            >"$SCRATCH/host-qtpm.log" 2>&1 &
-        HOST_PID=$!
-        bg_pid "$HOST_PID"
-        HOST_CTRL=127.0.0.1:$((port + 1))
-        export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
-        for ((i = 0; i < 100; i++)); do
-            timeout 10 swtpm_ioctl --tcp "$HOST_CTRL" -i >/dev/null 2>&1 &&
-                timeout 30 tpm2_startup -c 2>/dev/null && return 0
-            kill -0 "$HOST_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        # Another program may hold the port pair: try another one.
-        kill "$HOST_PID" 2>/dev/null
-        wait "$HOST_PID" 2>/dev/null
-        grep -q 'Address already in use' "$SCRATCH/host-qtpm.log" || break
-    done
-    diag "the host export did not start: $(cat "$SCRATCH/host-qtpm.log")"
-    return 1
-}
-
-# host_stop: CMD_SHUTDOWN; qtpm exits 0.
-host_stop() {
-    timeout 30 swtpm_ioctl --tcp "$HOST_CTRL" -s >/dev/null &&
-        wait_exit "$HOST_PID" && [ "$WAIT_STATUS" -eq 0 ]
-}
+# host_export: the image served to tpm2-tools (the instance is not running).
+host_export() { lv_host_export "$IMG" key "$KEY"; }
+host_stop() { lv_host_stop; }
 
 nv_write() {
     local rc=0

@@ -58,43 +58,9 @@ state_dir() { echo "$LV_DIR/var/lib/libvirt/swtpm/$(lv_virsh domuuid "$1")/tpm2"
 image_of() { echo "$(state_dir "$1")/tpm2-00.qcow2"; }
 swtpm_log() { echo "$LV_DIR/var/log/swtpm/libvirt/qemu/$1-swtpm.log"; }
 
-# host_export IMAGE [PASSPHRASE_FILE]: the image served to tpm2-tools through
-# a TCP export while its domain is shut off; TPM started. Sets HOST_PID,
-# HOST_CTRL and TPM2TOOLS_TCTI.
-host_export() {
-    local img=$1 pw=${2:-} port try i secret=() tpmdev=libtpms,id=tpm0,nvram=d0
-    if [ -n "$pw" ]; then
-        secret=(-object "secret,id=k0,file=$pw,format=raw")
-        tpmdev=$tpmdev,passphrase-secret=k0
-    fi
-    for ((try = 0; try < 20; try++)); do
-        port=$((20000 + (RANDOM % 20000) * 2))
-        "$QTPM" -drive "file=$img,if=none,id=d0" "${secret[@]}" -tpmdev "$tpmdev" \
-            -export "swtpm,id=e0,tpmdev=tpm0,ctrl=tcp:127.0.0.1:$((port + 1)),data=tcp:127.0.0.1:$port" \
-            >"$SCRATCH/host-qtpm.log" 2>&1 &
-        HOST_PID=$!
-        bg_pid "$HOST_PID"
-        HOST_CTRL=127.0.0.1:$((port + 1))
-        export TPM2TOOLS_TCTI=swtpm:host=127.0.0.1,port=$port
-        for ((i = 0; i < 100; i++)); do
-            timeout 10 swtpm_ioctl --tcp "$HOST_CTRL" -i >/dev/null 2>&1 &&
-                timeout 30 tpm2_startup -c 2>/dev/null && return 0
-            kill -0 "$HOST_PID" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$HOST_PID" 2>/dev/null
-        wait "$HOST_PID" 2>/dev/null
-        grep -q 'Address already in use' "$SCRATCH/host-qtpm.log" || break
-    done
-    diag "the host export did not start: $(cat "$SCRATCH/host-qtpm.log")"
-    return 1
-}
-
-# host_stop: CMD_SHUTDOWN; qtpm exits 0.
-host_stop() {
-    timeout 30 swtpm_ioctl --tcp "$HOST_CTRL" -s >/dev/null &&
-        wait_exit "$HOST_PID" && [ "$WAIT_STATUS" -eq 0 ]
-}
+# host_export IMAGE [PASSPHRASE_FILE]: lv_host_export with the domain's key.
+host_export() { lv_host_export "$1" ${2:+passphrase "$2"}; }
+host_stop() { lv_host_stop; }
 
 # ek_cert_verifies IMAGE [PASSPHRASE_FILE]: the RSA EK certificate at 0x01c00002 verifies
 # against the local CA and names the domain; the persistent EK exists.
