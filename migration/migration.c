@@ -267,7 +267,7 @@ static void mig_source_cleanup(void)
         mig.fd = -1;
     }
     if (mig.stream) {
-        memset(mig.stream->data, 0, mig.stream->len);
+        qcrypto_memwipe(mig.stream->data, mig.stream->len);
         g_byte_array_unref(mig.stream);
         mig.stream = NULL;
     }
@@ -414,17 +414,40 @@ static int mig_source_encode_devices(MigStreamEncoder *e, GError **errp)
     for (GList *l = tpm_frontend_list(); l; l = l->next) {
         g_autoptr(GByteArray) state = g_byte_array_new();
         MigSectionType type;
+        int ret;
 
         if (!mig_frontend_section(l->data, &type, errp)) {
             return -1;
         }
         tpm_frontend_save_state(l->data, state);
-        if (mig_stream_encode_section(e, type, state->data, state->len, mig.stream,
-                                      errp) < 0) {
+        ret = mig_stream_encode_section(e, type, state->data, state->len, mig.stream,
+                                        errp);
+        /* The device's buffer may hold a TPM response. */
+        qcrypto_memwipe(state->data, state->len);
+        if (ret < 0) {
             return -1;
         }
     }
     return 0;
+}
+
+/*
+ * The stream is built by appending; a GByteArray that grew by realloc
+ * would leave copies of unsealed TPM state behind in freed memory. Room
+ * for the largest stream is reserved up front (pages never written are
+ * never touched).
+ */
+static GByteArray *mig_stream_buffer_new(void)
+{
+    size_t n = MIG_HEADER_SIZE;
+
+    for (uint32_t t = 1; t <= MIG_SECTION_DATA_MAX + 1; t++) {
+        uint32_t type = t <= MIG_SECTION_DATA_MAX ? t : MIG_SECTION_END;
+
+        n += MIG_SECTION_HEADER_SIZE + MIG_SEAL_OVERHEAD + mig_section_max_len(type) +
+             MIG_SECTION_CRC_SIZE;
+    }
+    return g_byte_array_sized_new(n);
 }
 
 /* S3: the complete stream, built while the TPM is paused. */
@@ -449,7 +472,7 @@ static int mig_source_build_stream(TPMBackend *tb, GError **errp)
     if (!e) {
         return -1;
     }
-    mig.stream = g_byte_array_new();
+    mig.stream = mig_stream_buffer_new();
     mig_stream_encode_header(e, mig.stream);
 
     if (mig_source_encode_devices(e, errp) < 0) {
@@ -727,12 +750,29 @@ static gboolean mig_incoming_event(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/*
+ * Makes *@buf hold at least @need bytes. An unsealed stream's sections are
+ * TPM state, so a buffer too small is wiped and replaced, never realloc'd
+ * (which would leave its bytes in freed memory). The old contents are not
+ * kept: every read fills the buffer from its start.
+ */
+static void mig_incoming_buffer_reserve(uint8_t **buf, size_t *size, size_t need)
+{
+    if (need <= *size) {
+        return;
+    }
+    qcrypto_free_wiped(buf, *size);
+    *buf = g_malloc(need);
+    *size = need;
+}
+
 /* T1..T3: accept, then read and verify the whole stream. */
 static gpointer mig_incoming_thread(gpointer opaque)
 {
     MigStreamDecoder *d = NULL;
     GError *err = NULL;
-    g_autofree uint8_t *buf = NULL;
+    uint8_t *buf = NULL;
+    size_t buf_size = 0;
 
     if (incoming.listening) {
         incoming.fd = mig_channel_accept(incoming.lfd, &err);
@@ -750,7 +790,7 @@ static gpointer mig_incoming_thread(gpointer opaque)
         size_t need = mig_stream_decoder_need(d);
         ssize_t n;
 
-        buf = g_realloc(buf, need);
+        mig_incoming_buffer_reserve(&buf, &buf_size, need);
         /* A source that stops sending is as good as gone. */
         n = mig_read_full(incoming.fd, buf, need, MIG_STREAM_TIMEOUT_MS, &err);
         if (n == 0) {
@@ -761,10 +801,12 @@ static gpointer mig_incoming_thread(gpointer opaque)
             goto fail;
         }
     }
+    qcrypto_free_wiped(&buf, buf_size);
     mig_post(MIG_MSG_STREAM, NULL, mig_stream_decoder_steal(d), mig_incoming_event);
     mig_stream_decoder_free(d);
     return NULL;
 fail:
+    qcrypto_free_wiped(&buf, buf_size);
     mig_stream_decoder_free(d);
     mig_post(MIG_MSG_FAILED, err, NULL, mig_incoming_event);
     return NULL;

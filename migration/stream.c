@@ -110,6 +110,36 @@ size_t mig_section_max_len(uint32_t type)
     }
 }
 
+/*
+ * A decoded section is plaintext TPM state (the permanent blob holds the
+ * TPM's seeds): its GBytes wipes the bytes when the last reference goes.
+ */
+typedef struct MigWipedBuf {
+    size_t len;
+    uint8_t data[];
+} MigWipedBuf;
+
+static MigWipedBuf *mig_wiped_buf_new(size_t len)
+{
+    MigWipedBuf *b = g_malloc(sizeof(*b) + (len ? len : 1));
+
+    b->len = len;
+    return b;
+}
+
+static void mig_wiped_buf_free(gpointer opaque)
+{
+    MigWipedBuf *b = opaque;
+
+    qcrypto_memwipe(b->data, b->len);
+    g_free(b);
+}
+
+static GBytes *mig_wiped_buf_to_bytes(MigWipedBuf *b)
+{
+    return g_bytes_new_with_free_func(b->data, b->len, mig_wiped_buf_free, b);
+}
+
 MigStreamContents *mig_stream_contents_new(void)
 {
     return g_new0(MigStreamContents, 1);
@@ -390,10 +420,13 @@ struct MigStreamEncoder {
     bool ended;
 };
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigStreamEncoder, mig_stream_encoder_free)
+
 MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryptoKey *key,
                                          GError **errp)
 {
-    g_autofree MigStreamEncoder *e = g_new0(MigStreamEncoder, 1);
+    /* Its own pages: the encoder holds the stream's sealing key. */
+    g_autoptr(MigStreamEncoder) e = qcrypto_secure_alloc(sizeof(MigStreamEncoder));
 
     e->hdr = *hdr;
     e->hdr.version = MIG_STREAM_VERSION;
@@ -442,10 +475,7 @@ MigStreamEncoder *mig_stream_encoder_new(const MigStreamHeader *hdr, const QCryp
 
 void mig_stream_encoder_free(MigStreamEncoder *e)
 {
-    if (e) {
-        qcrypto_memwipe(e, sizeof(*e));
-        g_free(e);
-    }
+    qcrypto_secure_free(e, sizeof(*e));
 }
 
 const MigStreamHeader *mig_stream_encoder_header(MigStreamEncoder *e)
@@ -605,14 +635,16 @@ struct MigStreamDecoder {
 
 MigStreamDecoder *mig_stream_decoder_new(const QCryptoKey *key)
 {
-    MigStreamDecoder *d = g_new0(MigStreamDecoder, 1);
+    /* Its own pages: the decoder holds the key and the keys derived from it. */
+    MigStreamDecoder *d = qcrypto_secure_alloc(sizeof(MigStreamDecoder));
 
     d->state = DEC_HEADER;
     d->c = mig_stream_contents_new();
     if (key_present(key)) {
         d->have_key = true;
         d->key_kind = key->kind;
-        d->key_data = g_memdup2(key->data, key->len);
+        d->key_data = qcrypto_secure_alloc(key->len);
+        memcpy(d->key_data, key->data, key->len);
         d->key_len = key->len;
     }
     return d;
@@ -623,13 +655,9 @@ void mig_stream_decoder_free(MigStreamDecoder *d)
     if (!d) {
         return;
     }
-    if (d->key_data) {
-        qcrypto_memwipe(d->key_data, d->key_len);
-        g_free(d->key_data);
-    }
-    qcrypto_memwipe(&d->keys, sizeof(d->keys));
+    qcrypto_secure_free(d->key_data, d->key_len);
     mig_stream_contents_free(d->c);
-    g_free(d);
+    qcrypto_secure_free(d, sizeof(*d));
 }
 
 size_t mig_stream_decoder_need(MigStreamDecoder *d)
@@ -833,8 +861,8 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError *
 {
     uint32_t stored;
     uLong crc = crc32(0L, Z_NULL, 0);
-    g_autofree uint8_t *plain = NULL;
-    size_t plain_len;
+    MigWipedBuf *plain;
+    int ret;
 
     memcpy(&stored, buf + d->cur_len, sizeof(stored));
     stored = GUINT32_FROM_BE(stored);
@@ -851,13 +879,13 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError *
     if (d->keys.keyed) {
         MigWireSealAD ad;
 
-        plain_len = d->cur_len - MIG_SEAL_OVERHEAD;
-        plain = g_malloc(plain_len ? plain_len : 1);
+        plain = mig_wiped_buf_new(d->cur_len - MIG_SEAL_OVERHEAD);
         build_ad(&d->c->header, d->cur_type, d->seq, &ad);
         if (!qcrypto_aead_decrypt(d->keys.seal, buf, (const uint8_t *)&ad,
                                   sizeof(ad),
-                                  buf + MIG_SEAL_NONCE_SIZE, plain_len, plain,
-                                  buf + MIG_SEAL_NONCE_SIZE + plain_len)) {
+                                  buf + MIG_SEAL_NONCE_SIZE, plain->len, plain->data,
+                                  buf + MIG_SEAL_NONCE_SIZE + plain->len)) {
+            mig_wiped_buf_free(plain);
             g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                         "migration stream: section %u (%s): authentication "
                         "failed",
@@ -865,14 +893,16 @@ static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError *
             return -1;
         }
     } else {
-        plain_len = d->cur_len;
-        plain = g_memdup2(buf, plain_len ? plain_len : 1);
+        plain = mig_wiped_buf_new(d->cur_len);
+        memcpy(plain->data, buf, plain->len);
     }
 
     if (d->cur_type == MIG_SECTION_END) {
-        return decoder_finish(d, plain, errp);
+        ret = decoder_finish(d, plain->data, errp);
+        mig_wiped_buf_free(plain);
+        return ret;
     }
-    d->c->section[d->cur_type] = g_bytes_new_take(g_steal_pointer(&plain), plain_len);
+    d->c->section[d->cur_type] = mig_wiped_buf_to_bytes(plain);
     d->seq++;
     d->state = DEC_SECTION_HEADER;
     return 0;

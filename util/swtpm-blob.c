@@ -14,6 +14,17 @@
 #include <nettle/pbkdf2.h>
 #include <nettle/sha2.h>
 
+/*
+ * Keys and plaintext TPM state are overwritten before their memory is
+ * freed or goes out of scope; explicit_bzero is a store the compiler keeps
+ * where a memset before free may be dropped. (This layer sits below
+ * crypto/, so qcrypto_memwipe is not at hand.)
+ */
+static void swtpm_wipe(void *p, size_t len)
+{
+    explicit_bzero(p, len);
+}
+
 #define AES_BLOCK 16
 
 /* docs/swtpm-state.md "Blob header" */
@@ -177,7 +188,7 @@ static void aes_cbc(const SwtpmKey *key, bool encrypt, const uint8_t *iv_in,
     } else {
         cbc_decrypt(&ctx, cipher, AES_BLOCK, iv, len, dst, src);
     }
-    memset(&ctx, 0, sizeof(ctx));
+    swtpm_wipe(&ctx, sizeof(ctx));
 }
 
 /* swtpm keys its HMAC with the AES key itself and covers ciphertext || IV. */
@@ -193,7 +204,7 @@ static void swtpm_hmac(const SwtpmKey *key, const uint8_t *ct, size_t ct_len,
         hmac_sha256_update(&ctx, iv_len, iv);
     }
     hmac_sha256_digest(&ctx, SWTPM_HMAC_SIZE, mac);
-    memset(&ctx, 0, sizeof(ctx));
+    swtpm_wipe(&ctx, sizeof(ctx));
 }
 
 /*
@@ -225,7 +236,7 @@ static bool decrypt_unpad(const SwtpmKey *key, const uint8_t *iv,
         }
     }
     if (bad) {
-        memset(pt, 0, ct_len);
+        swtpm_wipe(pt, ct_len);
         g_free(pt);
         g_set_error(errp, QTPM_ERROR, bad_code,
                     "'%s': bad padding after decryption", what);
@@ -306,7 +317,7 @@ static bool decode_encrypted_v1(const uint8_t *body, size_t blen,
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                     "'%s': hash check failed: wrong swtpm key or a damaged "
                     "file", what);
-        memset(pt, 0, pt_len);
+        swtpm_wipe(pt, pt_len);
         g_free(pt);
         return false;
     }
@@ -317,13 +328,13 @@ static bool decode_encrypted_v1(const uint8_t *body, size_t blen,
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_WRONG_KEY,
                     "'%s': hash check failed: wrong swtpm key or a damaged "
                     "file", what);
-        memset(pt, 0, pt_len);
+        swtpm_wipe(pt, pt_len);
         g_free(pt);
         return false;
     }
     *out_len = pt_len - SHA256_DIGEST_SIZE;
     *out = g_memdup2(pt + SHA256_DIGEST_SIZE, *out_len);
-    memset(pt, 0, pt_len);
+    swtpm_wipe(pt, pt_len);
     g_free(pt);
     return true;
 }
@@ -516,7 +527,7 @@ bool swtpm_blob_decode_migration_key(const uint8_t *buf, size_t len,
         *out = g_memdup2(data.value, data.length);
         *out_len = data.length;
     }
-    memset(opened, 0, opened_len);
+    swtpm_wipe(opened, opened_len);
     return ok;
 }
 
@@ -589,7 +600,7 @@ static uint8_t *put_encrypted_tlvs(uint8_t *p, const uint8_t *data, size_t len,
     memcpy(pt, data, len);
     memset(pt + len, (int)pad, pad);
     aes_cbc(key, true, iv, pt, ct_len, ct);
-    memset(pt, 0, ct_len);
+    swtpm_wipe(pt, ct_len);
     g_free(pt);
     swtpm_hmac(key, ct, ct_len, iv, key->len, mac);
     p = put_tlv(p, tag_data, ct, ct_len);
@@ -650,7 +661,7 @@ uint8_t *swtpm_blob_encode_migration(const uint8_t *data, size_t len,
                 inner);
     }
     put_header(buf, flags, total);
-    memset(tlv, 0, inner);
+    swtpm_wipe(tlv, inner);
     g_free(tlv);
     *out_len = total;
     return buf;
@@ -695,10 +706,10 @@ static bool parse_hex_key(const uint8_t *buf, size_t len, const char *what,
 bool swtpm_key_parse(const uint8_t *buf, size_t len, SwtpmKeyFormat format,
                      const char *what, SwtpmKey *key, GError **errp)
 {
-    memset(key, 0, sizeof(*key));
+    swtpm_wipe(key, sizeof(*key));
     if (format == SWTPM_KEY_FORMAT_HEX) {
         if (!parse_hex_key(buf, len, what, key, errp)) {
-            memset(key, 0, sizeof(*key));
+            swtpm_wipe(key, sizeof(*key));
             return false;
         }
         return true;
@@ -721,7 +732,7 @@ void swtpm_key_from_passphrase(const uint8_t *pass, size_t len, SwtpmKdf kdf,
     static const uint8_t salt[] = { 's', 'w', 't', 'p', 'm' };
 
     g_assert(keylen == 16 || keylen == 32);
-    memset(key, 0, sizeof(*key));
+    swtpm_wipe(key, sizeof(*key));
     if (kdf == SWTPM_KDF_SHA512) {
         struct sha512_ctx ctx;
         uint8_t digest[SHA512_DIGEST_SIZE];
@@ -730,8 +741,8 @@ void swtpm_key_from_passphrase(const uint8_t *pass, size_t len, SwtpmKdf kdf,
         sha512_update(&ctx, len, pass);
         sha512_digest(&ctx, sizeof(digest), digest);
         memcpy(key->bytes, digest, keylen);
-        memset(digest, 0, sizeof(digest));
-        memset(&ctx, 0, sizeof(ctx));
+        swtpm_wipe(digest, sizeof(digest));
+        swtpm_wipe(&ctx, sizeof(ctx));
     } else {
         pbkdf2_hmac_sha512(len, pass, 1000, sizeof(salt), salt, keylen,
                            key->bytes);
@@ -748,7 +759,7 @@ void swtpm_migration_key_from_passphrase(const uint8_t *pass, size_t len,
 
 void swtpm_migration_key_from_key(const SwtpmKey *key, SwtpmMigrationKey *mkey)
 {
-    memset(mkey, 0, sizeof(*mkey));
+    swtpm_wipe(mkey, sizeof(*mkey));
     if (key->len == 32) {
         mkey->aes256 = *key;
     } else {

@@ -7,6 +7,7 @@
 #include "qemu/bswap.h"
 #include "crypto/aead.h"
 #include "crypto/hkdf.h"
+#include "crypto/key.h"
 #include "crypto/pbkdf.h"
 #include "crypto/random.h"
 #include "export/swtpm-blob-seal.h"
@@ -50,15 +51,13 @@ struct SwtpmSealKeys {
 
 SwtpmSealKeys *swtpm_seal_keys_new(void)
 {
-    return g_new0(SwtpmSealKeys, 1);
+    /* Its own pages: the derived sealing key lives as long as the export. */
+    return qcrypto_secure_alloc(sizeof(SwtpmSealKeys));
 }
 
 void swtpm_seal_keys_free(SwtpmSealKeys *k)
 {
-    if (k) {
-        qcrypto_memwipe(k, sizeof(*k));
-        g_free(k);
-    }
+    qcrypto_secure_free(k, sizeof(*k));
 }
 
 static bool key_usable(const QCryptoKey *key)
@@ -205,7 +204,7 @@ SwtpmSealStatus swtpm_blob_open(SwtpmSealKeys *k, const QCryptoKey *key,
                               SWTPM_SEAL_HEADER_SIZE,
                               in + SWTPM_SEAL_HEADER_SIZE, n, plain,
                               in + SWTPM_SEAL_HEADER_SIZE + n)) {
-        g_free(plain);
+        qcrypto_free_wiped(&plain, n);
         return SWTPM_SEAL_DAMAGED;
     }
     *out = plain;

@@ -5,6 +5,7 @@
  * SET_STATEBLOB does no key stretching.
  */
 #include "qemu/osdep.h"
+#include "crypto/key.h"
 #include "crypto/secret.h"
 #include "qemu/bswap.h"
 #include "qemu/log.h"
@@ -64,7 +65,8 @@ bool swtpm_migration_key_load(GHashTable *opts, SwtpmMigrationKey **out,
         return false;
     }
     bytes = qcrypto_secret_data(secret, &len);
-    mkey = g_new0(SwtpmMigrationKey, 1);
+    /* Its own pages: swtpm's key, or the keys derived from its passphrase. */
+    mkey = qcrypto_secure_alloc(sizeof(SwtpmMigrationKey));
     if (g_strcmp0(format, "passphrase") == 0) {
         swtpm_migration_key_from_passphrase(
             bytes, len,
@@ -79,21 +81,19 @@ bool swtpm_migration_key_load(GHashTable *opts, SwtpmMigrationKey **out,
                          id, &key, errp)) {
         /* "swtpm-migration-key='ID': a binary swtpm key is ..." */
         g_prefix_error(errp, "swtpm-migration-key=");
+        qcrypto_memwipe(&key, sizeof(key));
         swtpm_migration_key_free(mkey);
         return false;
     }
     swtpm_migration_key_from_key(&key, mkey);
-    memset(&key, 0, sizeof(key));
+    qcrypto_memwipe(&key, sizeof(key));
     *out = mkey;
     return true;
 }
 
 void swtpm_migration_key_free(SwtpmMigrationKey *mkey)
 {
-    if (mkey) {
-        memset(mkey, 0, sizeof(*mkey));
-        g_free(mkey);
-    }
+    qcrypto_secure_free(mkey, sizeof(*mkey));
 }
 
 static bool blob_is_sealed(const uint8_t *in, size_t len)

@@ -15,12 +15,13 @@
 #define COMPAT_ERROR g_quark_from_static_string("swtpm-compat-error")
 /* More than any key or passphrase; a bigger input is a mistake. */
 #define COMPAT_SECRET_MAX 4096
+#define COMPAT_READ_CHUNK 512
 
 static char *compat_logfile;
 
 static bool read_fd_all(int fd, GByteArray *out, GError **errp)
 {
-    uint8_t buf[512];
+    uint8_t buf[COMPAT_READ_CHUNK];
 
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
@@ -55,7 +56,7 @@ static void wipe_array(GByteArray *a)
 bool compat_secret_read(const char *opt, const SwtpmKeySpec *k,
                         CompatSecret *s, GError **errp)
 {
-    GByteArray *raw = g_byte_array_new();
+    GByteArray *raw;
     g_autoptr(GError) err = NULL;
     const char *what = k->file;
     g_autofree char *fdname = NULL;
@@ -68,13 +69,16 @@ bool compat_secret_read(const char *opt, const SwtpmKeySpec *k,
 
         if (!g_file_get_contents(k->file, &contents, &n, &err)) {
             g_set_error(errp, COMPAT_ERROR, 0, "%s: %s", opt, err->message);
-            g_byte_array_unref(raw);
             return false;
         }
-        g_byte_array_append(raw, (uint8_t *)contents, n);
-        explicit_bzero(contents, n);
-        g_free(contents);
+        /* Taken, not copied: one buffer to wipe. */
+        raw = g_byte_array_new_take((uint8_t *)contents, n);
     } else {
+        /*
+         * Room for the largest input read_fd_all accepts, so the array
+         * never moves: a realloc would free a copy of the secret unwiped.
+         */
+        raw = g_byte_array_sized_new(COMPAT_SECRET_MAX + COMPAT_READ_CHUNK);
         fdname = g_strdup_printf("descriptor %d", k->fd);
         what = fdname;
         if (!read_fd_all(k->fd, raw, &err)) {
