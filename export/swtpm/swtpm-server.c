@@ -29,6 +29,8 @@
 #define SWTPM_EXPORT_MODEL "swtpm-export"
 #define SWTPM_BUFFER_MIN 1024
 #define SWTPM_BUFFER_MAX 4096
+/* A connection's input block at first: a TPM command or a small request. */
+#define SWTPM_CONN_BUF_INITIAL 8192
 #define SWTPM_LOCK_RETRY_MS 10
 /*
  * Shared-storage migration: how long a target waits for the source to hand
@@ -101,6 +103,7 @@ typedef struct SwtpmConn {
     int fd;
     guint watch;
     GByteArray *buf;        /* bytes of the request being received */
+    guint buf_cap;          /* what buf holds without moving */
     GByteArray *out;        /* answer bytes not yet written, from out_off */
     guint out_off;
     guint out_watch;
@@ -176,11 +179,47 @@ static void conn_init(SwtpmConn *c, SwtpmExport *e, const char *name)
     c->name = name;
     c->fd = -1;
     c->watch = 0;
-    c->buf = g_byte_array_new();
+    c->buf = g_byte_array_sized_new(SWTPM_CONN_BUF_INITIAL);
+    c->buf_cap = SWTPM_CONN_BUF_INITIAL;
     c->out = g_byte_array_new();
     c->out_off = 0;
     c->out_watch = 0;
     c->out_stall = 0;
+}
+
+/*
+ * A connection's input may hold a state blob (CMD_SET_STATEBLOB) or a TPM
+ * command: it never moves to a bigger block without the old one wiped (a
+ * GByteArray would realloc and free the copy as it is), and what is
+ * consumed is wiped.
+ */
+static void conn_buf_append(SwtpmConn *c, const uint8_t *data, size_t len)
+{
+    if (c->buf->len + len > c->buf_cap) {
+        guint cap = MAX(c->buf_cap * 2, c->buf->len + len);
+        GByteArray *bigger = g_byte_array_sized_new(cap);
+
+        g_byte_array_append(bigger, c->buf->data, c->buf->len);
+        qcrypto_memwipe(c->buf->data, c->buf->len);
+        g_byte_array_unref(c->buf);
+        c->buf = bigger;
+        c->buf_cap = cap;
+    }
+    g_byte_array_append(c->buf, data, len);
+}
+
+static void conn_buf_consume(SwtpmConn *c, size_t len)
+{
+    guint old_len = c->buf->len;
+
+    g_byte_array_remove_range(c->buf, 0, len);
+    qcrypto_memwipe(c->buf->data + c->buf->len, old_len - c->buf->len);
+}
+
+static void conn_buf_clear(SwtpmConn *c)
+{
+    qcrypto_memwipe(c->buf->data, c->buf->len);
+    g_byte_array_set_size(c->buf, 0);
 }
 
 /* The queue may hold a state blob: wipe it. */
@@ -215,7 +254,7 @@ static void conn_close(SwtpmConn *c)
         c->fd = -1;
     }
     conn_drop_queue(c);
-    g_byte_array_set_size(c->buf, 0);
+    conn_buf_clear(c);
 }
 
 static bool parse_mode(const char *text, mode_t *mode, GError **errp)
@@ -558,7 +597,7 @@ static void data_process(SwtpmExport *e)
         e->locality = f.locality;
     }
     memcpy(e->cmd_in, e->data.buf->data + f.cmd_offset, f.cmd_len);
-    g_byte_array_remove_range(e->data.buf, 0, f.frame_len);
+    conn_buf_consume(&e->data, f.frame_len);
     if (!e->tpm_running || e->handed_over) {
         /*
          * How QEMU tells TPM 1.2 from 2.0 before CMD_INIT: the tag. A source
@@ -602,7 +641,7 @@ static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque)
         data_close(e);
         return G_SOURCE_REMOVE;
     }
-    g_byte_array_append(e->data.buf, chunk, n);
+    conn_buf_append(&e->data, chunk, n);
     data_process(e);
     return e->data.watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
@@ -610,7 +649,7 @@ static gboolean data_ready(gint fd, GIOCondition cond, gpointer opaque)
 static void data_attach(SwtpmExport *e, int fd)
 {
     e->data.fd = fd;
-    g_byte_array_set_size(e->data.buf, 0);
+    conn_buf_clear(&e->data);
     data_resume(e);
 }
 
@@ -740,7 +779,7 @@ static DataStep data_step_on_worker(SwtpmExport *e)
         e->locality = f.locality;
     }
     memcpy(e->cmd_in, e->data.buf->data + f.cmd_offset, f.cmd_len);
-    g_byte_array_remove_range(e->data.buf, 0, f.frame_len);
+    conn_buf_consume(&e->data, f.frame_len);
     e->cmd = (TPMBackendCmd){
         .locality = e->locality,
         .in = e->cmd_in,
@@ -771,7 +810,7 @@ static bool data_ready_on_worker(TPMBackend *tb, void *opaque)
         /* The main loop reads the hang-up again and closes the channel. */
         return data_hand_back(e);
     }
-    g_byte_array_append(e->data.buf, chunk, n);
+    conn_buf_append(&e->data, chunk, n);
     do {
         step = data_step_on_worker(e);
     } while (step == DATA_STEP_DONE);
@@ -1647,7 +1686,7 @@ static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque)
         e->ctrl_deadline = g_timeout_add(SWTPM_CTRL_DEADLINE_MS,
                                          ctrl_deadline_passed, e);
     }
-    g_byte_array_append(e->ctrl.buf, chunk, n);
+    conn_buf_append(&e->ctrl, chunk, n);
     st = swtpm_ctrl_parse(e->ctrl.buf->data, e->ctrl.buf->len, &r);
     if (st == SWTPM_PARSE_NEED_MORE) {
         if (passed_fd >= 0) {
@@ -1674,7 +1713,7 @@ static gboolean ctrl_ready(gint fd, GIOCondition cond, gpointer opaque)
     if (passed_fd >= 0) {
         close(passed_fd);
     }
-    g_byte_array_set_size(e->ctrl.buf, 0);
+    conn_buf_clear(&e->ctrl);
     /* An answer still queued stops the reading (conn_send). */
     return e->ctrl.watch ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
@@ -1759,7 +1798,7 @@ static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
         return G_SOURCE_REMOVE;
     }
     e->ctrl.fd = client;
-    g_byte_array_set_size(e->ctrl.buf, 0);
+    conn_buf_clear(&e->ctrl);
     ctrl_watch(e);
     /* One control client after another, as swtpm. */
     e->ctrl_listen_watch = 0;
@@ -1902,6 +1941,8 @@ void swtpm_export_free(SwtpmExport *e)
     }
     conn_close(&e->ctrl);
     conn_close(&e->data);
+    conn_buf_clear(&e->ctrl);
+    conn_buf_clear(&e->data);
     g_byte_array_unref(e->ctrl.buf);
     g_byte_array_unref(e->data.buf);
     g_byte_array_unref(e->ctrl.out);
