@@ -281,10 +281,23 @@ typedef struct Qcow2L2Update {
     uint64_t entry;
 } Qcow2L2Update;
 
+/*
+ * In-place overwrites of clusters that lie next to each other in the file
+ * go out as one write: a request is contiguous in the guest, and the store
+ * rewrites the same extents every commit, so the steady state is one write
+ * per request instead of one per cluster.
+ */
+typedef struct Qcow2InPlaceRun {
+    uint64_t host;
+    const uint8_t *buf;
+    uint64_t bytes;
+} Qcow2InPlaceRun;
+
 typedef struct Qcow2WriteCtx {
     GArray *new_l2;    /* Qcow2NewL2 */
     GArray *updates;   /* Qcow2L2Update */
     GArray *frees;     /* Qcow2Free */
+    Qcow2InPlaceRun run;
 } Qcow2WriteCtx;
 
 static void qcow2_write_ctx_init(Qcow2WriteCtx *w)
@@ -292,6 +305,42 @@ static void qcow2_write_ctx_init(Qcow2WriteCtx *w)
     w->new_l2 = g_array_new(false, false, sizeof(Qcow2NewL2));
     w->updates = g_array_new(false, false, sizeof(Qcow2L2Update));
     w->frees = g_array_new(false, false, sizeof(Qcow2Free));
+    w->run = (Qcow2InPlaceRun) { 0 };
+}
+
+static int qcow2_write_run(BlockDriverState *bs, Qcow2WriteCtx *w, GError **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2InPlaceRun r = w->run;
+
+    if (!r.bytes) {
+        return 0;
+    }
+    w->run.bytes = 0;
+    if (bdrv_file_pwrite(bs, r.host, r.bytes, r.buf, errp) < 0) {
+        return -EIO;
+    }
+    qcow2_note_file_end(s, r.host + r.bytes);
+    return 0;
+}
+
+/* Adds an in-place overwrite to the pending run, writing the run first if
+ * this one does not continue it. */
+static int qcow2_queue_in_place(BlockDriverState *bs, Qcow2WriteCtx *w,
+                                uint64_t host, const uint8_t *buf, uint64_t bytes,
+                                GError **errp)
+{
+    Qcow2InPlaceRun *r = &w->run;
+
+    if (r->bytes && r->host + r->bytes == host && r->buf + r->bytes == buf) {
+        r->bytes += bytes;
+        return 0;
+    }
+    if (qcow2_write_run(bs, w, errp) < 0) {
+        return -EIO;
+    }
+    *r = (Qcow2InPlaceRun) { host, buf, bytes };
+    return 0;
 }
 
 static void qcow2_write_ctx_free(Qcow2WriteCtx *w)
@@ -405,13 +454,13 @@ static int qcow2_write_one_cluster(BlockDriverState *bs, Qcow2WriteCtx *w,
                            h, what);
             return -EINVAL;
         }
-        if (bdrv_file_pwrite(bs, h + in, bytes, buf, errp) < 0) {
-            return -EIO;
-        }
-        qcow2_note_file_end(s, h + in + bytes);
-        return 0;
+        return qcow2_queue_in_place(bs, w, h + in, buf, bytes, errp);
     }
 
+    /* The file sees the writes in request order. */
+    if (qcow2_write_run(bs, w, errp) < 0) {
+        return -EIO;
+    }
     /* Copy-on-write into a new cluster: old data, decompressed or zeros. */
     if (bytes != s->cluster_size) {
         cbuf = g_malloc(s->cluster_size);
@@ -525,6 +574,10 @@ int qcow2_write_clusters(BlockDriverState *bs, uint64_t offset,
         offset += n;
         buf += n;
         bytes -= n;
+    }
+    ret = qcow2_write_run(bs, &w, errp);
+    if (ret < 0) {
+        goto out;
     }
     for (guint i = 0; i < w.new_l2->len; i++) {
         Qcow2NewL2 *n = &g_array_index(w.new_l2, Qcow2NewL2, i);

@@ -761,6 +761,49 @@ static void test_failed_write_recovers(Fixture *f, gconstpointer data)
     bdrv_close(bs);
 }
 
+/*
+ * Overwriting allocated clusters writes each run of host-contiguous
+ * clusters once, in request order, and nothing else: a request over
+ * clusters allocated out of order splits where the host offsets jump.
+ */
+static void test_overwrite_coalesces(Fixture *f, gconstpointer data)
+{
+    enum { CL = 4096 };
+    uint8_t buf[9 * CL];
+    BlockDriverState *bs;
+    BlkdebugState *bd;
+    GError *err = NULL;
+
+    create_ok(f->path, 1024 * 1024, CL, 0);
+    bs = open_ok(f->path);
+    fill(buf, sizeof(buf), 3);
+    /* Guest clusters 9, then 1..8 and 10: host order 9, 1..8, 10. */
+    write_ok(bs, 9 * CL, CL, buf);
+    write_ok(bs, CL + 100, sizeof(buf), buf);
+    bdrv_close(bs);
+
+    bs = open_img(f->path, false, true, &err);
+    g_assert_no_error(err);
+    bd = bdrv_get_blkdebug(bs);
+    blkdebug_reset(bd);
+    fill(buf, sizeof(buf), 4);
+    write_ok(bs, CL + 100, 8 * CL - 100, buf);
+    g_assert_cmpuint(blkdebug_write_count(bd), ==, 1);
+    g_assert_cmpuint(blkdebug_flush_count(bd), ==, 0);
+
+    /* 1..8 contiguous, 9 before them, 10 after 8: three writes. */
+    blkdebug_reset(bd);
+    write_ok(bs, CL + 100, sizeof(buf), buf);
+    g_assert_cmpuint(blkdebug_write_count(bd), ==, 3);
+    g_assert_cmpuint(blkdebug_flush_count(bd), ==, 0);
+    read_expect(bs, CL + 100, sizeof(buf), buf);
+    bdrv_close(bs);
+    assert_check_clean(f->path);
+    bs = open_ok(f->path);
+    read_expect(bs, CL + 100, sizeof(buf), buf);
+    bdrv_close(bs);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -774,6 +817,7 @@ int main(int argc, char **argv)
     ADD("create/holds-locks", test_create_holds_locks);
     ADD("create/write-check", test_create_write_check);
     ADD("write/flush-budget", test_flush_budget);
+    ADD("write/overwrite-coalesces", test_overwrite_coalesces);
     ADD("write/zeroes", test_zero_writes);
     ADD("write/truncate-grow", test_truncate_grow);
     ADD("features/incompatible", test_incompatible_bits);
