@@ -9,18 +9,15 @@
  */
 #include "qemu/osdep.h"
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include "qemu/bswap.h"
 #include "qemu/sockets.h"
-#include "libqtest.h"
+#include "qtpm-export-util.h"
 
 #define CMD_INIT 0x02
 #define CMD_STORE_VOLATILE 0x0a
 #define CMD_GET_STATEBLOB 0x0c
-#define CMD_SET_STATEBLOB 0x0d
-#define CMD_SET_DATAFD 0x10
 #define CMD_LOCK_STORAGE 0x13
 #define RES_FAIL 0x09
 
@@ -37,11 +34,6 @@ static const uint8_t STARTUP[12] = {
 static const uint8_t GETRANDOM[12] = {
     0x80, 0x01, 0x00, 0x00, 0x00, 0x0c, 0x00, 0x00, 0x01, 0x7b, 0x00, 0x08,
 };
-
-static void child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 /* Runs qtpm with @args to its end; its exit status, its stderr in *@err. */
 static int qtpm_run(const char *const *args, char **err)
@@ -72,74 +64,12 @@ static char *image_create(const char *dir)
     return img;
 }
 
-static void send_req(Peer *p, uint32_t cmd, const void *body, size_t len)
-{
-    g_autofree uint8_t *buf = g_malloc(len + 4);
-
-    stl_be_p(buf, cmd);
-    if (len) {
-        memcpy(buf + 4, body, len);
-    }
-    g_assert_cmpint(qemu_write_full(p->fd, buf, len + 4), ==, len + 4);
-}
-
-static void recv_bytes(Peer *p, void *buf, size_t len)
-{
-    g_assert_cmpint(qemu_read_full_timeout(p->fd, buf, len, 10000), ==, len);
-}
-
-static uint32_t recv_result(Peer *p)
-{
-    uint8_t r[4];
-
-    recv_bytes(p, r, 4);
-    return ldl_be_p(r);
-}
-
-static uint32_t ctrl(Peer *p, uint32_t cmd, const void *body, size_t len)
-{
-    send_req(p, cmd, body, len);
-    return recv_result(p);
-}
-
 static uint32_t lock_storage(Peer *p, uint32_t retries)
 {
     uint8_t body[4];
 
     stl_be_p(body, retries);
-    return ctrl(p, CMD_LOCK_STORAGE, body, sizeof(body));
-}
-
-static void set_datafd(Peer *p)
-{
-    g_autoptr(GError) err = NULL;
-    uint8_t req[4];
-    int sv[2];
-
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
-                    0);
-    stl_be_p(req, CMD_SET_DATAFD);
-    g_assert_cmpint(qemu_socket_send_fd(p->fd, req, 4, sv[1], &err), ==, 0);
-    g_assert_no_error(err);
-    close(sv[1]);
-    g_assert_cmphex(recv_result(p), ==, 0);
-    p->data = sv[0];
-}
-
-/* One TPM command on the data channel; the response code. */
-static uint32_t tpm_cmd(Peer *p, const uint8_t *cmd, size_t len)
-{
-    uint8_t resp[4096];
-    uint32_t rlen;
-
-    g_assert_cmpint(qemu_write_full(p->data, cmd, len), ==, len);
-    g_assert_cmpint(qemu_read_full_timeout(p->data, resp, 10, 10000), ==, 10);
-    rlen = ldl_be_p(resp + 2);
-    g_assert_cmpuint(rlen, >=, 10);
-    g_assert_cmpuint(rlen, <=, sizeof(resp));
-    g_assert_cmpint(qemu_read_full_timeout(p->data, resp + 10, rlen - 10, 10000),
-                    ==, rlen - 10);
-    return ldl_be_p(resp + 6);
+    return qtpm_ctrl(p->fd, CMD_LOCK_STORAGE, body, sizeof(body));
 }
 
 /* qtpm exporting @img with the extra export keys @keys; connected. */
@@ -150,7 +80,6 @@ static void peer_start(Peer *p, const char *dir, const char *name,
     g_autofree char *drive = g_strdup_printf("file=%s,if=none,id=d0", img);
     g_autofree char *exp = NULL;
     g_autoptr(GError) err = NULL;
-    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
     const char *argv[] = { qtpm, "-drive", drive, "-tpmdev",
                            "libtpms,id=tpm0,nvram=d0", "-export", NULL, NULL };
 
@@ -158,20 +87,10 @@ static void peer_start(Peer *p, const char *dir, const char *name,
     exp = g_strdup_printf("swtpm,id=e0,tpmdev=tpm0,ctrl=unix:%s,%s", p->ctrl,
                           keys);
     argv[6] = exp;
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD |
-                                    G_SPAWN_STDOUT_TO_DEV_NULL |
-                                    G_SPAWN_STDERR_TO_DEV_NULL,
-                                child_setup, NULL, &p->pid, &err));
-    g_assert_no_error(err);
-    while (!g_file_test(p->ctrl, G_FILE_TEST_EXISTS)) {
-        g_assert_cmpint(waitpid(p->pid, NULL, WNOHANG), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, end);
-        g_usleep(10 * 1000);
-    }
+    g_assert_cmpint(qtpm_spawn_export(argv, p->ctrl, true, &p->pid), ==, -1);
     p->fd = qemu_unix_connect(p->ctrl, &err);
     g_assert_no_error(err);
-    set_datafd(p);
+    p->data = qtpm_ctrl_set_datafd(p->fd);
 }
 
 static void peer_stop(Peer *p)
@@ -191,28 +110,15 @@ static uint32_t get_blob(Peer *p, uint32_t type, uint8_t **blob, uint32_t *len)
 
     stl_be_p(body, 1);                          /* DECRYPTED, as QEMU asks */
     stl_be_p(body + 4, type);
-    send_req(p, CMD_GET_STATEBLOB, body, sizeof(body));
-    recv_bytes(p, hdr, sizeof(hdr));
+    qtpm_ctrl_send(p->fd, CMD_GET_STATEBLOB, body, sizeof(body));
+    qtpm_recv(p->fd, hdr, sizeof(hdr));
     *len = ldl_be_p(hdr + 12);
     *blob = NULL;
     if (*len) {
         *blob = g_malloc(*len);
-        recv_bytes(p, *blob, *len);
+        qtpm_recv(p->fd, *blob, *len);
     }
     return ldl_be_p(hdr);
-}
-
-static uint32_t set_blob(Peer *p, uint32_t type, const uint8_t *blob,
-                         uint32_t len)
-{
-    g_autofree uint8_t *body = g_malloc(12 + len);
-
-    stl_be_p(body, 0);
-    stl_be_p(body + 4, type);
-    stl_be_p(body + 8, len);
-    memcpy(body + 12, blob, len);
-    send_req(p, CMD_SET_STATEBLOB, body, 12 + len);
-    return recv_result(p);
 }
 
 static void test_options(void)
@@ -281,26 +187,26 @@ static void test_lock_storage_after_release(void)
     Peer src;
 
     peer_start(&src, dir, "src", img, "release-lock-outgoing=on");
-    g_assert_cmphex(ctrl(&src, CMD_INIT, init, 4), ==, 0);
-    g_assert_cmphex(tpm_cmd(&src, STARTUP, sizeof(STARTUP)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(src.fd, CMD_INIT, init, 4), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, STARTUP, sizeof(STARTUP)), ==, 0);
 
     /* Permanent and volatile keep the image; savestate hands it over. */
     g_assert_cmphex(get_blob(&src, 1, &perm, &plen), ==, 0);
     g_assert_cmphex(get_blob(&src, 2, &vol, &vlen), ==, 0);
-    g_assert_cmphex(tpm_cmd(&src, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
     g_assert_cmphex(get_blob(&src, 3, &save, &slen), ==, 0x800);
 
-    g_assert_cmphex(tpm_cmd(&src, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
-    g_assert_cmphex(ctrl(&src, CMD_STORE_VOLATILE, NULL, 0), ==, RES_FAIL);
-    g_assert_cmphex(ctrl(&src, CMD_INIT, init, 4), ==, RES_FAIL);
-    g_assert_cmphex(set_blob(&src, 2, vol, vlen), ==, RES_FAIL);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
+    g_assert_cmphex(qtpm_ctrl(src.fd, CMD_STORE_VOLATILE, NULL, 0), ==, RES_FAIL);
+    g_assert_cmphex(qtpm_ctrl(src.fd, CMD_INIT, init, 4), ==, RES_FAIL);
+    g_assert_cmphex(qtpm_ctrl_set_blob(src.fd, 2, 0, vol, vlen), ==, RES_FAIL);
     /* Blobs can still be read: the TPM runs, it only must not write. */
     g_clear_pointer(&perm, g_free);
     g_assert_cmphex(get_blob(&src, 1, &perm, &plen), ==, 0);
 
     g_assert_cmphex(lock_storage(&src, 0), ==, 0);
-    g_assert_cmphex(tpm_cmd(&src, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
-    g_assert_cmphex(ctrl(&src, CMD_STORE_VOLATILE, NULL, 0), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(src.fd, CMD_STORE_VOLATILE, NULL, 0), ==, 0);
     /* Owning already, LOCK_STORAGE succeeds at once (QEMU may send it again). */
     g_assert_cmphex(lock_storage(&src, 0), ==, 0);
     peer_stop(&src);
@@ -324,34 +230,34 @@ static void test_hand_over(void)
     Peer src, dst;
 
     peer_start(&src, dir, "src", img, "release-lock-outgoing=on");
-    g_assert_cmphex(ctrl(&src, CMD_INIT, init, 4), ==, 0);
-    g_assert_cmphex(tpm_cmd(&src, STARTUP, sizeof(STARTUP)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(src.fd, CMD_INIT, init, 4), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, STARTUP, sizeof(STARTUP)), ==, 0);
     peer_start(&dst, dir, "dst", img, "incoming=on");
     /* Before CMD_INIT a target answers as any export: a TPM failure. */
-    g_assert_cmphex(tpm_cmd(&dst, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(dst.data, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
 
     g_assert_cmphex(get_blob(&src, 1, &perm, &plen), ==, 0);
     g_assert_cmphex(get_blob(&src, 2, &vol, &vlen), ==, 0);
     /* The source still owns the image: the target waits, then refuses. */
     t0 = g_get_monotonic_time();
-    g_assert_cmphex(set_blob(&dst, 1, perm, plen), ==, RES_FAIL);
+    g_assert_cmphex(qtpm_ctrl_set_blob(dst.fd, 1, 0, perm, plen), ==, RES_FAIL);
     waited = (g_get_monotonic_time() - t0) / 1000;
     g_assert_cmpint(waited, >=, 2500);
     g_assert_cmpint(waited, <, 10000);
     /* ... and a refused blob leaves no TPM to start. */
-    g_assert_cmphex(ctrl(&dst, CMD_INIT, init, 4), ==, RES_FAIL);
+    g_assert_cmphex(qtpm_ctrl(dst.fd, CMD_INIT, init, 4), ==, RES_FAIL);
 
     g_assert_cmphex(get_blob(&src, 3, &save, &slen), ==, 0x800);
-    g_assert_cmphex(set_blob(&dst, 1, perm, plen), ==, 0);
-    g_assert_cmphex(set_blob(&dst, 2, vol, vlen), ==, 0);
+    g_assert_cmphex(qtpm_ctrl_set_blob(dst.fd, 1, 0, perm, plen), ==, 0);
+    g_assert_cmphex(qtpm_ctrl_set_blob(dst.fd, 2, 0, vol, vlen), ==, 0);
     init[3] = 1;                                /* DELETE_VOLATILE, as QEMU */
-    g_assert_cmphex(ctrl(&dst, CMD_INIT, init, 4), ==, 0);
-    g_assert_cmphex(tpm_cmd(&dst, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(dst.fd, CMD_INIT, init, 4), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(dst.data, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
 
     /* Never two owners: the source's relock times out while the target runs. */
     g_assert_cmphex(lock_storage(&src, 10), ==, RES_FAIL);
-    g_assert_cmphex(tpm_cmd(&src, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
-    g_assert_cmphex(tpm_cmd(&dst, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(src.data, GETRANDOM, sizeof(GETRANDOM)), !=, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(dst.data, GETRANDOM, sizeof(GETRANDOM)), ==, 0);
     peer_stop(&dst);
     peer_stop(&src);
     unlink(img);

@@ -8,19 +8,17 @@
  */
 #include "qemu/osdep.h"
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include "qemu/bswap.h"
 #include "qemu/sockets.h"
-#include "libqtest.h"
+#include "qtpm-export-util.h"
 
 #define CMD_INIT            0x02
 #define CMD_SET_LOCALITY    0x05
 #define CMD_CANCEL_TPM_CMD  0x09
 #define CMD_GET_STATEBLOB   0x0c
 #define CMD_STOP            0x0e
-#define CMD_SET_DATAFD      0x10
 #define CMD_SHUTDOWN        0x03
 
 typedef struct Server {
@@ -56,11 +54,6 @@ static const uint8_t CREATEPRIMARY_RSA[] = {
     0x00, 0x00, 0x00, 0x00,                         /* creationPCR */
 };
 
-static void child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 static void server_start(Server *s)
 {
     g_autofree char *qtpm = qtest_qtpm_binary();
@@ -68,7 +61,6 @@ static void server_start(Server *s)
     g_autofree char *exp = NULL;
     g_autofree char *cmd = NULL;
     g_autoptr(GError) err = NULL;
-    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
     int status;
 
     s->dir = qtest_scratch_dir();
@@ -84,95 +76,25 @@ static void server_start(Server *s)
                                "libtpms,id=tpm0,nvram=d0", "-export", exp,
                                NULL };
 
-        g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                    G_SPAWN_DO_NOT_REAP_CHILD |
-                                        G_SPAWN_STDOUT_TO_DEV_NULL,
-                                    child_setup, NULL, &s->pid, &err));
-        g_assert_no_error(err);
-    }
-    while (!g_file_test(s->ctrl, G_FILE_TEST_EXISTS)) {
-        g_assert_cmpint(waitpid(s->pid, NULL, WNOHANG), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, end);
-        g_usleep(10 * 1000);
+        g_assert_cmpint(qtpm_spawn_export(argv, s->ctrl, false, &s->pid), ==, -1);
     }
     s->fd = qemu_unix_connect(s->ctrl, &err);
     g_assert_no_error(err);
 }
 
-static uint32_t recv_result(Server *s)
-{
-    uint8_t r[4];
-
-    g_assert_cmpint(qemu_read_full_timeout(s->fd, r, 4, 10000), ==, 4);
-    return ldl_be_p(r);
-}
-
-/* A request with a body of @len bytes (0, 1 or 4) holding @arg. */
-static uint32_t ctrl(Server *s, uint32_t cmd, uint32_t arg, size_t len)
-{
-    uint8_t req[8];
-
-    stl_be_p(req, cmd);
-    if (len == 1) {
-        req[4] = arg;
-    } else {
-        stl_be_p(req + 4, arg);
-    }
-    g_assert_cmpint(qemu_write_full(s->fd, req, 4 + len), ==, 4 + len);
-    return recv_result(s);
-}
-
-static void set_datafd(Server *s)
-{
-    g_autoptr(GError) err = NULL;
-    uint8_t req[4];
-    int sv[2];
-
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
-                    0);
-    stl_be_p(req, CMD_SET_DATAFD);
-    g_assert_cmpint(qemu_socket_send_fd(s->fd, req, 4, sv[1], &err), ==, 0);
-    g_assert_no_error(err);
-    close(sv[1]);
-    g_assert_cmphex(recv_result(s), ==, 0);
-    s->data = sv[0];
-}
-
-/* Reads one answer from the data channel; returns its response code. */
-static uint32_t data_recv(Server *s, uint8_t *resp, size_t size)
-{
-    uint32_t rlen;
-
-    g_assert_cmpint(qemu_read_full_timeout(s->data, resp, 10, 30000), ==, 10);
-    rlen = ldl_be_p(resp + 2);
-    g_assert_cmpuint(rlen, >=, 10);
-    g_assert_cmpuint(rlen, <=, size);
-    g_assert_cmpint(qemu_read_full_timeout(s->data, resp + 10, rlen - 10,
-                                           30000), ==, rlen - 10);
-    return ldl_be_p(resp + 6);
-}
-
-static uint32_t data_transmit(Server *s, const uint8_t *cmd, size_t len)
-{
-    uint8_t resp[4096];
-
-    g_assert_cmpint(qemu_write_full(s->data, cmd, len), ==, len);
-    return data_recv(s, resp, sizeof(resp));
-}
-
 static void server_running(Server *s)
 {
     server_start(s);
-    set_datafd(s);
-    g_assert_cmphex(ctrl(s, CMD_INIT, 0, 4), ==, 0);
-    g_assert_cmphex(data_transmit(s, STARTUP, sizeof(STARTUP)), ==, 0);
+    s->data = qtpm_ctrl_set_datafd(s->fd);
+    g_assert_cmphex(qtpm_ctrl_u32(s->fd, CMD_INIT, (uint32_t[]){ 0 }, 1), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s->data, STARTUP, sizeof(STARTUP)), ==, 0);
 }
 
 static void server_stop(Server *s)
 {
     int status;
 
-    g_assert_cmphex(ctrl(s, CMD_SHUTDOWN, 0, 0), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(s->fd, CMD_SHUTDOWN, NULL, 0), ==, 0);
     g_assert_cmpint(waitpid(s->pid, &status, 0), ==, s->pid);
     g_assert_true(WIFEXITED(status));
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
@@ -216,7 +138,7 @@ static void test_main_thread_sleeps(void)
     server_running(&s);
     before = main_thread_switches(&s);
     for (int i = 0; i < 500; i++) {
-        g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)),
+        g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)),
                         ==, 0);
     }
     after = main_thread_switches(&s);
@@ -239,10 +161,10 @@ static void test_control_between_commands(void)
 
     server_running(&s);
     /* Locality 5 is refused, 3 taken; commands still run. */
-    g_assert_cmphex(ctrl(&s, CMD_SET_LOCALITY, 5, 1), ==, 0x3d);
-    g_assert_cmphex(ctrl(&s, CMD_SET_LOCALITY, 3, 1), ==, 0);
-    g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
-    g_assert_cmphex(ctrl(&s, CMD_SET_LOCALITY, 0, 1), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(s.fd, CMD_SET_LOCALITY, (uint8_t[]){ 5 }, 1), ==, 0x3d);
+    g_assert_cmphex(qtpm_ctrl(s.fd, CMD_SET_LOCALITY, (uint8_t[]){ 3 }, 1), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(s.fd, CMD_SET_LOCALITY, (uint8_t[]){ 0 }, 1), ==, 0);
 
     /* Between two commands the worker ran, the permanent blob reads. */
     {
@@ -253,7 +175,7 @@ static void test_control_between_commands(void)
         stl_be_p(body + 8, 1);      /* TPM_BLOB_TYPE_PERMANENT */
         stl_be_p(body + 12, 0);     /* offset */
         g_assert_cmpint(qemu_write_full(s.fd, body, 16), ==, 16);
-        g_assert_cmphex(recv_result(&s), ==, 0);
+        g_assert_cmphex(qtpm_ctrl_result(s.fd), ==, 0);
         g_assert_cmpint(qemu_read_full_timeout(s.fd, resp, 12, 10000), ==, 12);
         rlen = ldl_be_p(resp + 8);
         g_assert_cmpuint(rlen, >, 0);
@@ -262,13 +184,13 @@ static void test_control_between_commands(void)
                         rlen);
     }
     /* STOP: the next command gets the not-running error, on the main loop. */
-    g_assert_cmphex(ctrl(&s, CMD_STOP, 0, 0), ==, 0);
-    g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)), ==,
+    g_assert_cmphex(qtpm_ctrl(s.fd, CMD_STOP, NULL, 0), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)), ==,
                     0x101);
     /* INIT again: the worker has the channel again, the TPM its state. */
-    g_assert_cmphex(ctrl(&s, CMD_INIT, 0, 4), ==, 0);
-    g_assert_cmphex(data_transmit(&s, STARTUP, sizeof(STARTUP)), ==, 0);
-    g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
+    g_assert_cmphex(qtpm_ctrl_u32(s.fd, CMD_INIT, (uint32_t[]){ 0 }, 1), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, STARTUP, sizeof(STARTUP)), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
     server_stop(&s);
 }
 
@@ -286,10 +208,11 @@ static void test_cancel_while_running(void)
     g_assert_cmpint(qemu_write_full(s.data, CREATEPRIMARY_RSA,
                                     sizeof(CREATEPRIMARY_RSA)), ==,
                     sizeof(CREATEPRIMARY_RSA));
-    g_assert_cmphex(ctrl(&s, CMD_CANCEL_TPM_CMD, 0, 0), ==, 0);
-    rc = data_recv(&s, resp, sizeof(resp));
+    g_assert_cmphex(qtpm_ctrl(s.fd, CMD_CANCEL_TPM_CMD, NULL, 0), ==, 0);
+    qtpm_data_recv(s.data, resp, sizeof(resp));
+    rc = ldl_be_p(resp + 6);
     g_assert_true(rc == 0 || rc == 0x909);
-    g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
     server_stop(&s);
 }
 
@@ -304,8 +227,8 @@ static void test_bad_frame_closes(void)
     g_assert_cmpint(qemu_write_full(s.data, bad, sizeof(bad)), ==, sizeof(bad));
     g_assert_cmpint(qemu_read_full_timeout(s.data, &b, 1, 10000), ==, 0);
     close(s.data);
-    set_datafd(&s);
-    g_assert_cmphex(data_transmit(&s, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
+    s.data = qtpm_ctrl_set_datafd(s.fd);
+    g_assert_cmphex(qtpm_tpm_cmd(s.data, GETRANDOM16, sizeof(GETRANDOM16)), ==, 0);
     server_stop(&s);
 }
 

@@ -8,12 +8,11 @@
  */
 #include "qemu/osdep.h"
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include "qemu/bswap.h"
 #include "qemu/sockets.h"
-#include "libqtest.h"
+#include "qtpm-export-util.h"
 
 typedef struct Server {
     char *dir;
@@ -22,11 +21,6 @@ typedef struct Server {
     int fd;             /* the control connection */
     int data;           /* our end of the data channel, or -1 */
 } Server;
-
-static void child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
 
 static void server_connect(Server *s)
 {
@@ -40,8 +34,6 @@ static void server_start(Server *s, const char *tpmdev)
 {
     g_autofree char *qtpm = qtest_qtpm_binary();
     g_autofree char *exp = NULL;
-    g_autoptr(GError) err = NULL;
-    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
 
     s->dir = qtest_scratch_dir();
     s->ctrl = g_build_filename(s->dir, "ctrl.sock", NULL);
@@ -51,17 +43,7 @@ static void server_start(Server *s, const char *tpmdev)
     {
         const char *argv[] = { qtpm, "-tpmdev", tpmdev, "-export", exp, NULL };
 
-        g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                    G_SPAWN_DO_NOT_REAP_CHILD |
-                                        G_SPAWN_STDOUT_TO_DEV_NULL |
-                                        G_SPAWN_STDERR_TO_DEV_NULL,
-                                    child_setup, NULL, &s->pid, &err));
-        g_assert_no_error(err);
-    }
-    while (!g_file_test(s->ctrl, G_FILE_TEST_EXISTS)) {
-        g_assert_cmpint(waitpid(s->pid, NULL, WNOHANG), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, end);
-        g_usleep(10 * 1000);
+        g_assert_cmpint(qtpm_spawn_export(argv, s->ctrl, true, &s->pid), ==, -1);
     }
     server_connect(s);
 }
@@ -82,75 +64,6 @@ static void server_stop(Server *s)
     g_free(s->dir);
 }
 
-static void send_bytes(Server *s, const void *buf, size_t len)
-{
-    g_assert_cmpint(qemu_write_full(s->fd, buf, len), ==, len);
-}
-
-/* A request: code and body. */
-static void send_req(Server *s, uint32_t cmd, const void *body, size_t len)
-{
-    uint8_t buf[64];
-
-    g_assert_cmpuint(len + 4, <=, sizeof(buf));
-    stl_be_p(buf, cmd);
-    if (len) {
-        memcpy(buf + 4, body, len);
-    }
-    send_bytes(s, buf, len + 4);
-}
-
-static void recv_bytes(Server *s, void *buf, size_t len)
-{
-    g_assert_cmpint(qemu_read_full_timeout(s->fd, buf, len, 10000), ==, len);
-}
-
-static uint32_t recv_result(Server *s)
-{
-    uint8_t r[4];
-
-    recv_bytes(s, r, 4);
-    return ldl_be_p(r);
-}
-
-static uint32_t ctrl(Server *s, uint32_t cmd, const void *body, size_t len)
-{
-    send_req(s, cmd, body, len);
-    return recv_result(s);
-}
-
-/* One TPM command on our end of the data channel; the response's length. */
-static size_t data_transmit(Server *s, const uint8_t *cmd, size_t len,
-                            uint8_t *resp, size_t size)
-{
-    uint32_t rlen;
-
-    g_assert_cmpint(qemu_write_full(s->data, cmd, len), ==, len);
-    g_assert_cmpint(qemu_read_full_timeout(s->data, resp, 10, 10000), ==, 10);
-    rlen = ldl_be_p(resp + 2);
-    g_assert_cmpuint(rlen, >=, 10);
-    g_assert_cmpuint(rlen, <=, size);
-    g_assert_cmpint(qemu_read_full_timeout(s->data, resp + 10, rlen - 10, 10000),
-                    ==, rlen - 10);
-    return rlen;
-}
-
-static void set_datafd(Server *s)
-{
-    g_autoptr(GError) err = NULL;
-    uint8_t req[4];
-    int sv[2];
-
-    g_assert_cmpint(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), ==,
-                    0);
-    stl_be_p(req, 0x10);
-    g_assert_cmpint(qemu_socket_send_fd(s->fd, req, 4, sv[1], &err), ==, 0);
-    g_assert_no_error(err);
-    close(sv[1]);
-    g_assert_cmphex(recv_result(s), ==, 0);
-    s->data = sv[0];
-}
-
 static const uint8_t READCLOCK[10] = {
     0x80, 0x01, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x01, 0x81,
 };
@@ -166,56 +79,56 @@ static void test_qemu_sequence(void)
     size_t len;
 
     server_start(&s, "null,id=tpm0");
-    set_datafd(&s);
+    s.data = qtpm_ctrl_set_datafd(s.fd);
     /* Before CMD_INIT: a TPM 2.0 failure, whose tag tells QEMU the version. */
-    len = data_transmit(&s, READCLOCK, sizeof(READCLOCK), resp, sizeof(resp));
+    len = qtpm_data_transmit(s.data, READCLOCK, sizeof(READCLOCK), resp, sizeof(resp));
     g_assert_cmpuint(len, ==, 10);
     g_assert_cmphex(lduw_be_p(resp), ==, 0x8001);
     g_assert_cmphex(ldl_be_p(resp + 6), ==, 0x101);
 
-    send_req(&s, 0x01, NULL, 0);
-    recv_bytes(&s, caps, 8);
+    qtpm_ctrl_send(s.fd, 0x01, NULL, 0);
+    qtpm_recv(s.fd, caps, 8);
     g_assert_cmphex(ldq_be_p(caps) & 0x1, ==, 0x1);         /* INIT */
     g_assert_cmphex(ldq_be_p(caps) & 0x10, ==, 0);          /* no HASHING */
     g_assert_cmphex(ldq_be_p(caps) & (1u << 15), ==, 1u << 15);
-    g_assert_cmphex(ctrl(&s, 0x0e, NULL, 0), ==, 0);        /* STOP */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x0e, NULL, 0), ==, 0);        /* STOP */
 
     stl_be_p(body, 0);
-    send_req(&s, 0x11, body, 4);
-    recv_bytes(&s, bs, 16);
+    qtpm_ctrl_send(s.fd, 0x11, body, 4);
+    qtpm_recv(s.fd, bs, 16);
     g_assert_cmphex(ldl_be_p(bs), ==, 0);
     g_assert_cmpuint(ldl_be_p(bs + 4), ==, 4096);
     stl_be_p(body, 4096);
-    send_req(&s, 0x11, body, 4);
-    recv_bytes(&s, bs, 16);
+    qtpm_ctrl_send(s.fd, 0x11, body, 4);
+    qtpm_recv(s.fd, bs, 16);
     g_assert_cmpuint(ldl_be_p(bs + 4), ==, 4096);
     g_assert_cmpuint(ldl_be_p(bs + 8), <=, 4096);
 
     stl_be_p(body, 0);
-    g_assert_cmphex(ctrl(&s, 0x02, body, 4), ==, 0);        /* INIT */
-    send_req(&s, 0x04, NULL, 0);
-    recv_bytes(&s, est, 8);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x02, body, 4), ==, 0);        /* INIT */
+    qtpm_ctrl_send(s.fd, 0x04, NULL, 0);
+    qtpm_recv(s.fd, est, 8);
     g_assert_cmphex(ldl_be_p(est), ==, 0);
     /* QEMU sends the whole 4-byte union for SET_LOCALITY. */
     memset(body, 0, 4);
-    g_assert_cmphex(ctrl(&s, 0x05, body, 4), ==, 0);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x05, body, 4), ==, 0);
     body[0] = 5;
-    g_assert_cmphex(ctrl(&s, 0x05, body, 4), ==, 0x3d);     /* BAD_LOCALITY */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x05, body, 4), ==, 0x3d);     /* BAD_LOCALITY */
 
     /* The null backend answers, now through the backend. */
-    len = data_transmit(&s, STARTUP, sizeof(STARTUP), resp, sizeof(resp));
+    len = qtpm_data_transmit(s.data, STARTUP, sizeof(STARTUP), resp, sizeof(resp));
     g_assert_cmpuint(len, ==, 10);
     g_assert_cmphex(lduw_be_p(resp), ==, 0x8001);
 
     /* GET_STATEBLOB of a backend without state: an error, header whole. */
     memset(body, 0, 12);
     stl_be_p(body + 4, 1);
-    send_req(&s, 0x0c, body, 12);
-    recv_bytes(&s, bs, 16);
+    qtpm_ctrl_send(s.fd, 0x0c, body, 12);
+    qtpm_recv(s.fd, bs, 16);
     g_assert_cmphex(ldl_be_p(bs), !=, 0);
     g_assert_cmpuint(ldl_be_p(bs + 12), ==, 0);
 
-    g_assert_cmphex(ctrl(&s, 0x03, NULL, 0), ==, 0);        /* SHUTDOWN */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x03, NULL, 0), ==, 0);        /* SHUTDOWN */
     {
         int status;
 
@@ -236,25 +149,25 @@ static void test_bad_requests(void)
     gint64 t0;
 
     server_start(&s, "null,id=tpm0");
-    g_assert_cmphex(ctrl(&s, 0x14, NULL, 0), ==, 0x0a);     /* unknown */
-    g_assert_cmphex(ctrl(&s, 0xffffffff, body, 8), ==, 0x0a);
-    g_assert_cmphex(ctrl(&s, 0x0e, body, 1), ==, 0x03);     /* STOP + 1 */
-    g_assert_cmphex(ctrl(&s, 0x02, body, 5), ==, 0x03);     /* INIT + 1 */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x14, NULL, 0), ==, 0x0a);     /* unknown */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0xffffffff, body, 8), ==, 0x0a);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x0e, body, 1), ==, 0x03);     /* STOP + 1 */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x02, body, 5), ==, 0x03);     /* INIT + 1 */
     /* Not implemented, not advertised. */
-    g_assert_cmphex(ctrl(&s, 0x06, NULL, 0), ==, 0x0a);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x06, NULL, 0), ==, 0x0a);
     /* Needs a running TPM. */
-    g_assert_cmphex(ctrl(&s, 0x0a, NULL, 0), ==, 0x0a);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x0a, NULL, 0), ==, 0x0a);
     /* Announcing too much: TPM_SIZE, and the client is dropped. */
     stl_be_p(body + 8, 0xfffffff0);
-    g_assert_cmphex(ctrl(&s, 0x0d, body, 12), ==, 0x17);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x0d, body, 12), ==, 0x17);
     g_assert_cmpint(qemu_read_full_timeout(s.fd, resp, 1, 5000), ==, 0);
     close(s.fd);
 
     /* The next client is served; one that stalls mid-request is refused. */
     server_connect(&s);
     t0 = g_get_monotonic_time();
-    send_req(&s, 0x02, body, 2);
-    g_assert_cmphex(recv_result(&s), ==, 0x03);
+    qtpm_ctrl_send(s.fd, 0x02, body, 2);
+    g_assert_cmphex(qtpm_ctrl_result(s.fd), ==, 0x03);
     g_assert_cmpint(g_get_monotonic_time() - t0, >=, 400 * 1000);
     g_assert_cmpint(qemu_read_full_timeout(s.fd, resp, 1, 5000), ==, 0);
     close(s.fd);
@@ -266,11 +179,11 @@ static void test_bad_requests(void)
     g_assert_cmpint(qemu_socket_send_fd(s.fd, body, 4, devnull, &err), ==, 0);
     g_assert_no_error(err);
     close(devnull);
-    g_assert_cmphex(recv_result(&s), ==, 0x03);
+    g_assert_cmphex(qtpm_ctrl_result(s.fd), ==, 0x03);
     /* No descriptor at all. */
-    g_assert_cmphex(ctrl(&s, 0x10, NULL, 0), ==, 0x03);
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x10, NULL, 0), ==, 0x03);
     /* A second data channel. */
-    set_datafd(&s);
+    s.data = qtpm_ctrl_set_datafd(s.fd);
     {
         int sv[2];
         uint8_t req[4];
@@ -280,11 +193,11 @@ static void test_bad_requests(void)
         g_assert_cmpint(qemu_socket_send_fd(s.fd, req, 4, sv[1], &err), ==, 0);
         close(sv[0]);
         close(sv[1]);
-        g_assert_cmphex(recv_result(&s), ==, 0x1f);
+        g_assert_cmphex(qtpm_ctrl_result(s.fd), ==, 0x1f);
     }
     /* Still answering. */
-    send_req(&s, 0x01, NULL, 0);
-    recv_bytes(&s, resp, 8);
+    qtpm_ctrl_send(s.fd, 0x01, NULL, 0);
+    qtpm_recv(s.fd, resp, 8);
     server_stop(&s);
 }
 
@@ -317,7 +230,6 @@ static void server_start_image(Server *s, const char *img)
     g_autofree char *qtpm = qtest_qtpm_binary();
     g_autofree char *drive = g_strdup_printf("file=%s,if=none,id=d0", img);
     g_autofree char *exp = NULL;
-    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
     const char *argv[8];
 
     s->dir = qtest_scratch_dir();
@@ -332,15 +244,7 @@ static void server_start_image(Server *s, const char *img)
     argv[5] = "-export";
     argv[6] = exp;
     argv[7] = NULL;
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD |
-                                    G_SPAWN_STDOUT_TO_DEV_NULL,
-                                child_setup, NULL, &s->pid, NULL));
-    while (!g_file_test(s->ctrl, G_FILE_TEST_EXISTS)) {
-        g_assert_cmpint(waitpid(s->pid, NULL, WNOHANG), ==, 0);
-        g_assert_cmpint(g_get_monotonic_time(), <, end);
-        g_usleep(10 * 1000);
-    }
+    g_assert_cmpint(qtpm_spawn_export(argv, s->ctrl, false, &s->pid), ==, -1);
     server_connect(s);
 }
 
@@ -351,27 +255,27 @@ static void test_no_such_blob(void)
     uint8_t body[12] = { 0 }, hdr[16];
 
     server_start_image(&s, img);
-    g_assert_cmphex(ctrl(&s, 0x02, body, 4), ==, 0);        /* INIT */
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x02, body, 4), ==, 0);        /* INIT */
     stl_be_p(body + 4, 3);                                  /* savestate */
-    send_req(&s, 0x0c, body, 12);
-    recv_bytes(&s, hdr, 16);
+    qtpm_ctrl_send(s.fd, 0x0c, body, 12);
+    qtpm_recv(s.fd, hdr, 16);
     g_assert_cmphex(ldl_be_p(hdr), ==, 0x800);
     g_assert_cmpuint(ldl_be_p(hdr + 8), ==, 0);
     g_assert_cmpuint(ldl_be_p(hdr + 12), ==, 0);
     /* The permanent blob exists and comes whole. */
     stl_be_p(body + 4, 1);
-    send_req(&s, 0x0c, body, 12);
-    recv_bytes(&s, hdr, 16);
+    qtpm_ctrl_send(s.fd, 0x0c, body, 12);
+    qtpm_recv(s.fd, hdr, 16);
     g_assert_cmphex(ldl_be_p(hdr), ==, 0);
     g_assert_cmpuint(ldl_be_p(hdr + 12), >, 0);
     g_assert_cmpuint(ldl_be_p(hdr + 12), ==, ldl_be_p(hdr + 8));
     {
         g_autofree uint8_t *blob = g_malloc(ldl_be_p(hdr + 12));
 
-        recv_bytes(&s, blob, ldl_be_p(hdr + 12));
+        qtpm_recv(s.fd, blob, ldl_be_p(hdr + 12));
     }
-    send_req(&s, 0x01, NULL, 0);
-    recv_bytes(&s, hdr, 8);
+    qtpm_ctrl_send(s.fd, 0x01, NULL, 0);
+    qtpm_recv(s.fd, hdr, 8);
     server_stop(&s);
     image_remove(img);
 }
@@ -383,13 +287,13 @@ static uint8_t *get_permanent_blob(Server *s, uint32_t *len)
     uint8_t *blob;
 
     stl_be_p(body + 4, 1);
-    send_req(s, 0x0c, body, 12);
-    recv_bytes(s, hdr, 16);
+    qtpm_ctrl_send(s->fd, 0x0c, body, 12);
+    qtpm_recv(s->fd, hdr, 16);
     g_assert_cmphex(ldl_be_p(hdr), ==, 0);
     *len = ldl_be_p(hdr + 12);
     g_assert_cmpuint(*len, >, 0);
     blob = g_malloc(*len);
-    recv_bytes(s, blob, *len);
+    qtpm_recv(s->fd, blob, *len);
     return blob;
 }
 
@@ -414,9 +318,9 @@ static void test_stuck_client(void)
     int stuck;
 
     server_start_image(&s, img);
-    g_assert_cmphex(ctrl(&s, 0x02, body, 4), ==, 0);        /* INIT */
-    set_datafd(&s);
-    len = data_transmit(&s, STARTUP, sizeof(STARTUP), resp, sizeof(resp));
+    g_assert_cmphex(qtpm_ctrl(s.fd, 0x02, body, 4), ==, 0);        /* INIT */
+    s.data = qtpm_ctrl_set_datafd(s.fd);
+    len = qtpm_data_transmit(s.data, STARTUP, sizeof(STARTUP), resp, sizeof(resp));
     g_assert_cmpuint(len, ==, 10);
     blob = get_permanent_blob(&s, &blob_len);
     g_assert_true(g_file_get_contents(img, &image_before, &image_len_before,
@@ -429,8 +333,8 @@ static void test_stuck_client(void)
     while (g_get_monotonic_time() < end) {
         n = send(s.fd, req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
         g_assert_true(n == sizeof(req) || (n < 0 && errno == EAGAIN));
-        len = data_transmit(&s, READCLOCK, sizeof(READCLOCK), resp,
-                            sizeof(resp));
+        len = qtpm_data_transmit(s.data, READCLOCK, sizeof(READCLOCK), resp,
+                                 sizeof(resp));
         g_assert_cmpuint(len, >=, 10);
     }
 
@@ -440,7 +344,7 @@ static void test_stuck_client(void)
     again = get_permanent_blob(&s, &again_len);
     g_assert_cmpuint(again_len, ==, blob_len);
     g_assert_cmpmem(again, again_len, blob, blob_len);
-    len = data_transmit(&s, READCLOCK, sizeof(READCLOCK), resp, sizeof(resp));
+    len = qtpm_data_transmit(s.data, READCLOCK, sizeof(READCLOCK), resp, sizeof(resp));
     g_assert_cmpuint(len, >=, 10);
     /*
      * What had been written before the drop, then the end: a reset, as the

@@ -10,16 +10,14 @@
  */
 #include "qemu/osdep.h"
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "qemu/bswap.h"
 #include "qemu/sockets.h"
 #include "qemu/swtpm-blob.h"
-#include "libqtest.h"
+#include "qtpm-export-util.h"
 
 #define CMD_INIT 0x02
 #define CMD_GET_STATEBLOB 0x0c
-#define CMD_SET_STATEBLOB 0x0d
 #define CMD_STOP 0x0e
 #define FLAG_DECRYPTED 1
 #define RES_FAIL 0x09
@@ -37,11 +35,6 @@ typedef struct Export {
     int fd;
 } Export;
 
-static void child_setup(gpointer data)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-}
-
 /*
  * qtpm on a fresh image in @dir; @secret_file, when given, is the -object
  * secret that swtpm-migration-key= names, with @extra after it. Returns
@@ -52,7 +45,6 @@ static int export_start(Export *e, const char *secret_file, const char *extra)
     g_autofree char *qtpm = qtest_qtpm_binary();
     g_autofree char *bindir = g_path_get_dirname(qtpm);
     g_autofree char *cmd = NULL, *drive = NULL, *exp = NULL, *secret = NULL;
-    gint64 end = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND;
     const char *argv[12];
     int n = 0, status;
 
@@ -81,18 +73,9 @@ static int export_start(Export *e, const char *secret_file, const char *extra)
     argv[n++] = "-export";
     argv[n++] = exp;
     argv[n] = NULL;
-    g_assert_true(g_spawn_async(NULL, (char **)argv, NULL,
-                                G_SPAWN_DO_NOT_REAP_CHILD |
-                                    G_SPAWN_STDOUT_TO_DEV_NULL |
-                                    G_SPAWN_STDERR_TO_DEV_NULL,
-                                child_setup, NULL, &e->pid, NULL));
-    while (!g_file_test(e->ctrl, G_FILE_TEST_EXISTS)) {
-        if (waitpid(e->pid, &status, WNOHANG) == e->pid) {
-            e->pid = 0;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, end);
-        g_usleep(10 * 1000);
+    status = qtpm_spawn_export(argv, e->ctrl, true, &e->pid);
+    if (status != -1) {
+        return status;
     }
     g_autoptr(GError) err = NULL;
     e->fd = qemu_unix_connect(e->ctrl, &err);
@@ -117,54 +100,32 @@ static void export_stop(Export *e)
     g_free(e->dir);
 }
 
-static uint32_t recv_result(Export *e)
-{
-    uint8_t r[4];
-
-    g_assert_cmpint(qemu_read_full_timeout(e->fd, r, 4, 10000), ==, 4);
-    return ldl_be_p(r);
-}
-
-static uint32_t ctrl_u32(Export *e, uint32_t cmd, const uint32_t *args, int n)
-{
-    uint8_t buf[16];
-
-    stl_be_p(buf, cmd);
-    for (int i = 0; i < n; i++) {
-        stl_be_p(buf + 4 + 4 * i, args[i]);
-    }
-    g_assert_cmpint(qemu_write_full(e->fd, buf, 4 + 4 * n), ==, 4 + 4 * n);
-    return recv_result(e);
-}
-
 static uint32_t init_tpm(Export *e)
 {
     uint32_t zero = 0;
 
-    return ctrl_u32(e, CMD_INIT, &zero, 1);
+    return qtpm_ctrl_u32(e->fd, CMD_INIT, &zero, 1);
 }
 
 /* The permanent blob of a fresh unkeyed TPM: libtpms's own bytes. */
 static uint8_t *plain_permanent_blob(size_t *len)
 {
-    uint8_t req[16], hdr[16];
+    uint8_t body[12], hdr[16];
     uint8_t *blob;
     Export src;
 
     g_assert_cmpint(export_start(&src, NULL, NULL), ==, -1);
     g_assert_cmphex(init_tpm(&src), ==, 0);
-    stl_be_p(req, CMD_GET_STATEBLOB);
-    stl_be_p(req + 4, FLAG_DECRYPTED);
-    stl_be_p(req + 8, BLOB_PERMANENT);
-    stl_be_p(req + 12, 0);
-    g_assert_cmpint(qemu_write_full(src.fd, req, 16), ==, 16);
-    g_assert_cmpint(qemu_read_full_timeout(src.fd, hdr, 16, 10000), ==, 16);
+    stl_be_p(body, FLAG_DECRYPTED);
+    stl_be_p(body + 4, BLOB_PERMANENT);
+    stl_be_p(body + 8, 0);
+    qtpm_ctrl_send(src.fd, CMD_GET_STATEBLOB, body, sizeof(body));
+    qtpm_recv(src.fd, hdr, sizeof(hdr));
     g_assert_cmphex(ldl_be_p(hdr), ==, 0);
     g_assert_cmphex(ldl_be_p(hdr + 4), ==, 0);
     *len = ldl_be_p(hdr + 12);
     blob = g_malloc(*len);
-    g_assert_cmpint(qemu_read_full_timeout(src.fd, blob, *len, 10000), ==,
-                    *len);
+    qtpm_recv(src.fd, blob, *len);
     export_stop(&src);
     return blob;
 }
@@ -172,36 +133,19 @@ static uint8_t *plain_permanent_blob(size_t *len)
 /* As swtpm sends it: state_flags 0, the seal named in the blob's header. */
 static uint32_t set_blob(Export *e, const uint8_t *blob, size_t len)
 {
-    g_autofree uint8_t *req = g_malloc(16 + len);
-
-    stl_be_p(req, CMD_SET_STATEBLOB);
-    stl_be_p(req + 4, 0);
-    stl_be_p(req + 8, BLOB_PERMANENT);
-    stl_be_p(req + 12, len);
-    memcpy(req + 16, blob, len);
-    g_assert_cmpint(qemu_write_full(e->fd, req, 16 + len), ==, 16 + len);
-    return recv_result(e);
-}
-
-static char *image_digest(Export *e)
-{
-    g_autofree char *data = NULL;
-    gsize len;
-
-    g_assert_true(g_file_get_contents(e->img, &data, &len, NULL));
-    return g_compute_checksum_for_data(G_CHECKSUM_SHA256, (guchar *)data, len);
+    return qtpm_ctrl_set_blob(e->fd, BLOB_PERMANENT, 0, blob, len);
 }
 
 /* @e refuses @blob with TPM_DECRYPT_ERROR; INIT fails; the image as it was. */
 static void refused(Export *e, const uint8_t *blob, size_t len)
 {
-    g_autofree char *before = image_digest(e);
+    g_autofree char *before = qtpm_file_sha256(e->img);
     g_autofree char *after = NULL;
 
-    g_assert_cmphex(ctrl_u32(e, CMD_STOP, NULL, 0), ==, 0);
+    g_assert_cmphex(qtpm_ctrl_u32(e->fd, CMD_STOP, NULL, 0), ==, 0);
     g_assert_cmphex(set_blob(e, blob, len), ==, RES_DECRYPT_ERROR);
     g_assert_cmphex(init_tpm(e), ==, RES_FAIL);
-    after = image_digest(e);
+    after = qtpm_file_sha256(e->img);
     g_assert_cmpstr(before, ==, after);
 }
 
@@ -268,7 +212,7 @@ static void test_key_file(void)
     g_string_free(h, true);
     g_assert_cmpint(export_start(&t, hex_file,
                                  ",swtpm-migration-key-format=hex"), ==, -1);
-    g_assert_cmphex(ctrl_u32(&t, CMD_STOP, NULL, 0), ==, 0);
+    g_assert_cmphex(qtpm_ctrl_u32(t.fd, CMD_STOP, NULL, 0), ==, 0);
     g_assert_cmphex(set_blob(&t, sealed, len), ==, 0);
     g_assert_cmphex(init_tpm(&t), ==, 0);
     export_stop(&t);
@@ -321,7 +265,7 @@ static void test_passphrase(void)
                                      ",swtpm-migration-key-format=passphrase"
                                      ",swtpm-migration-key-kdf=sha512"),
                         ==, -1);
-        g_assert_cmphex(ctrl_u32(&t, CMD_STOP, NULL, 0), ==, 0);
+        g_assert_cmphex(qtpm_ctrl_u32(t.fd, CMD_STOP, NULL, 0), ==, 0);
         g_assert_cmphex(set_blob(&t, sealed, len), ==, 0);
         g_assert_cmphex(init_tpm(&t), ==, 0);
         export_stop(&t);
