@@ -640,17 +640,9 @@ static gboolean qtest_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     QTestServer *q = opaque;
 
     if (!qtest_accept(q)) {
-        if (!qemu_socket_accept_should_back_off(errno)) {
-            return G_SOURCE_CONTINUE;
-        }
-        /*
-         * Out of descriptors: the connection stays queued and the socket
-         * readable, so wait instead of spinning; the timer takes the
-         * watch's place (and its removal at exit).
-         */
-        q->listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
-                                        qtest_listen_retry, q);
-        return G_SOURCE_REMOVE;
+        /* Out of descriptors: wait instead of spinning. */
+        return qemu_socket_accept_back_off(&q->listen_watch, qtest_listen_retry, q)
+            ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
     }
     q->listen_watch = 0;
     return G_SOURCE_REMOVE;

@@ -261,6 +261,15 @@ int qemu_socket_accept(int listen_fd)
     return fd;
 }
 
+bool qemu_socket_accept_back_off(guint *watch, GSourceFunc retry, gpointer opaque)
+{
+    if (!qemu_socket_accept_should_back_off(errno)) {
+        return false;
+    }
+    *watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS, retry, opaque);
+    return true;
+}
+
 bool qemu_socket_accept_should_back_off(int err)
 {
     /*

@@ -670,13 +670,9 @@ static gboolean data_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     int client = qemu_socket_accept(fd);
 
     if (client < 0) {
-        if (!qemu_socket_accept_should_back_off(errno)) {
-            return G_SOURCE_CONTINUE;
-        }
-        /* Out of descriptors: wait instead of spinning, as the control socket. */
-        e->data_listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
-                                             data_listen_retry, e);
-        return G_SOURCE_REMOVE;
+        /* Out of descriptors: wait instead of spinning. */
+        return qemu_socket_accept_back_off(&e->data_listen_watch, data_listen_retry, e)
+            ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
     }
     if (e->data.fd >= 0) {
         close(client);
@@ -1785,17 +1781,12 @@ static gboolean ctrl_listen_ready(gint fd, GIOCondition cond, gpointer opaque)
     int client = qemu_socket_accept(fd);
 
     if (client < 0) {
-        if (!qemu_socket_accept_should_back_off(errno)) {
-            return G_SOURCE_CONTINUE;
-        }
         /*
          * Out of descriptors: the connection stays queued and the socket
-         * readable, so wait instead of spinning. The timer takes the
-         * watch's place (and its removal at exit).
+         * readable, so wait instead of spinning.
          */
-        e->ctrl_listen_watch = g_timeout_add(QEMU_SOCKET_ACCEPT_BACKOFF_MS,
-                                             ctrl_listen_retry, e);
-        return G_SOURCE_REMOVE;
+        return qemu_socket_accept_back_off(&e->ctrl_listen_watch, ctrl_listen_retry, e)
+            ? G_SOURCE_REMOVE : G_SOURCE_CONTINUE;
     }
     e->ctrl.fd = client;
     conn_buf_clear(&e->ctrl);

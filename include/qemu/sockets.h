@@ -59,6 +59,14 @@ int qemu_socket_accept(int listen_fd);
  */
 bool qemu_socket_accept_should_back_off(int err);
 #define QEMU_SOCKET_ACCEPT_BACKOFF_MS 200
+/*
+ * For a listening watch's callback after qemu_socket_accept failed: when
+ * the failure calls for a back-off, schedules @retry in
+ * QEMU_SOCKET_ACCEPT_BACKOFF_MS with its source id in *@watch (the timer
+ * takes the watch's place, and its removal at exit) and returns true: the
+ * callback then returns G_SOURCE_REMOVE. False: keep the watch.
+ */
+bool qemu_socket_accept_back_off(guint *watch, GSourceFunc retry, gpointer opaque);
 
 /*
  * Blocking transfers of @count bytes that retry EINTR and short transfers,
