@@ -215,31 +215,35 @@ static void log_line(const char *line)
     }
 }
 
+/* @msg as one line of the log file, after the program's name. */
+static void log_msg(const char *msg)
+{
+    g_autofree char *line = g_strdup_printf("%s: %s", error_get_progname(), msg);
+
+    log_line(line);
+}
+
 void compat_log(const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *msg = NULL;
-    g_autofree char *line = NULL;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    line = g_strdup_printf("%s: %s", error_get_progname(), msg);
-    log_line(line);
+    log_msg(msg);
 }
 
 void compat_fail(const char *fmt, ...)
 {
     va_list ap;
     g_autofree char *msg = NULL;
-    g_autofree char *line = NULL;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     error_report("%s", msg);
-    line = g_strdup_printf("%s: %s", error_get_progname(), msg);
-    log_line(line);
+    log_msg(msg);
 }
 
 bool compat_runas(const char *user, GError **errp)
