@@ -92,11 +92,7 @@ static void commit_free(NvramCommit *c)
 {
     for (unsigned i = 0; i < NVRAM_DIR_MAX_ENTRIES; i++) {
         if (c->sealed[i]) {
-            /*
-             * Plain stores hold TPM state here in the clear; ciphertext needs
-             * no wiping, and wiping it byte by byte was a third of a large
-             * encrypted commit's instructions.
-             */
+            /* Plain stores hold TPM state here in the clear; ciphertext needs no wiping. */
             if (c->d.key.cipher == NVRAM_CIPHER_NONE) {
                 qcrypto_memwipe(c->sealed[i], c->d.entries[i].length);
             }
