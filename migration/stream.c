@@ -6,7 +6,6 @@
 #include "qemu/osdep.h"
 #include "qemu/crc32.h"
 
-#include <zlib.h>
 
 #include "crypto/aead.h"
 #include "crypto/hkdf.h"
@@ -860,19 +859,19 @@ static int decoder_finish(MigStreamDecoder *d, const uint8_t *payload, GError **
 static int decode_section_body(MigStreamDecoder *d, const uint8_t *buf, GError **errp)
 {
     uint32_t stored;
-    uLong crc = crc32(0L, Z_NULL, 0);
+    uint32_t crc;
     MigWipedBuf *plain;
     int ret;
 
     memcpy(&stored, buf + d->cur_len, sizeof(stored));
     stored = GUINT32_FROM_BE(stored);
-    crc = crc32(crc, (const uint8_t *)&d->cur_hdr, sizeof(d->cur_hdr));
-    crc = crc32(crc, buf, d->cur_len);
-    if ((uint32_t)crc != stored) {
+    crc = qemu_crc32_update(0, (const uint8_t *)&d->cur_hdr, sizeof(d->cur_hdr));
+    crc = qemu_crc32_update(crc, buf, d->cur_len);
+    if (crc != stored) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
                     "migration stream: section %u (%s): CRC mismatch "
                     "(stored 0x%08x, computed 0x%08x)",
-                    d->seq, mig_section_type_name(d->cur_type), stored, (uint32_t)crc);
+                    d->seq, mig_section_type_name(d->cur_type), stored, crc);
         return -1;
     }
 

@@ -10,7 +10,7 @@ if [ "${1:-}" = --guest-kernel ]; then
     KERNEL_DIR=${2:?"usage: $0 --guest-kernel DIR"}
 fi
 PKGS="gcc make pkg-config libglib2.0-dev libtpms-dev zlib1g-dev nettle-dev \
-libjson-glib-dev libgnutls28-dev qemu-utils tpm2-tools libtss2-tcti-cmd0 swtpm swtpm-tools \
+libjson-glib-dev libgnutls28-dev libisal-dev qemu-utils tpm2-tools libtss2-tcti-cmd0 swtpm swtpm-tools \
 qemu-system-x86 clang libclang-rt-14-dev valgrind openssl xxd socat jq \
 libtss2-tcti-swtpm0 hyperfine strace busybox-static cpio python3 \
 libvirt-daemon-system libvirt-clients tini"
