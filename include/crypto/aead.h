@@ -1,5 +1,5 @@
 /*
- * AES-256-GCM (nettle) with a 96-bit nonce and a 128-bit tag.
+ * AES-256-GCM (GnuTLS) with a 96-bit nonce and a 128-bit tag.
  */
 #ifndef CRYPTO_AEAD_H
 #define CRYPTO_AEAD_H

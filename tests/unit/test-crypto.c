@@ -4,6 +4,8 @@
  */
 #include "qemu/osdep.h"
 
+#include <nettle/gcm.h>
+
 #include "crypto/aead.h"
 #include "crypto/hkdf.h"
 #include "crypto/pbkdf.h"
@@ -157,6 +159,60 @@ static void test_random_and_wipe(void)
     g_assert_true(qcrypto_mem_equal(a, zero, 32));
 }
 
+/*
+ * Blobs sealed by earlier builds went through nettle's GCM: the same bytes
+ * must come out, in place and out of place, with and without associated
+ * data, at a large blob's size and at odd lengths.
+ */
+static void test_aead_matches_nettle(void)
+{
+    static const size_t lens[] = { 1, 15, 16, 17, 4000, 177152, 177153 };
+    uint8_t key[QCRYPTO_AEAD_KEY_LEN], nonce[QCRYPTO_AEAD_NONCE_LEN], ad[37];
+    g_autofree uint8_t *pt = g_malloc(177153);
+    g_autofree uint8_t *ct = g_malloc(177153);
+    g_autofree uint8_t *ref = g_malloc(177153);
+    g_autofree uint8_t *back = g_malloc(177153);
+    GRand *r = g_rand_new_with_seed(5);
+
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key[i] = g_rand_int(r);
+    }
+    for (size_t i = 0; i < sizeof(nonce); i++) {
+        nonce[i] = g_rand_int(r);
+    }
+    for (size_t i = 0; i < sizeof(ad); i++) {
+        ad[i] = g_rand_int(r);
+    }
+    for (size_t i = 0; i < 177153; i++) {
+        pt[i] = g_rand_int(r);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(lens); i++) {
+        for (size_t ad_len = 0; ad_len <= sizeof(ad); ad_len += sizeof(ad)) {
+            struct gcm_aes256_ctx ctx;
+            uint8_t tag[QCRYPTO_AEAD_TAG_LEN], ref_tag[QCRYPTO_AEAD_TAG_LEN];
+            size_t len = lens[i];
+
+            gcm_aes256_set_key(&ctx, key);
+            gcm_aes256_set_iv(&ctx, sizeof(nonce), nonce);
+            gcm_aes256_update(&ctx, ad_len, ad);
+            gcm_aes256_encrypt(&ctx, len, ref, pt);
+            gcm_aes256_digest(&ctx, sizeof(ref_tag), ref_tag);
+
+            qcrypto_aead_encrypt(key, nonce, ad, ad_len, pt, len, ct, tag);
+            g_assert_true(memcmp(ct, ref, len) == 0);
+            g_assert_true(memcmp(tag, ref_tag, sizeof(tag)) == 0);
+
+            memcpy(back, pt, len);
+            qcrypto_aead_encrypt(key, nonce, ad, ad_len, back, len, back, tag);
+            g_assert_true(memcmp(back, ref, len) == 0);
+            g_assert_true(qcrypto_aead_decrypt(key, nonce, ad, ad_len, back, len, back,
+                                               ref_tag));
+            g_assert_true(memcmp(back, pt, len) == 0);
+        }
+    }
+    g_rand_free(r);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -165,6 +221,7 @@ int main(int argc, char **argv)
     g_test_add_func("/crypto/pbkdf2-sha256", test_pbkdf2_sha256);
     g_test_add_func("/crypto/aead/vectors", test_aead_vectors);
     g_test_add_func("/crypto/aead/tamper", test_aead_tamper);
+    g_test_add_func("/crypto/aead/matches-nettle", test_aead_matches_nettle);
     g_test_add_func("/crypto/random-and-wipe", test_random_and_wipe);
     return g_test_run();
 }
