@@ -558,6 +558,20 @@ uint64_t bdrv_get_flush_count(BlockDriverState *bs)
     return bdrv_protocol_node(bs)->flush_count;
 }
 
+void bdrv_drop_page_cache(BlockDriverState *bs)
+{
+    BlockDriverState *proto = bdrv_protocol_node(bs);
+
+    if (proto->drv->bdrv_drop_page_cache) {
+        proto->drv->bdrv_drop_page_cache(proto);
+    }
+}
+
+int64_t bdrv_get_file_length(BlockDriverState *bs, GError **errp)
+{
+    return bdrv_getlength(bdrv_protocol_node(bs), errp);
+}
+
 void bdrv_get_info(BlockDriverState *bs, GString *info)
 {
     GError *err = NULL;

@@ -334,6 +334,14 @@ static int file_flush(BlockDriverState *bs, GError **errp)
     return 0;
 }
 
+static void file_drop_page_cache(BlockDriverState *bs)
+{
+    BDRVFileState *s = bs->opaque;
+
+    /* Only a hint: a file system without page cache advice just keeps them. */
+    (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
 static int64_t file_getlength(BlockDriverState *bs, GError **errp)
 {
     BDRVFileState *s = bs->opaque;
@@ -452,4 +460,5 @@ const BlockDriver bdrv_file = {
     .bdrv_lock = file_lock,
     .bdrv_unlock = file_unlock,
     .bdrv_set_active = file_set_active,
+    .bdrv_drop_page_cache = file_drop_page_cache,
 };

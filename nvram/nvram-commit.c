@@ -187,8 +187,15 @@ static void commit_place(NvramStore *s, NvramCommit *c)
 static int commit_write(NvramStore *s, NvramCommit *c, const uint8_t *slot,
                         GError **errp)
 {
+    int64_t len;
+
     if (nvram_ensure_disk_size(s, c->end, errp) < 0) {
         return -1;
+    }
+    if (s->page_cache_stale) {
+        /* Every cached page is clean: the last commit ended with a flush. */
+        bdrv_drop_page_cache(s->bs);
+        s->page_cache_stale = false;
     }
     for (unsigned i = 0; i < c->d.n_entries; i++) {
         if (c->sealed[i] && bdrv_pwrite(s->bs, c->d.entries[i].offset,
@@ -226,7 +233,16 @@ static int commit_write(NvramStore *s, NvramCommit *c, const uint8_t *slot,
         return -1;
     }
     /* The commit is durable, and acknowledged, when this flush returns. */
-    return bdrv_flush(s->bs, errp);
+    if (bdrv_flush(s->bs, errp) < 0) {
+        return -1;
+    }
+    /* A file that grew was allocated by writes of a cluster at a time. */
+    len = bdrv_get_file_length(s->bs, NULL);
+    if (len != s->file_len) {
+        s->page_cache_stale = true;
+        s->file_len = len;
+    }
+    return 0;
 }
 
 /*

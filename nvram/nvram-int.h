@@ -47,6 +47,13 @@ struct NvramStore {
     uint8_t *key_data;
     size_t key_len;
     NvramKeys keys;         /* derived for dir.key when the image is encrypted */
+    /*
+     * The host caches pages of the image that reads or allocating writes
+     * made: the next commit drops them first (bdrv_drop_page_cache), and
+     * from then on its blob writes make the cached pages themselves.
+     */
+    bool page_cache_stale;
+    int64_t file_len;       /* the image file's length after the last commit */
 };
 
 /* What a consistent read of both slots found. */

@@ -38,6 +38,7 @@ int nvram_read_stored_blob(NvramStore *s, const NvramDirEntry *e, uint8_t **buf,
         return -1;
     }
     p = g_malloc(e->length);
+    s->page_cache_stale = true;
     if (bdrv_pread(s->bs, e->offset, e->length, p, errp) < 0) {
         g_free(p);
         return -1;

@@ -206,6 +206,9 @@ NvramStore *nvram_open(BlockDriverState *bs, const NvramOpenOptions *opts,
         }
     }
     nvram_access_unlock(s);
+    /* Opening read the image: the first commit starts with a clean page cache. */
+    s->page_cache_stale = true;
+    s->file_len = bdrv_get_file_length(bs, NULL);
     /*
      * Section 4a. The damaged generation an accepted rollback leaves is
      * overwritten by the intact state committed again past it. A damaged

@@ -59,6 +59,18 @@ bool bdrv_is_read_only(BlockDriverState *bs);
 uint64_t bdrv_get_flush_count(BlockDriverState *bs);
 
 /*
+ * Asks the host to forget the clean pages it caches of the image's file
+ * (POSIX_FADV_DONTNEED); dirty pages stay. Pages that a later large write
+ * makes afresh are then cached as that write makes them, a few large folios,
+ * whose write-back costs much less than that of the single pages reads and
+ * cluster-sized allocating writes leave behind (docs/benchmarks.md, section
+ * 1). A hint: it changes no data and cannot fail.
+ */
+void bdrv_drop_page_cache(BlockDriverState *bs);
+/* The length of the image's file on the host (of the protocol node). */
+int64_t bdrv_get_file_length(BlockDriverState *bs, GError **errp);
+
+/*
  * Image information for tools. @info is a GString appended with "key: value"
  * lines (human) describing format-specific details.
  */

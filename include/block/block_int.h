@@ -54,6 +54,8 @@ struct BlockDriver {
     int (*bdrv_set_active)(BlockDriverState *bs, bool active, GError **errp);
     /* Format drivers: forget cached metadata (bdrv_invalidate_cache). */
     int (*bdrv_invalidate_cache)(BlockDriverState *bs, GError **errp);
+    /* Protocol drivers: drop the host's clean cached pages (bdrv_drop_page_cache). */
+    void (*bdrv_drop_page_cache)(BlockDriverState *bs);
 };
 
 struct BlockDriverState {

@@ -5,6 +5,8 @@
  */
 #include "qemu/osdep.h"
 
+#include <sys/mman.h>
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <zlib.h>
@@ -236,6 +238,96 @@ static void test_two_flushes_per_commit(gconstpointer data)
         }
         g_assert_cmpuint(bdrv_get_flush_count(bs), ==, before + 2);
     }
+    nvram_close(s);
+    bdrv_close(bs);
+    test_image_free(&t);
+}
+
+/* Pages of the image file the host caches, of those in [off, off + len). */
+static size_t resident_pages(const char *path, uint64_t off, size_t len)
+{
+    size_t page = sysconf(_SC_PAGESIZE), first = off / page;
+    size_t n = (off + len + page - 1) / page - first, count = 0;
+    g_autofree unsigned char *vec = g_malloc(n);
+    int fd = open(path, O_RDONLY);
+    void *p;
+
+    g_assert_cmpint(fd, >=, 0);
+    p = mmap(NULL, n * page, PROT_READ, MAP_SHARED, fd, first * page);
+    g_assert_true(p != MAP_FAILED);
+    g_assert_cmpint(mincore(p, n * page, vec), ==, 0);
+    for (size_t i = 0; i < n; i++) {
+        count += vec[i] & 1;
+    }
+    munmap(p, n * page);
+    close(fd);
+    return count;
+}
+
+static NvramBlobInfo permanent_info(NvramStore *s)
+{
+    NvramInfo info;
+    GError *err = NULL;
+
+    g_assert_cmpint(nvram_get_info(s, &info, &err), ==, 0);
+    for (unsigned i = 0; i < info.n_blobs; i++) {
+        if (info.blobs[i].type == TPM_STATE_BLOB_PERMANENT) {
+            return info.blobs[i];
+        }
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The first commit after the store read the image drops the host's cached
+ * pages before it writes (the pages reads made cost more to write back than
+ * those a large write makes itself); later commits keep the pages their
+ * own writes made. Raw, so that virtual offsets are file offsets.
+ */
+static void test_page_cache_dropped_after_reads(void)
+{
+    TestImage t;
+    BlockDriverState *bs;
+    NvramStore *s;
+    NvramOpenOptions o = test_opts(true, true);
+    g_autofree uint8_t *p = test_blob(TEST_LARGE_BLOB, 21);
+    g_autofree uint8_t *data = NULL;
+    g_autofree uint8_t *all = NULL;
+    NvramBlobInfo loaded, first;
+    size_t len, pages;
+    gsize n;
+
+    test_image_new(&t, "raw");
+    bs = test_bdrv_open(&t, false, false);
+    s = open_ok(bs, &o);
+    for (int i = 0; i < 4; i++) {
+        p[i] ^= 1;
+        store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
+    }
+    nvram_close(s);
+    bdrv_close(bs);
+
+    /* Everything cached, as reads leave it. */
+    all = test_file_read(t.path, &n);
+    bs = test_bdrv_open(&t, false, false);
+    s = open_ok(bs, &o);
+    g_assert_cmpint(test_load(s, TPM_STATE_BLOB_PERMANENT, &data, &len), ==, 1);
+    loaded = permanent_info(s);
+    pages = resident_pages(t.path, loaded.offset, loaded.length);
+    g_assert_cmpuint(pages, >, 0);
+
+    p[7] ^= 1;
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
+    first = permanent_info(s);
+    g_assert_cmpuint(first.offset, !=, loaded.offset);
+    g_assert_cmpuint(resident_pages(t.path, loaded.offset, loaded.length), ==, 0);
+
+    p[8] ^= 1;
+    store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
+    g_assert_cmpuint(permanent_info(s).offset, ==, loaded.offset);
+    pages = (first.offset + first.length + 4095) / 4096 - first.offset / 4096;
+    g_assert_cmpuint(resident_pages(t.path, first.offset, first.length), ==, pages);
+    g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB));
     nvram_close(s);
     bdrv_close(bs);
     test_image_free(&t);
@@ -1119,6 +1211,8 @@ int main(int argc, char **argv)
         g_test_add_data_func(p6, f, test_reader_during_commits);
     }
     g_test_add_func("/nvram/raw/foreign-image", test_foreign_image);
+    g_test_add_func("/nvram/raw/page-cache-dropped-after-reads",
+                    test_page_cache_dropped_after_reads);
     g_test_add_func("/nvram/raw/owner-lock-pid", test_owner_lock_pid);
     g_test_add_func("/nvram/raw/newer-version-and-damage", test_newer_version_and_damage);
     g_test_add_data_func("/nvram/raw/bit-flips/plain", GINT_TO_POINTER(0), test_bit_flips);
