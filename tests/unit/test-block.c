@@ -259,6 +259,64 @@ static void test_flush_count(Fixture *f, gconstpointer data)
     bdrv_close(bs);
 }
 
+static int64_t allocated_bytes(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+
+    g_assert_cmpint(stat(path, &st), ==, 0);
+    return st.st_size;
+}
+
+/*
+ * A write past the blocks the file has (here into the hole a resize made, as
+ * the raw store grows) reserves them up to the next MiB without changing
+ * the file's length; writes inside the reservation reserve nothing more.
+ */
+static void test_reserve_past_end(Fixture *f, gconstpointer data)
+{
+    g_autofree char *probe = g_build_filename(f->dir, "probe", NULL);
+    BlockDriverState *bs;
+    uint8_t buf[4096];
+    GError *err = NULL;
+    int fd;
+
+    fd = open(probe, O_RDWR | O_CREAT, 0600);
+    g_assert_cmpint(fd, >=, 0);
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) < 0) {
+        close(fd);
+        g_test_skip("the scratch file system cannot reserve blocks");
+        return;
+    }
+    close(fd);
+
+    memset(buf, 0x5a, sizeof(buf));
+    bs = open_raw(f->path, false, false, false);
+    g_assert_cmpint(bdrv_pwrite(bs, 0, sizeof(buf), buf, &err), ==, 0);
+    g_assert_cmpint(allocated_bytes(f->path), <=, 64 * 1024);
+
+    g_assert_cmpint(bdrv_truncate(bs, 68 * 1024, &err), ==, 0);
+    g_assert_cmpint(bdrv_pwrite(bs, 64 * 1024, sizeof(buf), buf, &err), ==, 0);
+    g_assert_cmpint(file_size(f->path), ==, 68 * 1024);
+    g_assert_cmpint(allocated_bytes(f->path), >=, 1024 * 1024);
+    g_assert_cmpint(bdrv_getlength(bs, &err), ==, 68 * 1024);
+
+    g_assert_cmpint(bdrv_truncate(bs, 516 * 1024, &err), ==, 0);
+    g_assert_cmpint(bdrv_pwrite(bs, 512 * 1024, sizeof(buf), buf, &err), ==, 0);
+    g_assert_cmpint(file_size(f->path), ==, 516 * 1024);
+    g_assert_cmpint(allocated_bytes(f->path), <, 1024 * 1024 + 64 * 1024);
+
+    g_assert_no_error(err);
+    bdrv_close(bs);
+}
+
 /* Pages of the file the host caches, of those in [off, off + len). */
 static size_t resident_pages(const char *path, off_t off, size_t len)
 {
@@ -843,6 +901,7 @@ int main(int argc, char **argv)
     ADD("request/read-only", test_read_only);
     ADD("raw/zeroes-truncate", test_zeroes_and_truncate);
     ADD("flush-count", test_flush_count);
+    ADD("file/reserve-past-end", test_reserve_past_end);
     ADD("file/drop-page-cache", test_drop_page_cache);
     ADD("info", test_info);
     g_test_add_func("/block/request/alignment-rmw", test_alignment_rmw);
