@@ -2,10 +2,13 @@
  * NVRAM commit benchmark: N durable updates of a permall-sized blob plus a
  * small volatile blob through the NVRAM store on a fresh image, then N
  * updates of the volatile blob alone. Prints one line per phase: latency
- * (median/min/max/mean), commits/s, flushes per commit and file growth.
+ * (median/min/max/mean), commits/s, flushes per commit and file growth;
+ * then the same writes timed on a fresh file (the baseline) and on the
+ * image itself (the replay), right after each commit, in turns first.
  *
  *   nvram-commit DIR FORMAT N [key|plain] [both|full]
- * "full" runs the permall+volatile phase only (for instruction counts).
+ * "full" runs the permall+volatile phase only, without the baseline and the
+ * replay rounds (for instruction counts of the store alone).
  *
  * Built and run by bench/run.sh; not part of the library or the tests.
  */
@@ -16,6 +19,7 @@
 
 #include "block/block.h"
 #include "nvram/nvram.h"
+#include "nvram/nvram-format.h"
 
 #define PERMALL_LEN (173 * 1024)
 #define VOLATILE_LEN 4000
@@ -142,6 +146,78 @@ static void baseline_close(Baseline *b)
     g_free(b->lat);
 }
 
+/*
+ * The replay: the writes and flushes a commit made, made again right after
+ * it on the image itself, through the block layer. Each blob the commit
+ * wrote is read back (from the page cache, untimed) and written over
+ * itself, then a flush (ordered commits), then the directory slot in use
+ * over itself, then a flush. The bytes do not change, so neither does the
+ * store. Against the commit, what is left out is only the store's own work
+ * (sealing, CRCs, the directory, the locks); against the baseline file it
+ * shares the image's blocks, extents and cached pages.
+ */
+typedef struct Replay {
+    double *lat;
+    uint64_t flushes;       /* made by the replay, not counted for the store */
+} Replay;
+
+static bool replay_round(Replay *r, BlockDriverState *bs, NvramStore *s, bool full,
+                         int flushes, double *ms, GError **errp)
+{
+    NvramInfo info;
+    uint8_t *buf[TPM_STATE_BLOB_TYPE_MAX] = { NULL };
+    uint8_t slot[NVRAM_SLOT_SIZE];
+    uint64_t slot_off;
+    uint64_t f0 = bdrv_get_flush_count(bs);
+    int64_t t0;
+    bool ok = false;
+
+    if (nvram_get_info(s, &info, errp) < 0) {
+        return false;
+    }
+    slot_off = info.slot ? NVRAM_SLOT_B_OFFSET : NVRAM_SLOT_A_OFFSET;
+    for (unsigned i = 0; i < info.n_blobs; i++) {
+        if (!full && info.blobs[i].type != TPM_STATE_BLOB_VOLATILE) {
+            continue;
+        }
+        buf[i] = g_malloc(info.blobs[i].length);
+        if (bdrv_pread(bs, info.blobs[i].offset, info.blobs[i].length, buf[i], errp) < 0) {
+            goto out;
+        }
+    }
+    if (bdrv_pread(bs, slot_off, sizeof(slot), slot, errp) < 0) {
+        goto out;
+    }
+    t0 = g_get_monotonic_time();
+    for (unsigned i = 0; i < info.n_blobs; i++) {
+        if (buf[i] && bdrv_pwrite(bs, info.blobs[i].offset, info.blobs[i].length,
+                                  buf[i], errp) < 0) {
+            goto out;
+        }
+    }
+    if ((flushes > 1 && bdrv_flush(bs, errp) < 0) ||
+        bdrv_pwrite(bs, slot_off, sizeof(slot), slot, errp) < 0 ||
+        bdrv_flush(bs, errp) < 0) {
+        goto out;
+    }
+    *ms = (g_get_monotonic_time() - t0) / 1000.0;
+    ok = true;
+out:
+    r->flushes += bdrv_get_flush_count(bs) - f0;
+    for (unsigned i = 0; i < TPM_STATE_BLOB_TYPE_MAX; i++) {
+        g_free(buf[i]);
+    }
+    return ok;
+}
+
+static void report_replay(const char *label, Replay *r, double commit_median, int n)
+{
+    qsort(r->lat, n, sizeof(*r->lat), cmp_double);
+    printf("%-16s replay: the same writes and flushes on the image itself, median "
+           "%7.3f ms; commit/replay %.2fx\n", label, r->lat[n / 2],
+           commit_median / r->lat[n / 2]);
+}
+
 static void report_baseline(const char *label, Baseline *b, double commit_median,
                             int flushes, int n)
 {
@@ -171,6 +247,7 @@ int main(int argc, char **argv)
     int64_t size0, size1;
     uint64_t f0, flushes;
     Baseline base_full = { .fd = -1 }, base_vol = { .fd = -1 };
+    Replay rep = { 0 };
     int per_commit = 2;
 
     if (argc < 4 || atoi(argv[3]) <= 0) {
@@ -183,6 +260,7 @@ int main(int argc, char **argv)
     keyed = argc < 5 || strcmp(argv[4], "plain");
     full_only = argc > 5 && !strcmp(argv[5], "full");
     lat = g_new(double, n);
+    rep.lat = g_new(double, n);
     path = g_strdup_printf("%s/nvram-bench.%s", dir, format);
     unlink(path);
     if (!strcmp(format, "qcow2")) {
@@ -246,16 +324,30 @@ int main(int argc, char **argv)
             goto fail;
         }
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+        if (full_only) {
+            continue;
+        }
+        /* Every other round the other floor goes first. */
+        if (i % 2 && !replay_round(&rep, bs, s, true, per_commit, &rep.lat[i], &err)) {
+            goto fail;
+        }
         if (!baseline_round(&base_full, per_commit, &base_full.lat[i])) {
             goto fail_baseline;
         }
+        if (!(i % 2) && !replay_round(&rep, bs, s, true, per_commit, &rep.lat[i], &err)) {
+            goto fail;
+        }
     }
     size1 = file_size(path);
-    flushes = bdrv_get_flush_count(bs) - f0;
+    flushes = bdrv_get_flush_count(bs) - f0 - rep.flushes;
     report("permall+volatile", lat, n, flushes, size0, size1);
-    report_baseline("permall+volatile", &base_full, lat[n / 2], per_commit, n);
+    if (!full_only) {
+        report_baseline("permall+volatile", &base_full, lat[n / 2], per_commit, n);
+        report_replay("permall+volatile", &rep, lat[n / 2], n);
+    }
 
     size0 = size1;
+    rep.flushes = 0;
     f0 = bdrv_get_flush_count(bs);
     for (int i = 0; i < n && !full_only; i++) {
         int64_t t0;
@@ -266,15 +358,22 @@ int main(int argc, char **argv)
             goto fail;
         }
         lat[i] = (g_get_monotonic_time() - t0) / 1000.0;
+        if (i % 2 && !replay_round(&rep, bs, s, false, per_commit, &rep.lat[i], &err)) {
+            goto fail;
+        }
         if (!baseline_round(&base_vol, per_commit, &base_vol.lat[i])) {
             goto fail_baseline;
+        }
+        if (!(i % 2) && !replay_round(&rep, bs, s, false, per_commit, &rep.lat[i], &err)) {
+            goto fail;
         }
     }
     if (!full_only) {
         size1 = file_size(path);
-        flushes = bdrv_get_flush_count(bs) - f0;
+        flushes = bdrv_get_flush_count(bs) - f0 - rep.flushes;
         report("volatile only", lat, n, flushes, size0, size1);
         report_baseline("volatile only", &base_vol, lat[n / 2], per_commit, n);
+        report_replay("volatile only", &rep, lat[n / 2], n);
     }
     baseline_close(&base_full);
     baseline_close(&base_vol);
