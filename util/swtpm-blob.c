@@ -58,6 +58,13 @@ bool swtpm_blob_parse_header(const uint8_t *buf, size_t len, const char *what,
                     what, hdr->hdrsize, SWTPM_BLOB_HEADER_SIZE);
         return false;
     }
+    if (hdr->min_version == 0) {
+        /* swtpm never writes it; outside the HMAC, it is a flipped bit. */
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "'%s': the swtpm blob header's minimum version is 0, which "
+                    "swtpm never writes", what);
+        return false;
+    }
     if (hdr->min_version > SWTPM_BLOB_VERSION || hdr->version == 0 ||
         hdr->min_version > hdr->version) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
@@ -462,6 +469,12 @@ bool swtpm_blob_decode_migration_key(const uint8_t *buf, size_t len,
         return false;
     }
     flags = lduw_be_p(buf + 4);
+    if (buf[1] == 0) {
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "'%s': the swtpm blob header's minimum version is 0, which "
+                    "swtpm never writes", what);
+        return false;
+    }
     if (buf[0] != SWTPM_BLOB_VERSION || buf[1] > SWTPM_BLOB_VERSION) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_UNSUPPORTED,
                     "'%s': swtpm migration blob version %u is not supported; "
@@ -498,6 +511,13 @@ bool swtpm_blob_decode_migration_key(const uint8_t *buf, size_t len,
         return true;
     }
 
+    if (!(flags & SWTPM_BLOB_FLAG_MIGRATION_DATA)) {
+        /* swtpm sets both; the header is outside the HMAC. */
+        g_set_error(errp, QTPM_ERROR, QTPM_ERROR_CORRUPT,
+                    "'%s': swtpm blob header flags 0x%04x seal migration data "
+                    "but do not name it", what, flags);
+        return false;
+    }
     if (!mkey) {
         g_set_error(errp, QTPM_ERROR, QTPM_ERROR_NO_KEY,
                     "'%s' is sealed under swtpm's migration key and no "
