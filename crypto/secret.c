@@ -22,8 +22,10 @@ static GHashTable *secret_registry;
 
 void qcrypto_memwipe(void *p, size_t len)
 {
-    /* A memset the compiler may not drop, at memset's speed. */
-    explicit_bzero(p, len);
+    /* A memset the compiler may not drop, at memset's speed; p may be NULL. */
+    if (len) {
+        explicit_bzero(p, len);
+    }
 }
 
 void qcrypto_free_wiped(uint8_t **p, size_t len)

@@ -255,9 +255,27 @@ static void test_secure_memory(void)
     qcrypto_secure_free(NULL, 0);
 }
 
+/* qcrypto_memwipe zeroes what it is given, and nothing (NULL) when empty. */
+static void test_memwipe(void)
+{
+    uint8_t buf[64];
+
+    memset(buf, 0xa5, sizeof(buf));
+    qcrypto_memwipe(buf + 1, 62);
+    g_assert_cmpuint(buf[0], ==, 0xa5);
+    g_assert_cmpuint(buf[63], ==, 0xa5);
+    for (int i = 1; i < 63; i++) {
+        g_assert_cmpuint(buf[i], ==, 0);
+    }
+    qcrypto_memwipe(NULL, 0);
+    qcrypto_memwipe(buf, 0);
+    g_assert_cmpuint(buf[0], ==, 0xa5);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/secret/memwipe", test_memwipe);
     g_test_add_func("/secret/data-formats", test_data_formats);
     g_test_add_func("/secret/file", test_file);
     g_test_add_func("/secret/bad-input", test_bad_input);
