@@ -11,9 +11,10 @@
 # mount namespace in which each of those folders is a bind mount of a
 # folder under $LV_DIR, and in a private network namespace, so that no
 # bridge or firewall rule of libvirt's network drivers reaches the host. A
-# host's own libvirt, if one runs, keeps its files and never sees ours;
-# the only trace on the host is an empty mount point created where one of
-# those folders does not exist yet. virsh talks to our libvirtd through
+# host's own libvirt, if one runs, keeps its files and never sees ours.
+# Where one of those folders does not exist yet, the mount point (and the
+# folders above it) are made for the run and removed by libvirt_stop, so
+# nothing is left on the host. virsh talks to our libvirtd through
 # its socket, whose file is reachable outside the namespace at
 # $LV_DIR/run/libvirt/libvirt-sock.
 #
@@ -98,6 +99,58 @@ EOF
     chmod 0600 "$etc/qemu.conf"
 }
 
+# Mount points are shared by every libvirt test that runs at the same time
+# (tests/run.sh runs two at once), and removing one that another test's
+# namespace has a mount on would detach that mount. So each run holds a
+# shared flock on /tmp while its daemons live, the folders made for any run
+# are listed in $_LV_MADE (under the exclusive lock), and the last run to
+# stop removes them.
+_LV_MADE=/tmp/.qtpm-test-libvirt-mount-points
+_lv_lock_fd=
+
+# _lv_make_mount_point DIR: mkdir -p, listing each folder it made in $_LV_MADE.
+_lv_make_mount_point() {
+    local d=$1 missing=()
+    while [ ! -e "$d" ] && [ "$d" != / ]; do
+        missing=("$d" "${missing[@]}")
+        d=$(dirname "$d")
+    done
+    for d in "${missing[@]}"; do
+        mkdir "$d" && printf '%s\n' "$d" >>"$_LV_MADE"
+    done
+}
+
+# _lv_make_mount_points DIR...: under the exclusive lock, then holds it shared.
+_lv_make_mount_points() {
+    local d
+    [ -n "$_lv_lock_fd" ] || exec {_lv_lock_fd}</tmp
+    flock -x "$_lv_lock_fd"
+    for d in "$@"; do
+        _lv_make_mount_point "$d"
+    done
+    flock -s "$_lv_lock_fd"
+}
+
+# _lv_remove_mount_points: when no other run holds the lock, every folder
+# made for a run, innermost first, if still empty (on the host they always
+# are: the mounts were only ever in the daemons' namespaces).
+_lv_remove_mount_points() {
+    local d
+    [ -n "$_lv_lock_fd" ] || return 0
+    flock -u "$_lv_lock_fd"
+    if flock -xn "$_lv_lock_fd"; then
+        if [ -f "$_LV_MADE" ]; then
+            sort -r -u "$_LV_MADE" | while IFS= read -r d; do
+                rmdir "$d" 2>/dev/null
+            done
+            rm -f "$_LV_MADE"
+        fi
+        flock -u "$_lv_lock_fd"
+    fi
+    exec {_lv_lock_fd}<&-
+    _lv_lock_fd=
+}
+
 # libvirt_start: virtlogd, then libvirtd in the same namespaces; returns
 # once libvirtd answers. Sets LV_URI, LV_VIRTLOGD_PID, LV_LIBVIRTD_PID.
 libvirt_start() {
@@ -108,8 +161,9 @@ libvirt_start() {
         _lv_skeleton "$d" "$LV_DIR$d"
     done
     _lv_write_config
+    # shellcheck disable=SC2086
+    _lv_make_mount_points $LV_PRIVATE_DIRS
     for d in $LV_PRIVATE_DIRS; do
-        mkdir -p "$d"
         mounts="$mounts mount --bind '$LV_DIR$d' '$d' &&"
     done
     LV_URI="qemu:///system?socket=$LV_DIR/run/libvirt/libvirt-sock"
@@ -157,7 +211,7 @@ _lv_stop_pid() {
 
 # libvirt_stop: every domain this test defined is destroyed and undefined,
 # a QEMU that outlived libvirtd is killed by its pid file, then libvirtd and
-# virtlogd stop. Safe to call twice.
+# virtlogd stop and the mount points this run made go. Safe to call twice.
 libvirt_stop() {
     local name pid
     if [ -n "$LV_LIBVIRTD_PID" ] && kill -0 "$LV_LIBVIRTD_PID" 2>/dev/null; then
@@ -174,6 +228,7 @@ libvirt_stop() {
     _lv_stop_pid "$LV_VIRTLOGD_PID"
     LV_VIRTLOGD_PID=
     _lv_domains=()
+    _lv_remove_mount_points
 }
 trap 'libvirt_stop; cleanup' EXIT
 
