@@ -4,8 +4,6 @@
  */
 #include "qemu/osdep.h"
 
-#include <sys/mman.h>
-
 #include "block/block_int.h"
 
 #include "unit-util.h"
@@ -317,26 +315,6 @@ static void test_reserve_past_end(Fixture *f, gconstpointer data)
     bdrv_close(bs);
 }
 
-/* Pages of the file the host caches, of those in [off, off + len). */
-static size_t resident_pages(const char *path, off_t off, size_t len)
-{
-    size_t page = sysconf(_SC_PAGESIZE), n = len / page, count = 0;
-    g_autofree unsigned char *vec = g_malloc(n);
-    int fd = open(path, O_RDONLY);
-    void *p;
-
-    g_assert_cmpint(fd, >=, 0);
-    p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
-    g_assert_true(p != MAP_FAILED);
-    g_assert_cmpint(mincore(p, len, vec), ==, 0);
-    for (size_t i = 0; i < n; i++) {
-        count += vec[i] & 1;
-    }
-    munmap(p, len);
-    close(fd);
-    return count;
-}
-
 /* Dropping the page cache forgets clean pages and keeps the data. */
 static void test_drop_page_cache(Fixture *f, gconstpointer data)
 {
@@ -348,9 +326,9 @@ static void test_drop_page_cache(Fixture *f, gconstpointer data)
     memset(buf, 0xc3, 64 * 1024);
     g_assert_cmpint(bdrv_pwrite(bs, 0, 64 * 1024, buf, &err), ==, 0);
     g_assert_cmpint(bdrv_flush(bs, &err), ==, 0);
-    g_assert_cmpuint(resident_pages(f->path, 0, 64 * 1024), >, 0);
+    g_assert_cmpuint(unit_resident_pages(f->path, 0, 64 * 1024), >, 0);
     bdrv_drop_page_cache(bs);
-    g_assert_cmpuint(resident_pages(f->path, 0, 64 * 1024), ==, 0);
+    g_assert_cmpuint(unit_resident_pages(f->path, 0, 64 * 1024), ==, 0);
     g_assert_cmpint(bdrv_pread(bs, 0, 64 * 1024, back, &err), ==, 0);
     g_assert_true(memcmp(buf, back, 64 * 1024) == 0);
     g_assert_no_error(err);

@@ -5,8 +5,6 @@
  */
 #include "qemu/osdep.h"
 
-#include <sys/mman.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <zlib.h>
@@ -14,6 +12,7 @@
 #include "crypto/hkdf.h"
 #include "crypto/secret.h"
 #include "test-nvram-util.h"
+#include "unit-util.h"
 
 static NvramStore *open_ok(BlockDriverState *bs, const NvramOpenOptions *o)
 {
@@ -243,27 +242,6 @@ static void test_two_flushes_per_commit(gconstpointer data)
     test_image_free(&t);
 }
 
-/* Pages of the image file the host caches, of those in [off, off + len). */
-static size_t resident_pages(const char *path, uint64_t off, size_t len)
-{
-    size_t page = sysconf(_SC_PAGESIZE), first = off / page;
-    size_t n = (off + len + page - 1) / page - first, count = 0;
-    g_autofree unsigned char *vec = g_malloc(n);
-    int fd = open(path, O_RDONLY);
-    void *p;
-
-    g_assert_cmpint(fd, >=, 0);
-    p = mmap(NULL, n * page, PROT_READ, MAP_SHARED, fd, first * page);
-    g_assert_true(p != MAP_FAILED);
-    g_assert_cmpint(mincore(p, n * page, vec), ==, 0);
-    for (size_t i = 0; i < n; i++) {
-        count += vec[i] & 1;
-    }
-    munmap(p, n * page);
-    close(fd);
-    return count;
-}
-
 static NvramBlobInfo permanent_info(NvramStore *s)
 {
     NvramInfo info;
@@ -313,20 +291,20 @@ static void test_page_cache_dropped_after_reads(void)
     s = open_ok(bs, &o);
     g_assert_cmpint(test_load(s, TPM_STATE_BLOB_PERMANENT, &data, &len), ==, 1);
     loaded = permanent_info(s);
-    pages = resident_pages(t.path, loaded.offset, loaded.length);
+    pages = unit_resident_pages(t.path, loaded.offset, loaded.length);
     g_assert_cmpuint(pages, >, 0);
 
     p[7] ^= 1;
     store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
     first = permanent_info(s);
     g_assert_cmpuint(first.offset, !=, loaded.offset);
-    g_assert_cmpuint(resident_pages(t.path, loaded.offset, loaded.length), ==, 0);
+    g_assert_cmpuint(unit_resident_pages(t.path, loaded.offset, loaded.length), ==, 0);
 
     p[8] ^= 1;
     store_ok(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB);
     g_assert_cmpuint(permanent_info(s).offset, ==, loaded.offset);
     pages = (first.offset + first.length + 4095) / 4096 - first.offset / 4096;
-    g_assert_cmpuint(resident_pages(t.path, first.offset, first.length), ==, pages);
+    g_assert_cmpuint(unit_resident_pages(t.path, first.offset, first.length), ==, pages);
     g_assert_true(test_blob_equals(s, TPM_STATE_BLOB_PERMANENT, p, TEST_LARGE_BLOB));
     nvram_close(s);
     bdrv_close(bs);

@@ -3,6 +3,8 @@
  */
 #include "qemu/osdep.h"
 
+#include <sys/mman.h>
+
 #include "qemu/bswap.h"
 #include "unit-util.h"
 
@@ -52,4 +54,24 @@ uint64_t unit_read_be64(const char *path, off_t off)
     g_assert_cmpint(pread(fd, b, 8, off), ==, 8);
     close(fd);
     return ldq_be_p(b);
+}
+
+size_t unit_resident_pages(const char *path, uint64_t off, size_t len)
+{
+    size_t page = sysconf(_SC_PAGESIZE), first = off / page;
+    size_t n = (off + len + page - 1) / page - first, count = 0;
+    g_autofree unsigned char *vec = g_malloc(n);
+    int fd = open(path, O_RDONLY);
+    void *p;
+
+    g_assert_cmpint(fd, >=, 0);
+    p = mmap(NULL, n * page, PROT_READ, MAP_SHARED, fd, first * page);
+    g_assert_true(p != MAP_FAILED);
+    g_assert_cmpint(mincore(p, n * page, vec), ==, 0);
+    for (size_t i = 0; i < n; i++) {
+        count += vec[i] & 1;
+    }
+    munmap(p, n * page);
+    close(fd);
+    return count;
 }

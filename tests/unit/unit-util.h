@@ -1,6 +1,6 @@
 /*
- * Helpers shared by the unit tests: scratch directories and poking bytes
- * into image files behind the block layer's back.
+ * Helpers shared by the unit tests: scratch directories, poking bytes into
+ * image files behind the block layer's back, and the host's page cache.
  */
 #ifndef UNIT_UTIL_H
 #define UNIT_UTIL_H
@@ -17,5 +17,11 @@ void unit_patch_be32(const char *path, off_t off, uint32_t v);
 
 /* Reads a big-endian field of @path; the test fails if it cannot. */
 uint64_t unit_read_be64(const char *path, off_t off);
+
+/*
+ * How many of the pages that hold bytes [@off, @off + @len) of @path the
+ * host caches (mincore), without reading them.
+ */
+size_t unit_resident_pages(const char *path, uint64_t off, size_t len);
 
 #endif
