@@ -296,13 +296,21 @@ static int file_pread(BlockDriverState *bs, int64_t offset, int64_t bytes,
     return 0;
 }
 
-/* Only a hint: without the reservation the write allocates as it goes. */
-static void file_reserve(BDRVFileState *s, int64_t end)
+/*
+ * Only a hint: without the reservation the write allocates as it goes. A
+ * write that starts past the mark (a sparse write, or a hostile image's
+ * cluster offset) reserves from its own start, never the hole before it.
+ */
+static void file_reserve(BDRVFileState *s, int64_t offset, int64_t end)
 {
+    int64_t start = MAX(s->reserved_end, offset);
     int64_t target = QEMU_ALIGN_UP(end, FILE_RESERVE_STEP);
 
-    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, s->reserved_end,
-                  target - s->reserved_end) == 0 || errno == EOPNOTSUPP) {
+    if (fallocate(s->fd, FALLOC_FL_KEEP_SIZE, start, target - start) < 0 &&
+        errno != EOPNOTSUPP) {
+        return;
+    }
+    if (start == s->reserved_end) {
         s->reserved_end = target;
     }
 }
@@ -314,7 +322,7 @@ static int file_pwrite(BlockDriverState *bs, int64_t offset, int64_t bytes,
     const uint8_t *p = buf;
 
     if (offset + bytes > s->reserved_end) {
-        file_reserve(s, offset + bytes);
+        file_reserve(s, offset, offset + bytes);
     }
     while (bytes > 0) {
         ssize_t n = pwrite(s->fd, p, MIN(bytes, (int64_t)SSIZE_MAX), offset);

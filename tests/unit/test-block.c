@@ -315,6 +315,27 @@ static void test_reserve_past_end(Fixture *f, gconstpointer data)
     bdrv_close(bs);
 }
 
+/*
+ * A write far past the end (a hostile image's cluster offset, or any
+ * sparse write) reserves around itself only, never the hole before it.
+ */
+static void test_reserve_sparse_write(Fixture *f, gconstpointer data)
+{
+    const int64_t far = 4LL << 30;
+    BlockDriverState *bs;
+    uint8_t buf[4096];
+    GError *err = NULL;
+
+    memset(buf, 0x3c, sizeof(buf));
+    bs = open_raw(f->path, false, false, false);
+    g_assert_cmpint(bdrv_truncate(bs, far + sizeof(buf), &err), ==, 0);
+    g_assert_cmpint(bdrv_pwrite(bs, far, sizeof(buf), buf, &err), ==, 0);
+    g_assert_no_error(err);
+    g_assert_cmpint(file_size(f->path), ==, far + (int64_t)sizeof(buf));
+    g_assert_cmpint(allocated_bytes(f->path), <=, 64 * 1024 + 2 * 1024 * 1024);
+    bdrv_close(bs);
+}
+
 /* Dropping the page cache forgets clean pages and keeps the data. */
 static void test_drop_page_cache(Fixture *f, gconstpointer data)
 {
@@ -880,6 +901,7 @@ int main(int argc, char **argv)
     ADD("raw/zeroes-truncate", test_zeroes_and_truncate);
     ADD("flush-count", test_flush_count);
     ADD("file/reserve-past-end", test_reserve_past_end);
+    ADD("file/reserve-sparse-write", test_reserve_sparse_write);
     ADD("file/drop-page-cache", test_drop_page_cache);
     ADD("info", test_info);
     g_test_add_func("/block/request/alignment-rmw", test_alignment_rmw);
