@@ -3,7 +3,8 @@
  * AES-NI and carry-less-multiply GHASH: about 3.9 GB/s here against
  * nettle 3.8's 1.9 GB/s, which took half the CPU of a large keyed NVRAM
  * commit. The tag is compared in constant time (nettle's memeql_sec) and
- * plaintext is wiped when it does not match.
+ * plaintext is wiped when it does not match. gnutls_cipher_deinit zeroes the
+ * key schedule (whose first round keys are the key) before it frees it.
  */
 #include "qemu/osdep.h"
 
