@@ -384,16 +384,19 @@ wait_sock "$DD/q.data" && wait_sock "$DD/s.data" && wait_sock "$DD/echo.sock" ||
 "$CLIENT" tpm "$DD/s.ctrl" "$DD/s.data" "$DATA_N" >"$DD/r.swtpm"
 "$CLIENT" libtpms "$DATA_N" >"$DD/r.libtpms"
 
-# The bytes of one durable commit of qtpm, as it writes them: the pwrite64s
-# before the last fdatasync, while the client makes five NV increments.
+# The bytes of one durable commit of qtpm, as it writes them, while the
+# client makes five NV increments: the pwrite64s of the last commit, with a
+# "sync" where it flushes before the directory (ordered commits). A commit
+# ends with the flush after its directory slot ("QTPMDIR1").
 strace -f -qq -e trace=pwrite64,fdatasync -o "$DD/commit.strace" -p "$QX_PID" 2>/dev/null &
 spid=$!
 sleep 0.5
 "$CLIENT" tpm "$DD/q.ctrl" "$DD/q.data" 5 >/dev/null
 kill -INT "$spid"; wait "$spid" 2>/dev/null
 extents=$(awk '/pwrite64\(/ { match($0, /, [0-9]+, [0-9]+\)/); split(substr($0, RSTART + 2, RLENGTH - 3), a, ", ");
-                              cur = cur " " a[1] "@" a[2] }
-               /fdatasync\(/ { last = cur; cur = "" }
+                              cur = cur " " a[1] "@" a[2]; if ($0 ~ /QTPMDIR1/) dir = 1 }
+               /fdatasync\(/ { if (dir) { last = pend cur; pend = "" } else { pend = pend cur " sync" }
+                               cur = ""; dir = 0 }
                END { print last }' "$DD/commit.strace")
 cp --sparse=always "$DIMG" "$DD/flush.img"
 if [ -n "$extents" ]; then
@@ -414,7 +417,7 @@ for p in getrandom16 pcr_extend nv_increment; do
             "$(col "$DD/r.qtpm" $p $f)" "$(col "$DD/r.swtpm" $p $f)"
     done
 done
-echo "  qtpm's commit writes:$extents, then one fdatasync; $(sed -n 's/^libtpms_stores /libtpms NV stores /p' "$DD/r.libtpms") over $DATA_N increments"
+echo "  qtpm's commit writes:$extents, then fdatasync; $(sed -n 's/^libtpms_stores /libtpms NV stores /p' "$DD/r.libtpms") over $DATA_N increments"
 e=$(col "$DD/r.echo" getrandom16 median)
 b=$(col "$DD/r.libtpms" getrandom16 median)
 q=$(col "$DD/r.qtpm" getrandom16 median)

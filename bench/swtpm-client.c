@@ -6,7 +6,8 @@
  *   swtpm-client echo-server PATH             the trivial server: echoes
  *   swtpm-client echo DATA N                  round trips to the echo server
  *   swtpm-client libtpms N                    TPMLIB_Process in this process
- *   swtpm-client flush FILE N LEN@OFF...      pwrite each LEN@OFF, fdatasync
+ *   swtpm-client flush FILE N LEN@OFF|sync... pwrite each LEN@OFF, fdatasync at
+ *                                            each sync and at the end
  *   swtpm-client first-answer CTRL -- CMD...  start CMD, time to its first
  *                                             CMD_GET_CAPABILITY answer
  *
@@ -401,7 +402,8 @@ static int mode_libtpms(int n)
 }
 
 /* The flushes a durable store needs, without the store: each iteration
- * pwrites every LEN@OFF extent (bytes changed each time) and fdatasyncs. */
+ * pwrites every LEN@OFF extent (bytes changed each time), fdatasyncs where
+ * the list says "sync" (an ordered commit's first group), and at the end. */
 static int mode_flush(const char *file, int n, int nseg, char **segs)
 {
     size_t *len = calloc(nseg, sizeof(*len)), max = 0;
@@ -415,20 +417,29 @@ static int mode_flush(const char *file, int n, int nseg, char **segs)
     }
     for (int s = 0; s < nseg; s++) {
         unsigned long long l, o;
+
+        if (!strcmp(segs[s], "sync")) {
+            continue;           /* len[s] stays 0: a flush */
+        }
         if (sscanf(segs[s], "%llu@%llu", &l, &o) != 2 || l == 0) {
-            fprintf(stderr, "swtpm-client: extent '%s' is not LEN@OFFSET\n", segs[s]);
+            fprintf(stderr, "swtpm-client: extent '%s' is not LEN@OFFSET or sync\n",
+                    segs[s]);
             return 1;
         }
         len[s] = l;
         off[s] = o;
         max = len[s] > max ? len[s] : max;
     }
-    buf = malloc(max);
+    buf = malloc(max ? max : 1);
     for (int i = 0; i < n; i++) {
         memset(buf, i & 0xff, max);
         double t0 = now_us();
         for (int s = 0; s < nseg; s++) {
-            if (pwrite(fd, buf, len[s], off[s]) != (ssize_t)len[s]) {
+            if (!len[s]) {
+                if (fdatasync(fd) < 0) {
+                    die("fdatasync");
+                }
+            } else if (pwrite(fd, buf, len[s], off[s]) != (ssize_t)len[s]) {
                 die("pwrite");
             }
         }
@@ -486,7 +497,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: swtpm-client tpm CTRL DATA N [shutdown] | echo-server PATH |\n"
-            "       echo DATA N | libtpms N | flush FILE N LEN@OFF... |\n"
+            "       echo DATA N | libtpms N | flush FILE N LEN@OFF|sync... |\n"
             "       first-answer CTRL -- CMD ARGS...\n");
     exit(2);
 }
