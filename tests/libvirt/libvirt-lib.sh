@@ -101,14 +101,25 @@ EOF
 
 # Mount points are shared by every libvirt test that runs at the same time
 # (tests/run.sh runs two at once), and removing one that another test's
-# namespace has a mount on would detach that mount. So each run holds a
-# shared flock on /tmp while its daemons live, the folders made for any run
-# are listed in $_LV_MADE (under the exclusive lock), and the last run to
-# stop removes them.
-_LV_MADE=/tmp/.qtpm-test-libvirt-mount-points
-_lv_lock_fd=
+# namespace has a mount on would detach that mount. So the folders made for
+# any run are listed in $_LV_STATE/made, each running test has a file
+# $_LV_STATE/run.PID, and the last test to stop (no run file left whose
+# process lives) removes the listed folders and $_LV_STATE. $_LV_STATE is
+# under /run, root's; every change to it happens under a short flock on
+# /run, released before any daemon starts, so no daemon inherits it.
+_LV_STATE=/run/qtpm-test-libvirt
 
-# _lv_make_mount_point DIR: mkdir -p, listing each folder it made in $_LV_MADE.
+# _lv_state_lock / _lv_state_unlock: the short mutex (at most 60 s wait).
+_lv_state_lock() {
+    exec {_lv_lock_fd}</run
+    flock -w 60 "$_lv_lock_fd" || { diag "the lock on /run stayed taken for 60 s"; return 1; }
+}
+_lv_state_unlock() {
+    flock -u "$_lv_lock_fd"
+    exec {_lv_lock_fd}<&-
+}
+
+# _lv_make_mount_point DIR: mkdir -p, listing each folder it made.
 _lv_make_mount_point() {
     local d=$1 missing=()
     while [ ! -e "$d" ] && [ "$d" != / ]; do
@@ -116,39 +127,49 @@ _lv_make_mount_point() {
         d=$(dirname "$d")
     done
     for d in "${missing[@]}"; do
-        mkdir "$d" && printf '%s\n' "$d" >>"$_LV_MADE"
+        mkdir "$d" && printf '%s\n' "$d" >>"$_LV_STATE/made"
     done
 }
 
-# _lv_make_mount_points DIR...: under the exclusive lock, then holds it shared.
+# _lv_make_mount_points DIR...: the folders, and this test's run file.
 _lv_make_mount_points() {
     local d
-    [ -n "$_lv_lock_fd" ] || exec {_lv_lock_fd}</tmp
-    flock -x "$_lv_lock_fd"
+    _lv_state_lock || return 1
+    mkdir -p -m 0700 "$_LV_STATE"
+    : >"$_LV_STATE/run.$$"
     for d in "$@"; do
         _lv_make_mount_point "$d"
     done
-    flock -s "$_lv_lock_fd"
+    _lv_state_unlock
 }
 
-# _lv_remove_mount_points: when no other run holds the lock, every folder
-# made for a run, innermost first, if still empty (on the host they always
-# are: the mounts were only ever in the daemons' namespaces).
+# _lv_remove_mount_points: this test's run file goes, and when no other
+# test runs, every folder made for one, innermost first, if still empty (on
+# the host they always are: the mounts were only ever in the daemons'
+# namespaces).
 _lv_remove_mount_points() {
-    local d
-    [ -n "$_lv_lock_fd" ] || return 0
-    flock -u "$_lv_lock_fd"
-    if flock -xn "$_lv_lock_fd"; then
-        if [ -f "$_LV_MADE" ]; then
-            sort -r -u "$_LV_MADE" | while IFS= read -r d; do
+    local d f others=0
+    [ -e "$_LV_STATE/run.$$" ] || return 0
+    _lv_state_lock || return 1
+    rm -f "$_LV_STATE/run.$$"
+    for f in "$_LV_STATE"/run.*; do
+        [ -e "$f" ] || continue
+        if kill -0 "${f##*/run.}" 2>/dev/null; then
+            others=1
+        else
+            rm -f "$f"      # a test that died without its exit trap
+        fi
+    done
+    if [ "$others" = 0 ]; then
+        if [ -f "$_LV_STATE/made" ]; then
+            sort -r -u "$_LV_STATE/made" | while IFS= read -r d; do
                 rmdir "$d" 2>/dev/null
             done
-            rm -f "$_LV_MADE"
         fi
-        flock -u "$_lv_lock_fd"
+        rm -f "$_LV_STATE/made"
+        rmdir "$_LV_STATE"
     fi
-    exec {_lv_lock_fd}<&-
-    _lv_lock_fd=
+    _lv_state_unlock
 }
 
 # libvirt_start: virtlogd, then libvirtd in the same namespaces; returns
@@ -162,7 +183,7 @@ libvirt_start() {
     done
     _lv_write_config
     # shellcheck disable=SC2086
-    _lv_make_mount_points $LV_PRIVATE_DIRS
+    _lv_make_mount_points $LV_PRIVATE_DIRS || return 1
     for d in $LV_PRIVATE_DIRS; do
         mounts="$mounts mount --bind '$LV_DIR$d' '$d' &&"
     done
