@@ -193,7 +193,10 @@ static int commit_write(NvramStore *s, NvramCommit *c, const uint8_t *slot,
         return -1;
     }
     if (s->page_cache_stale) {
-        /* Every cached page is clean: the last commit ended with a flush. */
+        /*
+         * Clean pages go; dirty ones (a commit that failed before its flush)
+         * stay, and are written back as they would be anyway.
+         */
         bdrv_drop_page_cache(s->bs);
         s->page_cache_stale = false;
     }

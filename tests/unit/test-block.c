@@ -339,11 +339,16 @@ static void test_reserve_sparse_write(Fixture *f, gconstpointer data)
 /* Dropping the page cache forgets clean pages and keeps the data. */
 static void test_drop_page_cache(Fixture *f, gconstpointer data)
 {
-    BlockDriverState *bs = open_raw(f->path, false, false, false);
+    BlockDriverState *bs;
     g_autofree uint8_t *buf = g_malloc(64 * 1024);
     g_autofree uint8_t *back = g_malloc(64 * 1024);
     GError *err = NULL;
 
+    if (!unit_page_cache_droppable(f->path)) {
+        g_test_skip("the scratch folder is on tmpfs, which has no page cache to drop");
+        return;
+    }
+    bs = open_raw(f->path, false, false, false);
     memset(buf, 0xc3, 64 * 1024);
     g_assert_cmpint(bdrv_pwrite(bs, 0, 64 * 1024, buf, &err), ==, 0);
     g_assert_cmpint(bdrv_flush(bs, &err), ==, 0);

@@ -4,6 +4,8 @@
 #include "qemu/osdep.h"
 
 #include <sys/mman.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 
 #include "qemu/bswap.h"
 #include "unit-util.h"
@@ -74,4 +76,12 @@ size_t unit_resident_pages(const char *path, uint64_t off, size_t len)
     munmap(p, n * page);
     close(fd);
     return count;
+}
+
+bool unit_page_cache_droppable(const char *path)
+{
+    struct statfs st;
+
+    g_assert_cmpint(statfs(path, &st), ==, 0);
+    return st.f_type != TMPFS_MAGIC && st.f_type != RAMFS_MAGIC;
 }

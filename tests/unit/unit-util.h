@@ -24,4 +24,10 @@ uint64_t unit_read_be64(const char *path, off_t off);
  */
 size_t unit_resident_pages(const char *path, uint64_t off, size_t len);
 
+/*
+ * Whether @path's file system keeps a page cache that POSIX_FADV_DONTNEED
+ * can empty: not tmpfs or ramfs, whose pages are the data itself.
+ */
+bool unit_page_cache_droppable(const char *path);
+
 #endif
