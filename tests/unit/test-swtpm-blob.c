@@ -734,6 +734,45 @@ static void test_migration_sealed_bitflips(void)
 }
 
 /*
+ * The two header values swtpm never writes get their own sentences: a
+ * minimum version of 0 (state file and migration blob alike) and a sealed
+ * migration blob whose flags do not name migration data.
+ */
+static void test_header_values_swtpm_never_writes(void)
+{
+    g_autofree uint8_t *data = pattern(100, 6);
+    SwtpmKey k;
+    SwtpmMigrationKey mk;
+    size_t flen, blen, olen;
+    uint8_t *out = NULL;
+    GError *err = NULL;
+
+    make_key(&k, 16, 9);
+    g_autofree uint8_t *f = swtpm_blob_encode_encrypted(data, 100, &k, IV, &flen);
+    f[1] = 0;
+    g_assert_false(swtpm_blob_decode(f, flen, &k, W, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_assert_nonnull(strstr(err->message, "minimum version is 0, which swtpm never writes"));
+    g_assert_nonnull(strstr(err->message, W));
+    g_clear_error(&err);
+
+    swtpm_migration_key_from_key(&k, &mk);
+    g_autofree uint8_t *b = swtpm_blob_encode_migration(data, 100, &k, IV, &blen);
+    b[1] = 0;
+    g_assert_false(decode_mkey(b, blen, &mk, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_assert_nonnull(strstr(err->message, "minimum version is 0"));
+    g_clear_error(&err);
+    b[1] = 1;
+    b[5] &= ~SWTPM_BLOB_FLAG_MIGRATION_DATA;
+    g_assert_false(decode_mkey(b, blen, &mk, &out, &olen, &err));
+    g_assert_error(err, QTPM_ERROR, QTPM_ERROR_CORRUPT);
+    g_assert_nonnull(strstr(err->message, "seal migration data but do not name it"));
+    g_assert_null(out);
+    g_clear_error(&err);
+}
+
+/*
  * swtpm derives one key of mode='s size from a passphrase; qtpm derives both
  * and lets the blob's header choose. Both KDFs give a 16-byte key that is
  * the 32-byte key's first half, and each opens what it sealed.
@@ -868,6 +907,8 @@ int main(int argc, char **argv)
                     test_migration_sealed_roundtrip);
     g_test_add_func("/swtpm-blob/migration-sealed-refused",
                     test_migration_sealed_refused);
+    g_test_add_func("/swtpm-blob/header-values-swtpm-never-writes",
+                    test_header_values_swtpm_never_writes);
     g_test_add_func("/swtpm-blob/migration-sealed-bitflips",
                     test_migration_sealed_bitflips);
     g_test_add_func("/swtpm-blob/migration-sealed-truncated",
